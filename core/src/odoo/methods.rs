@@ -1,0 +1,54 @@
+//! The read-only allowlist.
+
+/// The model methods scrap_sga may call. There is deliberately no way to build a request
+/// around any other method name: `Client::execute_kw` takes this enum, not a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMethod {
+    FieldsGet,
+    Search,
+    SearchRead,
+    SearchCount,
+    Read,
+}
+
+impl ReadMethod {
+    pub const ALL: [ReadMethod; 5] =
+        [ReadMethod::FieldsGet, ReadMethod::Search, ReadMethod::SearchRead, ReadMethod::SearchCount, ReadMethod::Read];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMethod::FieldsGet => "fields_get",
+            ReadMethod::Search => "search",
+            ReadMethod::SearchRead => "search_read",
+            ReadMethod::SearchCount => "search_count",
+            ReadMethod::Read => "read",
+        }
+    }
+
+    /// For names typed by people (e.g. a future SQL function): anything else is refused.
+    pub fn parse(name: &str) -> Option<ReadMethod> {
+        ReadMethod::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allowlist_is_exactly_the_five_read_methods() {
+        let names: Vec<&str> = ReadMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, vec!["fields_get", "search", "search_read", "search_count", "read"]);
+    }
+
+    #[test]
+    fn writing_and_private_methods_do_not_parse() {
+        for m in ["write", "create", "unlink", "copy", "action_confirm", "button_cancel", "toggle_active",
+                  "action_archive", "message_post", "_read_group", "name_create", "web_save", "SEARCH_READ", "read "] {
+            assert_eq!(ReadMethod::parse(m), None, "{m}");
+        }
+        for m in ReadMethod::ALL {
+            assert_eq!(ReadMethod::parse(m.as_str()), Some(m));
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! JSON-RPC envelopes as Odoo 18 sends them (see shared/odoo-wire).
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::methods::ReadMethod;
+
+pub fn call_body(id: u64, service: &str, method: &str, args: Value) -> Value {
+    json!({"jsonrpc": "2.0", "method": "call", "id": id, "params": {"service": service, "method": method, "args": args}})
+}
+
+/// `object.execute_kw(db, uid, secret, model, method, args, kwargs)`: the method is a
+/// [`ReadMethod`], never a string.
+pub fn execute_kw_body(id: u64, db: &str, uid: i64, secret: &str, model: &str, method: ReadMethod, args: Value, kwargs: Value) -> Value {
+    call_body(id, "object", "execute_kw", json!([db, uid, secret, model, method.as_str(), args, kwargs]))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Envelope<T> {
+    #[serde(default = "Option::default")]
+    pub result: Option<T>,
+    #[serde(default)]
+    pub error: Option<RpcError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RpcError {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub data: Option<RpcErrorData>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RpcErrorData {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl RpcError {
+    /// The Python exception class and its message; the traceback (`debug`) is left out on purpose:
+    /// it is long, and it is the server's business.
+    pub fn name_and_message(&self) -> (String, String) {
+        match &self.data {
+            Some(d) if !d.name.is_empty() => (d.name.clone(), d.message.trim_end().to_owned()),
+            _ => ("unknown".into(), self.message.clone()),
+        }
+    }
+}
