@@ -1,0 +1,194 @@
+//! Odoo domains: prefix `&`, `|`, `!` over `[field, operator, value]` leaves, with an implicit `&`
+//! between consecutive terms. Datetimes compare at the microseconds the simulated database keeps,
+//! against the second-precision strings clients send: exactly Odoo's behaviour, where
+//! `write_date = '<a value Odoo returned>'` matches nothing and `>` matches the record again.
+use serde_json::Value;
+use std::cmp::Ordering;
+
+use crate::data::{parse_datetime, Model, Rec, Store};
+
+#[derive(Debug, Clone)]
+pub enum Domain {
+    True,
+    And(Box<Domain>, Box<Domain>),
+    Or(Box<Domain>, Box<Domain>),
+    Not(Box<Domain>),
+    Leaf { field: String, op: String, value: Value },
+}
+
+pub fn parse(v: &Value) -> Result<Domain, String> {
+    let items = match v {
+        Value::Array(a) => a.as_slice(),
+        Value::Null => &[],
+        _ => return Err("a domain is a list".into()),
+    };
+    let mut pos = 0;
+    let mut terms = Vec::new();
+    while pos < items.len() {
+        terms.push(term(items, &mut pos)?);
+    }
+    Ok(terms.into_iter().rev().fold(Domain::True, |acc, t| match acc {
+        Domain::True => t,
+        other => Domain::And(Box::new(t), Box::new(other)),
+    }))
+}
+
+fn term(items: &[Value], pos: &mut usize) -> Result<Domain, String> {
+    let it = items.get(*pos).ok_or("domain ends after an operator")?;
+    *pos += 1;
+    match it {
+        Value::String(op) if op == "&" || op == "|" => {
+            let a = term(items, pos)?;
+            let b = term(items, pos)?;
+            Ok(if op == "&" { Domain::And(Box::new(a), Box::new(b)) } else { Domain::Or(Box::new(a), Box::new(b)) })
+        }
+        Value::String(op) if op == "!" => Ok(Domain::Not(Box::new(term(items, pos)?))),
+        Value::Array(leaf) if leaf.len() == 3 => {
+            let field = leaf[0].as_str().ok_or("a leaf's field is a string")?.to_owned();
+            let op = leaf[1].as_str().ok_or("a leaf's operator is a string")?.to_owned();
+            if !["=", "!=", ">", ">=", "<", "<=", "in", "not in"].contains(&op.as_str()) {
+                return Err(format!("Invalid leaf operator {op:?}"));
+            }
+            Ok(Domain::Leaf { field, op, value: leaf[2].clone() })
+        }
+        other => Err(format!("Invalid leaf {other}")),
+    }
+}
+
+impl Domain {
+    pub fn fields(&self, out: &mut Vec<String>) {
+        match self {
+            Domain::True => {}
+            Domain::And(a, b) | Domain::Or(a, b) => {
+                a.fields(out);
+                b.fields(out);
+            }
+            Domain::Not(a) => a.fields(out),
+            Domain::Leaf { field, .. } => out.push(field.clone()),
+        }
+    }
+
+    pub fn matches(&self, store: &Store, model: &Model, id: i64, rec: &Rec) -> bool {
+        match self {
+            Domain::True => true,
+            Domain::And(a, b) => a.matches(store, model, id, rec) && b.matches(store, model, id, rec),
+            Domain::Or(a, b) => a.matches(store, model, id, rec) || b.matches(store, model, id, rec),
+            Domain::Not(a) => !a.matches(store, model, id, rec),
+            Domain::Leaf { field, op, value } => leaf(store, model, id, rec, field, op, value),
+        }
+    }
+}
+
+/// The value a leaf compares against; many2one compares by id, datetimes by microseconds.
+enum Key {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+fn record_key(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str) -> Key {
+    match field {
+        "id" => Key::Num(id as f64),
+        "write_date" => Key::Num(rec.write_us as f64),
+        "create_date" => Key::Num(rec.create_us as f64),
+        "active" => Key::Bool(rec.active),
+        _ => {
+            let f = model.field(field).expect("checked before evaluation");
+            match store.value(model, id, rec, f) {
+                Value::Array(a) if f.ftype == "many2one" => a.first().and_then(Value::as_f64).map(Key::Num).unwrap_or(Key::Null),
+                Value::Number(n) => Key::Num(n.as_f64().unwrap_or(0.0)),
+                Value::String(s) if f.ftype == "datetime" || f.ftype == "date" => parse_datetime(&s).map(|u| Key::Num(u as f64)).unwrap_or(Key::Null),
+                Value::String(s) => Key::Str(s),
+                Value::Bool(b) if f.ftype == "boolean" => Key::Bool(b),
+                _ => Key::Null,
+            }
+        }
+    }
+}
+
+fn value_key(field_is_time: bool, v: &Value) -> Key {
+    match v {
+        Value::Number(n) => Key::Num(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) if field_is_time => parse_datetime(s).map(|u| Key::Num(u as f64)).unwrap_or(Key::Null),
+        Value::String(s) => Key::Str(s.clone()),
+        Value::Bool(false) | Value::Null => Key::Null,
+        Value::Bool(b) => Key::Bool(*b),
+        _ => Key::Null,
+    }
+}
+
+fn cmp(a: &Key, b: &Key) -> Option<Ordering> {
+    match (a, b) {
+        (Key::Num(x), Key::Num(y)) => x.partial_cmp(y),
+        (Key::Str(x), Key::Str(y)) => Some(x.cmp(y)),
+        (Key::Bool(x), Key::Bool(y)) => Some(x.cmp(y)),
+        (Key::Null, Key::Null) => Some(Ordering::Equal),
+        _ => None,
+    }
+}
+
+fn leaf(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str, op: &str, value: &Value) -> bool {
+    let is_time = matches!(field, "write_date" | "create_date") || model.field(field).is_some_and(|f| f.ftype == "datetime" || f.ftype == "date");
+    let have = record_key(store, model, id, rec, field);
+    // `active = False` style leaves compare booleans as booleans.
+    let want = |v: &Value| match (v, &have) {
+        (Value::Bool(b), Key::Bool(_)) => Key::Bool(*b),
+        _ => value_key(is_time, v),
+    };
+    match op {
+        "in" | "not in" => {
+            let list = value.as_array().cloned().unwrap_or_default();
+            let found = list.iter().any(|v| cmp(&have, &want(v)) == Some(Ordering::Equal));
+            found == (op == "in")
+        }
+        _ => {
+            let o = cmp(&have, &want(value));
+            match op {
+                "=" => o == Some(Ordering::Equal),
+                "!=" => o != Some(Ordering::Equal),
+                ">" => o == Some(Ordering::Greater),
+                ">=" => matches!(o, Some(Ordering::Greater | Ordering::Equal)),
+                "<" => o == Some(Ordering::Less),
+                "<=" => matches!(o, Some(Ordering::Less | Ordering::Equal)),
+                _ => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{fmt_datetime, Store};
+    use serde_json::json;
+
+    fn ids(store: &Store, d: Value) -> Vec<i64> {
+        let d = parse(&d).unwrap();
+        store.orders.records.iter().filter(|(id, r)| d.matches(store, &store.orders, **id, r)).map(|(id, _)| *id).collect()
+    }
+
+    #[test]
+    fn prefix_operators_and_implicit_and() {
+        let s = Store::new(1, 10, 0);
+        assert_eq!(ids(&s, json!([["id", ">", 7]])), vec![8, 9, 10]);
+        assert_eq!(ids(&s, json!([["id", ">", 3], ["id", "<", 6]])), vec![4, 5]);
+        assert_eq!(ids(&s, json!(["|", ["id", "=", 1], ["id", "in", [9, 10]]])), vec![1, 9, 10]);
+        assert_eq!(ids(&s, json!(["!", ["id", "<=", 8]])), vec![9, 10]);
+        assert_eq!(ids(&s, json!(["&", ["id", ">=", 2], ["id", "not in", [3, 4, 5, 6, 7, 8, 9, 10]]])), vec![2]);
+    }
+
+    #[test]
+    fn write_date_equality_never_matches_the_truncated_value() {
+        let s = Store::new(1, 3, 0);
+        let shown = fmt_datetime(s.orders.records[&1].write_us);
+        assert!(ids(&s, json!([["write_date", "=", shown]])).is_empty());
+        assert_eq!(ids(&s, json!([["write_date", ">", shown]])), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn bad_operators_are_refused() {
+        assert!(parse(&json!([["id", "like", 1]])).is_err());
+        assert!(parse(&json!(["&", ["id", "=", 1]])).is_err());
+    }
+}
