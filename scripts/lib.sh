@@ -1,0 +1,89 @@
+# Shared by demo.sh and test.sh: set-up that installs only what is missing, and throwaway clusters.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR=15
+PGRX_VERSION=0.18.1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: PostgreSQL 15 with its headers, libclang for pgrx's bindings, sudo and
+# python3-venv for the test suites.
+ensure_packages() {
+    local missing=()
+    for p in postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo python3-venv curl; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # Debian starts a cluster of its own on 5432; ours never use it.
+}
+
+PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+
+ensure_cargo_pgrx() {
+    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+        say "installing cargo-pgrx $PGRX_VERSION (about 7 minutes, once)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+        say "cargo pgrx init --pg$PG_MAJOR"
+        cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+    fi
+}
+
+setup() {
+    ensure_packages
+    ensure_cargo_pgrx
+}
+
+# Build the extension and install it into PostgreSQL 15, and build the Odoo simulator.
+install_extension() {
+    say "building and installing the extension"
+    (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    say "building the Odoo simulator"
+    (cd "$ROOT" && cargo build --release -q -p odoo_sim)
+    SIM_BIN="$ROOT/target/release/odoo_sim"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# cluster_start DIR PORT [postgresql.conf lines...]: initdb + start, as the postgres OS user,
+# listening on loopback only, trusting loopback connections (a throwaway cluster).
+cluster_start() {
+    local dir=$1 port=$2; shift 2
+    as_root mkdir -p "$dir"
+    as_root chown postgres:postgres "$dir"
+    as_root runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    {
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir'"
+        echo "max_worker_processes = 16"
+        echo "log_line_prefix = '%m [%p] %q%a '"
+        for line in "$@"; do echo "$line"; done
+    } | as_root tee -a "$dir/data/postgresql.conf" >/dev/null
+    as_root runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
+cluster_stop() {
+    local dir=$1
+    [ -d "$dir/data" ] && as_root runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# sim_start ORDERS LINES: start the simulator on a free port; sets SIM_URL and SIM_PID.
+sim_start() {
+    local port; port=$(free_port)
+    "$SIM_BIN" --port "$port" --orders "$1" --lines "$2" > "${SIM_LOG:-/dev/null}" 2>&1 &
+    SIM_PID=$!
+    SIM_URL="http://127.0.0.1:$port"
+    for _ in $(seq 50); do curl -s -o /dev/null "$SIM_URL/sim/stats" && return 0; sleep 0.1; done
+    echo "the simulator did not start" >&2; return 1
+}

@@ -1,0 +1,99 @@
+-- scrap_sga catalog: what to sync, how to reach Odoo, and what happened.
+-- Objects here belong to the extension. The mirror tables (scrap_dimagaz_bc, ...) do NOT: they are
+-- created by the first sync as ordinary tables, so DROP EXTENSION never takes the data with it
+-- and pg_dump dumps them like any other table.
+
+-- How to reach Odoo. One row. The secret is readable by superusers only (see privileges.sql).
+CREATE TABLE scrap_sga.connection (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    url         text NOT NULL CHECK (url ~ '^https?://'),
+    database    text NOT NULL CHECK (database <> ''),
+    login       text NOT NULL CHECK (login <> ''),
+    secret      text NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE scrap_sga.connection IS 'The Odoo server scrap_sga reads from. Set it with scrap_sga.set_connection().';
+
+-- The Odoo models to mirror, and where.
+CREATE TABLE scrap_sga.model (
+    model             text PRIMARY KEY CHECK (model ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*$'),
+    table_schema      name NOT NULL DEFAULT 'public',
+    table_name        name NOT NULL,
+    enabled           boolean NOT NULL DEFAULT true,
+    -- Models are synced in this order (orders before their lines).
+    sync_order        integer NOT NULL DEFAULT 100,
+    page_size         integer NOT NULL DEFAULT 2000 CHECK (page_size BETWEEN 1 AND 50000),
+    -- Records written since (cursor - lookback) are asked for again: Odoo truncates write_date
+    -- to the second, and a transaction that commits late carries an older write_date.
+    lookback          interval NOT NULL DEFAULT '5 minutes' CHECK (lookback >= '0'),
+    -- How often the field list is asked again (fields_get), to follow fields added in Odoo.
+    schema_refresh    interval NOT NULL DEFAULT '10 minutes' CHECK (schema_refresh >= '0'),
+    -- Highest write_date of the records copied by the last successful run (UTC).
+    cursor            timestamptz,
+    schema_checked_at timestamptz,
+    UNIQUE (table_schema, table_name)
+);
+COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
+
+INSERT INTO scrap_sga.model (model, table_name, sync_order) VALUES
+    ('dimagaz.bc', 'scrap_dimagaz_bc', 10),
+    ('dimagaz.bc.line', 'scrap_dimagaz_bc_line', 20);
+
+-- The fields Odoo reported, and what became of each.
+CREATE TABLE scrap_sga.model_field (
+    model        text NOT NULL REFERENCES scrap_sga.model ON UPDATE CASCADE ON DELETE CASCADE,
+    field        text NOT NULL,
+    odoo_type    text NOT NULL,
+    relation     text,
+    label        text,
+    stored       boolean NOT NULL,
+    -- active: copied; skipped: never copied (see reason); retired: gone from Odoo, column kept.
+    status       text NOT NULL CHECK (status IN ('active', 'skipped', 'retired')),
+    columns      text[] NOT NULL DEFAULT '{}',
+    pg_types     text[] NOT NULL DEFAULT '{}',
+    reason       text,
+    first_seen   timestamptz NOT NULL DEFAULT now(),
+    changed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, field)
+);
+COMMENT ON TABLE scrap_sga.model_field IS 'Every field fields_get reported for each model, its columns, or why it is not copied.';
+
+CREATE SEQUENCE scrap_sga.invocation_seq;
+
+-- One row per model per run: the equivalent of cron.job_run_details.
+CREATE TABLE scrap_sga.sync_run (
+    run_id         bigserial PRIMARY KEY,
+    -- The rows of one sync() call (or one worker cycle) share it.
+    invocation     bigint NOT NULL,
+    model          text NOT NULL,
+    trigger        text NOT NULL CHECK (trigger IN ('manual', 'worker', 'resync', 'full_resync')),
+    status         text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed')),
+    started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at    timestamptz,
+    fetched        bigint NOT NULL DEFAULT 0,
+    inserted       bigint NOT NULL DEFAULT 0,
+    updated        bigint NOT NULL DEFAULT 0,
+    unchanged      bigint NOT NULL DEFAULT 0,
+    deleted        bigint NOT NULL DEFAULT 0,
+    restored       bigint NOT NULL DEFAULT 0,
+    failed         bigint NOT NULL DEFAULT 0,
+    pages          integer NOT NULL DEFAULT 0,
+    requests       integer NOT NULL DEFAULT 0,
+    cursor_before  timestamptz,
+    cursor_after   timestamptz,
+    odoo_version   text,
+    schema_changes text[] NOT NULL DEFAULT '{}',
+    sqlstate       text,
+    error          text,
+    backend_pid    integer NOT NULL DEFAULT pg_backend_pid()
+);
+CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
+CREATE INDEX ON scrap_sga.sync_run (invocation);
+COMMENT ON TABLE scrap_sga.sync_run IS 'One row per model per run: what started it, counts, cursor before and after, and the error of a failed run.';
+
+-- pg_dump keeps the configuration and history (the connection row is dumped by superusers only).
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_field', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.invocation_seq', '');

@@ -1,0 +1,175 @@
+//! Reading and writing scrap_sga's own tables. Every function here runs inside a transaction
+//! opened by `txn::run`.
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use scrap_sga_core::mapping::{OdooField, Skipped};
+use scrap_sga_core::odoo::Settings;
+use std::time::Duration;
+
+use crate::errors::{state, SyncError};
+use crate::settings;
+
+pub fn load_connection() -> Result<Settings, SyncError> {
+    let row = Spi::connect(|c| -> Result<Option<(String, String, String, String)>, SyncError> {
+        let t = c.select("SELECT url, database, login, secret FROM scrap_sga.connection", None, &[])?;
+        match t.into_iter().next() {
+            Some(r) => Ok(Some((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<String>(3)?.unwrap_or_default(),
+                r.get::<String>(4)?.unwrap_or_default(),
+            ))),
+            None => Ok(None),
+        }
+    })?;
+    let (url, database, login, secret) = row.ok_or_else(|| {
+        SyncError::new(state::NOT_CONFIGURED, "no Odoo connection is configured: call scrap_sga.set_connection(url, database, login, secret)")
+    })?;
+    Ok(Settings {
+        url,
+        database,
+        login,
+        secret,
+        connect_timeout: Duration::from_secs(settings::CONNECT_TIMEOUT.get() as u64),
+        read_timeout: Duration::from_secs(settings::READ_TIMEOUT.get() as u64),
+        max_response_bytes: settings::MAX_RESPONSE_MB.get() as u64 * 1024 * 1024,
+        ca_bundle_pem: None,
+    })
+}
+
+/// One row of `scrap_sga.model`, with what the engine derives from it.
+#[derive(Debug, Clone)]
+pub struct ModelConf {
+    pub model: String,
+    pub table_schema: String,
+    pub table_name: String,
+    pub page_size: usize,
+    pub lookback_secs: i64,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC), as Odoo writes datetimes; None before the first success.
+    pub cursor: Option<String>,
+    pub schema_due: bool,
+}
+
+const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_size, \
+    extract(epoch FROM lookback)::bigint, to_char(cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now())";
+
+pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
+    Spi::connect(|c| {
+        let sql = format!(
+            "SELECT {MODEL_COLUMNS} FROM scrap_sga.model WHERE ($1::text IS NULL AND enabled) OR model = $1 ORDER BY sync_order, model"
+        );
+        let t = c.select(&sql, None, &[only.into()])?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(ModelConf {
+                model: r.get::<String>(1)?.unwrap_or_default(),
+                table_schema: r.get::<String>(2)?.unwrap_or_default(),
+                table_name: r.get::<String>(3)?.unwrap_or_default(),
+                page_size: r.get::<i32>(4)?.unwrap_or(2000) as usize,
+                lookback_secs: r.get::<i64>(5)?.unwrap_or(300),
+                cursor: r.get::<String>(6)?,
+                schema_due: r.get::<bool>(7)?.unwrap_or(true),
+            });
+        }
+        if let Some(m) = only {
+            if out.is_empty() {
+                return Err(SyncError::new(state::INVALID_PARAMETER, format!("model {m:?} is not registered in scrap_sga.model")));
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The fields last reported by Odoo, to plan a run without asking `fields_get` again.
+pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT field, odoo_type, relation, label, stored FROM scrap_sga.model_field WHERE model = $1 AND status <> 'retired'",
+            None,
+            &[model.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(OdooField {
+                name: r.get::<String>(1)?.unwrap_or_default(),
+                ftype: r.get::<String>(2)?.unwrap_or_default(),
+                relation: r.get::<String>(3)?,
+                label: r.get::<String>(4)?,
+                store: r.get::<bool>(5)?.unwrap_or(true),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// Record what Odoo reported now: new fields appear, changed ones are updated, vanished ones
+/// become `retired` (their columns and data stay). Returns one line per change.
+pub fn save_fields(model: &str, fields: &[OdooField], plan: &scrap_sga_core::mapping::ModelPlan) -> Result<Vec<String>, SyncError> {
+    let mut changes = Vec::new();
+    Spi::connect_mut(|c| -> Result<(), SyncError> {
+        for f in fields {
+            let (status, columns, types, reason): (&str, Vec<String>, Vec<String>, Option<String>) =
+                match plan.fields.iter().find(|p| p.field == f.name) {
+                    Some(p) => ("active", p.columns.iter().map(|c| c.name.clone()).collect(), p.columns.iter().map(|c| c.pg_type.to_owned()).collect(), None),
+                    None => {
+                        let why = plan.skipped.iter().find(|s: &&Skipped| s.field == f.name).map(|s| s.reason.clone());
+                        ("skipped", vec![], vec![], why)
+                    }
+                };
+            let t = c.update(
+                "INSERT INTO scrap_sga.model_field AS m (model, field, odoo_type, relation, label, stored, status, columns, pg_types, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (model, field) DO UPDATE SET
+                    odoo_type = EXCLUDED.odoo_type, relation = EXCLUDED.relation, label = EXCLUDED.label,
+                    stored = EXCLUDED.stored, status = EXCLUDED.status, columns = EXCLUDED.columns,
+                    pg_types = EXCLUDED.pg_types, reason = EXCLUDED.reason, changed_at = now()
+                 WHERE (m.odoo_type, m.relation, m.stored, m.status, m.columns, m.pg_types)
+                       IS DISTINCT FROM (EXCLUDED.odoo_type, EXCLUDED.relation, EXCLUDED.stored, EXCLUDED.status, EXCLUDED.columns, EXCLUDED.pg_types)
+                 RETURNING (xmax = 0)",
+                None,
+                &[
+                    model.into(), f.name.as_str().into(), f.ftype.as_str().into(), f.relation.as_deref().into(),
+                    f.label.as_deref().into(), f.store.into(), status.into(), columns.into(), types.into(), reason.into(),
+                ],
+            )?;
+            if let Some(row) = t.into_iter().next() {
+                let new = row.get::<bool>(1)?.unwrap_or(false);
+                if status == "active" {
+                    changes.push(format!("{} field {} ({})", if new { "new" } else { "changed" }, f.name, f.ftype));
+                }
+            }
+        }
+        let names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+        let t = c.update(
+            "UPDATE scrap_sga.model_field SET status = 'retired', changed_at = now(), reason = 'no longer reported by Odoo; column and data kept'
+             WHERE model = $1 AND status <> 'retired' AND NOT (field = ANY($2)) RETURNING field",
+            None,
+            &[model.into(), names.into()],
+        )?;
+        for r in t {
+            changes.push(format!("retired field {}", r.get::<String>(1)?.unwrap_or_default()));
+        }
+        c.update("UPDATE scrap_sga.model SET schema_checked_at = now() WHERE model = $1", None, &[model.into()])?;
+        Ok(())
+    })?;
+    Ok(changes)
+}
+
+pub fn start_run(c: &mut SpiClient<'_>, invocation: i64, model: &str, trigger: &str, cursor: Option<&str>) -> Result<i64, SyncError> {
+    // We hold the model's lock, so any other run still marked running for it has died.
+    c.update(
+        "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
+                error = format('interrupted: the process running it (pid %s) ended before the run finished', backend_pid)
+         WHERE model = $1 AND status = 'running' AND backend_pid <> pg_backend_pid()",
+        None,
+        &[model.into()],
+    )?;
+    let t = c.update(
+        "INSERT INTO scrap_sga.sync_run (invocation, model, trigger, cursor_before)
+         VALUES ($1, $2, $3, $4::timestamp AT TIME ZONE 'UTC') RETURNING run_id",
+        None,
+        &[invocation.into(), model.into(), trigger.into(), cursor.into()],
+    )?;
+    Ok(t.first().get::<i64>(1)?.unwrap_or(0))
+}

@@ -1,0 +1,74 @@
+//! Writing one page: a single set-based statement per page.
+//!
+//! The page travels as one JSON document, `json_to_recordset` turns it into rows, and one
+//! `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE <row differs>` writes it. A row whose values
+//! did not change is left alone, so an unchanged record costs neither a new row version nor WAL.
+use pgrx::prelude::*;
+use scrap_sga_core::ident::quote;
+use scrap_sga_core::mapping::{ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+
+use crate::errors::SyncError;
+
+pub struct Upsert {
+    sql: String,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PageCounts {
+    pub inserted: i64,
+    pub updated: i64,
+    pub restored: i64,
+}
+
+impl Upsert {
+    pub fn new(schema: &str, table: &str, plan: &ModelPlan) -> Upsert {
+        let t = format!("{}.{}", quote(schema), quote(table));
+        let cols: Vec<_> = plan.columns().collect();
+        let names: Vec<String> = cols.iter().map(|c| quote(&c.name)).collect();
+        let inputs: Vec<String> = cols.iter().map(|c| format!("{} {}", quote(&c.name), c.input_type())).collect();
+        let exprs: Vec<String> = cols.iter().map(|c| format!("{} AS {}", c.select_expr("r"), quote(&c.name))).collect();
+        let data: Vec<&String> = names.iter().filter(|n| n.as_str() != "\"id\"").collect();
+        let set_cols: Vec<String> = data.iter().map(|n| n.to_string()).collect();
+        let set_vals: Vec<String> = data.iter().map(|n| format!("EXCLUDED.{n}")).collect();
+        let old_vals: Vec<String> = data.iter().map(|n| format!("t.{n}")).collect();
+        let sql = format!(
+            "WITH src AS (
+                SELECT {exprs} FROM json_to_recordset($1::json) AS r({inputs})
+             ), gone AS (
+                SELECT d.id FROM {t} d WHERE d.{COL_DELETED_AT} IS NOT NULL AND d.id IN (SELECT id FROM src)
+             ), up AS (
+                INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                SELECT {src_names}, now(), $2, NULL FROM src
+                ON CONFLICT (id) DO UPDATE SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                    = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
+                WHERE t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({set_vals})
+                RETURNING t.id, (t.xmax = 0) AS inserted
+             )
+             SELECT count(*) FILTER (WHERE up.inserted),
+                    count(*) FILTER (WHERE NOT up.inserted AND gone.id IS NULL),
+                    count(gone.id)
+             FROM up LEFT JOIN gone ON gone.id = up.id",
+            exprs = exprs.join(", "),
+            inputs = inputs.join(", "),
+            names = names.join(", "),
+            src_names = names.iter().map(|n| format!("src.{n}")).collect::<Vec<_>>().join(", "),
+            set_cols = set_cols.join(", "),
+            set_vals = set_vals.join(", "),
+            old_vals = old_vals.join(", "),
+        );
+        Upsert { sql }
+    }
+
+    /// `page_json` is a JSON array of converted records, ids unique.
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<PageCounts, SyncError> {
+        Spi::connect_mut(|c| {
+            let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
+            let row = t.first();
+            Ok(PageCounts {
+                inserted: row.get::<i64>(1)?.unwrap_or(0),
+                updated: row.get::<i64>(2)?.unwrap_or(0),
+                restored: row.get::<i64>(3)?.unwrap_or(0),
+            })
+        })
+    }
+}

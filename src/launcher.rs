@@ -1,0 +1,79 @@
+//! `scrap_sga.run_job()`: run the engine in a dynamic background worker and wait for it.
+//!
+//! A SQL function cannot commit, yet a sync must commit page by page, keep its run-log row when
+//! it fails, and hold no transaction while it waits on Odoo. So the caller's backend only starts
+//! a worker, waits, and reads the outcome from the run log (`invocation` ties the two together).
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::prelude::*;
+
+use crate::engine::{self, Invocation, Trigger};
+use crate::errors::{state, SyncError};
+
+const JOB_FUNCTION: &str = "scrap_sga_job_main";
+
+#[pg_extern(volatile, parallel_unsafe)]
+fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
+    if job != "sync" {
+        SyncError::new(state::INVALID_PARAMETER, format!("unknown job {job:?}")).raise();
+    }
+    let _ = odoo_id;
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        SyncError::new("25006", "this server is a standby (in recovery): scrap_sga syncs on the primary, and the mirror tables reach standbys by replication").raise();
+    }
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        SyncError::new("25000", "scrap_sga.sync() needs READ COMMITTED: at REPEATABLE READ or SERIALIZABLE this transaction could not see what the sync wrote").raise();
+    }
+    let inv = Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')").ok().flatten().unwrap_or(0);
+    // The job runs as the extension's owner: the mirror tables are its, and callers need not
+    // be able to write them.
+    let owner = Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga'")
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::InvalidOid);
+    let extra = format!("{}|{}|{}", u32::from(unsafe { pg_sys::MyDatabaseId }), u32::from(owner), model.unwrap_or(""));
+    if extra.len() > 127 {
+        SyncError::new(state::INVALID_PARAMETER, "model name too long").raise();
+    }
+    let builder = BackgroundWorkerBuilder::new(&format!("scrap_sga sync #{inv}"))
+        .set_type("scrap_sga sync")
+        .set_library("scrap_sga")
+        .set_function(JOB_FUNCTION)
+        .set_argument(Some(pg_sys::Datum::from(inv)))
+        .set_extra(&extra)
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_notify_pid(unsafe { pg_sys::MyProcPid });
+    let mut bgw: pg_sys::BackgroundWorker = (&builder).into();
+    let mut handle: *mut pg_sys::BackgroundWorkerHandle = std::ptr::null_mut();
+    if !unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut bgw, &mut handle) } {
+        SyncError::new("53400", "could not start a scrap_sga background worker: all max_worker_processes slots are in use").raise();
+    }
+    // If this statement is cancelled, stop the worker too: it checks between pages and chunks.
+    PgTryBuilder::new(|| unsafe {
+        let mut pid: pg_sys::pid_t = 0;
+        pg_sys::WaitForBackgroundWorkerStartup(handle, &mut pid);
+        pg_sys::WaitForBackgroundWorkerShutdown(handle);
+    })
+    .catch_others(|e| {
+        unsafe { pg_sys::TerminateBackgroundWorker(handle) };
+        e.rethrow()
+    })
+    .execute();
+    inv
+}
+
+/// Entry point of the dynamic worker started by `run_job`.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn scrap_sga_job_main(arg: pg_sys::Datum) {
+    let inv = arg.value() as i64;
+    let extra = BackgroundWorker::get_extra().to_owned();
+    let mut parts = extra.splitn(3, '|');
+    let db: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let role: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let model = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(role)));
+    engine::run(&Invocation { id: inv, trigger: Trigger::Manual, model, wait_for_lock: true });
+}
