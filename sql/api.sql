@@ -31,14 +31,26 @@ COMMENT ON FUNCTION scrap_sga.sync(text) IS
 
 CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text, secret text)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- Checked here rather than left to the table's constraints: a constraint violation would
+    -- print the whole row, secret included, in its DETAIL.
+    IF url IS NULL OR url !~ '^https?://[^/]+' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: url must start with http:// or https:// (got %)', coalesce(url, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF coalesce(database, '') = '' OR coalesce(login, '') = '' OR coalesce(secret, '') = '' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: database, login and secret must not be empty'
+            USING ERRCODE = '22023';
+    END IF;
     INSERT INTO scrap_sga.connection (url, database, login, secret)
     VALUES (rtrim(url, '/'), database, login, secret)
     ON CONFLICT (singleton) DO UPDATE
        SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login,
            secret = EXCLUDED.secret, updated_at = now();
+END
 $$;
 COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text) IS
 'Set the Odoo server to read from: base URL (https://erp.example.com), database, login, and password or API key.';

@@ -30,12 +30,85 @@ pub extern "C-unwind" fn _PG_init() {
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use crate::engine::apply::Upsert;
+    use crate::errors::{code_of, sqlstate_of};
     use pgrx::prelude::*;
+    use scrap_sga_core::mapping::{self, OdooField};
+
+    fn field(name: &str, ftype: &str) -> OdooField {
+        OdooField { name: name.into(), ftype: ftype.into(), relation: None, store: true, label: None }
+    }
+
+    fn plan() -> mapping::ModelPlan {
+        mapping::plan_model(&[
+            field("id", "integer"),
+            field("name", "char"),
+            field("partner_id", "many2one"),
+            field("when", "datetime"),
+            field("tags", "many2many"),
+            field("blob", "binary"),
+            field("props", "properties"),
+        ])
+        .unwrap()
+    }
+
+    fn page(plan: &mapping::ModelPlan, records: serde_json::Value) -> String {
+        let rows: Vec<_> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::Value::Object(mapping::convert_record(plan, r.as_object().unwrap()).unwrap()))
+            .collect();
+        serde_json::to_string(&rows).unwrap()
+    }
 
     #[pg_test]
     fn catalog_registers_the_two_models() {
         let n = Spi::get_one::<i64>("SELECT count(*) FROM scrap_sga.model WHERE model IN ('dimagaz.bc', 'dimagaz.bc.line')").unwrap();
         assert_eq!(n, Some(2));
+    }
+
+    #[pg_test]
+    fn sqlstates_round_trip() {
+        for s in ["28P01", "08001", "38000", "55000", "22023", "XX000", "57P01"] {
+            assert_eq!(sqlstate_of(code_of(s) as i32), s);
+        }
+        assert_eq!(code_of("28P01"), PgSqlErrorCode::ERRCODE_INVALID_PASSWORD);
+    }
+
+    #[pg_test]
+    fn a_page_is_upserted_once_and_unchanged_rows_are_left_alone() {
+        let plan = plan();
+        Spi::run(&mapping::create_table_sql("public", "t_apply", &plan)).unwrap();
+        let up = Upsert::new("public", "t_apply", &plan);
+        let first = page(&plan, serde_json::json!([
+            {"id": 1, "name": "a", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
+            {"id": 2, "name": false, "partner_id": false, "when": false, "tags": [], "blob": false, "props": [{"name": "x", "value": 1}]}
+        ]));
+        let c = up.apply(&first, 10).unwrap();
+        assert_eq!((c.inserted, c.updated, c.restored), (2, 0, 0));
+        let c = up.apply(&first, 11).unwrap();
+        assert_eq!((c.inserted, c.updated, c.restored), (0, 0, 0), "the same page again changes nothing");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t_apply WHERE sga_run_id = 11").unwrap(), Some(0));
+
+        let second = page(&plan, serde_json::json!([
+            {"id": 1, "name": "b", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
+            {"id": 3, "name": "c", "partner_id": false, "when": false, "tags": [], "blob": false, "props": false}
+        ]));
+        let c = up.apply(&second, 12).unwrap();
+        assert_eq!((c.inserted, c.updated, c.restored), (1, 1, 0));
+
+        Spi::run("UPDATE t_apply SET sga_deleted_at = now() WHERE id = 2").unwrap();
+        let c = up.apply(&first, 13).unwrap();
+        assert_eq!((c.inserted, c.updated, c.restored), (0, 1, 1), "id 1 goes back to 'a', id 2 is restored");
+
+        let row = Spi::get_one::<String>(
+            "SELECT concat_ws('|', partner_id, partner_id_display, \"when\" AT TIME ZONE 'UTC', tags, encode(blob, 'escape'), sga_deleted_at) FROM t_apply WHERE id = 1",
+        )
+        .unwrap();
+        assert_eq!(row.as_deref(), Some("7|Seven|2026-01-02 03:04:05|{1,2}|hi"));
+        let empty = Spi::get_one::<String>("SELECT concat_ws('|', name IS NULL, tags, props->0->>'name') FROM t_apply WHERE id = 2").unwrap();
+        assert_eq!(empty.as_deref(), Some("t|{}|x"));
     }
 }
 
@@ -44,6 +117,7 @@ mod tests {
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
         vec![]
     }

@@ -31,30 +31,33 @@ impl Upsert {
         let set_cols: Vec<String> = data.iter().map(|n| n.to_string()).collect();
         let set_vals: Vec<String> = data.iter().map(|n| format!("EXCLUDED.{n}")).collect();
         let old_vals: Vec<String> = data.iter().map(|n| format!("t.{n}")).collect();
+        let src_vals: Vec<String> = data.iter().map(|n| format!("src.{n}")).collect();
+        // Unchanged rows are filtered out before the INSERT: ON CONFLICT DO UPDATE locks every
+        // conflicting row even when its WHERE is false, and a lock dirties the page and writes WAL.
         let sql = format!(
             "WITH src AS (
                 SELECT {exprs} FROM json_to_recordset($1::json) AS r({inputs})
-             ), gone AS (
-                SELECT d.id FROM {t} d WHERE d.{COL_DELETED_AT} IS NOT NULL AND d.id IN (SELECT id FROM src)
+             ), changed AS (
+                SELECT src.*, t.id IS NOT NULL AS existed, t.{COL_DELETED_AT} IS NOT NULL AS was_deleted
+                FROM src LEFT JOIN {t} t ON t.id = src.id
+                WHERE t.id IS NULL OR t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({src_vals})
              ), up AS (
                 INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
-                SELECT {src_names}, now(), $2, NULL FROM src
+                SELECT {changed_names}, now(), $2, NULL FROM changed
                 ON CONFLICT (id) DO UPDATE SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
                     = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
-                WHERE t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({set_vals})
-                RETURNING t.id, (t.xmax = 0) AS inserted
+                RETURNING t.id
              )
-             SELECT count(*) FILTER (WHERE up.inserted),
-                    count(*) FILTER (WHERE NOT up.inserted AND gone.id IS NULL),
-                    count(gone.id)
-             FROM up LEFT JOIN gone ON gone.id = up.id",
+             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted)
+             FROM changed WHERE id IN (SELECT id FROM up)",
             exprs = exprs.join(", "),
             inputs = inputs.join(", "),
             names = names.join(", "),
-            src_names = names.iter().map(|n| format!("src.{n}")).collect::<Vec<_>>().join(", "),
+            changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
             set_cols = set_cols.join(", "),
             set_vals = set_vals.join(", "),
             old_vals = old_vals.join(", "),
+            src_vals = src_vals.join(", "),
         );
         Upsert { sql }
     }

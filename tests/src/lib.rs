@@ -1,1 +1,244 @@
+//! Harness for end-to-end tests: a real PostgreSQL 15 cluster with scrap_sga installed, fed by
+//! the Odoo simulator. `scripts/test.sh` starts the shared cluster and exports:
+//!
+//! * `SGA_PGPORT`, `SGA_PGHOST`: the shared cluster (each test gets a database of its own);
+//! * `SGA_SIM_BIN`: the simulator binary (each test starts its own simulator).
+//!
+//! Tests speak to Postgres through `psql`, as an operator would.
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 
+pub fn pg_bin(name: &str) -> String {
+    format!("/usr/lib/postgresql/15/bin/{name}")
+}
+
+/// A database in the shared cluster, with the extension created and pointed at a simulator.
+pub struct Db {
+    pub name: String,
+    pub host: String,
+    pub port: String,
+}
+
+#[derive(Debug)]
+pub struct SqlError {
+    pub stderr: String,
+}
+
+impl Db {
+    /// A fresh database (dropped first if a previous run left it) in the shared cluster.
+    pub fn fresh(name: &str) -> Db {
+        let host = std::env::var("SGA_PGHOST").unwrap_or_else(|_| "127.0.0.1".into());
+        let port = std::env::var("SGA_PGPORT").expect("SGA_PGPORT: run the e2e tests through scripts/test.sh");
+        let admin = Db { name: "postgres".into(), host: host.clone(), port: port.clone() };
+        admin.sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        admin.sql(&format!("CREATE DATABASE {name}"));
+        let db = Db { name: name.into(), host, port };
+        db.sql("CREATE EXTENSION scrap_sga");
+        db
+    }
+
+    fn psql(&self, user: &str, sql: &str) -> std::process::Output {
+        Command::new(pg_bin("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", &self.host, "-p", &self.port, "-U", user, "-d", &self.name])
+            .args(["-c", "SET TimeZone = 'UTC'", "-c", sql])
+            .output()
+            .expect("psql runs")
+    }
+
+    /// Run SQL as the superuser; the trimmed output, or the error text.
+    pub fn try_sql_as(&self, user: &str, sql: &str) -> Result<String, SqlError> {
+        let out = self.psql(user, sql);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(SqlError { stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+        }
+    }
+
+    pub fn try_sql(&self, sql: &str) -> Result<String, SqlError> {
+        self.try_sql_as("postgres", sql)
+    }
+
+    pub fn sql(&self, sql: &str) -> String {
+        match self.try_sql(sql) {
+            Ok(s) => s,
+            Err(e) => panic!("SQL failed: {sql}\n{}", e.stderr),
+        }
+    }
+
+    pub fn json(&self, sql: &str) -> Value {
+        let text = self.sql(sql);
+        serde_json::from_str(if text.is_empty() { "null" } else { &text }).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    pub fn int(&self, sql: &str) -> i64 {
+        let text = self.sql(sql);
+        text.parse().unwrap_or_else(|_| panic!("not an integer: {text:?} from {sql}"))
+    }
+
+    pub fn connect_to(&self, sim: &Sim) {
+        self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'admin')", sim.url));
+    }
+
+    /// `scrap_sga.sync()` as JSON rows, one per model.
+    pub fn sync(&self) -> Value {
+        self.json("SELECT json_agg(s) FROM scrap_sga.sync() s")
+    }
+}
+
+/// The Odoo simulator, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    agent: ureq::Agent,
+}
+
+impl Sim {
+    pub fn start(orders: i64, lines: i64) -> Sim {
+        let bin = std::env::var("SGA_SIM_BIN").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/odoo_sim").into());
+        let mut child = Command::new(&bin)
+            .args(["--port", "0", "--orders", &orders.to_string(), "--lines", &lines.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the simulator {bin}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").expect("simulator banner").to_owned();
+        Sim { child, url, agent: ureq::Agent::new_with_defaults() }
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        let mut resp = self.agent.post(format!("{}{path}", self.url)).send_json(&body).unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        resp.body_mut().read_json().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let mut resp = self.agent.get(format!("{}{path}", self.url)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        resp.body_mut().with_config().limit(1 << 30).read_json().unwrap()
+    }
+
+    pub fn dump(&self, model: &str) -> Vec<Value> {
+        self.get(&format!("/sim/dump?model={model}")).as_array().unwrap().clone()
+    }
+
+    /// `fields_get` through JSON-RPC, as the extension sees it.
+    pub fn fields(&self, model: &str) -> serde_json::Map<String, Value> {
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
+            "args": ["dimagaz", 2, "admin", model, "fields_get", [], {"attributes": ["type", "store"]}]}});
+        self.post_rpc(body)["result"].as_object().unwrap().clone()
+    }
+
+    fn post_rpc(&self, body: Value) -> Value {
+        let mut resp = self.agent.post(format!("{}/jsonrpc", self.url)).send_json(&body).unwrap();
+        resp.body_mut().with_config().limit(1 << 30).read_json().unwrap()
+    }
+
+    pub fn stats(&self) -> Value {
+        self.get("/sim/stats")
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Decode base64 (the test's own decoder, so that it checks the extension's rather than sharing it).
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | val(c) << (18 - 6 * i));
+        for i in 0..chunk.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+/// What a mirror row must hold for one Odoo record, column by column, in `to_jsonb` form
+/// (session time zone UTC). Written from the README's mapping rules, independently of the
+/// extension's code.
+pub fn expected_row(record: &serde_json::Map<String, Value>, fields: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut row = serde_json::Map::new();
+    for (name, attrs) in fields {
+        if attrs["store"] == json!(false) {
+            continue;
+        }
+        let ftype = attrs["type"].as_str().unwrap();
+        let v = record.get(name).cloned().unwrap_or(Value::Null);
+        let empty = v == json!(false) || v.is_null();
+        let (value, display) = match ftype {
+            "boolean" => (v, None),
+            "one2many" | "many2many" => (if empty { json!([]) } else { v }, None),
+            _ if empty => (Value::Null, if ftype == "many2one" { Some(Value::Null) } else { None }),
+            "many2one" => (v[0].clone(), Some(v[1].clone())),
+            "datetime" => (json!(format!("{}+00:00", v.as_str().unwrap().replace(' ', "T"))), None),
+            "binary" => {
+                let hex: String = base64_decode(v.as_str().unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+                (json!(format!("\\x{hex}")), None)
+            }
+            "selection" | "char" | "text" | "html" | "reference" => (v, None),
+            _ => (v, None),
+        };
+        row.insert(name.clone(), value);
+        if let Some(d) = display {
+            row.insert(format!("{name}_display"), d);
+        }
+    }
+    row
+}
+
+/// Compare JSON values, numbers by value (`1.0` and `1` are the same float).
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        _ => a == b,
+    }
+}
+
+/// Every column of every row of `table` against the simulator's records. Returns the mismatches.
+pub fn compare_mirror(db: &Db, sim: &Sim, model: &str, table: &str) -> Vec<String> {
+    let fields = sim.fields(model);
+    let records = sim.dump(model);
+    let rows = db.json(&format!("SELECT coalesce(json_agg(to_jsonb(t) - 'sga_synced_at' - 'sga_run_id' - 'sga_deleted_at' ORDER BY id), '[]') FROM {table} t WHERE sga_deleted_at IS NULL"));
+    let rows = rows.as_array().unwrap();
+    let mut problems = Vec::new();
+    if rows.len() != records.len() {
+        problems.push(format!("{table}: {} rows, Odoo has {} records", rows.len(), records.len()));
+    }
+    for (rec, row) in records.iter().zip(rows) {
+        let want = expected_row(rec.as_object().unwrap(), &fields);
+        let have = row.as_object().unwrap();
+        for (col, w) in &want {
+            match have.get(col) {
+                Some(h) if same(h, w) => {}
+                other => problems.push(format!("{table} id {}: column {col}: want {w}, have {other:?}", rec["id"])),
+            }
+        }
+        for col in have.keys() {
+            if !want.contains_key(col) {
+                problems.push(format!("{table} id {}: unexpected column {col}", rec["id"]));
+            }
+        }
+        if problems.len() > 20 {
+            break;
+        }
+    }
+    problems
+}

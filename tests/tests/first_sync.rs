@@ -1,0 +1,135 @@
+//! Issue 2: a full copy from the simulator, value for value; a second sync writes nothing;
+//! a wrong password writes nothing; archived records are kept.
+use scrap_sga_e2e::{compare_mirror, Db, Sim};
+use serde_json::json;
+
+fn counts(result: &serde_json::Value, model: &str) -> (i64, i64, i64, i64) {
+    let row = result.as_array().unwrap().iter().find(|r| r["model"] == model).unwrap_or_else(|| panic!("no row for {model}: {result}"));
+    let n = |k: &str| row[k].as_i64().unwrap();
+    (n("fetched"), n("inserted"), n("updated"), n("unchanged"))
+}
+
+/// A fingerprint of every row version: unchanged unless something was written.
+fn row_versions(db: &Db, table: &str) -> String {
+    db.sql(&format!("SELECT md5(string_agg(ctid::text || xmin::text, ',' ORDER BY id)) FROM {table}"))
+}
+
+#[test]
+fn full_sync_copies_every_column_of_every_record() {
+    let sim = Sim::start(1000, 5000);
+    let db = Db::fresh("e2e_full_sync");
+    db.connect_to(&sim);
+
+    let result = db.sync();
+    assert_eq!(counts(&result, "dimagaz.bc"), (1000, 1000, 0, 0), "{result}");
+    assert_eq!(counts(&result, "dimagaz.bc.line"), (5000, 5000, 0, 0), "{result}");
+
+    let problems = compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc");
+    assert!(problems.is_empty(), "orders differ:\n{}", problems.join("\n"));
+    let problems = compare_mirror(&db, &sim, "dimagaz.bc.line", "scrap_dimagaz_bc_line");
+    assert!(problems.is_empty(), "lines differ:\n{}", problems.join("\n"));
+
+    // Odoo's id is the primary key: no duplicates are possible.
+    assert_eq!(db.sql("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'scrap_dimagaz_bc'::regclass AND i.indisprimary"), "id");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'succeeded'"), 2);
+    // Nothing but read methods reached Odoo.
+    assert_eq!(sim.stats()["non_read_calls"], json!(0));
+}
+
+#[test]
+fn a_second_sync_writes_nothing() {
+    let sim = Sim::start(300, 1200);
+    let db = Db::fresh("e2e_second_sync");
+    db.connect_to(&sim);
+    db.sync();
+    let before = (row_versions(&db, "scrap_dimagaz_bc"), row_versions(&db, "scrap_dimagaz_bc_line"));
+    let writes = |table: &str| db.int(&format!("SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = '{table}'"));
+    let writes_before = (writes("scrap_dimagaz_bc"), writes("scrap_dimagaz_bc_line"));
+
+    let result = db.sync();
+    let (_, inserted, updated, _) = counts(&result, "dimagaz.bc");
+    assert_eq!((inserted, updated), (0, 0), "{result}");
+    let (_, inserted, updated, _) = counts(&result, "dimagaz.bc.line");
+    assert_eq!((inserted, updated), (0, 0), "{result}");
+    assert_eq!(before, (row_versions(&db, "scrap_dimagaz_bc"), row_versions(&db, "scrap_dimagaz_bc_line")), "no row may be rewritten");
+    // Not even a row lock (a lock sets xmax and dirties the page), and no write in the table statistics.
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE xmax <> '0'"), 0, "rows were locked");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE xmax <> '0'"), 0, "rows were locked");
+    assert_eq!(writes_before, (writes("scrap_dimagaz_bc"), writes("scrap_dimagaz_bc_line")));
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_writes_nothing() {
+    let sim = Sim::start(50, 100);
+    let db = Db::fresh("e2e_wrong_password");
+    db.connect_to(&sim);
+    db.sync();
+    let before = row_versions(&db, "scrap_dimagaz_bc");
+
+    db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'not-the-password')", sim.url));
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").expect_err("a wrong password must fail the sync");
+    assert!(err.stderr.contains("Odoo refused the login of user \"admin\" on database \"dimagaz\""), "{}", err.stderr);
+    assert!(!err.stderr.contains("not-the-password"), "the secret leaked: {}", err.stderr);
+    assert_eq!(db.sql("SELECT string_agg(DISTINCT sqlstate, ',') FROM scrap_sga.sync_run WHERE status = 'failed'"), "28P01");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'failed'"), 2, "one failed run per model");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE error LIKE '%not-the-password%'"), 0);
+    assert_eq!(before, row_versions(&db, "scrap_dimagaz_bc"));
+}
+
+#[test]
+fn archived_records_are_present_and_inactive() {
+    let sim = Sim::start(400, 400);
+    let db = Db::fresh("e2e_archived");
+    db.connect_to(&sim);
+    db.sync();
+    let archived: Vec<i64> = sim.dump("dimagaz.bc").iter().filter(|r| r["active"] == json!(false)).map(|r| r["id"].as_i64().unwrap()).collect();
+    assert!(archived.len() > 5, "the simulator archives about 1 order in 20");
+    let in_pg = db.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM scrap_dimagaz_bc WHERE active = false");
+    assert_eq!(in_pg, archived.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 400);
+}
+
+#[test]
+fn sync_of_one_model_and_of_an_unknown_model() {
+    let sim = Sim::start(20, 40);
+    let db = Db::fresh("e2e_one_model");
+    db.connect_to(&sim);
+    let result = db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
+    assert_eq!(result.as_array().unwrap().len(), 1);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 20);
+    assert_eq!(db.sql("SELECT to_regclass('scrap_dimagaz_bc_line') IS NULL"), "t");
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync('no.such.model')").unwrap_err();
+    assert!(err.stderr.contains("model \"no.such.model\" is not registered in scrap_sga.model"), "{}", err.stderr);
+}
+
+#[test]
+fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
+    let sim = Sim::start(30, 60);
+    let db = Db::fresh("e2e_drop_extension");
+    db.connect_to(&sim);
+    db.sync();
+
+    // pg_dump has the mirror tables with their rows, and the extension's configuration rows.
+    let dump = std::process::Command::new(scrap_sga_e2e::pg_bin("pg_dump"))
+        .args(["-h", &db.host, "-p", &db.port, "-U", "postgres", "-d", &db.name])
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("CREATE TABLE public.scrap_dimagaz_bc ("), "mirror table missing from pg_dump");
+    assert!(dump.contains("COPY public.scrap_dimagaz_bc_line ("), "mirror rows missing from pg_dump");
+    assert!(dump.contains("COPY scrap_sga.model ("), "catalog rows missing from pg_dump");
+
+    // A DROP EXTENSION by mistake loses the catalog, never the data.
+    db.sql("DROP EXTENSION scrap_sga");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line"), 60);
+
+    // Re-created, it adopts the existing tables: no duplicates, nothing rewritten.
+    db.sql("CREATE EXTENSION scrap_sga");
+    db.connect_to(&sim);
+    let result = db.sync();
+    for row in result.as_array().unwrap() {
+        assert_eq!((row["inserted"].as_i64(), row["updated"].as_i64()), (Some(0), Some(0)), "{result}");
+    }
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
+}
