@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The main job, start to finish, on a throwaway cluster:
+#   build and install the extension, start PostgreSQL 15 with scrap_sga preloaded, point it at
+#   the Odoo simulator (or at a real Odoo), sync, and show what landed.
+#
+# Usage: scripts/demo.sh [--keep]
+#   ODOO_URL, ODOO_DB, ODOO_LOGIN, ODOO_SECRET   sync from this Odoo instead of the simulator
+#                                               (the secret is read from the environment, never
+#                                               from the command line, where ps would show it)
+#   DEMO_ORDERS, DEMO_LINES                     simulator size (default 1000 orders, 5000 lines)
+#   --keep                                      leave the cluster running and print how to connect
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+KEEP=0
+[ "${1:-}" = "--keep" ] && KEEP=1
+
+setup
+install_extension
+
+WORK=$(mktemp -d /tmp/scrap_sga_demo.XXXXXX)
+chmod 755 "$WORK"
+PORT=$(free_port)
+SIM_PID=
+cleanup() {
+    if [ "$KEEP" -eq 0 ]; then
+        cluster_stop "$WORK/pg"; as_root rm -rf "$WORK"
+        [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+if [ -n "${ODOO_URL:-}" ]; then
+    : "${ODOO_DB:?set ODOO_DB with ODOO_URL}" "${ODOO_LOGIN:?set ODOO_LOGIN}" "${ODOO_SECRET:?set ODOO_SECRET}"
+    say "using the Odoo at $ODOO_URL"
+else
+    SIM_LOG="$WORK/sim.log" sim_start "${DEMO_ORDERS:-1000}" "${DEMO_LINES:-5000}"
+    ODOO_URL=$SIM_URL ODOO_DB=dimagaz ODOO_LOGIN=admin ODOO_SECRET=admin
+    say "Odoo simulator at $ODOO_URL (${DEMO_ORDERS:-1000} orders, ${DEMO_LINES:-5000} lines)"
+fi
+
+say "starting PostgreSQL 15 on 127.0.0.1:$PORT with shared_preload_libraries = 'scrap_sga'"
+cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries = 'scrap_sga'" "scrap_sga.database = 'postgres'"
+PSQL=("$PG_BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+
+say "CREATE EXTENSION scrap_sga; scrap_sga.set_connection(...)"
+"${PSQL[@]}" -q -c "CREATE EXTENSION scrap_sga" \
+    -v url="$ODOO_URL" -v db="$ODOO_DB" -v login="$ODOO_LOGIN" -v secret="$ODOO_SECRET" \
+    -f - <<'SQL'
+SELECT scrap_sga.set_connection(:'url', :'db', :'login', :'secret');
+SQL
+
+say "SELECT * FROM scrap_sga.sync();"
+"${PSQL[@]}" -c "\timing on" -c "SELECT * FROM scrap_sga.sync()"
+
+say "what landed"
+"${PSQL[@]}" <<'SQL'
+SELECT 'scrap_dimagaz_bc' AS "table", count(*) AS rows, count(*) FILTER (WHERE NOT active) AS archived FROM scrap_dimagaz_bc
+UNION ALL
+SELECT 'scrap_dimagaz_bc_line', count(*), NULL FROM scrap_dimagaz_bc_line;
+
+SELECT id, name, state, partner_id, partner_id_display, amount_total, date_order, active, line_ids
+FROM scrap_dimagaz_bc ORDER BY id LIMIT 5;
+
+SELECT id, order_id, order_id_display, product_id_display, product_qty, price_unit, price_subtotal
+FROM scrap_dimagaz_bc_line ORDER BY id LIMIT 5;
+
+SELECT field, odoo_type, status, columns, pg_types FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' ORDER BY status, field;
+
+SELECT run_id, model, trigger, status, fetched, inserted, updated, unchanged, requests, finished_at - started_at AS duration
+FROM scrap_sga.sync_run ORDER BY run_id;
+SQL
+
+say "a second sync: nothing changed, nothing is written"
+"${PSQL[@]}" -c "SELECT model, status, fetched, inserted, updated, unchanged, duration FROM scrap_sga.sync()"
+
+if [ "$KEEP" -eq 1 ]; then
+    say "the cluster keeps running: ${PSQL[*]}"
+    say "stop it with: runuser -u postgres -- $PG_BIN/pg_ctl -D $WORK/pg/data stop; kill ${SIM_PID:-}"
+fi
