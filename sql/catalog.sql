@@ -79,6 +79,9 @@ CREATE TABLE scrap_sga.sync_run (
     failed         bigint NOT NULL DEFAULT 0,
     pages          integer NOT NULL DEFAULT 0,
     requests       integer NOT NULL DEFAULT 0,
+    -- Where the time went: waiting for Odoo (including reading its JSON), and writing pages.
+    odoo_time      interval,
+    db_time        interval,
     cursor_before  timestamptz,
     cursor_after   timestamptz,
     odoo_version   text,

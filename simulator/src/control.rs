@@ -119,10 +119,9 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
             model.records.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(overrides)) });
             if model_name == LINE {
                 let o = order.unwrap_or(1);
-                sim.store.lines_of.entry(o).or_default().insert(new_id);
-                if let Some(r) = sim.store.orders.bump(o) {
-                    r.version += 0;
-                }
+                sim.store.link_line(new_id, o);
+                // As when the line is added through the order's form: the order is written too.
+                sim.store.orders.bump(o);
             }
             Reply::json(200, &json!({"id": new_id}))
         }
@@ -131,11 +130,11 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
                 return bad("no such record");
             }
             if model_name == ORDER {
-                for line in sim.store.lines_of.remove(&id).unwrap_or_default() {
+                for line in sim.store.lines_of.get(&id).cloned().unwrap_or_default() {
+                    sim.store.unlink_line(line);
                     sim.store.lines.records.remove(&line);
                 }
-            } else if let Some(o) = sim.store.order_of_line(id) {
-                sim.store.lines_of.get_mut(&o).map(|s| s.remove(&id));
+            } else if let Some(o) = sim.store.unlink_line(id) {
                 sim.store.orders.bump(o);
             }
             Reply::json(200, &json!({"ok": true}))

@@ -119,6 +119,8 @@ pub struct Store {
     pub lines: Model,
     /// order id -> its line ids (kept because `line_ids` must list them).
     pub lines_of: BTreeMap<i64, BTreeSet<i64>>,
+    /// line id -> its order id (the reverse of `lines_of`; a line's order is read per record).
+    order_of: std::collections::HashMap<i64, i64>,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -171,7 +173,7 @@ impl Model {
 
 impl Store {
     pub fn new(seed: u64, n_orders: i64, n_lines: i64) -> Store {
-        let mut s = Store { seed, orders: Model::new(ORDER, order_fields()), lines: Model::new(LINE, line_fields()), lines_of: BTreeMap::new() };
+        let mut s = Store { seed, orders: Model::new(ORDER, order_fields()), lines: Model::new(LINE, line_fields()), lines_of: BTreeMap::new(), order_of: Default::default() };
         for id in 1..=n_orders {
             let t = BASE_US + (id / BATCH) * 1_000_000 + (id % BATCH) * 997;
             let active = mix(seed ^ (id as u64) ^ 0xAC71) % 20 != 0;
@@ -183,7 +185,7 @@ impl Store {
             s.lines.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: None });
             if n_orders > 0 {
                 let order = (id - 1) * n_orders / n_lines.max(1) + 1;
-                s.lines_of.entry(order).or_default().insert(id);
+                s.link_line(id, order);
             }
         }
         s.lines.next_id = n_lines + 1;
@@ -207,7 +209,20 @@ impl Store {
     }
 
     pub fn order_of_line(&self, line: i64) -> Option<i64> {
-        self.lines_of.iter().find(|(_, ls)| ls.contains(&line)).map(|(o, _)| *o)
+        self.order_of.get(&line).copied()
+    }
+
+    pub fn link_line(&mut self, line: i64, order: i64) {
+        self.lines_of.entry(order).or_default().insert(line);
+        self.order_of.insert(line, order);
+    }
+
+    pub fn unlink_line(&mut self, line: i64) -> Option<i64> {
+        let order = self.order_of.remove(&line)?;
+        if let Some(set) = self.lines_of.get_mut(&order) {
+            set.remove(&line);
+        }
+        Some(order)
     }
 
     /// The value Odoo would send for one field of one record.

@@ -6,6 +6,7 @@
 //! when Odoo changes under us. The cursor moves only when the whole run has committed, so a run
 //! that dies half-way is simply done again, and upserts make that harmless.
 pub mod apply;
+mod fetch;
 pub mod schema;
 
 use pgrx::prelude::*;
@@ -47,6 +48,8 @@ pub struct Invocation {
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub model: String,
+    pub odoo_secs: f64,
+    pub db_secs: f64,
     pub run_id: i64,
     pub skipped: bool,
     pub error: Option<SyncError>,
@@ -108,7 +111,7 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
             let _ = txn::run(|| {
                 Spi::connect_mut(|c| {
                     let run_id = catalog::start_run(c, inv.id, &name, inv.trigger.as_str(), None)?;
-                    finish_failed(c, run_id, &e, 0)
+                    finish_failed(c, run_id, &e, 0, &Outcome::default())
                 })
             });
             return vec![Outcome { model: name, error: Some(e), ..Default::default() }];
@@ -158,8 +161,8 @@ fn run_model(
             let result = sync_model(conf, settings, session, mirrored, run_id, &mut out);
             let requests = session.client.as_ref().map(|c| c.requests_sent()).unwrap_or(0) - requests_before;
             let finished = match &result {
-                Ok(done) => txn::run(|| finish_succeeded(conf, run_id, done, session.version.as_deref(), requests)),
-                Err(e) => txn::run(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, requests))),
+                Ok(done) => txn::run(|| finish_succeeded(conf, run_id, done, session.version.as_deref(), requests, &out)),
+                Err(e) => txn::run(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, requests, &out))),
             };
             match (result, finished) {
                 (Err(e), _) | (Ok(_), Err(e)) => {
@@ -184,15 +187,16 @@ struct Done {
     schema_changes: Vec<String>,
 }
 
-fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<&str>, requests: u64) -> Result<(), SyncError> {
+fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<&str>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
     Spi::connect_mut(|c| {
         c.update(
             "UPDATE scrap_sga.sync_run SET status = 'succeeded', finished_at = clock_timestamp(),
                     unchanged = fetched - inserted - updated - restored - failed,
-                    cursor_after = $2::timestamp AT TIME ZONE 'UTC', odoo_version = $3, schema_changes = $4, requests = $5
+                    cursor_after = $2::timestamp AT TIME ZONE 'UTC', odoo_version = $3, schema_changes = $4, requests = $5,
+                    odoo_time = make_interval(secs => $6), db_time = make_interval(secs => $7)
              WHERE run_id = $1",
             None,
-            &[run_id.into(), done.cursor_after.as_deref().into(), version.into(), done.schema_changes.clone().into(), (requests as i32).into()],
+            &[run_id.into(), done.cursor_after.as_deref().into(), version.into(), done.schema_changes.clone().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into()],
         )?;
         // The cursor only moves forward, and only once everything before it is committed.
         c.update(
@@ -204,13 +208,14 @@ fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<
     })
 }
 
-fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, requests: u64) -> Result<(), SyncError> {
+fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, requests: u64, out: &Outcome) -> Result<(), SyncError> {
     c.update(
         "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(),
-                unchanged = fetched - inserted - updated - restored - failed, sqlstate = $2, error = $3, requests = $4
+                unchanged = fetched - inserted - updated - restored - failed, sqlstate = $2, error = $3, requests = $4,
+                odoo_time = make_interval(secs => $5), db_time = make_interval(secs => $6)
          WHERE run_id = $1",
         None,
-        &[run_id.into(), e.sqlstate.into(), e.message.as_str().into(), (requests as i32).into()],
+        &[run_id.into(), e.sqlstate.into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into()],
     )?;
     Ok(())
 }
@@ -253,60 +258,81 @@ fn sync_model(
     let upsert = apply::Upsert::new(&conf.table_schema, &conf.table_name, &plan);
     let names = plan.field_names();
     let since = conf.cursor.as_deref().map(|c| minus_seconds(c, conf.lookback_secs));
+    let domain_after = |last_id: i64| {
+        let mut d = Vec::new();
+        if let Some(s) = &since {
+            d.push(json!(["write_date", ">=", s]));
+        }
+        d.push(json!(["id", ">", last_id]));
+        Value::Array(d)
+    };
     let mut last_id: i64 = 0;
     let mut max_write_date: Option<String> = conf.cursor.clone();
     let mut page_no = 0;
-    loop {
-        check_interrupts()?;
-        page_no += 1;
-        let mut domain = Vec::new();
-        if let Some(s) = &since {
-            domain.push(json!(["write_date", ">=", s]));
-        }
-        domain.push(json!(["id", ">", last_id]));
-        let page = client
-            .search_read(model, &Value::Array(domain), &names, "id asc", conf.page_size)
-            .map_err(|e| page_error(&e, model, page_no, last_id))?;
-        let n = page.len();
-        if n == 0 {
-            break;
-        }
-        let mut rows: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
-        for rec in &page {
-            let id = rec.get("id").and_then(Value::as_i64).ok_or_else(|| {
-                SyncError::new(state::PROTOCOL_VIOLATION, format!("{model}: page {page_no}: a record without an integer id"))
-            })?;
-            if let Some(wd) = rec.get("write_date").and_then(Value::as_str) {
-                if max_write_date.as_deref().is_none_or(|m| wd > m) {
-                    max_write_date = Some(wd.to_owned());
-                }
+    // The client travels to the fetch thread and back with each page.
+    let mut client = session.client.take();
+    let mut inflight = Some(fetch::start(client.take().unwrap(), model.to_owned(), domain_after(0), names.clone(), conf.page_size));
+    let result = (|| -> Result<(), SyncError> {
+        while let Some(pending) = inflight.take() {
+            page_no += 1;
+            let (c, page, waited) = pending.wait().map_err(|e| SyncError::new(state::INTERNAL, e))?;
+            client = Some(c);
+            out.odoo_secs += waited.as_secs_f64();
+            let page = page.map_err(|e| page_error(&e, model, page_no, last_id))?;
+            check_interrupts()?;
+            let n = page.len();
+            if n == 0 {
+                break;
             }
-            let converted = mapping::convert_record(&plan, rec)
-                .map_err(|e| SyncError::from_convert(&e).context(format!("{model}: record {id}")))?;
-            rows.insert(id, converted);
-            last_id = last_id.max(id);
-        }
-        drop(page);
-        let doc = serde_json::to_string(&rows.into_values().collect::<Vec<_>>()).expect("JSON values serialize");
-        let counts = txn::run(|| {
-            let counts = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing page {page_no} (ids after {last_id})")))?;
-            Spi::connect_mut(|c| {
-                c.update(
-                    "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, inserted = inserted + $3, updated = updated + $4,
-                            restored = restored + $5, pages = pages + 1 WHERE run_id = $1",
-                    None,
-                    &[run_id.into(), (n as i64).into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
-                )
-                .map(|_| ())
+            let page_last = page.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).max().unwrap_or(last_id);
+            if n >= conf.page_size {
+                inflight = Some(fetch::start(client.take().unwrap(), model.to_owned(), domain_after(page_last), names.clone(), conf.page_size));
+            }
+            let mut rows: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+            for rec in &page {
+                let id = rec.get("id").and_then(Value::as_i64).ok_or_else(|| {
+                    SyncError::new(state::PROTOCOL_VIOLATION, format!("{model}: page {page_no}: a record without an integer id"))
+                })?;
+                if let Some(wd) = rec.get("write_date").and_then(Value::as_str) {
+                    if max_write_date.as_deref().is_none_or(|m| wd > m) {
+                        max_write_date = Some(wd.to_owned());
+                    }
+                }
+                let converted = mapping::convert_record(&plan, rec)
+                    .map_err(|e| SyncError::from_convert(&e).context(format!("{model}: record {id}")))?;
+                rows.insert(id, converted);
+            }
+            drop(page);
+            let doc = serde_json::to_string(&rows.into_values().collect::<Vec<_>>()).expect("JSON values serialize");
+            let t0 = std::time::Instant::now();
+            let counts = txn::run(|| {
+                let counts = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing page {page_no} (ids after {last_id})")))?;
+                Spi::connect_mut(|c| {
+                    c.update(
+                        "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, inserted = inserted + $3, updated = updated + $4,
+                                restored = restored + $5, pages = pages + 1 WHERE run_id = $1",
+                        None,
+                        &[run_id.into(), (n as i64).into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
+                    )
+                    .map(|_| ())
+                })?;
+                Ok(counts)
             })?;
-            Ok(counts)
-        })?;
-        out.fetched += n as i64;
-        out.written += counts.inserted + counts.updated + counts.restored;
-        if n < conf.page_size {
-            break;
+            out.db_secs += t0.elapsed().as_secs_f64();
+            out.fetched += n as i64;
+            out.written += counts.inserted + counts.updated + counts.restored;
+            last_id = page_last;
+        }
+        Ok(())
+    })();
+    // On an error with a page still in flight, wait for it so the client (and its connection) come back.
+    if let Some(pending) = inflight.take() {
+        if let Ok((c, _, _)) = pending.wait() {
+            client = Some(c);
         }
     }
+    session.client = client;
+    result?;
     Ok(Done { cursor_after: max_write_date, schema_changes })
 }
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Poll the scrap_sga job workers of a cluster and print their peak memory when told to stop.
+
+Usage: peak_memory.py PSQL_ARGS... ; prints "pid rss_anon_peak_kb vm_hwm_kb" per worker seen.
+RssAnon is the backend's own memory (palloc and Rust heap); VmHWM also counts the shared buffers
+the process touched, which grows with shared_buffers, not with the data.
+"""
+import os, signal, subprocess, sys, time
+
+psql = sys.argv[1:]
+peaks = {}
+running = True
+signal.signal(signal.SIGTERM, lambda *_: globals().__setitem__("running", False))
+while running:
+    out = subprocess.run(psql + ["-Atc", "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'scrap_sga%'"],
+                         capture_output=True, text=True).stdout.split()
+    for pid in out:
+        try:
+            status = open(f"/proc/{pid}/status").read()
+        except OSError:
+            continue
+        vals = {l.split(":")[0]: int(l.split()[1]) for l in status.splitlines() if l.startswith(("RssAnon", "VmHWM"))}
+        p = peaks.setdefault(pid, [0, 0])
+        p[0] = max(p[0], vals.get("RssAnon", 0))
+        p[1] = max(p[1], vals.get("VmHWM", 0))
+    time.sleep(0.02)
+for pid, (anon, hwm) in peaks.items():
+    print(pid, anon, hwm)
