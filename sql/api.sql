@@ -4,7 +4,15 @@
 
 CREATE FUNCTION scrap_sga.sync(only_model text DEFAULT NULL)
 RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, failed bigint, duration interval, run_id bigint)
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM scrap_sga._run_and_report('sync', only_model) $$;
+COMMENT ON FUNCTION scrap_sga.sync(text) IS
+'Copy what changed in Odoo since the last run, for every enabled model or for the one named. Waits for a run of the same model already under way. One row per model; raises the first failure.';
+
+CREATE FUNCTION scrap_sga._run_and_report(job text, only_model text)
+RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -13,21 +21,35 @@ DECLARE
     inv bigint;
     f record;
 BEGIN
-    inv := scrap_sga.run_job('sync', only_model, NULL);
+    inv := scrap_sga.run_job(job, only_model, NULL);
     SELECT r.* INTO f FROM scrap_sga.sync_run r WHERE r.invocation = inv AND r.status = 'failed' ORDER BY r.run_id LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'scrap_sga: sync of % failed: %', f.model, f.error
+        RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model, f.error
             USING ERRCODE = coalesce(f.sqlstate, 'XX000'),
                   HINT = format('The run log has the details: SELECT * FROM scrap_sga.sync_run WHERE invocation = %s;', inv);
     END IF;
     RETURN QUERY
-        SELECT r.model, r.status, r.fetched, r.inserted, r.updated, r.unchanged, r.deleted, r.failed,
+        SELECT r.model, r.status, r.fetched, r.inserted, r.updated, r.unchanged, r.deleted, r.restored, r.failed,
                r.finished_at - r.started_at, r.run_id
         FROM scrap_sga.sync_run r WHERE r.invocation = inv ORDER BY r.run_id;
 END
 $$;
-COMMENT ON FUNCTION scrap_sga.sync(text) IS
-'Copy what changed in Odoo since the last run, for every enabled model or for the one named. Waits for a run of the same model already under way. One row per model; raises the first failure.';
+
+CREATE FUNCTION scrap_sga.full_resync(only_model text DEFAULT NULL)
+RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM scrap_sga._run_and_report('full_resync', only_model) $$;
+COMMENT ON FUNCTION scrap_sga.full_resync(text) IS
+'Read every record of every enabled model (or of the one named) again, whatever the cursor says, and reconcile deletions. Unchanged rows are still not rewritten.';
+
+CREATE FUNCTION scrap_sga.reconcile(only_model text DEFAULT NULL)
+RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM scrap_sga._run_and_report('reconcile', only_model) $$;
+COMMENT ON FUNCTION scrap_sga.reconcile(text) IS
+'A sync that also compares id sets with Odoo now (instead of every reconcile_every): soft-deletes what Odoo no longer has, reads what the mirror lacks.';
 
 CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text, secret text)
 RETURNS void
@@ -54,6 +76,37 @@ END
 $$;
 COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text) IS
 'Set the Odoo server to read from: base URL (https://erp.example.com), database, login, and password or API key.';
+
+-- Rows in a mirror table, counted exactly (soft-deleted rows excluded).
+CREATE FUNCTION scrap_sga._live_rows(tbl regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n bigint;
+BEGIN
+    IF tbl IS NULL THEN RETURN NULL; END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE sga_deleted_at IS NULL', tbl) INTO n;
+    RETURN n;
+END
+$$;
+
+-- One row per model: how fresh the mirror is and how its runs went.
+CREATE VIEW scrap_sga.status AS
+SELECT m.model,
+       format('%I.%I', m.table_schema, m.table_name) AS mirror_table,
+       m.enabled,
+       scrap_sga._live_rows(to_regclass(format('%I.%I', m.table_schema, m.table_name))) AS rows,
+       last.run_id AS last_run_id,
+       CASE WHEN last.status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = last.backend_pid)
+            THEN 'failed' ELSE last.status END AS last_status,
+       last.started_at AS last_run_at,
+       last.error AS last_error,
+       ok.finished_at AS last_success_at,
+       now() - ok.finished_at AS lag,
+       m.cursor,
+       m.reconciled_at
+FROM scrap_sga.model m
+LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
+LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, cursor.';
 
 REVOKE ALL ON ALL TABLES IN SCHEMA scrap_sga FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scrap_sga FROM PUBLIC;

@@ -28,9 +28,17 @@ CREATE TABLE scrap_sga.model (
     lookback          interval NOT NULL DEFAULT '5 minutes' CHECK (lookback >= '0'),
     -- How often the field list is asked again (fields_get), to follow fields added in Odoo.
     schema_refresh    interval NOT NULL DEFAULT '10 minutes' CHECK (schema_refresh >= '0'),
+    -- How often ids are compared with Odoo's, to find deleted records (and any the window missed).
+    reconcile_every   interval NOT NULL DEFAULT '1 hour' CHECK (reconcile_every >= '0'),
+    -- Row audit (triggers into scrap_sga.audit_log) for this model's table.
+    audit             boolean NOT NULL DEFAULT true,
     -- Highest write_date of the records copied by the last successful run (UTC).
     cursor            timestamptz,
+    -- False after a run that moved the cursor: the next run then re-reads the whole lookback
+    -- window once, so that a record written twice within one second is not missed.
+    settled           boolean NOT NULL DEFAULT false,
     schema_checked_at timestamptz,
+    reconciled_at     timestamptz,
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
@@ -66,10 +74,12 @@ CREATE TABLE scrap_sga.sync_run (
     -- The rows of one sync() call (or one worker cycle) share it.
     invocation     bigint NOT NULL,
     model          text NOT NULL,
-    trigger        text NOT NULL CHECK (trigger IN ('manual', 'worker', 'resync', 'full_resync')),
+    trigger        text NOT NULL CHECK (trigger IN ('manual', 'worker', 'resync', 'full_resync', 'reconcile')),
     status         text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed')),
     started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at    timestamptz,
+    -- Incremental runs first list (id, write_date) in the window, then read what changed.
+    listed         bigint NOT NULL DEFAULT 0,
     fetched        bigint NOT NULL DEFAULT 0,
     inserted       bigint NOT NULL DEFAULT 0,
     updated        bigint NOT NULL DEFAULT 0,
@@ -77,6 +87,9 @@ CREATE TABLE scrap_sga.sync_run (
     deleted        bigint NOT NULL DEFAULT 0,
     restored       bigint NOT NULL DEFAULT 0,
     failed         bigint NOT NULL DEFAULT 0,
+    -- full: every record was read (first run, new columns, full_resync); incremental otherwise.
+    mode           text,
+    reconciled     boolean NOT NULL DEFAULT false,
     pages          integer NOT NULL DEFAULT 0,
     requests       integer NOT NULL DEFAULT 0,
     -- Where the time went: waiting for Odoo (including reading its JSON), and writing pages.

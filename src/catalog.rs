@@ -47,12 +47,16 @@ pub struct ModelConf {
     pub lookback_secs: i64,
     /// `YYYY-MM-DD HH:MM:SS` (UTC), as Odoo writes datetimes; None before the first success.
     pub cursor: Option<String>,
+    pub settled: bool,
     pub schema_due: bool,
+    pub reconcile_due: bool,
+    pub audit: bool,
 }
 
 const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_size, \
     extract(epoch FROM lookback)::bigint, to_char(cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
-    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now())";
+    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), settled, \
+    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit";
 
 pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
     Spi::connect(|c| {
@@ -70,6 +74,9 @@ pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
                 lookback_secs: r.get::<i64>(5)?.unwrap_or(300),
                 cursor: r.get::<String>(6)?,
                 schema_due: r.get::<bool>(7)?.unwrap_or(true),
+                settled: r.get::<bool>(8)?.unwrap_or(false),
+                reconcile_due: r.get::<bool>(9)?.unwrap_or(true),
+                audit: r.get::<bool>(10)?.unwrap_or(true),
             });
         }
         if let Some(m) = only {
@@ -107,6 +114,7 @@ pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
 /// become `retired` (their columns and data stay). Returns one line per change.
 pub fn save_fields(model: &str, fields: &[OdooField], plan: &scrap_sga_core::mapping::ModelPlan) -> Result<Vec<String>, SyncError> {
     let mut changes = Vec::new();
+    let first_time = Spi::get_one_with_args::<bool>("SELECT NOT EXISTS (SELECT 1 FROM scrap_sga.model_field WHERE model = $1)", &[model.into()])?.unwrap_or(true);
     Spi::connect_mut(|c| -> Result<(), SyncError> {
         for f in fields {
             let (status, columns, types, reason): (&str, Vec<String>, Vec<String>, Option<String>) =
@@ -135,7 +143,7 @@ pub fn save_fields(model: &str, fields: &[OdooField], plan: &scrap_sga_core::map
             )?;
             if let Some(row) = t.into_iter().next() {
                 let new = row.get::<bool>(1)?.unwrap_or(false);
-                if status == "active" {
+                if status == "active" && !first_time {
                     changes.push(format!("{} field {} ({})", if new { "new" } else { "changed" }, f.name, f.ftype));
                 }
             }
@@ -149,6 +157,9 @@ pub fn save_fields(model: &str, fields: &[OdooField], plan: &scrap_sga_core::map
         )?;
         for r in t {
             changes.push(format!("retired field {}", r.get::<String>(1)?.unwrap_or_default()));
+        }
+        if first_time {
+            changes.push(format!("recorded {} fields ({} copied, {} skipped)", fields.len(), plan.fields.len(), plan.skipped.len()));
         }
         c.update("UPDATE scrap_sga.model SET schema_checked_at = now() WHERE model = $1", None, &[model.into()])?;
         Ok(())

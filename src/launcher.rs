@@ -13,9 +13,12 @@ const JOB_FUNCTION: &str = "scrap_sga_job_main";
 
 #[pg_extern(volatile, parallel_unsafe)]
 fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
-    if job != "sync" {
-        SyncError::new(state::INVALID_PARAMETER, format!("unknown job {job:?}")).raise();
-    }
+    let trigger = match job {
+        "sync" => Trigger::Manual,
+        "full_resync" => Trigger::FullResync,
+        "reconcile" => Trigger::Reconcile,
+        _ => SyncError::new(state::INVALID_PARAMETER, format!("unknown job {job:?}")).raise(),
+    };
     let _ = odoo_id;
     if unsafe { pg_sys::RecoveryInProgress() } {
         SyncError::new("25006", "this server is a standby (in recovery): scrap_sga syncs on the primary, and the mirror tables reach standbys by replication").raise();
@@ -30,7 +33,7 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
         .ok()
         .flatten()
         .unwrap_or(pg_sys::InvalidOid);
-    let extra = format!("{}|{}|{}", u32::from(unsafe { pg_sys::MyDatabaseId }), u32::from(owner), model.unwrap_or(""));
+    let extra = format!("{}|{}|{}|{}", u32::from(unsafe { pg_sys::MyDatabaseId }), u32::from(owner), trigger.as_str(), model.unwrap_or(""));
     if extra.len() > 127 {
         SyncError::new(state::INVALID_PARAMETER, "model name too long").raise();
     }
@@ -69,11 +72,12 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
 pub extern "C-unwind" fn scrap_sga_job_main(arg: pg_sys::Datum) {
     let inv = arg.value() as i64;
     let extra = BackgroundWorker::get_extra().to_owned();
-    let mut parts = extra.splitn(3, '|');
+    let mut parts = extra.splitn(4, '|');
     let db: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let role: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let trigger = parts.next().and_then(Trigger::parse).unwrap_or(Trigger::Manual);
     let model = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(role)));
-    engine::run(&Invocation { id: inv, trigger: Trigger::Manual, model, wait_for_lock: true });
+    engine::run(&Invocation { id: inv, trigger, model, wait_for_lock: true });
 }

@@ -16,10 +16,12 @@ mod errors;
 mod launcher;
 mod settings;
 mod txn;
+mod verify;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
+extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["catalog"]);
 extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
 #[pg_guard]

@@ -5,6 +5,7 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub static CONNECT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
+pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 
 pub fn define() {
     GucRegistry::define_int_guc(
@@ -34,6 +35,14 @@ pub fn define() {
         &MAX_RESPONSE_MB,
         1,
         4096,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"scrap_sga.audit_retention",
+        c"How long rows stay in scrap_sga.audit_log.",
+        c"An interval ('90 days'). Older rows are deleted after each sync, a batch at a time (scrap_sga.prune_audit()).",
+        &AUDIT_RETENTION,
         GucContext::Sighup,
         GucFlags::default(),
     );

@@ -4,10 +4,11 @@
 //! |---|---|
 //! | POST /sim/reset | `{seed, orders, lines}` |
 //! | POST /sim/write | `{model, id, values, write_date?}`: set values; write_date moves to now (or to the given second, to play a late commit) |
-//! | POST /sim/touch | `{model, ids}`: new generated values and a new write_date |
+//! | POST /sim/touch | `{model, ids, write_date?}`: new generated values and a new write_date (now, or all the same given second: one batch `write`) |
 //! | POST /sim/create | `{model, values?}` → `{id}` |
 //! | POST /sim/archive | `{model, id, active}` |
 //! | POST /sim/delete | `{model, id}`: deleting an order deletes its lines, as `ondelete=cascade` does |
+//! | POST /sim/restore | `{model, id}`: a deleted record comes back with its id (restored from a backup, say) |
 //! | POST /sim/field/add | `{model, name, type, relation?, store?}` |
 //! | POST /sim/field/remove | `{model, name}` |
 //! | POST /sim/fault | a [`Fault`](crate::state::Fault); POST /sim/faults/clear removes them all |
@@ -41,6 +42,7 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
             let seed = req["seed"].as_u64().unwrap_or(1);
             sim.store = Store::new(seed, req["orders"].as_i64().unwrap_or(0), req["lines"].as_i64().unwrap_or(0));
             sim.faults.clear();
+            sim.graveyard.clear();
             sim.stats = Stats::default();
             Reply::json(200, &json!({"ok": true}))
         }
@@ -87,11 +89,15 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
         }
         ("POST", "/sim/touch") => {
             let ids: Vec<i64> = req["ids"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+            let explicit = req["write_date"].as_str().and_then(data::parse_datetime);
             let Some(model) = sim.store.model_mut(&model_name) else { return bad("unknown model") };
             let mut n = 0;
-            for id in ids {
+            for (i, id) in ids.into_iter().enumerate() {
                 if let Some(r) = model.bump(id) {
                     r.version += 1;
+                    if let Some(t) = explicit {
+                        r.write_us = t + i as i64;
+                    }
                     n += 1;
                 }
             }
@@ -126,17 +132,34 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
             Reply::json(200, &json!({"id": new_id}))
         }
         ("POST", "/sim/delete") => {
-            if sim.store.model_mut(&model_name).and_then(|m| m.records.remove(&id)).is_none() {
+            let Some(rec) = sim.store.model_mut(&model_name).and_then(|m| m.records.remove(&id)) else {
                 return bad("no such record");
-            }
+            };
+            sim.graveyard.push((model_name.clone(), id, rec, None));
             if model_name == ORDER {
                 for line in sim.store.lines_of.get(&id).cloned().unwrap_or_default() {
                     sim.store.unlink_line(line);
-                    sim.store.lines.records.remove(&line);
+                    if let Some(r) = sim.store.lines.records.remove(&line) {
+                        sim.graveyard.push((LINE.to_owned(), line, r, Some(id)));
+                    }
                 }
             } else if let Some(o) = sim.store.unlink_line(id) {
                 sim.store.orders.bump(o);
+                sim.graveyard.last_mut().unwrap().3 = Some(o);
             }
+            Reply::json(200, &json!({"ok": true}))
+        }
+        ("POST", "/sim/restore") => {
+            let Some(i) = sim.graveyard.iter().position(|(m, gid, _, _)| *m == model_name && *gid == id) else {
+                return bad("no such deleted record");
+            };
+            let (_, _, rec, order) = sim.graveyard.remove(i);
+            if let Some(o) = order {
+                sim.store.link_line(id, o);
+            }
+            let Some(model) = sim.store.model_mut(&model_name) else { return bad("unknown model") };
+            model.records.insert(id, rec);
+            model.bump(id);
             Reply::json(200, &json!({"ok": true}))
         }
         ("POST", "/sim/field/add") => {
@@ -147,6 +170,7 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
                 relation: req["relation"].as_str().map(str::to_owned),
                 store: req["store"].as_bool().unwrap_or(true),
                 selection: None,
+                custom: true,
             };
             let Some(model) = sim.store.model_mut(&model_name) else { return bad("unknown model") };
             if f.name.is_empty() || model.field(&f.name).is_some() {

@@ -19,10 +19,12 @@ pub struct FieldDef {
     pub relation: Option<String>,
     pub store: bool,
     pub selection: Option<Value>,
+    /// Added through the control API: its values follow its declared type, not its name.
+    pub custom: bool,
 }
 
 fn fd(name: &str, ftype: &str, string: &str, relation: Option<&str>) -> FieldDef {
-    FieldDef { name: name.into(), ftype: ftype.into(), string: string.into(), relation: relation.map(Into::into), store: true, selection: None }
+    FieldDef { name: name.into(), ftype: ftype.into(), string: string.into(), relation: relation.map(Into::into), store: true, selection: None, custom: false }
 }
 
 const ORDER_STATES: [(&str, &str); 4] = [("draft", "Brouillon"), ("confirmed", "Confirmé"), ("done", "Réceptionné"), ("cancel", "Annulé")];
@@ -175,13 +177,14 @@ impl Store {
     pub fn new(seed: u64, n_orders: i64, n_lines: i64) -> Store {
         let mut s = Store { seed, orders: Model::new(ORDER, order_fields()), lines: Model::new(LINE, line_fields()), lines_of: BTreeMap::new(), order_of: Default::default() };
         for id in 1..=n_orders {
-            let t = BASE_US + (id / BATCH) * 1_000_000 + (id % BATCH) * 997;
+            // Batches of BATCH records share a second (one `create` call); a batch an hour.
+            let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * 997;
             let active = mix(seed ^ (id as u64) ^ 0xAC71) % 20 != 0;
             s.orders.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None });
         }
         s.orders.next_id = n_orders + 1;
         for id in 1..=n_lines {
-            let t = BASE_US + (id / BATCH) * 1_000_000 + (id % BATCH) * 991;
+            let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * 991;
             s.lines.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: None });
             if n_orders > 0 {
                 let order = (id - 1) * n_orders / n_lines.max(1) + 1;
@@ -231,6 +234,9 @@ impl Store {
             return v.clone();
         }
         let h = mix(self.seed ^ mix((id as u64) << 8 ^ (rec.version as u64) << 40 ^ hash_str(&f.name) ^ hash_str(model.name)));
+        if f.custom {
+            return generated_value(&f.ftype, h, id);
+        }
         let is_order = model.name == ORDER;
         match f.name.as_str() {
             "id" => json!(id),

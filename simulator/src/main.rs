@@ -29,6 +29,7 @@ fn main() {
         uid: 2,
         faults: Vec::new(),
         stats: Default::default(),
+        graveyard: Vec::new(),
     };
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("cannot listen");
     println!("listening on http://{}", listener.local_addr().unwrap());

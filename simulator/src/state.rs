@@ -49,6 +49,8 @@ pub struct Sim {
     pub uid: i64,
     pub faults: Vec<Fault>,
     pub stats: Stats,
+    /// Deleted records, for /sim/restore: (model, id, record, the order of a line).
+    pub graveyard: Vec<(String, i64, crate::data::Rec, Option<i64>)>,
 }
 
 impl Sim {

@@ -6,7 +6,7 @@ use scrap_sga_core::mapping::{self, ModelPlan};
 use std::collections::BTreeMap;
 
 use crate::catalog::ModelConf;
-use crate::errors::{state, SyncError};
+use crate::errors::SyncError;
 
 fn existing_columns(conf: &ModelConf) -> Result<Option<BTreeMap<String, String>>, SyncError> {
     Spi::connect(|c| {
@@ -31,12 +31,22 @@ fn existing_columns(conf: &ModelConf) -> Result<Option<BTreeMap<String, String>>
     })
 }
 
-/// Create or extend the table. Returns the schema changes made, for the run log.
-pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap<String, String>) -> Result<Vec<String>, SyncError> {
+pub struct TableOutcome {
+    pub changes: Vec<String>,
+    pub created: bool,
+    /// Columns were added: every record must be read again to fill them.
+    pub needs_full_pass: bool,
+}
+
+/// Create or extend the table and set its audit triggers. Returns the changes, for the run log.
+pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap<String, String>) -> Result<TableOutcome, SyncError> {
     let table = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
     let mut changes = Vec::new();
     let mut ddl = Vec::new();
-    match existing_columns(conf)? {
+    let mut created = false;
+    let mut needs_full_pass = false;
+    let existing = existing_columns(conf)?;
+    match &existing {
         None => {
             ddl.push(mapping::create_table_sql(&conf.table_schema, &conf.table_name, plan));
             ddl.push(format!(
@@ -52,6 +62,7 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
                 ddl.push(format!("CREATE INDEX {} ON {table} (write_date)", quote(&format!("{}_write_date_idx", conf.table_name))));
             }
             changes.push(format!("created table {}.{}", conf.table_schema, conf.table_name));
+            created = true;
             // A many2one to another mirrored model is how Django joins them (lines of an order).
             for f in &plan.fields {
                 if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| synced_tables.contains_key(r)) {
@@ -65,19 +76,36 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
                     None => {
                         ddl.push(format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.pg_type));
                         changes.push(format!("added column {} {}", c.name, c.pg_type));
+                        needs_full_pass = true;
                     }
                     Some(t) if !same_type(t, c.pg_type) => {
-                        return Err(SyncError::new(
-                            state::DATA_EXCEPTION,
-                            format!(
-                                "column {} of {}.{} is {t} but Odoo's field now maps to {}; rename the column to keep its data, and the next sync recreates it",
-                                c.name, conf.table_schema, conf.table_name, c.pg_type
-                            ),
-                        ));
+                        // The field's type changed in Odoo. Its old values are kept under a name in
+                        // scrap_sga's reserved prefix, and a fresh column takes the new type.
+                        let kept = free_name(existing, &format!("{}old_{}", mapping::META_PREFIX, c.name));
+                        ddl.push(format!("ALTER TABLE {table} RENAME COLUMN {} TO {}", quote(&c.name), quote(&kept)));
+                        ddl.push(format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.pg_type));
+                        changes.push(format!("column {} changed type from {t} to {}: old values kept in {kept}", c.name, c.pg_type));
+                        needs_full_pass = true;
                     }
                     Some(_) => {}
                 }
             }
+        }
+    }
+    // Audit triggers: statement-level, with transition tables (see sql/audit.sql), enabled or
+    // disabled as scrap_sga.model.audit says.
+    let triggers = existing_triggers(conf)?;
+    for (name, event, transition, func) in [
+        ("scrap_sga_audit_insert", "INSERT", "NEW TABLE AS new_rows", "audit_insert"),
+        ("scrap_sga_audit_update", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", "audit_update"),
+    ] {
+        if !triggers.contains_key(name) {
+            ddl.push(format!(
+                "CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION scrap_sga.{func}()"
+            ));
+        }
+        if triggers.get(name).copied().unwrap_or(true) != conf.audit {
+            ddl.push(format!("ALTER TABLE {table} {} TRIGGER {name}", if conf.audit { "ENABLE" } else { "DISABLE" }));
         }
     }
     Spi::connect_mut(|c| -> Result<(), SyncError> {
@@ -86,7 +114,32 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
         }
         Ok(())
     })?;
-    Ok(changes)
+    Ok(TableOutcome { changes, created, needs_full_pass })
+}
+
+/// `name`, or `name_2`, `name_3`... whichever the table does not have yet.
+fn free_name(existing: &BTreeMap<String, String>, name: &str) -> String {
+    let base: String = name.chars().take(scrap_sga_core::ident::MAX_IDENT_BYTES - 4).collect();
+    (1..).map(|i| if i == 1 { base.clone() } else { format!("{base}_{i}") }).find(|n| !existing.contains_key(n)).unwrap()
+}
+
+/// The audit triggers present on the table, and whether each is enabled.
+fn existing_triggers(conf: &ModelConf) -> Result<BTreeMap<String, bool>, SyncError> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT g.tgname::text, g.tgenabled <> 'D'
+             FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class k ON k.oid = g.tgrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+             WHERE n.nspname = $1 AND k.relname = $2 AND g.tgname LIKE 'scrap\\_sga\\_audit\\_%'",
+            None,
+            &[conf.table_schema.as_str().into(), conf.table_name.as_str().into()],
+        )?;
+        let mut out = BTreeMap::new();
+        for r in t {
+            out.insert(r.get::<String>(1)?.unwrap_or_default(), r.get::<bool>(2)?.unwrap_or(true));
+        }
+        Ok(out)
+    })
 }
 
 fn same_type(existing: &str, wanted: &str) -> bool {

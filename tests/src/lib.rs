@@ -242,3 +242,34 @@ pub fn compare_mirror(db: &Db, sim: &Sim, model: &str, table: &str) -> Vec<Strin
     }
     problems
 }
+
+/// The row of `sync()`'s result for one model.
+pub fn row_of<'a>(result: &'a Value, model: &str) -> &'a Value {
+    result.as_array().and_then(|a| a.iter().find(|r| r["model"] == model)).unwrap_or_else(|| panic!("no row for {model} in {result}"))
+}
+
+impl Db {
+    /// The last run of a model, as JSON (every column of scrap_sga.sync_run).
+    pub fn last_run(&self, model: &str) -> Value {
+        self.json(&format!("SELECT to_jsonb(r) FROM scrap_sga.sync_run r WHERE model = '{model}' ORDER BY run_id DESC LIMIT 1"))
+    }
+
+    /// `scrap_sga.verify()` as JSON rows (an empty list when the mirror matches Odoo).
+    pub fn verify(&self) -> Value {
+        self.json("SELECT coalesce(json_agg(v), '[]') FROM scrap_sga.verify() v")
+    }
+
+    /// The model's cursor, in Odoo's datetime format.
+    pub fn cursor(&self, model: &str) -> String {
+        self.sql(&format!("SELECT to_char(cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM scrap_sga.model WHERE model = '{model}'"))
+    }
+}
+
+/// Odoo datetime text shifted by some seconds.
+pub fn shift(odoo_datetime: &str, secs: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("{odoo_datetime} UTC {secs:+} seconds"), "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

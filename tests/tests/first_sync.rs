@@ -119,12 +119,15 @@ fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
     assert!(dump.contains("COPY public.scrap_dimagaz_bc_line ("), "mirror rows missing from pg_dump");
     assert!(dump.contains("COPY scrap_sga.model ("), "catalog rows missing from pg_dump");
 
-    // A DROP EXTENSION by mistake loses the catalog, never the data.
-    db.sql("DROP EXTENSION scrap_sga");
+    // The audit triggers on the mirror tables depend on the extension: a plain DROP EXTENSION is
+    // refused, and even with CASCADE only the triggers go; the data stays.
+    let err = db.try_sql("DROP EXTENSION scrap_sga").unwrap_err();
+    assert!(err.stderr.contains("cannot drop extension scrap_sga because other objects depend on it"), "{}", err.stderr);
+    db.sql("DROP EXTENSION scrap_sga CASCADE");
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line"), 60);
 
-    // Re-created, it adopts the existing tables: no duplicates, nothing rewritten.
+    // Re-created, it adopts the existing tables: no duplicates, nothing rewritten, audit back on.
     db.sql("CREATE EXTENSION scrap_sga");
     db.connect_to(&sim);
     let result = db.sync();
@@ -132,4 +135,5 @@ fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
         assert_eq!((row["inserted"].as_i64(), row["updated"].as_i64()), (Some(0), Some(0)), "{result}");
     }
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
+    assert_eq!(db.int("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'scrap_dimagaz_bc'::regclass AND tgname LIKE 'scrap_sga_audit_%'"), 2);
 }

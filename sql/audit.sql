@@ -1,0 +1,70 @@
+-- Row audit: every change the extension makes to a mirror table, one row per record changed.
+-- Statement-level triggers with transition tables: a page of 2,000 rows writes its audit in one
+-- INSERT ... SELECT, not 2,000 trigger calls. Only the columns that changed are kept.
+CREATE TABLE scrap_sga.audit_log (
+    audit_id    bigserial PRIMARY KEY,
+    logged_at   timestamptz NOT NULL DEFAULT now(),
+    run_id      bigint,
+    table_name  text NOT NULL,
+    odoo_id     integer NOT NULL,
+    operation   text NOT NULL CHECK (operation IN ('insert', 'update', 'soft_delete', 'restore')),
+    -- For an update: the changed columns before and after. For an insert: every column, in new_values.
+    old_values  jsonb,
+    new_values  jsonb
+);
+CREATE INDEX audit_log_record_idx ON scrap_sga.audit_log (table_name, odoo_id);
+CREATE INDEX audit_log_run_idx ON scrap_sga.audit_log (run_id);
+CREATE INDEX audit_log_logged_at_idx ON scrap_sga.audit_log USING brin (logged_at);
+COMMENT ON TABLE scrap_sga.audit_log IS
+'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed. Pruned after scrap_sga.audit_retention.';
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log_audit_id_seq', '');
+
+CREATE FUNCTION scrap_sga.audit_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, new_values)
+    SELECT n.sga_run_id, TG_TABLE_NAME, n.id, 'insert',
+           to_jsonb(n) - 'sga_synced_at' - 'sga_run_id' - 'sga_deleted_at'
+    FROM new_rows n;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
+    SELECT n.sga_run_id, TG_TABLE_NAME, n.id,
+           CASE WHEN o.sga_deleted_at IS NULL AND n.sga_deleted_at IS NOT NULL THEN 'soft_delete'
+                WHEN o.sga_deleted_at IS NOT NULL AND n.sga_deleted_at IS NULL THEN 'restore'
+                ELSE 'update' END,
+           d.old_values, d.new_values
+    FROM old_rows o
+    JOIN new_rows n ON n.id = o.id
+    CROSS JOIN LATERAL (
+        SELECT jsonb_object_agg(ov.key, ov.value) AS old_values, jsonb_object_agg(ov.key, nv.value) AS new_values
+        FROM jsonb_each(to_jsonb(o)) ov
+        JOIN jsonb_each(to_jsonb(n)) nv ON nv.key = ov.key
+        WHERE ov.value IS DISTINCT FROM nv.value AND ov.key NOT IN ('sga_synced_at', 'sga_run_id')
+    ) d;
+    RETURN NULL;
+END
+$$;
+
+-- Deletes audit rows older than scrap_sga.audit_retention, a batch at a time; returns how many.
+CREATE FUNCTION scrap_sga.prune_audit(older_than interval DEFAULT NULL, batch integer DEFAULT 50000)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cutoff timestamptz := now() - coalesce(older_than, current_setting('scrap_sga.audit_retention', true)::interval, '90 days');
+    n bigint;
+BEGIN
+    DELETE FROM scrap_sga.audit_log WHERE audit_id IN (
+        SELECT audit_id FROM scrap_sga.audit_log WHERE logged_at < cutoff ORDER BY audit_id LIMIT batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.prune_audit(interval, integer) IS
+'Delete audit rows older than the retention (default: the scrap_sga.audit_retention setting), at most batch rows per call.';

@@ -1,0 +1,237 @@
+//! Issue 3: incremental sync that misses nothing; deletions, archives, restores; schema drift;
+//! run log; row audit; verify().
+use scrap_sga_e2e::{compare_mirror, row_of, shift, Db, Sim};
+use serde_json::{json, Value};
+
+fn n(v: &Value, k: &str) -> i64 {
+    v[k].as_i64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+/// Full sync, then the settle run that follows a moved cursor, so the next run starts quiet.
+fn synced(name: &str, orders: i64, lines: i64) -> (Sim, Db) {
+    let sim = Sim::start(orders, lines);
+    let db = Db::fresh(name);
+    db.connect_to(&sim);
+    db.sync();
+    db.sync();
+    (sim, db)
+}
+
+#[test]
+fn k_changes_fetch_k_write_k_and_audit_k() {
+    let (sim, db) = synced("e2e_k_changes", 500, 2000);
+
+    // A quiet run: one small request per model, nothing written, nothing audited.
+    sim.post("/sim/stats/reset", json!({}));
+    let audit_before = db.int("SELECT count(*) FROM scrap_sga.audit_log");
+    let quiet = db.sync();
+    for model in ["dimagaz.bc", "dimagaz.bc.line"] {
+        let r = row_of(&quiet, model);
+        assert_eq!((n(r, "fetched"), n(r, "inserted"), n(r, "updated")), (0, 0, 0), "{quiet}");
+    }
+    let stats = sim.stats();
+    assert_eq!(stats["requests"]["search_read"], json!(2), "one request per model: {stats}");
+    assert_eq!(stats["requests"].get("read"), None, "{stats}");
+    assert!(stats["bytes_out"].as_u64().unwrap() < 1000, "small answers: {stats}");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log"), audit_before);
+
+    // k changes: exactly k fetched, k written, k audit rows with exactly the changed columns.
+    let orders = [3, 77, 150, 151, 499];
+    let lines = [1, 2, 999, 1500, 1999, 2000, 42];
+    for id in orders {
+        sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": id, "values": {"notes": format!("changed {id}"), "priority": 99}}));
+    }
+    for id in lines {
+        sim.post("/sim/write", json!({"model": "dimagaz.bc.line", "id": id, "values": {"product_qty": 1234.5}}));
+    }
+    let result = db.sync();
+    let (o, l) = (row_of(&result, "dimagaz.bc"), row_of(&result, "dimagaz.bc.line"));
+    eprintln!("k-change sync: orders fetched {} (k = {}), lines fetched {} (k = {})", n(o, "fetched"), orders.len(), n(l, "fetched"), lines.len());
+    assert_eq!((n(o, "fetched"), n(o, "updated"), n(o, "inserted")), (orders.len() as i64, orders.len() as i64, 0), "{result}");
+    assert_eq!((n(l, "fetched"), n(l, "updated"), n(l, "inserted")), (lines.len() as i64, lines.len() as i64, 0), "{result}");
+    let run = n(o, "run_id");
+    let audit = db.json(&format!(
+        "SELECT json_agg(json_build_object('id', odoo_id, 'op', operation, 'cols', (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(new_values) k)) ORDER BY odoo_id)
+         FROM scrap_sga.audit_log WHERE run_id = {run}"
+    ));
+    let audit = audit.as_array().unwrap();
+    assert_eq!(audit.len(), orders.len(), "{audit:?}");
+    for (a, id) in audit.iter().zip(orders) {
+        assert_eq!(a["id"], json!(id));
+        assert_eq!(a["op"], json!("update"));
+        assert_eq!(a["cols"], json!(["notes", "priority", "write_date"]), "only the changed columns are logged");
+    }
+    let old = db.sql(&format!("SELECT old_values->>'priority' FROM scrap_sga.audit_log WHERE run_id = {run} AND odoo_id = 3"));
+    assert!(["0", "1", "2", "3"].contains(&old.as_str()), "the old value is kept: {old}");
+    assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE run_id = {}", n(l, "run_id"))), lines.len() as i64);
+
+    // The settle run re-reads the window once and writes nothing; the next one reads nothing.
+    let audit_before = db.int("SELECT count(*) FROM scrap_sga.audit_log");
+    for _ in 0..2 {
+        let again = db.sync();
+        for model in ["dimagaz.bc", "dimagaz.bc.line"] {
+            let r = row_of(&again, model);
+            assert_eq!((n(r, "inserted"), n(r, "updated")), (0, 0), "{again}");
+        }
+    }
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log"), audit_before, "a sync that changes nothing logs nothing");
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn late_commits_inside_the_lookback_are_caught_older_ones_by_verify_and_full_resync() {
+    let (sim, db) = synced("e2e_late_commit", 200, 400);
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 10, "values": {"notes": "moves the cursor"}}));
+    db.sync();
+    db.sync();
+    let cursor = db.cursor("dimagaz.bc");
+
+    // A transaction that started 60 s before the cursor and committed after the last sync.
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 20, "values": {"notes": "late commit"}, "write_date": shift(&cursor, -60)}));
+    // One that committed more than the lookback (5 minutes) late.
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 30, "values": {"notes": "very late commit"}, "write_date": shift(&cursor, -3600)}));
+    let result = db.sync();
+    assert_eq!(n(row_of(&result, "dimagaz.bc"), "updated"), 1, "{result}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 20"), "late commit");
+    // Documented limit: older than the lookback, the incremental pass misses it...
+    assert_ne!(db.sql("SELECT coalesce(notes, '') FROM scrap_dimagaz_bc WHERE id = 30"), "very late commit");
+    // ...verify() reports it...
+    let diff = db.verify();
+    assert_eq!(diff.as_array().unwrap().len(), 1, "{diff}");
+    assert_eq!((diff[0]["problem"].as_str(), diff[0]["odoo_id"].as_i64()), (Some("write_date differs"), Some(30)), "{diff}");
+    // ...and full_resync() repairs it, rewriting only that row.
+    let fixed = db.json("SELECT json_agg(s) FROM scrap_sga.full_resync('dimagaz.bc') s");
+    assert_eq!(n(&fixed[0], "updated"), 1, "{fixed}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 30"), "very late commit");
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
+    let sim = Sim::start(1500, 0);
+    let db = Db::fresh("e2e_same_second");
+    db.sql("UPDATE scrap_sga.model SET page_size = 300");
+    db.connect_to(&sim);
+    // The simulator creates its records in batches of 500 sharing one second: pages of 300 cut them.
+    let first = db.sync();
+    assert_eq!(n(row_of(&first, "dimagaz.bc"), "fetched"), 1500, "{first}");
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
+    db.sync();
+
+    let ids: Vec<i64> = (101..=1100).collect();
+    let when = shift(&db.cursor("dimagaz.bc"), 120);
+    sim.post("/sim/touch", json!({"model": "dimagaz.bc", "ids": ids, "write_date": when}));
+    let result = db.sync();
+    let r = row_of(&result, "dimagaz.bc");
+    assert_eq!((n(r, "fetched"), n(r, "updated")), (1000, 1000), "{result}");
+    let run = n(r, "run_id");
+    assert_eq!(db.int(&format!("SELECT count(DISTINCT odoo_id) FROM scrap_sga.audit_log WHERE run_id = {run}")), 1000);
+    assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE run_id = {run}")), 1000, "each record exactly once");
+    assert_eq!(db.int(&format!("SELECT pages FROM scrap_sga.sync_run WHERE run_id = {run}")), 4, "1000 records in pages of 300");
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn deletes_archives_and_restores() {
+    let (sim, db) = synced("e2e_deletes", 100, 500);
+    let lines_of_7 = db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 7");
+    assert!(lines_of_7 > 0);
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 7}));
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 100}));
+    sim.post("/sim/archive", json!({"model": "dimagaz.bc", "id": 8, "active": false}));
+
+    let result = db.json("SELECT json_agg(s) FROM scrap_sga.reconcile() s");
+    assert_eq!(n(row_of(&result, "dimagaz.bc"), "deleted"), 1, "{result}");
+    assert_eq!(n(row_of(&result, "dimagaz.bc.line"), "deleted"), lines_of_7 + 1, "{result}");
+    // Soft deletion: the rows stay, stamped.
+    assert_eq!(db.sql("SELECT sga_deleted_at IS NOT NULL FROM scrap_dimagaz_bc WHERE id = 7"), "t");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 7 AND sga_deleted_at IS NOT NULL"), lines_of_7);
+    assert_eq!(db.sql("SELECT active FROM scrap_dimagaz_bc WHERE id = 8"), "f", "archived, kept");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE operation = 'soft_delete' AND table_name = 'scrap_dimagaz_bc_line'"), lines_of_7 + 1);
+    assert_eq!(db.verify(), json!([]));
+
+    // A record that comes back is restored (here with a new write_date, so the window sees it).
+    sim.post("/sim/restore", json!({"model": "dimagaz.bc", "id": 7}));
+    let result = db.sync();
+    assert_eq!(n(row_of(&result, "dimagaz.bc"), "restored"), 1, "{result}");
+    assert_eq!(db.sql("SELECT sga_deleted_at IS NULL FROM scrap_dimagaz_bc WHERE id = 7"), "t");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE operation = 'restore' AND odoo_id = 7"), 1);
+    // A line restored without a new write_date is found by reconciliation.
+    sim.post("/sim/restore", json!({"model": "dimagaz.bc.line", "id": 100}));
+    db.json("SELECT json_agg(s) FROM scrap_sga.reconcile() s");
+    assert_eq!(db.sql("SELECT sga_deleted_at IS NULL FROM scrap_dimagaz_bc_line WHERE id = 100"), "t");
+    // Physically removing soft-deleted rows is the DBA's explicit decision, not the extension's.
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL"), lines_of_7);
+}
+
+#[test]
+fn fields_added_removed_and_retyped_in_odoo() {
+    let (sim, db) = synced("e2e_schema_drift", 150, 300);
+    db.sql("UPDATE scrap_sga.model SET schema_refresh = '0'");
+
+    sim.post("/sim/field/add", json!({"model": "dimagaz.bc", "name": "x_driver", "type": "char"}));
+    let result = db.sync();
+    assert_eq!(n(row_of(&result, "dimagaz.bc"), "updated"), 150, "the new column is filled for every row: {result}");
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
+    let changes = db.sql("SELECT array_to_string(schema_changes, '; ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc' ORDER BY run_id DESC LIMIT 1");
+    assert!(changes.contains("new field x_driver (char)") && changes.contains("added column x_driver text"), "{changes}");
+
+    sim.post("/sim/field/remove", json!({"model": "dimagaz.bc", "name": "x_driver"}));
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'x_driver'"), "retired");
+    assert_eq!(db.int("SELECT count(x_driver) FROM scrap_dimagaz_bc"), 150, "a removed field keeps its column and data");
+
+    // priority: integer -> char. The old values are kept beside the new column.
+    let before = db.sql("SELECT string_agg(priority::text, ',' ORDER BY id) FROM scrap_dimagaz_bc");
+    sim.post("/sim/field/remove", json!({"model": "dimagaz.bc", "name": "priority"}));
+    sim.post("/sim/field/add", json!({"model": "dimagaz.bc", "name": "priority", "type": "char"}));
+    db.sync();
+    assert_eq!(db.sql("SELECT string_agg(sga_old_priority::text, ',' ORDER BY id) FROM scrap_dimagaz_bc"), before);
+    assert_eq!(db.sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'scrap_dimagaz_bc'::regclass AND attname = 'priority'"), "text");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE priority LIKE 'valeur %'"), 150);
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn a_backend_killed_mid_sync_is_logged_failed_and_the_next_sync_converges() {
+    let sim = Sim::start(1000, 0);
+    let db = Db::fresh("e2e_killed");
+    db.sql("UPDATE scrap_sga.model SET page_size = 100");
+    db.connect_to(&sim);
+    sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 300, "count": -1}));
+    let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
+    let background = std::thread::spawn(move || Db { name, host, port }.try_sql("SELECT * FROM scrap_sga.sync()").map_err(|e| e.stderr));
+    let mut killed = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'running' AND pages >= 2") > 0 {
+            killed = db.sql("SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'scrap_sga sync' AND datname = current_database()") == "t";
+            break;
+        }
+    }
+    assert!(killed, "the sync worker was found and terminated");
+    let _ = background.join().unwrap();
+    sim.post("/sim/faults/clear", json!({}));
+    let partial = db.int("SELECT count(*) FROM scrap_dimagaz_bc");
+    assert!(partial > 0 && partial < 1000, "the kill happened mid-way: {partial} rows");
+
+    db.sync();
+    let first = db.json("SELECT to_jsonb(r) FROM scrap_sga.sync_run r WHERE model = 'dimagaz.bc' ORDER BY run_id LIMIT 1");
+    assert_eq!(first["status"], json!("failed"), "{first}");
+    assert_eq!(first["sqlstate"], json!("57P01"), "{first}");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'running'"), 0);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 1000);
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn status_view_shows_each_model() {
+    let (_sim, db) = synced("e2e_status", 30, 60);
+    let status = db.json("SELECT json_agg(s ORDER BY model) FROM scrap_sga.status s");
+    assert_eq!(status[0]["model"], json!("dimagaz.bc"));
+    assert_eq!(status[0]["rows"], json!(30));
+    assert_eq!(status[1]["rows"], json!(60));
+    assert_eq!(status[0]["last_status"], json!("succeeded"));
+    assert!(status[0]["lag"].is_string());
+}
