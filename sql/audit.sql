@@ -8,7 +8,9 @@ CREATE TABLE scrap_sga.audit_log (
     table_name  text NOT NULL,
     odoo_id     integer NOT NULL,
     operation   text NOT NULL CHECK (operation IN ('insert', 'update', 'soft_delete', 'restore')),
-    -- For an update: the changed columns before and after. For an insert: every column, in new_values.
+    -- For an update, soft delete or restore: the changed columns, before and after. For an insert
+    -- both are NULL: the row itself holds the values, and every later change logs the old values
+    -- of what it changed, so any past state of a row can be rebuilt backwards from the current one.
     old_values  jsonb,
     new_values  jsonb
 );
@@ -23,10 +25,8 @@ SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log_audit_id_seq', '
 CREATE FUNCTION scrap_sga.audit_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, new_values)
-    SELECT n.sga_run_id, TG_TABLE_NAME, n.id, 'insert',
-           to_jsonb(n) - 'sga_synced_at' - 'sga_run_id' - 'sga_deleted_at'
-    FROM new_rows n;
+    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation)
+    SELECT n.sga_run_id, TG_TABLE_NAME, n.id, 'insert' FROM new_rows n;
     RETURN NULL;
 END
 $$;
