@@ -10,7 +10,7 @@ AS $$ SELECT * FROM scrap_sga._run_and_report('sync', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.sync(text) IS
 'Copy what changed in Odoo since the last run, for every enabled model or for the one named. Waits for a run of the same model already under way. One row per model; raises the first failure.';
 
-CREATE FUNCTION scrap_sga._run_and_report(job text, only_model text)
+CREATE FUNCTION scrap_sga._run_and_report(job text, only_model text, odoo_id bigint DEFAULT NULL)
 RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
                unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
 LANGUAGE plpgsql
@@ -21,10 +21,10 @@ DECLARE
     inv bigint;
     f record;
 BEGIN
-    inv := scrap_sga.run_job(job, only_model, NULL);
+    inv := scrap_sga.run_job(job, only_model, odoo_id);
     SELECT r.* INTO f FROM scrap_sga.sync_run r WHERE r.invocation = inv AND r.status = 'failed' ORDER BY r.run_id LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model, f.error
+        RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model || coalesce(' ' || odoo_id, ''), f.error
             USING ERRCODE = coalesce(f.sqlstate, 'XX000'),
                   HINT = format('The run log has the details: SELECT * FROM scrap_sga.sync_run WHERE invocation = %s;', inv);
     END IF;
@@ -50,6 +50,22 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('reconcile', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.reconcile(text) IS
 'A sync that also compares id sets with Odoo now (instead of every reconcile_every): soft-deletes what Odoo no longer has, reads what the mirror lacks.';
+
+CREATE FUNCTION scrap_sga.resync(odoo_id bigint, model text DEFAULT 'dimagaz.bc')
+RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM scrap_sga._run_and_report('resync', model, odoo_id) $$;
+COMMENT ON FUNCTION scrap_sga.resync(bigint, text) IS
+'Read one record from Odoo now, with the records that point to it (an order with its lines); upsert them, or soft-delete what Odoo no longer has. One row per model touched.';
+
+CREATE FUNCTION scrap_sga.resync_failed(only_model text DEFAULT NULL)
+RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
+               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM scrap_sga._run_and_report('resync_failed', only_model) $$;
+COMMENT ON FUNCTION scrap_sga.resync_failed(text) IS
+'Retry now every record waiting in scrap_sga.failed_record, whatever its next_attempt_at.';
 
 CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text, secret text)
 RETURNS void
@@ -101,6 +117,7 @@ SELECT m.model,
        last.error AS last_error,
        ok.finished_at AS last_success_at,
        now() - ok.finished_at AS lag,
+       (SELECT count(*) FROM scrap_sga.failed_record f WHERE f.model = m.model) AS waiting_retry,
        m.cursor,
        m.reconciled_at
 FROM scrap_sga.model m
@@ -108,5 +125,42 @@ LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model OR
 LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
 COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, cursor.';
 
+-- Privileges. PUBLIC gets nothing. Two roles for the DBA to grant:
+--   scrap_sga_reader:   what Django needs: SELECT on the mirror tables (granted as each is
+--                       created), the status view, the run log and the audit log;
+--   scrap_sga_operator: a reader who may also sync, resync, reconcile and verify.
+-- Nobody but the owner reads scrap_sga.connection (the secret) or writes a mirror table: syncs
+-- run in a worker connected as the extension's owner, and the entry points below are
+-- SECURITY DEFINER with a fixed search_path.
+-- Roles are cluster-wide: another database may be creating them at this very moment.
+DO $$
+BEGIN
+    BEGIN
+        CREATE ROLE scrap_sga_reader NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+    BEGIN
+        CREATE ROLE scrap_sga_operator NOLOGIN IN ROLE scrap_sga_reader;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+END
+$$;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA scrap_sga FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA scrap_sga FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scrap_sga FROM PUBLIC;
+REVOKE ALL ON SCHEMA scrap_sga FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA scrap_sga TO scrap_sga_reader;
+GRANT SELECT ON scrap_sga.status, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
+                scrap_sga.audit_log, scrap_sga.failed_record TO scrap_sga_reader;
+GRANT EXECUTE ON FUNCTION scrap_sga._live_rows(regclass) TO scrap_sga_reader;
+
+ALTER FUNCTION scrap_sga._run_and_report(text, text, bigint) SECURITY DEFINER;
+ALTER FUNCTION scrap_sga.verify(text) SECURITY DEFINER;
+ALTER FUNCTION scrap_sga.verify(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION scrap_sga.run_job(text, text, bigint) SET search_path = pg_catalog, pg_temp;
+GRANT EXECUTE ON FUNCTION scrap_sga.sync(text), scrap_sga.resync(bigint, text), scrap_sga.resync_failed(text),
+                          scrap_sga.full_resync(text), scrap_sga.reconcile(text), scrap_sga.verify(text),
+                          scrap_sga._run_and_report(text, text, bigint)
+      TO scrap_sga_operator;

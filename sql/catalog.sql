@@ -3,7 +3,8 @@
 -- created by the first sync as ordinary tables, so DROP EXTENSION never takes the data with it
 -- and pg_dump dumps them like any other table.
 
--- How to reach Odoo. One row. The secret is readable by superusers only (see privileges.sql).
+-- How to reach Odoo. One row. Nobody but its owner (a superuser) can read it, and it is left
+-- out of pg_dump on purpose: after a restore, call scrap_sga.set_connection() again.
 CREATE TABLE scrap_sga.connection (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     url         text NOT NULL CHECK (url ~ '^https?://'),
@@ -74,7 +75,7 @@ CREATE TABLE scrap_sga.sync_run (
     -- The rows of one sync() call (or one worker cycle) share it.
     invocation     bigint NOT NULL,
     model          text NOT NULL,
-    trigger        text NOT NULL CHECK (trigger IN ('manual', 'worker', 'resync', 'full_resync', 'reconcile')),
+    trigger        text NOT NULL CHECK (trigger IN ('manual', 'worker', 'resync', 'full_resync', 'reconcile', 'resync_failed')),
     status         text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed')),
     started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at    timestamptz,
@@ -107,9 +108,28 @@ CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);
 COMMENT ON TABLE scrap_sga.sync_run IS 'One row per model per run: what started it, counts, cursor before and after, and the error of a failed run.';
 
+-- Records that could not be stored (a value that does not fit its column, a constraint). The
+-- rest of their page is stored; each later sync retries those that are due, with exponential
+-- back-off, and an entry leaves the queue when its record is stored.
+CREATE TABLE scrap_sga.failed_record (
+    model            text NOT NULL,
+    odoo_id          integer NOT NULL,
+    sqlstate         text,
+    error            text NOT NULL,
+    attempts         integer NOT NULL DEFAULT 1,
+    first_failed_at  timestamptz NOT NULL DEFAULT now(),
+    last_failed_at   timestamptz NOT NULL DEFAULT now(),
+    next_attempt_at  timestamptz NOT NULL DEFAULT now() + interval '1 minute',
+    last_run_id      bigint,
+    PRIMARY KEY (model, odoo_id)
+);
+COMMENT ON TABLE scrap_sga.failed_record IS
+'Records that could not be stored, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
+
 -- pg_dump keeps the configuration and history (the connection row is dumped by superusers only).
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_field', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.failed_record', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.invocation_seq', '');

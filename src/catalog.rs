@@ -33,7 +33,7 @@ pub fn load_connection() -> Result<Settings, SyncError> {
         connect_timeout: Duration::from_secs(settings::CONNECT_TIMEOUT.get() as u64),
         read_timeout: Duration::from_secs(settings::READ_TIMEOUT.get() as u64),
         max_response_bytes: settings::MAX_RESPONSE_MB.get() as u64 * 1024 * 1024,
-        ca_bundle_pem: None,
+        ca_bundle_pem: settings::ca_bundle()?,
     })
 }
 
@@ -86,6 +86,28 @@ pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
         }
         Ok(out)
     })
+}
+
+/// For a resync of a record of `model`: that model, then the models with a many2one to it.
+pub fn resync_models(model: &str) -> Result<Vec<ModelConf>, SyncError> {
+    let mut out = models(Some(model))?;
+    let children = Spi::connect(|c| -> Result<Vec<String>, SyncError> {
+        let t = c.select(
+            "SELECT DISTINCT f.model FROM scrap_sga.model_field f JOIN scrap_sga.model m ON m.model = f.model
+             WHERE f.relation = $1 AND f.odoo_type = 'many2one' AND f.status = 'active' AND f.model <> $1 AND m.enabled",
+            None,
+            &[model.into()],
+        )?;
+        let mut v = Vec::new();
+        for r in t {
+            v.push(r.get::<String>(1)?.unwrap_or_default());
+        }
+        Ok(v)
+    })?;
+    for child in children {
+        out.extend(models(Some(&child))?);
+    }
+    Ok(out)
 }
 
 /// The fields last reported by Odoo, to plan a run without asking `fields_get` again.

@@ -6,20 +6,19 @@
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::engine::{self, Invocation, Trigger};
+use crate::engine::{self, Invocation, Job};
 use crate::errors::{state, SyncError};
 
 const JOB_FUNCTION: &str = "scrap_sga_job_main";
 
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
-    let trigger = match job {
-        "sync" => Trigger::Manual,
-        "full_resync" => Trigger::FullResync,
-        "reconcile" => Trigger::Reconcile,
-        _ => SyncError::new(state::INVALID_PARAMETER, format!("unknown job {job:?}")).raise(),
+    let Some(parsed) = Job::parse(job, odoo_id) else {
+        SyncError::new(state::INVALID_PARAMETER, format!("unknown job {job:?} (or resync without an id)")).raise()
     };
-    let _ = odoo_id;
+    if let (Job::Resync { id }, None) = (&parsed, model) {
+        SyncError::new(state::INVALID_PARAMETER, format!("resync of {id}: name the model")).raise();
+    }
     if unsafe { pg_sys::RecoveryInProgress() } {
         SyncError::new("25006", "this server is a standby (in recovery): scrap_sga syncs on the primary, and the mirror tables reach standbys by replication").raise();
     }
@@ -33,7 +32,14 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
         .ok()
         .flatten()
         .unwrap_or(pg_sys::InvalidOid);
-    let extra = format!("{}|{}|{}|{}", u32::from(unsafe { pg_sys::MyDatabaseId }), u32::from(owner), trigger.as_str(), model.unwrap_or(""));
+    let extra = format!(
+        "{}|{}|{}|{}|{}",
+        u32::from(unsafe { pg_sys::MyDatabaseId }),
+        u32::from(owner),
+        parsed.name(),
+        odoo_id.map(|i| i.to_string()).unwrap_or_default(),
+        model.unwrap_or("")
+    );
     if extra.len() > 127 {
         SyncError::new(state::INVALID_PARAMETER, "model name too long").raise();
     }
@@ -72,12 +78,14 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
 pub extern "C-unwind" fn scrap_sga_job_main(arg: pg_sys::Datum) {
     let inv = arg.value() as i64;
     let extra = BackgroundWorker::get_extra().to_owned();
-    let mut parts = extra.splitn(4, '|');
+    let mut parts = extra.splitn(5, '|');
     let db: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let role: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let trigger = parts.next().and_then(Trigger::parse).unwrap_or(Trigger::Manual);
+    let job_name = parts.next().unwrap_or("sync").to_owned();
+    let odoo_id: Option<i64> = parts.next().and_then(|s| s.parse().ok());
     let model = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+    let job = Job::parse(&job_name, odoo_id).unwrap_or(Job::Sync);
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(role)));
-    engine::run(&Invocation { id: inv, trigger, model, wait_for_lock: true });
+    engine::run(&Invocation { id: inv, job, model, scheduled: false, wait_for_lock: true });
 }

@@ -5,6 +5,7 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub static CONNECT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
+pub static CA_BUNDLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 
 pub fn define() {
@@ -15,7 +16,7 @@ pub fn define() {
         &CONNECT_TIMEOUT,
         1,
         600,
-        GucContext::Sighup,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
@@ -25,7 +26,7 @@ pub fn define() {
         &READ_TIMEOUT,
         1,
         3600,
-        GucContext::Sighup,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
@@ -35,8 +36,16 @@ pub fn define() {
         &MAX_RESPONSE_MB,
         1,
         4096,
-        GucContext::Sighup,
+        GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"scrap_sga.ca_bundle",
+        c"A PEM file of extra CA certificates to trust for Odoo's HTTPS.",
+        c"Added to the bundled web PKI roots, for an Odoo behind a company CA. Certificates are always verified.",
+        &CA_BUNDLE,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
     );
     GucRegistry::define_string_guc(
         c"scrap_sga.audit_retention",
@@ -49,4 +58,16 @@ pub fn define() {
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"scrap_sga".as_ptr());
     }
+}
+
+/// The extra CA certificates, read from `scrap_sga.ca_bundle` when set.
+pub fn ca_bundle() -> Result<Option<Vec<u8>>, crate::errors::SyncError> {
+    let Some(path) = CA_BUNDLE.get() else { return Ok(None) };
+    let path = path.to_string_lossy().into_owned();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read(&path).map(Some).map_err(|e| {
+        crate::errors::SyncError::new(crate::errors::state::INVALID_PARAMETER, format!("scrap_sga.ca_bundle: cannot read {path}: {e}"))
+    })
 }

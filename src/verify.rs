@@ -27,7 +27,7 @@ fn raise(e: SyncError) -> ! {
     e.raise()
 }
 
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 fn verify(
     only_model: default!(Option<&str>, "NULL"),
 ) -> TableIterator<

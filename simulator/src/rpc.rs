@@ -44,6 +44,11 @@ pub fn handle(sim: &Mutex<Sim>, body: &[u8]) -> Reply {
                 return Reply::Send { status: 200, content_type: "application/json", body: br#"{"jsonrpc": "2.0", "id": 1, "result": [{"id": 1, "name": "#.to_vec() }
             }
             FaultKind::Drop => return Reply::Drop,
+            FaultKind::OdooError => {
+                let name = f.name.as_deref().unwrap_or("odoo.exceptions.AccessError");
+                let message = f.message.as_deref().unwrap_or("You are not allowed to access this document.");
+                return odoo_error(&id, name, message);
+            }
         }
     }
 

@@ -15,6 +15,8 @@ pub enum FaultKind {
     Malformed,
     /// Close the connection without answering.
     Drop,
+    /// Odoo's error envelope with `name` and `message` (say, an AccessError on a record).
+    OdooError,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +30,10 @@ pub struct Fault {
     pub count: i64,
     #[serde(default)]
     pub delay_ms: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 fn one() -> i64 {

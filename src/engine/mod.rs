@@ -15,6 +15,8 @@ mod full;
 mod incremental;
 mod pages;
 mod reconcile;
+mod resync;
+mod retry;
 pub mod schema;
 
 use pgrx::prelude::*;
@@ -27,35 +29,66 @@ use crate::catalog::{self, ModelConf};
 use crate::errors::{state, SyncError};
 use crate::txn;
 
-/// What started a run, as recorded in `sync_run.trigger`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Manual,
+/// What an invocation does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Copy what changed (and reconcile when due).
+    Sync,
+    /// Read everything again, and reconcile.
     FullResync,
+    /// Sync, and reconcile id sets now.
     Reconcile,
+    /// One record of `model` (the invocation's model), with the records that point to it.
+    Resync { id: i64 },
+    /// Every record waiting in scrap_sga.failed_record, due or not.
+    RetryFailed,
 }
 
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
+impl Job {
+    pub fn name(&self) -> &'static str {
         match self {
-            Trigger::Manual => "manual",
-            Trigger::FullResync => "full_resync",
-            Trigger::Reconcile => "reconcile",
+            Job::Sync => "sync",
+            Job::FullResync => "full_resync",
+            Job::Reconcile => "reconcile",
+            Job::Resync { .. } => "resync",
+            Job::RetryFailed => "resync_failed",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Trigger> {
-        [Trigger::Manual, Trigger::FullResync, Trigger::Reconcile].into_iter().find(|t| t.as_str() == s)
+    pub fn parse(name: &str, odoo_id: Option<i64>) -> Option<Job> {
+        Some(match (name, odoo_id) {
+            ("sync", _) => Job::Sync,
+            ("full_resync", _) => Job::FullResync,
+            ("reconcile", _) => Job::Reconcile,
+            ("resync", Some(id)) => Job::Resync { id },
+            ("resync_failed", _) => Job::RetryFailed,
+            _ => return None,
+        })
     }
 }
 
 pub struct Invocation {
     pub id: i64,
-    pub trigger: Trigger,
+    pub job: Job,
     /// One model, or every enabled model.
     pub model: Option<String>,
+    /// Started by the background worker's schedule (recorded as trigger `worker`).
+    pub scheduled: bool,
     /// Manual runs wait for a run of the same model already under way; the worker skips it.
     pub wait_for_lock: bool,
+}
+
+impl Invocation {
+    /// `sync_run.trigger`.
+    pub fn trigger(&self) -> &'static str {
+        if self.scheduled {
+            return "worker";
+        }
+        match self.job {
+            Job::Sync => "manual",
+            _ => self.job.name(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -67,6 +100,7 @@ pub struct Outcome {
     pub fetched: i64,
     pub written: i64,
     pub deleted: i64,
+    pub failed: i64,
     pub odoo_secs: f64,
     pub db_secs: f64,
 }
@@ -130,13 +164,17 @@ impl Session {
 /// Run every model of an invocation. Failures are recorded in the run log, never raised: the
 /// caller reads the outcome there.
 pub fn run(inv: &Invocation) -> Vec<Outcome> {
-    let models = match txn::run(|| catalog::models(inv.model.as_deref())) {
+    let models = match txn::run(|| match inv.job {
+        // A resync touches the record's model and the models that point to it (its lines).
+        Job::Resync { .. } => catalog::resync_models(inv.model.as_deref().unwrap_or_default()),
+        _ => catalog::models(inv.model.as_deref()),
+    }) {
         Ok(m) => m,
         Err(e) => {
             let name = inv.model.clone().unwrap_or_else(|| "*".into());
             let _ = txn::run(|| {
                 Spi::connect_mut(|c| {
-                    let run_id = catalog::start_run(c, inv.id, &name, inv.trigger.as_str(), None)?;
+                    let run_id = catalog::start_run(c, inv.id, &name, inv.trigger(), None)?;
                     finish_failed(c, run_id, &e, 0, &Outcome::default())
                 })
             });
@@ -145,6 +183,14 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
     };
     let mirrored: BTreeMap<String, String> = models.iter().map(|m| (m.model.clone(), m.table_name.clone())).collect();
     let settings = txn::run(catalog::load_connection);
+    if let Ok(s) = &settings {
+        if s.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&s.url) {
+            warning!(
+                "scrap_sga: the Odoo connection uses plain HTTP to {}: the secret crosses the network unencrypted",
+                scrap_sga_core::odoo::client::display_url(&s.url)
+            );
+        }
+    }
     let mut session = Session { client: None, version: None, failure: None };
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &settings, &mut session, &mirrored)).collect();
     if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit()")?)) {
@@ -182,7 +228,7 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
         Ok(mut v) if !v.is_empty() => v.remove(0),
         _ => conf.clone(),
     };
-    match txn::run(|| Spi::connect_mut(|c| catalog::start_run(c, inv.id, &conf.model, inv.trigger.as_str(), conf.cursor.as_deref()))) {
+    match txn::run(|| Spi::connect_mut(|c| catalog::start_run(c, inv.id, &conf.model, inv.trigger(), conf.cursor.as_deref()))) {
         Ok(run_id) => {
             out.run_id = run_id;
             let requests_before = session.requests();
@@ -281,7 +327,7 @@ fn sync_model(
 
     // 1. Plan: ask Odoo for the fields when due, otherwise reuse what it said last time.
     let known = txn::run(|| catalog::known_fields(model))?;
-    let ask = conf.schema_due || known.is_empty() || inv.trigger == Trigger::FullResync;
+    let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
     let fields: Vec<OdooField> = if ask {
         let client = session.client.as_ref().unwrap();
         let answer = client.fields_get(model).map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fields_get")))?;
@@ -298,9 +344,22 @@ fn sync_model(
     schema_changes.extend(table.changes.iter().cloned());
     check_interrupts()?;
 
-    // 2. Copy.
-    let full = inv.trigger == Trigger::FullResync || conf.cursor.is_none() || table.needs_full_pass || !plan.has_field("write_date");
     let mut writer = pages::PageWriter::new(model, &plan, &conf.table_schema, &conf.table_name, run_id, conf.cursor.clone());
+
+    // A resync copies one record and those that point to it, nothing else.
+    if let Job::Resync { id } = inv.job {
+        let parent = inv.model.as_deref().unwrap_or_default();
+        resync::run(session.client.as_ref().unwrap(), &mut writer, conf, parent, id, out)?;
+        return Ok(Done { mode: "resync", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+    }
+
+    // 2. Retry the records waiting in the queue (all of them for resync_failed), then copy.
+    let retry_all = inv.job == Job::RetryFailed;
+    retry::run(session.client.as_ref().unwrap(), &mut writer, conf, retry_all, out)?;
+    if retry_all {
+        return Ok(Done { mode: "retry", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+    }
+    let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.needs_full_pass || !plan.has_field("write_date");
     if full {
         full::run(&mut session.client, &mut writer, conf.page_size, out)?;
     } else {
@@ -310,7 +369,7 @@ fn sync_model(
     }
 
     // 3. Reconcile id sets when due (a table created by this run has nothing to reconcile).
-    let reconcile_now = !table.created && (inv.trigger != Trigger::Manual || conf.reconcile_due);
+    let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
     if reconcile_now {
         reconcile::run(session.client.as_ref().unwrap(), &mut writer, &conf.table_schema, &conf.table_name, conf.page_size, out)?;
     }

@@ -1,8 +1,11 @@
 //! Converting a page of Odoo records and writing it, with its counters, in one transaction.
+//!
+//! A record that cannot be stored (a value of the wrong shape, or one Postgres refuses: SQLSTATE
+//! classes 22 and 23) must not block its page: the page is split in halves until the culprits
+//! are alone, the rest is written, and the culprits go to scrap_sga.failed_record for a retry.
 use pgrx::prelude::*;
 use scrap_sga_core::mapping::{self, ModelPlan};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::apply::{PageCounts, Upsert};
@@ -18,11 +21,18 @@ pub struct PageWriter<'a> {
     /// Highest `write_date` seen, as Odoo writes it (`YYYY-MM-DD HH:MM:SS`, UTC).
     pub max_write_date: Option<String>,
     pub pages: usize,
+    /// The retry queue may hold records of this model: stored records must leave it.
+    pub queue_in_use: bool,
+}
+
+/// The error is about the record's values, not about the database or the run.
+fn is_record_error(e: &SyncError) -> bool {
+    e.sqlstate.starts_with("22") || e.sqlstate.starts_with("23")
 }
 
 impl<'a> PageWriter<'a> {
     pub fn new(model: &'a str, plan: &'a ModelPlan, schema: &str, table: &str, run_id: i64, cursor: Option<String>) -> Self {
-        PageWriter { model, plan, upsert: Upsert::new(schema, table, plan), run_id, max_write_date: cursor, pages: 0 }
+        PageWriter { model, plan, upsert: Upsert::new(schema, table, plan), run_id, max_write_date: cursor, pages: 0, queue_in_use: true }
     }
 
     pub fn note_write_date(&mut self, rec: &Map<String, Value>) {
@@ -33,47 +43,120 @@ impl<'a> PageWriter<'a> {
         }
     }
 
-    /// Convert and write one page; commits it with the run's counters.
+    /// Convert and write one page; each part commits with the run's counters.
     pub fn write(&mut self, page: Vec<Map<String, Value>>, out: &mut Outcome) -> Result<PageCounts, SyncError> {
         self.pages += 1;
-        let n = page.len() as i64;
-        let mut rows: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
+        let fetched = page.len() as i64;
+        let mut rows: std::collections::BTreeMap<i64, Map<String, Value>> = Default::default();
+        let mut failures: Vec<(i64, SyncError)> = Vec::new();
         for rec in &page {
             let id = rec.get("id").and_then(Value::as_i64).ok_or_else(|| {
                 SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: page {}: a record without an integer id", self.model, self.pages))
             })?;
             self.note_write_date(rec);
-            let converted = mapping::convert_record(self.plan, rec)
-                .map_err(|e| SyncError::from_convert(&e).context(format!("{}: record {id}", self.model)))?;
-            rows.insert(id, converted);
+            match mapping::convert_record(self.plan, rec) {
+                Ok(converted) => {
+                    rows.insert(id, converted);
+                }
+                Err(e) => failures.push((id, SyncError::from_convert(&e))),
+            }
         }
         drop(page);
-        let (first, last) = (rows.keys().next().copied().unwrap_or(0), rows.keys().last().copied().unwrap_or(0));
-        let doc = serde_json::to_string(&rows.into_values().collect::<Vec<_>>()).expect("JSON values serialize");
+        let rows: Vec<(i64, Value)> = rows.into_iter().map(|(id, m)| (id, Value::Object(m))).collect();
         let t0 = Instant::now();
-        let (upsert, run_id, model, page_no) = (&self.upsert, self.run_id, self.model, self.pages);
-        let counts = txn::run(|| {
+        // The usual case, one transaction: the whole page and its counters.
+        let counters_now = failures.is_empty();
+        let counts = self.write_isolating(&rows, if counters_now { fetched } else { 0 }, &mut failures)?;
+        let counted = counters_now && failures.is_empty();
+        if !counted {
+            self.record_failures(&failures, fetched)?;
+        }
+        out.db_secs += t0.elapsed().as_secs_f64();
+        out.fetched += fetched;
+        out.failed += failures.len() as i64;
+        out.written += counts.inserted + counts.updated + counts.restored;
+        Ok(counts)
+    }
+
+    fn write_isolating(&self, rows: &[(i64, Value)], fetched: i64, failures: &mut Vec<(i64, SyncError)>) -> Result<PageCounts, SyncError> {
+        if rows.is_empty() {
+            return Ok(PageCounts::default());
+        }
+        match self.write_part(rows, fetched) {
+            Ok(c) => Ok(c),
+            Err(e) if is_record_error(&e) && rows.len() == 1 => {
+                failures.push((rows[0].0, e));
+                Ok(PageCounts::default())
+            }
+            Err(e) if is_record_error(&e) => {
+                let (a, b) = rows.split_at(rows.len() / 2);
+                let x = self.write_isolating(a, 0, failures)?;
+                let y = self.write_isolating(b, 0, failures)?;
+                Ok(PageCounts { inserted: x.inserted + y.inserted, updated: x.updated + y.updated, restored: x.restored + y.restored })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One transaction: the rows, their counters, and their exit from the retry queue.
+    fn write_part(&self, rows: &[(i64, Value)], fetched: i64) -> Result<PageCounts, SyncError> {
+        let doc = serde_json::to_string(&rows.iter().map(|(_, v)| v).collect::<Vec<_>>()).expect("JSON values serialize");
+        let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
+        let (run_id, model, page_no) = (self.run_id, self.model, self.pages);
+        txn::run(|| {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
             Spi::run("SET LOCAL synchronous_commit TO off")?;
-            let counts = upsert
+            let counts = self
+                .upsert
                 .apply(&doc, run_id)
                 .map_err(|e| e.context(format!("{model}: writing page {page_no} (ids {first} to {last})")))?;
-            Spi::connect_mut(|c| {
-                c.update(
-                    "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, inserted = inserted + $3, updated = updated + $4,
-                            restored = restored + $5, pages = pages + 1 WHERE run_id = $1",
-                    None,
-                    &[run_id.into(), n.into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
-                )
-                .map(|_| ())
-            })?;
+            Spi::run_with_args(
+                "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, inserted = inserted + $3, updated = updated + $4,
+                        restored = restored + $5, pages = pages + ($2 > 0)::int WHERE run_id = $1",
+                &[run_id.into(), fetched.into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
+            )?;
+            if self.queue_in_use {
+                let ids: Vec<i32> = rows.iter().map(|(id, _)| *id as i32).collect();
+                Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), ids.into()])?;
+            }
             Ok(counts)
+        })
+    }
+
+    /// Queue the records that could not be stored, and count the page.
+    fn record_failures(&mut self, failures: &[(i64, SyncError)], fetched: i64) -> Result<(), SyncError> {
+        let (run_id, model) = (self.run_id, self.model);
+        let ids: Vec<i32> = failures.iter().map(|(id, _)| *id as i32).collect();
+        let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_owned()).collect();
+        let errors: Vec<String> = failures.iter().map(|(_, e)| e.message.clone()).collect();
+        txn::run(|| {
+            Spi::run_with_args(
+                "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, failed = failed + $3, pages = pages + 1 WHERE run_id = $1",
+                &[run_id.into(), fetched.into(), (failures.len() as i64).into()],
+            )?;
+            Spi::run_with_args(
+                "INSERT INTO scrap_sga.failed_record AS f (model, odoo_id, sqlstate, error, last_run_id)
+                 SELECT $1, u.id, u.state, u.error, $5 FROM unnest($2::integer[], $3::text[], $4::text[]) AS u(id, state, error)
+                 ON CONFLICT (model, odoo_id) DO UPDATE SET
+                    attempts = f.attempts + 1, sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error, last_failed_at = now(),
+                    next_attempt_at = now() + least(interval '1 minute' * power(2, f.attempts), interval '1 day'),
+                    last_run_id = EXCLUDED.last_run_id",
+                &[model.into(), ids.clone().into(), states.clone().into(), errors.clone().into(), run_id.into()],
+            )?;
+            Ok(())
         })?;
-        out.db_secs += t0.elapsed().as_secs_f64();
-        out.fetched += n;
-        out.written += counts.inserted + counts.updated + counts.restored;
-        Ok(counts)
+        if !failures.is_empty() {
+            self.queue_in_use = true;
+            let shown: Vec<String> = failures.iter().take(5).map(|(id, e)| format!("{id}: {}", e.message)).collect();
+            warning!(
+                "scrap_sga: {} record(s) of {} could not be stored and wait for a retry in scrap_sga.failed_record ({})",
+                failures.len(),
+                model,
+                shown.join("; ")
+            );
+        }
+        Ok(())
     }
 }

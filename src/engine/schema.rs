@@ -92,6 +92,16 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
             }
         }
     }
+    // Readers (Django) may read every mirror table, and nobody but its owner may write it.
+    let (role, granted) = Spi::get_two_with_args::<bool, bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'scrap_sga_reader'),
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'scrap_sga_reader')
+                AND to_regclass($1) IS NOT NULL AND has_table_privilege('scrap_sga_reader', $1, 'SELECT')",
+        &[table.as_str().into()],
+    )?;
+    if role.unwrap_or(false) && !granted.unwrap_or(false) {
+        ddl.push(format!("GRANT SELECT ON {table} TO scrap_sga_reader"));
+    }
     // Audit triggers: statement-level, with transition tables (see sql/audit.sql), enabled or
     // disabled as scrap_sga.model.audit says.
     let triggers = existing_triggers(conf)?;
