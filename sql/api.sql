@@ -118,12 +118,19 @@ SELECT m.model,
        ok.finished_at AS last_success_at,
        now() - ok.finished_at AS lag,
        (SELECT count(*) FROM scrap_sga.failed_record f WHERE f.model = m.model) AS waiting_retry,
+       CASE WHEN pg_is_in_recovery() THEN 'standby: idle until promotion (the tables arrive by replication)'
+            WHEN w.pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid AND a.backend_type = 'scrap_sga scheduler')
+                THEN 'not running (is scrap_sga in shared_preload_libraries, and scrap_sga.database this database?)'
+            ELSE w.state END AS worker,
+       CASE WHEN w.state IN ('idle', 'backing off') AND NOT pg_is_in_recovery() THEN w.next_run_at END AS next_run_at,
+       w.consecutive_failures AS worker_failures,
        m.cursor,
        m.reconciled_at
 FROM scrap_sga.model m
+LEFT JOIN scrap_sga.worker_state w ON true
 LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
-COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, cursor.';
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
 
 -- Privileges. PUBLIC gets nothing. Two roles for the DBA to grant:
 --   scrap_sga_reader:   what Django needs: SELECT on the mirror tables (granted as each is
@@ -152,7 +159,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scrap_sga FROM PUBLIC;
 REVOKE ALL ON SCHEMA scrap_sga FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA scrap_sga TO scrap_sga_reader;
-GRANT SELECT ON scrap_sga.status, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
+GRANT SELECT ON scrap_sga.status, scrap_sga.worker_state, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
                 scrap_sga.audit_log, scrap_sga.failed_record TO scrap_sga_reader;
 GRANT EXECUTE ON FUNCTION scrap_sga._live_rows(regclass) TO scrap_sga_reader;
 

@@ -126,6 +126,17 @@ CREATE TABLE scrap_sga.failed_record (
 COMMENT ON TABLE scrap_sga.failed_record IS
 'Records that could not be stored, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
 
+-- What the background worker is doing (one row; written by the worker itself).
+CREATE TABLE scrap_sga.worker_state (
+    singleton            boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pid                  integer,
+    state                text,
+    next_run_at          timestamptz,
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    interval_s           integer,
+    updated_at           timestamptz
+);
+
 -- pg_dump keeps the configuration and history (the connection row is dumped by superusers only).
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_field', '');

@@ -5,6 +5,8 @@
 //! * `engine`: plans a model's columns and applies pages of records.
 //! * `launcher`: runs the engine in a background worker for `scrap_sga.sync()`.
 //! * `txn`: transactions that can fail without ending the worker.
+//! * `worker`: the scheduler, when the library is in shared_preload_libraries.
+//! * `verify`: compares the mirror with Odoo.
 //!
 //! The Odoo client and the field mapping live in the `scrap_sga_core` crate: they know nothing
 //! of Postgres and are tested on their own.
@@ -17,6 +19,7 @@ mod launcher;
 mod settings;
 mod txn;
 mod verify;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -27,6 +30,7 @@ extension_sql_file!("../sql/api.sql", name = "api", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
+    worker::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -2,6 +2,9 @@
 //! sync runs in a background worker that does not see a session's `SET`.
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
+pub static INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 pub static CONNECT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
@@ -9,6 +12,36 @@ pub static CA_BUNDLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Optio
 pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 
 pub fn define() {
+    GucRegistry::define_int_guc(
+        c"scrap_sga.interval",
+        c"Seconds between two syncs of the background worker.",
+        c"A run that takes longer is followed by one run at once, never by several. Applies on reload.",
+        &INTERVAL,
+        1,
+        86400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"scrap_sga.enabled",
+        c"Whether the background worker syncs (off: paused).",
+        c"Manual scrap_sga.sync() calls work either way. Applies on reload.",
+        &ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    // A postmaster-level setting can only be defined while shared_preload_libraries loads (later
+    // it is FATAL), and only the worker, which exists only then, reads it.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"scrap_sga.database",
+            c"The database the background worker syncs (where CREATE EXTENSION scrap_sga was run).",
+            c"Needs a restart. The worker waits, without failing, until the extension exists there.",
+            &DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     GucRegistry::define_int_guc(
         c"scrap_sga.connect_timeout",
         c"Seconds to wait for a connection to Odoo.",
@@ -70,4 +103,8 @@ pub fn ca_bundle() -> Result<Option<Vec<u8>>, crate::errors::SyncError> {
     std::fs::read(&path).map(Some).map_err(|e| {
         crate::errors::SyncError::new(crate::errors::state::INVALID_PARAMETER, format!("scrap_sga.ca_bundle: cannot read {path}: {e}"))
     })
+}
+
+pub fn database() -> String {
+    DATABASE.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
 }

@@ -4,10 +4,10 @@
 //! A quiet minute therefore costs one small request per model and no write.
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
-use scrap_sga_core::odoo::Client;
 use serde_json::{json, Value};
 
 use super::pages::PageWriter;
+use super::remote::Remote;
 use super::{check_interrupts, page_error, Outcome};
 use crate::errors::SyncError;
 use crate::txn;
@@ -23,7 +23,7 @@ pub struct Window {
     pub recheck_from: Option<String>,
 }
 
-pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, window: &Window, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, window: &Window, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
     let t = format!("{}.{}", quote(schema), quote(table));
     let to_read_sql = format!(
@@ -40,11 +40,9 @@ pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, windo
         check_interrupts()?;
         list_no += 1;
         let domain = json!([["write_date", ">=", window.since], ["id", ">", last_id]]);
-        let t0 = std::time::Instant::now();
-        let listed = client
-            .search_read(&model, &domain, &["write_date".to_owned()], "id asc", LIST_PAGE)
-            .map_err(|e| page_error(&e, &model, "listing changes", list_no, last_id))?;
-        out.odoo_secs += t0.elapsed().as_secs_f64();
+        let (listed, took) = remote.search_read(&model, domain, vec!["write_date".to_owned()], "id asc", LIST_PAGE);
+        out.odoo_secs += took.as_secs_f64();
+        let listed = listed.map_err(|e| page_error(&e, &model, "listing changes", list_no, last_id))?;
         let n = listed.len();
         if n == 0 {
             break;
@@ -71,9 +69,10 @@ pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, windo
         for chunk in to_read.chunks(page_size) {
             check_interrupts()?;
             let ids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let t0 = std::time::Instant::now();
-            let page = client.read(&model, &ids, &names).map_err(|e| page_error(&e, &model, "read", list_no, ids[0] - 1))?;
-            out.odoo_secs += t0.elapsed().as_secs_f64();
+            let first = ids[0];
+            let (page, took) = remote.read(&model, ids, names.clone());
+            out.odoo_secs += took.as_secs_f64();
+            let page = page.map_err(|e| page_error(&e, &model, "read", list_no, first - 1))?;
             w.write(page, out)?;
         }
         if n < LIST_PAGE {

@@ -10,11 +10,11 @@
 //! transaction of its own (`pages`), and the cursor moves only when the whole run has committed,
 //! so a run that dies half-way is done again, harmlessly.
 pub mod apply;
-mod fetch;
 mod full;
 mod incremental;
 mod pages;
 mod reconcile;
+mod remote;
 mod resync;
 mod retry;
 pub mod schema;
@@ -105,7 +105,7 @@ pub struct Outcome {
     pub db_secs: f64,
 }
 
-fn shutdown_requested() -> bool {
+pub(crate) fn shutdown_requested() -> bool {
     unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
 }
 
@@ -116,18 +116,22 @@ pub(crate) fn check_interrupts() -> Result<(), SyncError> {
     Ok(())
 }
 
-pub(crate) fn page_error(e: &OdooError, model: &str, what: &str, page: usize, after_id: i64) -> SyncError {
-    // Inside a worker, an interrupted request means we were told to stop (SIGTERM).
-    let err = match e {
+/// An Odoo error as the engine reports it: inside a worker, an interrupted request means we
+/// were told to stop (SIGTERM), which is 57P01 rather than a cancelled query.
+fn odoo_error(e: &OdooError) -> SyncError {
+    match e {
         OdooError::Interrupted => check_interrupts().err().unwrap_or_else(|| SyncError::from_odoo(e)),
         _ => SyncError::from_odoo(e),
-    };
-    err.context(format!("{model}: {what}, page {page} (ids after {after_id})"))
+    }
+}
+
+pub(crate) fn page_error(e: &OdooError, model: &str, what: &str, page: usize, after_id: i64) -> SyncError {
+    odoo_error(e).context(format!("{model}: {what}, page {page} (ids after {after_id})"))
 }
 
 /// The Odoo login, made once per invocation and shared by its models.
 struct Session {
-    client: Option<Client>,
+    remote: Option<remote::Remote>,
     version: Option<String>,
     failure: Option<SyncError>,
 }
@@ -137,16 +141,19 @@ impl Session {
         if let Some(e) = &self.failure {
             return Err(e.clone());
         }
-        if self.client.is_none() {
-            let made = (|| -> Result<Client, SyncError> {
+        if self.remote.is_none() {
+            let made = (|| -> Result<remote::Remote, SyncError> {
                 let interrupt: scrap_sga_core::odoo::Interrupt = Arc::new(shutdown_requested);
-                let mut c = Client::new(settings.clone()?, Some(interrupt))?;
-                self.version = c.version().ok();
-                c.authenticate().map_err(|e| SyncError::from_odoo(&e).context("login"))?;
-                Ok(c)
+                let mut remote = remote::Remote::new(Client::new(settings.clone()?, Some(interrupt))?);
+                let (login, _) = remote.call(|c| {
+                    let version = c.version().ok();
+                    c.authenticate().map(|_| version)
+                });
+                self.version = login.map_err(|e| odoo_error(&e).context("login"))?;
+                Ok(remote)
             })();
             match made {
-                Ok(c) => self.client = Some(c),
+                Ok(r) => self.remote = Some(r),
                 Err(e) => {
                     self.failure = Some(e.clone());
                     return Err(e);
@@ -157,7 +164,7 @@ impl Session {
     }
 
     fn requests(&self) -> u64 {
-        self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(0)
+        self.remote.as_ref().map(|r| r.requests_sent()).unwrap_or(0)
     }
 }
 
@@ -191,7 +198,7 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
             );
         }
     }
-    let mut session = Session { client: None, version: None, failure: None };
+    let mut session = Session { remote: None, version: None, failure: None };
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &settings, &mut session, &mirrored)).collect();
     if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit()")?)) {
         warning!("scrap_sga: pruning the audit log failed: {}", e.message);
@@ -328,9 +335,9 @@ fn sync_model(
     // 1. Plan: ask Odoo for the fields when due, otherwise reuse what it said last time.
     let known = txn::run(|| catalog::known_fields(model))?;
     let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
+    let remote = session.remote.as_mut().unwrap();
     let fields: Vec<OdooField> = if ask {
-        let client = session.client.as_ref().unwrap();
-        let answer = client.fields_get(model).map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fields_get")))?;
+        let answer = remote.fields_get(model).0.map_err(|e| page_error(&e, model, "fields_get", 1, 0))?;
         answer.iter().map(|(name, attrs)| OdooField::from_fields_get(name, attrs)).collect()
     } else {
         known
@@ -349,29 +356,29 @@ fn sync_model(
     // A resync copies one record and those that point to it, nothing else.
     if let Job::Resync { id } = inv.job {
         let parent = inv.model.as_deref().unwrap_or_default();
-        resync::run(session.client.as_ref().unwrap(), &mut writer, conf, parent, id, out)?;
+        resync::run(remote, &mut writer, conf, parent, id, out)?;
         return Ok(Done { mode: "resync", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
     }
 
     // 2. Retry the records waiting in the queue (all of them for resync_failed), then copy.
     let retry_all = inv.job == Job::RetryFailed;
-    retry::run(session.client.as_ref().unwrap(), &mut writer, conf, retry_all, out)?;
+    retry::run(remote, &mut writer, conf, retry_all, out)?;
     if retry_all {
         return Ok(Done { mode: "retry", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
     }
     let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.needs_full_pass || !plan.has_field("write_date");
     if full {
-        full::run(&mut session.client, &mut writer, conf.page_size, out)?;
+        full::run(remote, &mut writer, conf.page_size, out)?;
     } else {
         let since = minus_seconds(conf.cursor.as_deref().unwrap(), conf.lookback_secs);
         let window = incremental::Window { recheck_from: (!conf.settled).then(|| since.clone()), since };
-        incremental::run(session.client.as_ref().unwrap(), &mut writer, &conf.table_schema, &conf.table_name, &window, conf.page_size, out)?;
+        incremental::run(remote, &mut writer, &conf.table_schema, &conf.table_name, &window, conf.page_size, out)?;
     }
 
     // 3. Reconcile id sets when due (a table created by this run has nothing to reconcile).
     let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
     if reconcile_now {
-        reconcile::run(session.client.as_ref().unwrap(), &mut writer, &conf.table_schema, &conf.table_name, conf.page_size, out)?;
+        reconcile::run(remote, &mut writer, &conf.table_schema, &conf.table_name, conf.page_size, out)?;
     }
     Ok(Done {
         mode: if full { "full" } else { "incremental" },

@@ -4,17 +4,16 @@
 //! the comparison streams and never holds a whole model.
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
-use scrap_sga_core::odoo::Client;
-use serde_json::json;
 
 use super::pages::PageWriter;
+use super::remote::Remote;
 use super::{check_interrupts, page_error, Outcome};
 use crate::errors::SyncError;
 use crate::txn;
 
 const ID_PAGE: usize = 20_000;
 
-pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
     let t = format!("{}.{}", quote(schema), quote(table));
     let soft_delete = format!(
@@ -35,11 +34,9 @@ pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, page_
     loop {
         check_interrupts()?;
         page_no += 1;
-        let t0 = std::time::Instant::now();
-        let ids = client
-            .search_ids(&model, &json!([["id", ">", last_id]]), "id asc", Some(ID_PAGE))
-            .map_err(|e| page_error(&e, &model, "search (ids)", page_no, last_id))?;
-        out.odoo_secs += t0.elapsed().as_secs_f64();
+        let (ids, took) = remote.search_ids(&model, Remote::ids_after(last_id), Some(ID_PAGE));
+        out.odoo_secs += took.as_secs_f64();
+        let ids = ids.map_err(|e| page_error(&e, &model, "search (ids)", page_no, last_id))?;
         let upper: Option<i32> = if ids.len() < ID_PAGE { None } else { ids.last().map(|&i| i as i32) };
         let ids32: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
         let (run_id, lower) = (w.run_id, last_id as i32);
@@ -55,7 +52,8 @@ pub fn run(client: &Client, w: &mut PageWriter, schema: &str, table: &str, page_
         out.db_secs += t0.elapsed().as_secs_f64();
         for chunk in to_read.chunks(page_size) {
             let chunk: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let page = client.read(&model, &chunk, &names).map_err(|e| page_error(&e, &model, "read", page_no, chunk[0] - 1))?;
+            let first = chunk[0];
+            let page = remote.read(&model, chunk, names.clone()).0.map_err(|e| page_error(&e, &model, "read", page_no, first - 1))?;
             w.write(page, out)?;
         }
         match upper {

@@ -2,16 +2,16 @@
 //! for resync_failed). A record Odoo no longer has leaves the queue and is soft-deleted here.
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
-use scrap_sga_core::odoo::Client;
 use serde_json::Value;
 
 use super::pages::PageWriter;
+use super::remote::Remote;
 use super::{page_error, Outcome};
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
 use crate::txn;
 
-pub fn run(client: &Client, w: &mut PageWriter, conf: &ModelConf, all: bool, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool, out: &mut Outcome) -> Result<(), SyncError> {
     let model = conf.model.as_str();
     let (queued, due): (i64, Vec<i32>) = txn::run(|| {
         let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
@@ -27,7 +27,8 @@ pub fn run(client: &Client, w: &mut PageWriter, conf: &ModelConf, all: bool, out
     let t = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
     for (i, chunk) in due.chunks(conf.page_size).enumerate() {
         let ids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-        let page = client.read(model, &ids, &names).map_err(|e| page_error(&e, model, "retrying queued records", i + 1, ids[0] - 1))?;
+        let first = ids[0];
+        let page = remote.read(model, ids, names.clone()).0.map_err(|e| page_error(&e, model, "retrying queued records", i + 1, first - 1))?;
         let found: std::collections::BTreeSet<i64> = page.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
         let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(&(*id as i64))).collect();
         w.write(page, out)?;

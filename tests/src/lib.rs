@@ -273,3 +273,91 @@ pub fn shift(odoo_datetime: &str, secs: i64) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// A cluster of a test's own, run as the `postgres` OS user, stopped and removed when dropped.
+pub struct Cluster {
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let mut cmd = if unsafe_is_root() { Command::new("runuser") } else { Command::new("sudo") };
+    if unsafe_is_root() {
+        cmd.args(["-u", "postgres", "--"]);
+    } else {
+        cmd.args(["-u", "postgres"]);
+    }
+    cmd.args(args).output().expect("runuser/sudo runs")
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+impl Cluster {
+    /// initdb + start with scrap_sga preloaded and the given extra settings.
+    pub fn start(name: &str, settings: &[&str]) -> Cluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("scrap_sga_{name}_{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().unwrap();
+        let data = dir.join("data");
+        let out = as_postgres(&[&pg_bin("initdb"), "-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let mut conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nmax_worker_processes = 16\nshared_preload_libraries = 'scrap_sga'\n",
+            dir.display()
+        );
+        for s in settings {
+            conf.push_str(s);
+            conf.push('\n');
+        }
+        let path = data.join("postgresql.conf");
+        let mut all = std::fs::read_to_string(&path).unwrap();
+        all.push_str(&conf);
+        std::fs::write(&path, all).unwrap();
+        let c = Cluster { dir, port };
+        c.pg_ctl(&["start", "-w", "-t", "60"]);
+        c
+    }
+
+    pub fn pg_ctl(&self, args: &[&str]) -> std::process::Output {
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let mut all = vec![pg_bin("pg_ctl"), "-D".into(), data.to_str().unwrap().into(), "-l".into(), log.to_str().unwrap().into()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = as_postgres(&refs);
+        assert!(out.status.success(), "pg_ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    pub fn db(&self, name: &str) -> Db {
+        Db { name: name.into(), host: "127.0.0.1".into(), port: self.port.to_string() }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = as_postgres(&[&pg_bin("pg_ctl"), "-D", data.to_str().unwrap(), "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Poll `f` every 100 ms until it returns true or `secs` pass; returns whether it did.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}

@@ -234,4 +234,8 @@ fn status_view_shows_each_model() {
     assert_eq!(status[1]["rows"], json!(60));
     assert_eq!(status[0]["last_status"], json!("succeeded"));
     assert!(status[0]["lag"].is_string());
+    // This cluster does not preload the library: the SQL functions work, no worker is
+    // registered, and the status says so.
+    assert!(status[0]["worker"].as_str().unwrap().starts_with("not running (is scrap_sga in shared_preload_libraries"), "{status}");
+    assert_eq!(db.int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'scrap_sga scheduler'"), 0);
 }

@@ -1,0 +1,115 @@
+//! Every Odoo call of the engine goes through [`Remote`], for two reasons:
+//!
+//! * **Interruptible waits.** A call runs on a short-lived thread while the backend's own thread
+//!   polls the shutdown flag, so SIGTERM (`pg_ctl stop -m fast`, `pg_terminate_backend`) stops
+//!   a worker within a fraction of a second even while Odoo holds an answer back; timeouts alone
+//!   would keep it for up to `scrap_sga.read_timeout`.
+//! * **Overlap.** The next page can be requested before the current one is written
+//!   ([`Remote::start`] / [`Remote::finish`]).
+//!
+//! The thread makes no Postgres call (none is allowed off the main thread) and blocks every
+//! signal, so Postgres' signal handlers only ever run on the backend's thread.
+use scrap_sga_core::odoo::{Client, OdooError};
+use serde_json::{json, Map, Value};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub type Page = Vec<Map<String, Value>>;
+
+type Done<T> = (Client, Result<T, OdooError>, Duration);
+
+pub struct InFlight<T> {
+    handle: JoinHandle<Done<T>>,
+}
+
+pub struct Remote {
+    /// None while a call is under way on its thread (or after one was abandoned on shutdown).
+    client: Option<Client>,
+    requests_before: u64,
+}
+
+fn block_signals() {
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+impl Remote {
+    pub fn new(client: Client) -> Remote {
+        Remote { client: Some(client), requests_before: 0 }
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before)
+    }
+
+    /// Start a call on its own thread.
+    pub fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
+        let mut client = self.client.take().ok_or(OdooError::Interrupted)?;
+        self.requests_before = client.requests_sent();
+        let handle = std::thread::spawn(move || {
+            block_signals();
+            let t0 = Instant::now();
+            let r = f(&mut client);
+            (client, r, t0.elapsed())
+        });
+        Ok(InFlight { handle })
+    }
+
+    /// Wait for a started call, giving up at once if the backend is told to stop.
+    pub fn finish<T>(&mut self, call: InFlight<T>) -> (Result<T, OdooError>, Duration) {
+        let t0 = Instant::now();
+        while !call.handle.is_finished() {
+            if super::shutdown_requested() {
+                // The thread ends when its socket does; the process is about to exit anyway.
+                return (Err(OdooError::Interrupted), t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match call.handle.join() {
+            Ok((client, r, took)) => {
+                self.client = Some(client);
+                (r, took)
+            }
+            Err(_) => (Err(OdooError::Malformed { url: String::new(), detail: "the request thread panicked".into() }), t0.elapsed()),
+        }
+    }
+
+    /// One call, waited for interruptibly; returns the time it took.
+    pub fn call<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> (Result<T, OdooError>, Duration) {
+        match self.start(f) {
+            Ok(c) => self.finish(c),
+            Err(e) => (Err(e), Duration::ZERO),
+        }
+    }
+
+    pub fn search_read_call(model: &str, domain: Value, fields: Vec<String>, order: &str, limit: usize) -> impl FnOnce(&mut Client) -> Result<Page, OdooError> + Send + 'static {
+        let (model, order) = (model.to_owned(), order.to_owned());
+        move |c: &mut Client| c.search_read(&model, &domain, &fields, &order, limit)
+    }
+
+    pub fn search_read(&mut self, model: &str, domain: Value, fields: Vec<String>, order: &str, limit: usize) -> (Result<Page, OdooError>, Duration) {
+        self.call(Self::search_read_call(model, domain, fields, order, limit))
+    }
+
+    pub fn read(&mut self, model: &str, ids: Vec<i64>, fields: Vec<String>) -> (Result<Page, OdooError>, Duration) {
+        let model = model.to_owned();
+        self.call(move |c| c.read(&model, &ids, &fields))
+    }
+
+    pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> (Result<Vec<i64>, OdooError>, Duration) {
+        let model = model.to_owned();
+        self.call(move |c| c.search_ids(&model, &domain, "id asc", limit))
+    }
+
+    pub fn fields_get(&mut self, model: &str) -> (Result<Map<String, Value>, OdooError>, Duration) {
+        let model = model.to_owned();
+        self.call(move |c| c.fields_get(&model))
+    }
+
+    pub fn ids_after(last: i64) -> Value {
+        json!([["id", ">", last]])
+    }
+}
