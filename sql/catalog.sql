@@ -35,9 +35,10 @@ CREATE TABLE scrap_sga.model (
     audit             boolean NOT NULL DEFAULT true,
     -- Highest write_date of the records copied by the last successful run (UTC).
     cursor            timestamptz,
-    -- False after a run that moved the cursor: the next run then re-reads the whole lookback
-    -- window once, so that a record written twice within one second is not missed.
-    settled           boolean NOT NULL DEFAULT false,
+    -- Odoo's clock (its HTTP Date header) when the last run first read, minus 10 seconds. The
+    -- next run reads again every listed record written since: a second write within the same
+    -- second has the same truncated write_date, so only a read made safely later can trust it.
+    recheck_from      timestamptz,
     schema_checked_at timestamptz,
     reconciled_at     timestamptz,
     UNIQUE (table_schema, table_name)

@@ -47,7 +47,8 @@ pub struct ModelConf {
     pub lookback_secs: i64,
     /// `YYYY-MM-DD HH:MM:SS` (UTC), as Odoo writes datetimes; None before the first success.
     pub cursor: Option<String>,
-    pub settled: bool,
+    /// Odoo's format; records listed with `write_date >= recheck_from` are read again.
+    pub recheck_from: Option<String>,
     pub schema_due: bool,
     pub reconcile_due: bool,
     pub audit: bool,
@@ -55,7 +56,8 @@ pub struct ModelConf {
 
 const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_size, \
     extract(epoch FROM lookback)::bigint, to_char(cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
-    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), settled, \
+    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), \
+    to_char(recheck_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
     (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit";
 
 pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
@@ -74,7 +76,7 @@ pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
                 lookback_secs: r.get::<i64>(5)?.unwrap_or(300),
                 cursor: r.get::<String>(6)?,
                 schema_due: r.get::<bool>(7)?.unwrap_or(true),
-                settled: r.get::<bool>(8)?.unwrap_or(false),
+                recheck_from: r.get::<String>(8)?,
                 reconcile_due: r.get::<bool>(9)?.unwrap_or(true),
                 audit: r.get::<bool>(10)?.unwrap_or(true),
             });

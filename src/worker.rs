@@ -112,7 +112,7 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
                 log!("scrap_sga scheduler: waiting for CREATE EXTENSION scrap_sga in database {db:?}");
                 waiting_logged = true;
             }
-            if !wait(interval()) {
+            if !wait(interval().min(Duration::from_secs(10))) {
                 break;
             }
             continue;

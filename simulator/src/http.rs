@@ -78,8 +78,10 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
                     404 => "NOT FOUND",
                     _ => "INTERNAL SERVER ERROR",
                 };
+                // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
+                let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
                 let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
                     body.len()
                 );
                 out.write_all(head.as_bytes())?;

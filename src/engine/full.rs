@@ -19,6 +19,9 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, page_size: usize, out: &mut 
         let (page, waited) = remote.finish(pending);
         out.odoo_secs += waited.as_secs_f64();
         let page = page.map_err(|e| page_error(&e, &model, "search_read", page_no, last_id))?;
+        if out.read_started.is_none() {
+            out.read_started = remote.server_time();
+        }
         check_interrupts()?;
         if page.is_empty() {
             break;

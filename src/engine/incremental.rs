@@ -18,8 +18,9 @@ const LIST_PAGE: usize = 10_000;
 pub struct Window {
     /// `write_date >= since`, Odoo's format.
     pub since: String,
-    /// Records with `write_date >= recheck_from` are read again even if their write_date matches
-    /// (the settle pass after the cursor moved): same-second writes have the same write_date.
+    /// Records with `write_date >= recheck_from` are read again even if their write_date matches:
+    /// they were written too close to the previous read, and a second write within the same
+    /// second has the same truncated write_date.
     pub recheck_from: Option<String>,
 }
 
@@ -43,6 +44,9 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, w
         let (listed, took) = remote.search_read(&model, domain, vec!["write_date".to_owned()], "id asc", LIST_PAGE);
         out.odoo_secs += took.as_secs_f64();
         let listed = listed.map_err(|e| page_error(&e, &model, "listing changes", list_no, last_id))?;
+        if out.read_started.is_none() {
+            out.read_started = remote.server_time();
+        }
         let n = listed.len();
         if n == 0 {
             break;

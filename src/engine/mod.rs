@@ -101,6 +101,8 @@ pub struct Outcome {
     pub written: i64,
     pub deleted: i64,
     pub failed: i64,
+    /// Odoo's clock at the first answer of the copy (see scrap_sga.model.recheck_from).
+    pub read_started: Option<String>,
     pub odoo_secs: f64,
     pub db_secs: f64,
 }
@@ -268,13 +270,14 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
 
 struct Done {
     mode: &'static str,
+    /// Sync runs set the next recheck window; resync and retry runs may only widen it.
+    sets_recheck: bool,
     reconciled: bool,
     cursor_after: Option<String>,
     schema_changes: Vec<String>,
 }
 
 fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<&str>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
-    let settled = done.cursor_after == conf.cursor;
     Spi::connect_mut(|c| {
         c.update(
             "UPDATE scrap_sga.sync_run SET status = 'succeeded', finished_at = clock_timestamp(),
@@ -289,12 +292,19 @@ fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<
             ],
         )?;
         // The cursor only moves forward, and only once everything before it is committed.
+        // Without Odoo's clock (no Date header), fall back to the cursor: correct, but the last
+        // seconds before it are then read again at every run until the cursor moves.
         c.update(
-            "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2::timestamp AT TIME ZONE 'UTC'), settled = $3,
+            "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2::timestamp AT TIME ZONE 'UTC'),
+                    recheck_from = CASE WHEN $3 THEN coalesce($5::timestamp, $2::timestamp) AT TIME ZONE 'UTC' - interval '10 seconds'
+                                        ELSE least(recheck_from, $5::timestamp AT TIME ZONE 'UTC' - interval '10 seconds') END,
                     reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END
              WHERE model = $1",
             None,
-            &[conf.model.as_str().into(), done.cursor_after.as_deref().into(), settled.into(), done.reconciled.into()],
+            &[
+                conf.model.as_str().into(), done.cursor_after.as_deref().into(), done.sets_recheck.into(), done.reconciled.into(),
+                out.read_started.as_deref().into(),
+            ],
         )?;
         Ok(())
     })
@@ -357,21 +367,21 @@ fn sync_model(
     if let Job::Resync { id } = inv.job {
         let parent = inv.model.as_deref().unwrap_or_default();
         resync::run(remote, &mut writer, conf, parent, id, out)?;
-        return Ok(Done { mode: "resync", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+        return Ok(Done { mode: "resync", sets_recheck: false, reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
     }
 
     // 2. Retry the records waiting in the queue (all of them for resync_failed), then copy.
     let retry_all = inv.job == Job::RetryFailed;
     retry::run(remote, &mut writer, conf, retry_all, out)?;
     if retry_all {
-        return Ok(Done { mode: "retry", reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+        return Ok(Done { mode: "retry", sets_recheck: false, reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
     }
     let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.needs_full_pass || !plan.has_field("write_date");
     if full {
         full::run(remote, &mut writer, conf.page_size, out)?;
     } else {
         let since = minus_seconds(conf.cursor.as_deref().unwrap(), conf.lookback_secs);
-        let window = incremental::Window { recheck_from: (!conf.settled).then(|| since.clone()), since };
+        let window = incremental::Window { recheck_from: conf.recheck_from.clone(), since };
         incremental::run(remote, &mut writer, &conf.table_schema, &conf.table_name, &window, conf.page_size, out)?;
     }
 
@@ -382,6 +392,7 @@ fn sync_model(
     }
     Ok(Done {
         mode: if full { "full" } else { "incremental" },
+        sets_recheck: true,
         reconciled: reconcile_now || table.created,
         cursor_after: writer.max_write_date.clone(),
         schema_changes,

@@ -45,6 +45,11 @@ impl Remote {
         self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before)
     }
 
+    /// Odoo's clock at its last answer (HTTP `Date` header), in Odoo's datetime format.
+    pub fn server_time(&self) -> Option<String> {
+        self.client.as_ref()?.server_time().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    }
+
     /// Start a call on its own thread.
     pub fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
         let mut client = self.client.take().ok_or(OdooError::Interrupted)?;

@@ -31,6 +31,9 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, parent: &s
     let mut found: Vec<i32> = Vec::new();
     for chunk in ids.chunks(conf.page_size) {
         let page = remote.read(model, chunk.to_vec(), names.clone()).0.map_err(|e| page_error(&e, model, &format!("read of {id}"), 1, chunk[0] - 1))?;
+        if out.read_started.is_none() {
+            out.read_started = remote.server_time();
+        }
         found.extend(page.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).map(|i| i as i32));
         w.write(page, out)?;
     }

@@ -29,6 +29,9 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool,
         let ids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
         let first = ids[0];
         let page = remote.read(model, ids, names.clone()).0.map_err(|e| page_error(&e, model, "retrying queued records", i + 1, first - 1))?;
+        if out.read_started.is_none() {
+            out.read_started = remote.server_time();
+        }
         let found: std::collections::BTreeSet<i64> = page.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
         let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(&(*id as i64))).collect();
         w.write(page, out)?;

@@ -239,3 +239,24 @@ fn status_view_shows_each_model() {
     assert!(status[0]["worker"].as_str().unwrap().starts_with("not running (is scrap_sga in shared_preload_libraries"), "{status}");
     assert_eq!(db.int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'scrap_sga scheduler'"), 0);
 }
+
+#[test]
+fn a_second_write_within_the_same_second_is_not_missed() {
+    let (sim, db) = synced("e2e_same_second_twice", 50, 0);
+    // Two writes to one record inside one second, with a sync between them: both carry the same
+    // truncated write_date, so comparing write dates alone would keep the first version forever.
+    let second = std::process::Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S"]).output().unwrap();
+    let second = String::from_utf8(second.stdout).unwrap().trim().to_owned();
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 12, "values": {"notes": "first"}, "write_date": second}));
+    db.sync();
+    // A quiet run in between: the cursor does not move, yet the record is still unsafe.
+    db.sync();
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 12"), "first");
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 12, "values": {"notes": "second"}, "write_date": second}));
+    let r = db.sync();
+    assert_eq!(n(row_of(&r, "dimagaz.bc"), "updated"), 1, "{r}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 12"), "second");
+    // Only the records written near the last read are read again, not the whole window.
+    assert!(n(row_of(&r, "dimagaz.bc"), "fetched") <= 2, "{r}");
+    assert_eq!(db.verify(), json!([]));
+}

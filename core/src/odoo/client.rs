@@ -74,6 +74,8 @@ pub struct Client {
     /// Requests sent and answer bytes received, for the run log and benchmarks.
     requests: Cell<u64>,
     bytes_in: Cell<u64>,
+    /// Odoo's clock: the `Date` header of the last answer (second precision), when it sends one.
+    server_time: Cell<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -122,6 +124,7 @@ impl Client {
             interrupt,
             requests: Cell::new(0),
             bytes_in: Cell::new(0),
+            server_time: Cell::new(None),
         })
     }
 
@@ -131,6 +134,11 @@ impl Client {
 
     pub fn bytes_received(&self) -> u64 {
         self.bytes_in.get()
+    }
+
+    /// Odoo's time when it sent its last answer (from the HTTP `Date` header), if it said.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.server_time.get()
     }
 
     pub fn uid(&self) -> Option<i64> {
@@ -178,6 +186,10 @@ impl Client {
             .send(&payload[..])
             .map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
+        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok());
+        if let Some(d) = date {
+            self.server_time.set(Some(d.with_timezone(&chrono::Utc)));
+        }
         let limit = self.settings.max_response_bytes;
         let mut reader = resp.into_body().into_with_config().limit(limit).reader();
         let mut buf = Vec::with_capacity(CHUNK);
@@ -330,7 +342,7 @@ mod tests {
                     reader.read_exact(&mut body).unwrap();
                     tx.send(String::from_utf8(body).unwrap()).unwrap();
                     let Some((status, text)) = answers.next() else { return };
-                    write!(stream, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}", text.len()).unwrap();
+                    write!(stream, "HTTP/1.1 {status} X\r\nDate: Wed, 25 Nov 2026 07:43:43 GMT\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}", text.len()).unwrap();
                 }
             }
         });
@@ -389,6 +401,7 @@ mod tests {
             }
         }
         assert_eq!(bodies[3]["params"]["args"][6]["context"]["active_test"], json!(false));
+        assert_eq!(c.server_time().map(|t| t.to_rfc3339()), Some("2026-11-25T07:43:43+00:00".into()), "Odoo's clock from the Date header");
         assert_eq!(c.requests_sent(), 7);
     }
 
