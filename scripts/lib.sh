@@ -47,6 +47,9 @@ setup() {
 # Build the extension and install it into PostgreSQL 15, and build the Odoo simulator.
 install_extension() {
     say "building and installing the extension"
+    # Unlink the old library first: copying over it in place would change a file that running
+    # servers have mapped (a preloaded scheduler crashes); unlinked, they keep the old inode.
+    as_root rm -f "$("$PG_CONFIG" --pkglibdir)/scrap_sga.so"
     (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
     say "building the Odoo simulator"
     (cd "$ROOT" && cargo build --release -q -p odoo_sim)

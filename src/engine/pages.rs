@@ -125,6 +125,37 @@ impl<'a> PageWriter<'a> {
         })
     }
 
+    /// Soft-delete the rows of `table` that `condition` selects (SQL on its columns, with the
+    /// `n_args` values `args` makes as $1, $2, ...), stamp them with this run, and count them in
+    /// the run log. `args` runs inside the transaction: a datum such as an array is allocated in
+    /// the transaction's memory, which does not exist before it starts.
+    pub fn soft_delete<'d>(
+        &self,
+        table: &str,
+        condition: &str,
+        n_args: usize,
+        args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'d>>,
+        out: &mut Outcome,
+    ) -> Result<i64, SyncError> {
+        let run_id = self.run_id;
+        let sql = format!(
+            "WITH d AS (UPDATE {table} SET sga_deleted_at = now(), sga_synced_at = now(), sga_run_id = ${}
+                        WHERE sga_deleted_at IS NULL AND ({condition}) RETURNING 1)
+             SELECT count(*) FROM d",
+            n_args + 1
+        );
+        let deleted = txn::run(|| {
+            let mut args = args();
+            args.push(run_id.into());
+            let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
+            Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), n.into()])?;
+            Ok(n)
+        })?;
+        out.deleted += deleted;
+        out.written += deleted;
+        Ok(deleted)
+    }
+
     /// Queue the records that could not be stored, and count the page.
     fn record_failures(&mut self, failures: &[(i64, SyncError)], fetched: i64) -> Result<(), SyncError> {
         let (run_id, model) = (self.run_id, self.model);

@@ -16,14 +16,8 @@ const ID_PAGE: usize = 20_000;
 pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
     let t = format!("{}.{}", quote(schema), quote(table));
-    let soft_delete = format!(
-        "WITH gone AS (
-            UPDATE {t} t SET sga_deleted_at = now(), sga_run_id = $4, sga_synced_at = now()
-            WHERE t.id > $2 AND ($3::integer IS NULL OR t.id <= $3) AND t.sga_deleted_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM unnest($1::integer[]) AS o(id) WHERE o.id = t.id)
-            RETURNING 1)
-         SELECT count(*) FROM gone"
-    );
+    // Rows in this page's id range that Odoo did not list.
+    let gone = format!("id > $2 AND ($3::integer IS NULL OR id <= $3) AND NOT EXISTS (SELECT 1 FROM unnest($1::integer[]) AS o(id) WHERE o.id = {t}.id)");
     let missing = format!(
         "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}') FROM unnest($1::integer[]) AS o(id)
          LEFT JOIN {t} t ON t.id = o.id WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL"
@@ -39,16 +33,9 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, p
         let ids = ids.map_err(|e| page_error(&e, &model, "search (ids)", page_no, last_id))?;
         let upper: Option<i32> = if ids.len() < ID_PAGE { None } else { ids.last().map(|&i| i as i32) };
         let ids32: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
-        let (run_id, lower) = (w.run_id, last_id as i32);
         let t0 = std::time::Instant::now();
-        let (to_read, deleted): (Vec<i32>, i64) = txn::run(|| {
-            let deleted = Spi::get_one_with_args::<i64>(&soft_delete, &[ids32.clone().into(), lower.into(), upper.into(), run_id.into()])?.unwrap_or(0);
-            let to_read = Spi::get_one_with_args::<Vec<i32>>(&missing, &[ids32.clone().into()])?.unwrap_or_default();
-            Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), deleted.into()])?;
-            Ok((to_read, deleted))
-        })?;
-        out.deleted += deleted;
-        out.written += deleted;
+        w.soft_delete(&t, &gone, 3, || vec![ids32.clone().into(), (last_id as i32).into(), upper.into()], out)?;
+        let to_read: Vec<i32> = txn::run(|| Ok(Spi::get_one_with_args::<Vec<i32>>(&missing, &[ids32.clone().into()])?.unwrap_or_default()))?;
         out.db_secs += t0.elapsed().as_secs_f64();
         for chunk in to_read.chunks(page_size) {
             let chunk: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();

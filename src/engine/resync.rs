@@ -1,6 +1,5 @@
 //! One record, now: `read` it (or, for a model that points to it, `search` the records that do)
 //! and upsert; what Odoo no longer has is soft-deleted.
-use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
 use serde_json::{json, Value};
 
@@ -9,7 +8,6 @@ use super::remote::Remote;
 use super::{page_error, Outcome};
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
-use crate::txn;
 
 pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, parent: &str, id: i64, out: &mut Outcome) -> Result<(), SyncError> {
     let model = conf.model.as_str();
@@ -38,24 +36,7 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, parent: &s
         w.write(page, out)?;
     }
     // Soft-delete what Odoo no longer has: the record, or the records that pointed to it.
-    let sql = match &link {
-        None => format!("UPDATE {t} SET sga_deleted_at = now(), sga_run_id = $3 WHERE id = $1 AND NOT (id = ANY($2)) AND sga_deleted_at IS NULL"),
-        Some(field) => format!(
-            "UPDATE {t} SET sga_deleted_at = now(), sga_run_id = $3 WHERE {} = $1 AND NOT (id = ANY($2)) AND sga_deleted_at IS NULL",
-            quote(field)
-        ),
-    };
-    let run_id = w.run_id;
-    let deleted = txn::run(|| {
-        let n = Spi::get_one_with_args::<i64>(
-            &format!("WITH d AS ({sql} RETURNING 1) SELECT count(*) FROM d"),
-            &[(id as i32).into(), found.clone().into(), run_id.into()],
-        )?
-        .unwrap_or(0);
-        Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), n.into()])?;
-        Ok(n)
-    })?;
-    out.deleted += deleted;
-    out.written += deleted;
+    let key = link.as_deref().map(quote).unwrap_or_else(|| "id".into());
+    w.soft_delete(&t, &format!("{key} = $1 AND NOT (id = ANY($2))"), 2, || vec![(id as i32).into(), found.into()], out)?;
     Ok(())
 }

@@ -36,19 +36,8 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool,
         let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(&(*id as i64))).collect();
         w.write(page, out)?;
         if !gone.is_empty() {
-            let run_id = w.run_id;
-            let deleted = txn::run(|| {
-                Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), gone.clone().into()])?;
-                let n = Spi::get_one_with_args::<i64>(
-                    &format!("WITH d AS (UPDATE {t} SET sga_deleted_at = now(), sga_run_id = $2 WHERE id = ANY($1) AND sga_deleted_at IS NULL RETURNING 1) SELECT count(*) FROM d"),
-                    &[gone.clone().into(), run_id.into()],
-                )?
-                .unwrap_or(0);
-                Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), n.into()])?;
-                Ok(n)
-            })?;
-            out.deleted += deleted;
-            out.written += deleted;
+            txn::run(|| Ok(Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), gone.clone().into()])?))?;
+            w.soft_delete(&t, "id = ANY($1)", 1, || vec![gone.clone().into()], out)?;
         }
     }
     Ok(())
