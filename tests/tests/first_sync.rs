@@ -137,3 +137,29 @@ fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
     assert_eq!(db.int("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'scrap_dimagaz_bc'::regclass AND tgname LIKE 'scrap_sga_audit_%'"), 2);
 }
+
+#[test]
+fn two_concurrent_syncs_never_work_on_the_same_model_at_once() {
+    let sim = Sim::start(300, 0);
+    let db = Db::fresh("e2e_concurrent");
+    db.sql("UPDATE scrap_sga.model SET page_size = 50");
+    db.connect_to(&sim);
+    // Every page takes 150 ms: the first sync holds dimagaz.bc for about a second.
+    sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 150, "count": -1}));
+    let spawn = || {
+        let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
+        std::thread::spawn(move || Db { name, host, port }.try_sql("SELECT count(*) FROM scrap_sga.sync('dimagaz.bc')").map_err(|e| e.stderr))
+    };
+    let first = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn();
+    assert!(first.join().unwrap().is_ok());
+    assert!(second.join().unwrap().is_ok(), "the second call waits, then succeeds");
+    let runs = db.json("SELECT json_agg(json_build_object('s', started_at, 'f', finished_at, 'n', inserted) ORDER BY run_id) FROM scrap_sga.sync_run");
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    // Timestamps in the same format compare as text: the second run started after the first ended.
+    assert!(runs[1]["s"].as_str().unwrap() >= runs[0]["f"].as_str().unwrap(), "the runs overlapped: {runs:?}");
+    assert_eq!((runs[0]["n"].as_i64(), runs[1]["n"].as_i64()), (Some(300), Some(0)), "{runs:?}");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 300);
+}

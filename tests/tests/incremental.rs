@@ -260,3 +260,18 @@ fn a_second_write_within_the_same_second_is_not_missed() {
     assert!(n(row_of(&r, "dimagaz.bc"), "fetched") <= 2, "{r}");
     assert_eq!(db.verify(), json!([]));
 }
+
+#[test]
+fn old_audit_rows_are_pruned_after_the_retention() {
+    let (sim, db) = synced("e2e_retention", 20, 0);
+    // Audit rows as if logged 100 and 10 days ago, with the default retention of 90 days.
+    db.sql("INSERT INTO scrap_sga.audit_log (logged_at, table_name, odoo_id, operation) VALUES
+            (now() - interval '100 days', 'scrap_dimagaz_bc', 1, 'update'), (now() - interval '10 days', 'scrap_dimagaz_bc', 2, 'update')");
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 4, "values": {"notes": "fresh"}}));
+    db.sync(); // every sync prunes what is past the retention
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE logged_at < now() - interval '90 days'"), 0);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE odoo_id = 2 AND operation = 'update' AND run_id IS NULL"), 1);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE odoo_id = 4 AND operation = 'update'"), 1, "today's change is kept");
+    // The retention is a setting; prune_audit() can also be called by hand.
+    assert_eq!(db.int("SELECT scrap_sga.prune_audit(interval '5 days')"), 1);
+}
