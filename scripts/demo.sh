@@ -72,6 +72,13 @@ SQL
 say "a second sync: nothing changed, nothing is written"
 "${PSQL[@]}" -c "SELECT model, status, fetched, inserted, updated, unchanged, duration FROM scrap_sga.sync()"
 
+say "the background worker takes over from here (scrap_sga.status)"
+for _ in $(seq 30); do
+    [ "$("${PSQL[@]}" -Atc "SELECT count(*) FROM scrap_sga.worker_state WHERE state IN ('idle', 'running')")" = 1 ] && break
+    sleep 0.5
+done
+"${PSQL[@]}" -c "SELECT model, rows, last_status, lag, waiting_retry, worker, next_run_at FROM scrap_sga.status"
+
 if [ "$KEEP" -eq 1 ]; then
     say "the cluster keeps running: ${PSQL[*]}"
     say "stop it with: runuser -u postgres -- $PG_BIN/pg_ctl -D $WORK/pg/data stop; kill ${SIM_PID:-}"

@@ -119,8 +119,10 @@ SELECT m.model,
        now() - ok.finished_at AS lag,
        (SELECT count(*) FROM scrap_sga.failed_record f WHERE f.model = m.model) AS waiting_retry,
        CASE WHEN pg_is_in_recovery() THEN 'standby: idle until promotion (the tables arrive by replication)'
-            WHEN w.pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid AND a.backend_type = 'scrap_sga scheduler')
+            WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_type = 'scrap_sga scheduler' AND a.datname = current_database())
                 THEN 'not running (is scrap_sga in shared_preload_libraries, and scrap_sga.database this database?)'
+            WHEN w.pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)
+                THEN 'starting (it looks for the extension every 10 s)'
             ELSE w.state END AS worker,
        CASE WHEN w.state IN ('idle', 'backing off') AND NOT pg_is_in_recovery() THEN w.next_run_at END AS next_run_at,
        w.consecutive_failures AS worker_failures,
