@@ -10,10 +10,14 @@ cleanup() { cluster_stop "$WORK/pg"; as_root rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # Every suite's output goes through `tally`, which adds up its "N passed / N failed" lines so
-# the run ends with one total. (`tee -a`: without it, tee truncates stderr when it is a file.)
+# the run ends with one total. The output goes on through this process's own stdout (reopening
+# /dev/stderr would give a second file offset and garble a log file holding both streams).
 TALLY="$WORK/tally"
 : > "$TALLY"
-tally() { tee -a /dev/stderr | grep -Eo '[0-9]+ passed; [0-9]+ failed|All [0-9]+ tests passed' >> "$TALLY" || true; }
+tally() {
+    tee "$WORK/suite.out"
+    grep -Eo '[0-9]+ passed; [0-9]+ failed|All [0-9]+ tests passed' "$WORK/suite.out" >> "$TALLY" || true
+}
 
 say "unit tests: core (client, mapping) and simulator"
 (cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
