@@ -14,7 +14,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "scrap_sga",
+    "django_filters",
+    "drf_spectacular",
+    "scrap_sga",  # pip install ./django-scrap-sga (see requirements.txt)
 ]
 
 MIDDLEWARE = [
@@ -52,8 +54,15 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
-    "PAGE_SIZE": 50,
-    # Read-only API: the mirror tables belong to scrap_sga.
+    # Who may read is the project's decision; the example lets anyone (the API only reads).
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BRASG: Odoo mirror API",
+    "DESCRIPTION": "Read-only access to the Odoo records mirrored by the scrap_sga PostgreSQL extension.",
+    "VERSION": "1",
+    # The schema view itself is not part of the API it describes.
+    "SERVE_INCLUDE_SCHEMA": False,
 }

@@ -1,12 +1,13 @@
+from django.apps import apps
 from django.contrib import admin
 
 from .models import ScrapDimagazBc, ScrapDimagazBcLine
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnly:
     """The mirror is written by scrap_sga only: the admin shows, never changes."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -16,15 +17,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class LineInline(admin.TabularInline):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class LineInline(ReadOnly, admin.TabularInline):
     model = ScrapDimagazBcLine
     fields = ["sequence", "product_id_display", "name", "product_qty", "price_unit", "price_subtotal"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ScrapDimagazBc)
@@ -39,3 +40,10 @@ class OrderAdmin(ReadOnlyAdmin):
 class LineAdmin(ReadOnlyAdmin):
     list_display = ["id", "order_id_display", "product_id_display", "product_qty", "price_subtotal"]
     search_fields = ["order_id_display", "product_id_display"]
+
+
+# Any other mirrored model the generator wrote (one the DBA added to scrap_sga.model) is shown
+# too, with Django's default columns.
+for model in apps.get_app_config("scrap_sga").get_models():
+    if not admin.site.is_registered(model):
+        admin.site.register(model, ReadOnlyAdmin)

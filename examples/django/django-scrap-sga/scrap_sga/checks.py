@@ -1,0 +1,28 @@
+"""What the app needs from the project's settings, checked at start rather than found out from
+a missing template or an empty schema."""
+from django.apps import apps
+from django.core import checks
+
+NEEDED_APPS = {
+    "rest_framework": "the browsable API's templates",
+    "django_filters": "the filter forms of the browsable API",
+    "drf_spectacular": "the Swagger UI at /api/docs/",
+}
+
+
+def settings_needed(app_configs, **kwargs):
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.settings import api_settings
+
+    errors = [
+        checks.Error(f"scrap_sga needs {app!r} in INSTALLED_APPS, for {why}.", id="scrap_sga.E001")
+        for app, why in NEEDED_APPS.items()
+        if not apps.is_installed(app)
+    ]
+    if not issubclass(api_settings.DEFAULT_SCHEMA_CLASS, AutoSchema):
+        errors.append(checks.Error(
+            "scrap_sga's OpenAPI schema is drf-spectacular's.",
+            hint='Set REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema".',
+            id="scrap_sga.E002",
+        ))
+    return errors

@@ -1,0 +1,43 @@
+import difflib
+from pathlib import Path
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from scrap_sga.codegen import generate
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the scrap_sga app's models module from the scrap_sga catalog: one unmanaged, "
+        "read-only model per mirrored Odoo model. Run it again when fields change in Odoo."
+    )
+    # The models being replaced may be the ones that no longer fit: checking them first would
+    # stop the command that fixes them.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="the database where scrap_sga runs")
+        parser.add_argument("--output", help="the file to write, or - for standard output (default: the app's models.py)")
+        parser.add_argument("--check", action="store_true", help="write nothing; fail, showing the diff, if the file is not what would be written")
+
+    def handle(self, *args, database, output, check, **options):
+        try:
+            source = generate(connections[database])
+        except ValueError as e:
+            raise CommandError(str(e)) from e
+        if output == "-":
+            self.stdout.write(source, ending="")
+            return
+        path = Path(output) if output else Path(apps.get_app_config("scrap_sga").path) / "models.py"
+        current = path.read_text() if path.exists() else ""
+        if current == source:
+            self.stdout.write(f"{path}: up to date")
+            return
+        diff = "".join(difflib.unified_diff(current.splitlines(True), source.splitlines(True), f"{path} (current)", f"{path} (from the catalog)"))
+        if check:
+            raise CommandError(f"{path} is not what the catalog gives; run manage.py scrap_sga_models\n{diff}")
+        path.write_text(source)
+        self.stdout.write(diff)
+        self.stdout.write(f"{path}: written; restart Django to use it")

@@ -1,0 +1,53 @@
+"""What the tests share: the Odoo simulator (SGA_SIM_URL), raw SQL, and a test case whose
+database is synced from the simulator before it starts.
+
+scrap_sga commits its syncs in a worker of its own, so they survive each test's rollback: every
+test compares with the simulator's state at that moment.
+"""
+import json
+import os
+import urllib.request
+
+from django.db import connection
+from django.test import TestCase
+
+SIM = os.environ.get("SGA_SIM_URL", "http://127.0.0.1:18069")
+
+
+def sim(path, body=None):
+    req = urllib.request.Request(SIM + path, data=json.dumps(body).encode() if body is not None else None, method="POST" if body is not None else "GET")
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+
+def sql(query, *args):
+    with connection.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
+
+
+def odoo_orders():
+    return {r["id"]: r for r in sim("/sim/dump?model=dimagaz.bc")}
+
+
+class SyncedTestCase(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # Before TestCase opens its transaction: the sync runs in a worker of its own, which only
+        # sees committed data (as for any application calling scrap_sga.sync() in a transaction).
+        sql("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
+        sql("SELECT * FROM scrap_sga.sync()")
+        super().setUpClass()
+
+    def get(self, url):
+        r = self.client.get(url)
+        self.assertEqual(r.status_code, 200, r.content[:300])
+        return r.json()
+
+    def all_pages(self, url):
+        out = []
+        while url:
+            page = self.get(url)
+            out += page["results"]
+            url = page["next"]
+        return out
