@@ -1,6 +1,7 @@
 //! The parts of scrap_sga that know nothing of Postgres internals.
 //!
-//! * [`odoo`]: a read-only JSON-RPC client for Odoo (protocol, login, the method allowlist).
+//! * [`odoo`]: a read-only client for Odoo, over JSON-2 or JSON-RPC (protocols, login, the
+//!   method allowlist).
 //! * [`ident`]: which names coming from a remote server may become SQL identifiers.
 //! * [`mapping`]: how each Odoo field becomes one or more typed columns, and how a record's
 //!   values are converted for them. Pure functions, unit-tested type by type.

@@ -1,7 +1,9 @@
 //! The read-only allowlist.
 
 /// The model methods scrap_sga may call. There is deliberately no way to build a request
-/// around any other method name: `Client::execute_kw` takes this enum, not a string.
+/// around any other method name: a [`ReadCall`](super::call::ReadCall) takes this enum, not a
+/// string, and both protocols put only `as_str()` of it on the wire (in a JSON-RPC body, or in
+/// a JSON-2 URL path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadMethod {
     FieldsGet,
@@ -22,6 +24,17 @@ impl ReadMethod {
             ReadMethod::SearchRead => "search_read",
             ReadMethod::SearchCount => "search_count",
             ReadMethod::Read => "read",
+        }
+    }
+
+    /// The name of the method's first argument, which JSON-RPC sends positionally (Odoo 16
+    /// still calls the searches' domain `args`, so naming it there would break) and JSON-2 as a
+    /// key of the body: the records of `read` are the reserved key `ids`.
+    pub fn target_name(self) -> Option<&'static str> {
+        match self {
+            ReadMethod::Read => Some("ids"),
+            ReadMethod::Search | ReadMethod::SearchRead | ReadMethod::SearchCount => Some("domain"),
+            ReadMethod::FieldsGet => None,
         }
     }
 

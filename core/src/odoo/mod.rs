@@ -1,14 +1,29 @@
-//! A read-only Odoo client over JSON-RPC (`POST /jsonrpc`).
+//! A read-only Odoo client that speaks both of Odoo's external APIs.
 //!
 //! * [`methods`]: the allowlist. [`ReadMethod`] is the only way to name a model method, and it
 //!   has exactly five values, so a writing method cannot be expressed, let alone sent.
-//! * [`rpc`]: the envelope and Odoo's error format (HTTP 200 with an `error` member).
-//! * [`client`]: transport (ureq + rustls), timeouts, login, interruption between chunks.
+//! * [`call`]: one read call, in the form both protocols encode.
+//! * [`jsonrpc`]: `POST /jsonrpc` (Odoo 16 to 19): envelopes, errors with HTTP 200.
+//! * [`json2`]: `POST /json/2/<model>/<method>` (Odoo 19 and later): bearer API key, bare
+//!   results, errors as HTTP statuses.
+//! * [`version`]: which protocol a server speaks, from the version it reports.
+//! * [`transport`]: HTTP (ureq + rustls), timeouts, size limit, interruption between chunks.
+//! * [`client`]: settings, choosing the protocol, login, the read calls.
+//! * [`secret_file`]: reading the API key from a file that only its owner can read.
+pub mod call;
 pub mod client;
 pub mod error;
+pub mod json2;
+pub mod jsonrpc;
 pub mod methods;
-pub mod rpc;
+pub mod secret_file;
+pub mod transport;
+pub mod version;
+
+#[cfg(test)]
+mod wire_tests;
 
 pub use client::{Client, Interrupt, Settings};
 pub use error::OdooError;
 pub use methods::ReadMethod;
+pub use version::{Protocol, ProtocolChoice};

@@ -1,17 +1,22 @@
-//! JSON-RPC envelopes as Odoo 18 sends them (see shared/odoo-wire).
+//! JSON-RPC (`POST /jsonrpc`), the protocol of Odoo 16 to 18, deprecated in 19 and removed in 20.
+//! Errors come with HTTP 200 and an `error` member whose `code` is 200 (Odoo 18) or 0 (19);
+//! the code says nothing useful, so it is not read.
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::methods::ReadMethod;
+use super::call::ReadCall;
+
+pub const PATH: &str = "/jsonrpc";
 
 pub fn call_body(id: u64, service: &str, method: &str, args: Value) -> Value {
     json!({"jsonrpc": "2.0", "method": "call", "id": id, "params": {"service": service, "method": method, "args": args}})
 }
 
-/// `object.execute_kw(db, uid, secret, model, method, args, kwargs)`: the method is a
-/// [`ReadMethod`], never a string.
-pub fn execute_kw_body(id: u64, db: &str, uid: i64, secret: &str, model: &str, method: ReadMethod, args: Value, kwargs: Value) -> Value {
-    call_body(id, "object", "execute_kw", json!([db, uid, secret, model, method.as_str(), args, kwargs]))
+/// `object.execute_kw(db, uid, secret, model, method, args, kwargs)`. The method name comes
+/// from the call's [`ReadMethod`](super::ReadMethod), never from a string.
+pub fn execute_kw_body(id: u64, db: &str, uid: i64, secret: &str, call: &ReadCall) -> Value {
+    let args: Vec<Value> = call.target.iter().cloned().collect();
+    call_body(id, "object", "execute_kw", json!([db, uid, secret, call.model, call.method.as_str(), args, call.kwargs]))
 }
 
 #[derive(Debug, Deserialize)]

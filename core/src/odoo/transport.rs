@@ -1,0 +1,230 @@
+//! HTTP for both protocols: one agent (ureq + rustls), timeouts, a size limit, interruption
+//! between chunks of an answer, Odoo's clock from the `Date` header, and counters.
+use std::cell::Cell;
+use std::io::Read;
+
+use serde_json::Value;
+
+use super::client::{display_url, Interrupt, Settings};
+use super::error::OdooError;
+
+pub const USER_AGENT: &str = concat!("scrap_sga/", env!("CARGO_PKG_VERSION"));
+
+const CHUNK: usize = 64 * 1024;
+
+/// A whole answer, whatever its status.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn is_json(&self) -> bool {
+        self.content_type.starts_with("application/json")
+    }
+}
+
+pub struct Transport {
+    agent: ureq::Agent,
+    base: String,
+    /// The URL as messages show it (no `user:password@`).
+    pub shown_url: String,
+    secret: String,
+    limit: u64,
+    interrupt: Option<Interrupt>,
+    requests: Cell<u64>,
+    bytes_in: Cell<u64>,
+    server_time: Cell<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Transport {
+    pub fn new(settings: &Settings, interrupt: Option<Interrupt>) -> Result<Transport, OdooError> {
+        let base = settings.url.trim_end_matches('/').to_owned();
+        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+        if let Some(pem) = &settings.ca_bundle_pem {
+            let mut certs: Vec<ureq::tls::Certificate<'static>> = Vec::new();
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                    Ok(_) => {}
+                    Err(e) => return Err(OdooError::Settings(format!("the CA bundle is not valid PEM: {e}"))),
+                }
+            }
+            if certs.is_empty() {
+                return Err(OdooError::Settings("the CA bundle contains no certificate".into()));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_send_request(Some(settings.connect_timeout))
+            .timeout_send_body(Some(settings.read_timeout))
+            .timeout_recv_response(Some(settings.read_timeout))
+            .timeout_recv_body(Some(settings.read_timeout))
+            .user_agent(USER_AGENT)
+            .tls_config(tls.build())
+            .build();
+        Ok(Transport {
+            agent: config.new_agent(),
+            shown_url: display_url(&base),
+            base,
+            secret: settings.secret.clone(),
+            limit: settings.max_response_bytes,
+            interrupt,
+            requests: Cell::new(0),
+            bytes_in: Cell::new(0),
+            server_time: Cell::new(None),
+        })
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.get()
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_in.get()
+    }
+
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.server_time.get()
+    }
+
+    /// Remove the secret from any text that came back from the server or the network stack.
+    pub fn scrub(&self, text: &str) -> String {
+        let s = &self.secret;
+        if s.len() >= 3 {
+            text.replace(s.as_str(), "********")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(|f| f())
+    }
+
+    /// `POST <url><path>` with a JSON body and extra headers (never shown in any message).
+    pub fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Answer, OdooError> {
+        self.before_sending()?;
+        let payload = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
+        let mut req = self.agent.post(format!("{}{path}", self.base)).header("Content-Type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.receive(req.send(&payload[..]))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Answer, OdooError> {
+        self.before_sending()?;
+        self.receive(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    fn before_sending(&self) -> Result<(), OdooError> {
+        if self.interrupted() {
+            return Err(OdooError::Interrupted);
+        }
+        self.requests.set(self.requests.get() + 1);
+        Ok(())
+    }
+
+    fn receive(&self, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, OdooError> {
+        let resp = sent.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(d) = header("date").and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok()) {
+            self.server_time.set(Some(d.with_timezone(&chrono::Utc)));
+        }
+        let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
+        let mut reader = resp.into_body().into_with_config().limit(self.limit).reader();
+        let mut body = Vec::with_capacity(CHUNK);
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            if self.interrupted() {
+                return Err(OdooError::Interrupted);
+            }
+            let n = reader.read(&mut chunk).map_err(|e| match e.into_inner() {
+                Some(inner) => match inner.downcast::<ureq::Error>() {
+                    Ok(ue) => self.transport_error(*ue),
+                    Err(other) => OdooError::Connect { url: self.shown_url.clone(), detail: self.scrub(&other.to_string()) },
+                },
+                None => OdooError::Connect { url: self.shown_url.clone(), detail: "connection closed while reading the answer".into() },
+            })?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        self.bytes_in.set(self.bytes_in.get() + body.len() as u64);
+        Ok(Answer { status, content_type, body })
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> OdooError {
+        let url = self.shown_url.clone();
+        match e {
+            ureq::Error::Timeout(t) => OdooError::Timeout { url, phase: format!("{t:?}") },
+            ureq::Error::BodyExceedsLimit(limit) => OdooError::TooLarge { limit },
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut || io.kind() == std::io::ErrorKind::WouldBlock => {
+                OdooError::Timeout { url, phase: "reading the answer".into() }
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::Interrupted && self.interrupted() => OdooError::Interrupted,
+            other => OdooError::Connect { url, detail: self.scrub(&other.to_string()) },
+        }
+    }
+
+    /// A body that is not what was expected, described for a message without quoting it raw:
+    /// the title of an HTML page, the first line of a short text.
+    pub fn describe(&self, a: &Answer) -> String {
+        if a.body.is_empty() {
+            return "an empty body".into();
+        }
+        let text = String::from_utf8_lossy(&a.body[..a.body.len().min(4096)]);
+        let kind = a.content_type.split(';').next().unwrap_or("").trim();
+        let kind = if kind.is_empty() { "no content type" } else { kind };
+        let first_line = || text.lines().map(|l| strip_tags(l).trim().to_owned()).find(|l| !l.is_empty());
+        let summary = if kind == "text/html" { tag_text(&text, "title").or_else(|| tag_text(&text, "h1")).or_else(first_line) } else { first_line() };
+        let summary: String = summary.unwrap_or_default().chars().take(120).collect();
+        let size = a.body.len();
+        if summary.is_empty() {
+            format!("a {kind} body of {size} bytes")
+        } else {
+            format!("a {kind} body of {size} bytes: {:?}", self.scrub(&summary))
+        }
+    }
+}
+
+fn strip_tags(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in line.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The text inside the first `<tag>...</tag>`, case-insensitively, trimmed.
+fn tag_text(html: &str, tag: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find(&format!("<{tag}"))?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let end = open_end + lower[open_end..].find(&format!("</{tag}"))?;
+    Some(html[open_end..end].trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_of_html_pages() {
+        assert_eq!(tag_text("<!DOCTYPE html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>", "title").as_deref(), Some("404 Not Found"));
+        assert_eq!(tag_text("<HTML><H1 class=x> Bad Gateway </H1></HTML>", "h1").as_deref(), Some("Bad Gateway"));
+        assert_eq!(tag_text("<p>nothing</p>", "title"), None);
+    }
+}
