@@ -12,8 +12,12 @@
 //! | POST /sim/field/add | `{model, name, type, relation?, store?}` |
 //! | POST /sim/field/remove | `{model, name}` |
 //! | POST /sim/fault | a [`Fault`](crate::state::Fault); POST /sim/faults/clear removes them all |
-//! | POST /sim/password | `{password}`: as if the Odoo user's password or API key changed |
+//! | POST /sim/password | `{password}`: as if the Odoo user's password changed |
+//! | POST /sim/apikey | `{}` → `{key}`: a new API key of the user (JSON-2, and JSON-RPC in place of the password) |
+//! | POST /sim/apikey/revoke | `{key}`: the key stops working at once |
+//! | POST /sim/acl | `{model, read}`: `read: false` takes the user's read right on the model away (AccessError) |
 //! | GET /sim/dump?model=M | every record with every field, archived included |
+//! | GET /sim/fields?model=M | `fields_get` of the model, whatever protocol the simulator plays |
 //! | GET /sim/stats, POST /sim/stats/reset | request counters |
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
@@ -55,6 +59,25 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
             sim.password = req["password"].as_str().unwrap_or("").to_owned();
             Reply::json(200, &json!({"ok": true}))
         }
+        ("POST", "/sim/apikey") => {
+            let key = sim.new_api_key();
+            Reply::json(200, &json!({"key": key}))
+        }
+        ("POST", "/sim/apikey/revoke") => {
+            let key = req["key"].as_str().unwrap_or("");
+            if !sim.api_keys.remove(key) {
+                return bad("no such API key");
+            }
+            Reply::json(200, &json!({"ok": true}))
+        }
+        ("POST", "/sim/acl") => {
+            if req["read"].as_bool().unwrap_or(true) {
+                sim.denied.remove(&model_name);
+            } else {
+                sim.denied.insert(model_name.clone());
+            }
+            Reply::json(200, &json!({"ok": true}))
+        }
         ("POST", "/sim/fault") => match serde_json::from_value::<Fault>(req) {
             Ok(f) => {
                 sim.faults.push(f);
@@ -65,6 +88,10 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
         ("POST", "/sim/faults/clear") => {
             sim.faults.clear();
             Reply::json(200, &json!({"ok": true}))
+        }
+        ("GET", "/sim/fields") => {
+            let Some(model) = sim.store.model(&model_name) else { return bad("unknown model") };
+            Reply::json(200, &crate::methods::fields_get(model, None))
         }
         ("GET", "/sim/dump") => {
             let store = &sim.store;

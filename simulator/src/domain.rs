@@ -1,7 +1,11 @@
 //! Odoo domains: prefix `&`, `|`, `!` over `[field, operator, value]` leaves, with an implicit `&`
-//! between consecutive terms. Datetimes compare at the microseconds the simulated database keeps,
-//! against the second-precision strings clients send: exactly Odoo's behaviour, where
-//! `write_date = '<a value Odoo returned>'` matches nothing and `>` matches the record again.
+//! between consecutive terms. Datetimes are kept at microseconds and sent at seconds, and the
+//! comparison between the two changed in Odoo 19:
+//!
+//! * 18 compares the microseconds with the second-precision string: `write_date = '<a value Odoo
+//!   returned>'` matches nothing, and `>` matches the record again;
+//! * 19 compares at whole seconds: `> X` is `>= X + 1 s`, `<= X` is `< X + 1 s`, `=`/`in X` is
+//!   `[X, X + 1 s)`; `>=` and `<` are unchanged (`odoo/orm/domains.py`, `_optimize_type_datetime`).
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -68,13 +72,14 @@ impl Domain {
         }
     }
 
-    pub fn matches(&self, store: &Store, model: &Model, id: i64, rec: &Rec) -> bool {
+    /// `whole_seconds`: Odoo 19's datetime comparison (see the module's comment).
+    pub fn matches(&self, store: &Store, model: &Model, id: i64, rec: &Rec, whole_seconds: bool) -> bool {
         match self {
             Domain::True => true,
-            Domain::And(a, b) => a.matches(store, model, id, rec) && b.matches(store, model, id, rec),
-            Domain::Or(a, b) => a.matches(store, model, id, rec) || b.matches(store, model, id, rec),
-            Domain::Not(a) => !a.matches(store, model, id, rec),
-            Domain::Leaf { field, op, value } => leaf(store, model, id, rec, field, op, value),
+            Domain::And(a, b) => a.matches(store, model, id, rec, whole_seconds) && b.matches(store, model, id, rec, whole_seconds),
+            Domain::Or(a, b) => a.matches(store, model, id, rec, whole_seconds) || b.matches(store, model, id, rec, whole_seconds),
+            Domain::Not(a) => !a.matches(store, model, id, rec, whole_seconds),
+            Domain::Leaf { field, op, value } => leaf(store, model, id, rec, field, op, value, whole_seconds),
         }
     }
 }
@@ -128,9 +133,16 @@ fn cmp(a: &Key, b: &Key) -> Option<Ordering> {
     }
 }
 
-fn leaf(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str, op: &str, value: &Value) -> bool {
-    let is_time = matches!(field, "write_date" | "create_date") || model.field(field).is_some_and(|f| f.ftype == "datetime" || f.ftype == "date");
+#[allow(clippy::too_many_arguments)]
+fn leaf(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str, op: &str, value: &Value, whole_seconds: bool) -> bool {
+    let is_datetime = matches!(field, "write_date" | "create_date") || model.field(field).is_some_and(|f| f.ftype == "datetime");
+    let is_time = is_datetime || model.field(field).is_some_and(|f| f.ftype == "date");
     let have = record_key(store, model, id, rec, field);
+    if whole_seconds && is_datetime {
+        if let Key::Num(t) = have {
+            return whole_second_leaf(t as i64, op, value);
+        }
+    }
     // `active = False` style leaves compare booleans as booleans.
     let want = |v: &Value| match (v, &have) {
         (Value::Bool(b), Key::Bool(_)) => Key::Bool(*b),
@@ -157,6 +169,28 @@ fn leaf(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str, op: &str,
     }
 }
 
+/// Odoo 19: a datetime leaf compares the record's time with the second `[X, X + 1 s)` its value
+/// names.
+fn whole_second_leaf(t: i64, op: &str, value: &Value) -> bool {
+    let second = |v: &Value| v.as_str().and_then(parse_datetime);
+    let within = |v: &Value| second(v).is_some_and(|x| x <= t && t < x + 1_000_000);
+    match op {
+        "in" | "not in" => value.as_array().is_some_and(|l| l.iter().any(within)) == (op == "in"),
+        _ => {
+            let Some(x) = second(value) else { return false };
+            match op {
+                "=" => within(value),
+                "!=" => !within(value),
+                ">" => t >= x + 1_000_000,
+                ">=" => t >= x,
+                "<" => t < x,
+                "<=" => t < x + 1_000_000,
+                _ => false,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,8 +198,12 @@ mod tests {
     use serde_json::json;
 
     fn ids(store: &Store, d: Value) -> Vec<i64> {
+        ids_as(store, d, false)
+    }
+
+    fn ids_as(store: &Store, d: Value, whole_seconds: bool) -> Vec<i64> {
         let d = parse(&d).unwrap();
-        store.orders.records.iter().filter(|(id, r)| d.matches(store, &store.orders, **id, r)).map(|(id, _)| *id).collect()
+        store.orders.records.iter().filter(|(id, r)| d.matches(store, &store.orders, **id, r, whole_seconds)).map(|(id, _)| *id).collect()
     }
 
     #[test]
@@ -184,6 +222,24 @@ mod tests {
         let shown = fmt_datetime(s.orders.records[&1].write_us);
         assert!(ids(&s, json!([["write_date", "=", shown]])).is_empty());
         assert_eq!(ids(&s, json!([["write_date", ">", shown]])), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn odoo_19_compares_datetimes_at_whole_seconds() {
+        // Orders 1 to 3 share one second (a batch create), at distinct microseconds.
+        let s = Store::new(1, 3, 0);
+        let shown = fmt_datetime(s.orders.records[&1].write_us);
+        assert_eq!(ids_as(&s, json!([["write_date", "=", shown]]), true), vec![1, 2, 3], "= matches the row it was read from");
+        assert!(ids_as(&s, json!([["write_date", ">", shown]]), true).is_empty(), "> X is >= X + 1 s");
+        assert_eq!(ids_as(&s, json!([["write_date", ">=", shown]]), true), vec![1, 2, 3]);
+        assert_eq!(ids_as(&s, json!([["write_date", "<=", shown]]), true), vec![1, 2, 3], "<= X is < X + 1 s");
+        assert!(ids_as(&s, json!([["write_date", "<", shown]]), true).is_empty());
+        assert_eq!(ids_as(&s, json!([["write_date", "in", [shown.clone()]]]), true), vec![1, 2, 3]);
+        assert!(ids_as(&s, json!([["write_date", "!=", shown]]), true).is_empty());
+        // And 18, on the same data: the microseconds decide.
+        assert!(ids_as(&s, json!([["write_date", "=", shown]]), false).is_empty());
+        assert_eq!(ids_as(&s, json!([["write_date", ">", shown]]), false), vec![1, 2, 3]);
+        assert!(ids_as(&s, json!([["write_date", "<=", shown]]), false).is_empty());
     }
 
     #[test]

@@ -7,21 +7,39 @@ use std::sync::Arc;
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 pub enum Reply {
-    Send { status: u16, content_type: &'static str, body: Vec<u8> },
+    Send { status: u16, content_type: &'static str, body: Vec<u8>, headers: Vec<(&'static str, String)> },
     /// Close the connection without answering (a dropped connection, for fault tests).
     Drop,
 }
 
 impl Reply {
     pub fn json(status: u16, v: &serde_json::Value) -> Reply {
-        Reply::Send { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap() }
+        Reply::Send { status, content_type: "application/json; charset=utf-8", body: serde_json::to_vec(v).unwrap(), headers: vec![] }
     }
-    pub fn text(status: u16, s: &str) -> Reply {
-        Reply::Send { status, content_type: "text/plain; charset=utf-8", body: s.as_bytes().to_vec() }
+    pub fn html(status: u16, s: &str) -> Reply {
+        Reply::Send { status, content_type: "text/html; charset=utf-8", body: s.as_bytes().to_vec(), headers: vec![] }
+    }
+    /// Werkzeug's 404 page, as Odoo sends for a route it does not have.
+    pub fn not_found_page() -> Reply {
+        Reply::html(404, "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n")
+    }
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Reply {
+        if let Reply::Send { headers, .. } = &mut self {
+            headers.push((name, value.to_owned()));
+        }
+        self
     }
 }
 
@@ -52,6 +70,7 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
         let path = parts.next().unwrap_or("/").to_owned();
         let mut len = 0usize;
         let mut close = false;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h)? == 0 {
@@ -66,22 +85,30 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
             } else if lower.starts_with("connection:") && lower.contains("close") {
                 close = true;
             }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
         }
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
-        match handler(Request { method, path, body }) {
+        match handler(Request { method, path, headers, body }) {
             Reply::Drop => return Ok(()),
-            Reply::Send { status, content_type, body } => {
+            Reply::Send { status, content_type, body, headers } => {
                 let reason = match status {
                     200 => "OK",
                     400 => "BAD REQUEST",
+                    401 => "UNAUTHORIZED",
+                    403 => "FORBIDDEN",
                     404 => "NOT FOUND",
+                    415 => "UNSUPPORTED MEDIA TYPE",
+                    422 => "UNPROCESSABLE ENTITY",
                     _ => "INTERNAL SERVER ERROR",
                 };
                 // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
                 let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+                let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                 let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
                     body.len()
                 );
                 out.write_all(head.as_bytes())?;

@@ -1,0 +1,190 @@
+//! The read methods themselves, whatever the protocol that asked: `fields_get`, `search`,
+//! `search_read`, `search_count`, `read`, with Odoo's semantics (archived records hidden unless
+//! the context says otherwise, ids that do not exist left out of `read`).
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+
+use crate::data::{FieldDef, Model};
+use crate::domain;
+use crate::state::Sim;
+
+pub const READ_METHODS: [&str; 5] = ["fields_get", "search", "search_read", "search_count", "read"];
+
+/// Why a method was not run; each protocol says it in its own way.
+#[derive(Debug)]
+pub enum Refusal {
+    UnknownModel,
+    UnknownMethod,
+    /// A method whose name starts with `_`.
+    Private,
+    /// A method that exists in Odoo but is not a read: the simulator never serves those.
+    NotRead,
+    /// The user may not read this model (`/sim/acl`).
+    NoReadRight,
+    /// An exception while running it (a bad domain, an unknown field): `builtins.ValueError`.
+    Value(String),
+}
+
+impl Refusal {
+    /// The Odoo exception and message, as Odoo words them.
+    pub fn exception(&self, model: &str, method: &str) -> (&'static str, String) {
+        match self {
+            Refusal::UnknownModel => ("odoo.exceptions.UserError", format!("Object {model} doesn't exist")),
+            Refusal::UnknownMethod => ("builtins.AttributeError", format!("The method '{model}.{method}' does not exist")),
+            Refusal::Private => ("odoo.exceptions.AccessError", format!("Private methods (such as '{model}.{method}') cannot be called remotely.")),
+            Refusal::NotRead => ("odoo.exceptions.AccessError", format!("The simulator refuses {method}: it only serves read methods")),
+            Refusal::NoReadRight => (
+                "odoo.exceptions.AccessError",
+                format!("You are not allowed to access '{model}' ({model}) records.\n\nThis operation is allowed for the following groups:\n\t- Role / Administrator\n\nContact your administrator to request access if necessary."),
+            ),
+            Refusal::Value(m) => ("builtins.ValueError", m.clone()),
+        }
+    }
+}
+
+/// Names of Odoo methods that write: known to exist, refused here.
+const WRITE_METHODS: [&str; 6] = ["write", "create", "unlink", "copy", "toggle_active", "action_archive"];
+
+/// Run `method` of `model_name`. `target` is the first argument: the ids of `read`, the domain
+/// of the searches.
+pub fn execute(sim: &mut Sim, model_name: &str, method: &str, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+    if sim.store.model(model_name).is_none() {
+        return Err(Refusal::UnknownModel);
+    }
+    if method.starts_with('_') {
+        return Err(Refusal::Private);
+    }
+    if !READ_METHODS.contains(&method) {
+        if !WRITE_METHODS.contains(&method) {
+            return Err(Refusal::UnknownMethod);
+        }
+        // scrap_sga must never get here; the counter lets tests prove it.
+        sim.stats.non_read_calls += 1;
+        return Err(Refusal::NotRead);
+    }
+    if sim.denied.contains(model_name) && method != "fields_get" {
+        return Err(Refusal::NoReadRight);
+    }
+    let model = sim.store.model(model_name).expect("checked above");
+    match method {
+        "fields_get" => Ok(fields_get(model, kwargs.get("attributes"))),
+        "read" => read(sim, model, target, kwargs).map_err(Refusal::Value),
+        _ => search(sim, model, method, target, kwargs).map_err(Refusal::Value),
+    }
+}
+
+pub fn fields_get(model: &Model, attributes: Option<&Value>) -> Value {
+    let wanted: Option<Vec<&str>> = attributes.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
+    let mut out = Map::new();
+    for f in &model.fields {
+        let mut a = Map::new();
+        a.insert("name".into(), json!(f.name));
+        a.insert("type".into(), json!(f.ftype));
+        a.insert("string".into(), json!(f.string));
+        a.insert("store".into(), json!(f.store));
+        a.insert("readonly".into(), json!(matches!(f.name.as_str(), "id" | "create_date" | "write_date" | "create_uid" | "write_uid" | "display_name")));
+        a.insert("required".into(), json!(f.name == "name"));
+        a.insert("searchable".into(), json!(true));
+        a.insert("sortable".into(), json!(f.store));
+        if let Some(r) = &f.relation {
+            a.insert("relation".into(), json!(r));
+        }
+        if let Some(sel) = &f.selection {
+            a.insert("selection".into(), sel.clone());
+        }
+        if let Some(w) = &wanted {
+            a.retain(|k, _| w.contains(&k.as_str()));
+        }
+        out.insert(f.name.clone(), Value::Object(a));
+    }
+    Value::Object(out)
+}
+
+fn requested_fields<'m>(model: &'m Model, kwargs: &Map<String, Value>) -> Result<Vec<&'m FieldDef>, String> {
+    match kwargs.get("fields").and_then(Value::as_array) {
+        Some(names) if !names.is_empty() => names
+            .iter()
+            .map(|n| {
+                let n = n.as_str().unwrap_or("");
+                model.field(n).ok_or_else(|| format!("Invalid field '{n}' on model '{}'", model.name))
+            })
+            .collect(),
+        _ => Ok(model.fields.iter().collect()),
+    }
+}
+
+fn active_test(kwargs: &Map<String, Value>) -> bool {
+    kwargs.get("context").and_then(|c| c.get("active_test")).and_then(Value::as_bool).unwrap_or(true)
+}
+
+fn read(sim: &Sim, model: &Model, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, String> {
+    let fields = requested_fields(model, kwargs)?;
+    let ids: Vec<i64> = target.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    Ok(Value::Array(
+        ids.iter()
+            .filter_map(|id| model.records.get(id).map(|r| Value::Object(sim.store.render(model, *id, r, &fields))))
+            .collect(),
+    ))
+}
+
+fn search(sim: &Sim, model: &Model, method: &str, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, String> {
+    let domain_v = target.cloned().or_else(|| kwargs.get("domain").cloned()).unwrap_or(json!([]));
+    let dom = domain::parse(&domain_v)?;
+    let mut used = Vec::new();
+    dom.fields(&mut used);
+    for f in &used {
+        if model.field(f).is_none() {
+            return Err(format!("Invalid field {}.{f} in leaf", model.name));
+        }
+    }
+    // As in Odoo: archived records are hidden unless the context or the domain says otherwise.
+    let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
+    let order = kwargs.get("order").and_then(Value::as_str).unwrap_or("id asc").to_ascii_lowercase();
+    let keys: Vec<(String, bool)> = order
+        .split(',')
+        .map(|t| {
+            let mut p = t.split_whitespace();
+            (p.next().unwrap_or("id").to_owned(), p.next() == Some("desc"))
+        })
+        .collect();
+    for (k, _) in &keys {
+        if model.field(k).is_none() {
+            return Err(format!("Invalid field {k:?} on model {:?}", model.name));
+        }
+    }
+    let offset = kwargs.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let limit = kwargs.get("limit").and_then(Value::as_u64).map(|l| l as usize);
+    let store = &sim.store;
+    let whole_seconds = sim.whole_second_datetimes();
+    let matching = model.records.iter().filter(|(id, r)| (!hide_archived || r.active) && dom.matches(store, model, **id, r, whole_seconds));
+    let by_id_asc = keys.len() == 1 && keys[0] == ("id".to_owned(), false);
+    let page: Vec<(i64, &crate::data::Rec)> = if method == "search_count" {
+        return Ok(json!(matching.count()));
+    } else if by_id_asc {
+        // The keyset path: walk the id index and stop at the limit.
+        matching.skip(offset).take(limit.unwrap_or(usize::MAX)).map(|(id, r)| (*id, r)).collect()
+    } else {
+        let mut all: Vec<(i64, &crate::data::Rec)> = matching.map(|(id, r)| (*id, r)).collect();
+        all.sort_by(|a, b| {
+            for (k, desc) in &keys {
+                let o = match k.as_str() {
+                    "id" => a.0.cmp(&b.0),
+                    "write_date" => a.1.write_us.cmp(&b.1.write_us),
+                    "create_date" => a.1.create_us.cmp(&b.1.create_us),
+                    _ => Ordering::Equal,
+                };
+                let o = if *desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            a.0.cmp(&b.0)
+        });
+        all.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)).collect()
+    };
+    if method == "search" {
+        return Ok(Value::Array(page.iter().map(|(id, _)| json!(id)).collect()));
+    }
+    let fields = requested_fields(model, kwargs)?;
+    Ok(Value::Array(page.into_iter().map(|(id, r)| Value::Object(store.render(model, id, r, &fields))).collect()))
+}
