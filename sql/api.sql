@@ -67,10 +67,13 @@ AS $$ SELECT * FROM scrap_sga._run_and_report('resync_failed', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.resync_failed(text) IS
 'Retry now every record waiting in scrap_sga.failed_record, whatever its next_attempt_at.';
 
-CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text, secret text)
+CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text DEFAULT NULL, secret text DEFAULT NULL,
+                                         secret_file text DEFAULT NULL, protocol text DEFAULT 'auto')
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- A failed call must not write its statement, which may hold the secret, to the server log.
+SET log_min_error_statement = 'panic'
 AS $$
 BEGIN
     -- Checked here rather than left to the table's constraints: a constraint violation would
@@ -79,19 +82,39 @@ BEGIN
         RAISE EXCEPTION 'scrap_sga.set_connection: url must start with http:// or https:// (got %)', coalesce(url, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    IF coalesce(database, '') = '' OR coalesce(login, '') = '' OR coalesce(secret, '') = '' THEN
-        RAISE EXCEPTION 'scrap_sga.set_connection: database, login and secret must not be empty'
+    IF coalesce(database, '') = '' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: database must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF protocol IS NULL OR protocol NOT IN ('auto', 'json2', 'jsonrpc') THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: protocol must be auto, json2 or jsonrpc (got %)', coalesce(protocol, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    INSERT INTO scrap_sga.connection (url, database, login, secret)
-    VALUES (rtrim(url, '/'), database, login, secret)
+    IF (coalesce(secret, '') = '') = (coalesce(secret_file, '') = '') THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: give either secret or secret_file, not both and not neither'
+            USING ERRCODE = '22023';
+    END IF;
+    IF protocol = 'jsonrpc' AND coalesce(login, '') = '' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: JSON-RPC needs a login (JSON-2 does not: its API key names the user)'
+            USING ERRCODE = '22023';
+    END IF;
+    IF coalesce(secret_file, '') <> '' THEN
+        -- The worker reads the file as the server's OS user, which may read any file the server
+        -- can: only those allowed to read server files may name one.
+        IF NOT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') THEN
+            RAISE EXCEPTION 'scrap_sga.set_connection: naming a secret_file needs the privileges of pg_read_server_files'
+                USING ERRCODE = '42501';
+        END IF;
+        PERFORM scrap_sga._check_secret_file(secret_file);
+    END IF;
+    INSERT INTO scrap_sga.connection (url, database, login, secret, secret_file, protocol)
+    VALUES (rtrim(url, '/'), database, nullif(login, ''), nullif(secret, ''), nullif(secret_file, ''), protocol)
     ON CONFLICT (singleton) DO UPDATE
-       SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login,
-           secret = EXCLUDED.secret, updated_at = now();
+       SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login, secret = EXCLUDED.secret,
+           secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now();
 END
 $$;
-COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text) IS
-'Set the Odoo server to read from: base URL (https://erp.example.com), database, login, and password or API key.';
+COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text) IS
+'Set the Odoo server to read from: base URL (https://erp.example.com), database, login (JSON-RPC only), and the password or API key, either as secret or as secret_file, an absolute path on this server to a file only its owner can read, read at every run. protocol: auto (default), json2 or jsonrpc.';
 
 -- Rows in a mirror table, counted exactly (soft-deleted rows excluded).
 CREATE FUNCTION scrap_sga._live_rows(tbl regclass) RETURNS bigint

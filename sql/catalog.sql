@@ -9,9 +9,16 @@ CREATE TABLE scrap_sga.connection (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     url         text NOT NULL CHECK (url ~ '^https?://'),
     database    text NOT NULL CHECK (database <> ''),
-    login       text NOT NULL CHECK (login <> ''),
-    secret      text NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    -- JSON-RPC logs in with it. JSON-2 does not use it: the API key names the user.
+    login       text CHECK (login <> ''),
+    -- The password or API key; or secret_file, a file on this server that holds the key and is
+    -- read at every run (so a rotation is a new file, and the key never appears in SQL).
+    secret      text CHECK (secret <> ''),
+    secret_file text CHECK (secret_file ~ '^/'),
+    -- auto: ask the server its version at each run; JSON-2 on Odoo 19 and later.
+    protocol    text NOT NULL DEFAULT 'auto' CHECK (protocol IN ('auto', 'json2', 'jsonrpc')),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ((secret IS NULL) <> (secret_file IS NULL))
 );
 COMMENT ON TABLE scrap_sga.connection IS 'The Odoo server scrap_sga reads from. Set it with scrap_sga.set_connection().';
 
@@ -100,6 +107,8 @@ CREATE TABLE scrap_sga.sync_run (
     cursor_before  timestamptz,
     cursor_after   timestamptz,
     odoo_version   text,
+    -- The protocol the run spoke: json2 or jsonrpc (the connection's protocol may be auto).
+    protocol       text,
     schema_changes text[] NOT NULL DEFAULT '{}',
     sqlstate       text,
     error          text,

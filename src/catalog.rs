@@ -3,39 +3,8 @@
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use scrap_sga_core::mapping::{OdooField, Skipped};
-use scrap_sga_core::odoo::Settings;
-use std::time::Duration;
 
 use crate::errors::{state, SyncError};
-use crate::settings;
-
-pub fn load_connection() -> Result<Settings, SyncError> {
-    let row = Spi::connect(|c| -> Result<Option<(String, String, String, String)>, SyncError> {
-        let t = c.select("SELECT url, database, login, secret FROM scrap_sga.connection", None, &[])?;
-        match t.into_iter().next() {
-            Some(r) => Ok(Some((
-                r.get::<String>(1)?.unwrap_or_default(),
-                r.get::<String>(2)?.unwrap_or_default(),
-                r.get::<String>(3)?.unwrap_or_default(),
-                r.get::<String>(4)?.unwrap_or_default(),
-            ))),
-            None => Ok(None),
-        }
-    })?;
-    let (url, database, login, secret) = row.ok_or_else(|| {
-        SyncError::new(state::NOT_CONFIGURED, "no Odoo connection is configured: call scrap_sga.set_connection(url, database, login, secret)")
-    })?;
-    Ok(Settings {
-        url,
-        database,
-        login,
-        secret,
-        connect_timeout: Duration::from_secs(settings::CONNECT_TIMEOUT.get() as u64),
-        read_timeout: Duration::from_secs(settings::READ_TIMEOUT.get() as u64),
-        max_response_bytes: settings::MAX_RESPONSE_MB.get() as u64 * 1024 * 1024,
-        ca_bundle_pem: settings::ca_bundle()?,
-    })
-}
 
 /// One row of `scrap_sga.model`, with what the engine derives from it.
 #[derive(Debug, Clone)]

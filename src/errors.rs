@@ -13,6 +13,11 @@ pub struct SyncError {
 
 pub mod state {
     pub const INVALID_PASSWORD: &str = "28P01";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const INVALID_CATALOG_NAME: &str = "3D000";
+    pub const UNDEFINED_FILE: &str = "58P01";
+    pub const CONFIG_FILE_ERROR: &str = "F0000";
     pub const CANNOT_CONNECT: &str = "08001";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
@@ -42,10 +47,18 @@ impl SyncError {
             OdooError::Connect { .. } => state::CANNOT_CONNECT,
             OdooError::Timeout { .. } => state::CONNECTION_FAILURE,
             OdooError::Interrupted => state::QUERY_CANCELED,
-            OdooError::Http { .. } | OdooError::Malformed { .. } | OdooError::TooLarge { .. } => state::PROTOCOL_VIOLATION,
+            OdooError::Http { .. }
+            | OdooError::Malformed { .. }
+            | OdooError::TooLarge { .. }
+            | OdooError::RequestRejected { .. }
+            | OdooError::NoProtocol { .. } => state::PROTOCOL_VIOLATION,
+            OdooError::AccessDenied { .. } => state::INSUFFICIENT_PRIVILEGE,
+            OdooError::UnknownModel { .. } => state::UNDEFINED_OBJECT,
+            OdooError::DatabaseNotFound { .. } => state::INVALID_CATALOG_NAME,
             OdooError::Server { .. } => state::ODOO_EXCEPTION,
-            OdooError::LoginFailed { .. } => state::INVALID_PASSWORD,
+            OdooError::LoginFailed { .. } | OdooError::KeyRejected { .. } => state::INVALID_PASSWORD,
             OdooError::Settings(_) => state::INVALID_PARAMETER,
+            OdooError::Internal(_) => state::INTERNAL,
         };
         SyncError::new(sqlstate, e.to_string())
     }
@@ -111,7 +124,8 @@ fn leak_state(code: String) -> &'static str {
     for s in [
         state::INVALID_PASSWORD, state::CANNOT_CONNECT, state::CONNECTION_FAILURE, state::PROTOCOL_VIOLATION,
         state::ODOO_EXCEPTION, state::NOT_CONFIGURED, state::INVALID_PARAMETER, state::DATA_EXCEPTION,
-        state::QUERY_CANCELED, state::ADMIN_SHUTDOWN, state::INTERNAL,
+        state::QUERY_CANCELED, state::ADMIN_SHUTDOWN, state::INTERNAL, state::INSUFFICIENT_PRIVILEGE, state::UNDEFINED_OBJECT,
+        state::INVALID_CATALOG_NAME, state::UNDEFINED_FILE, state::CONFIG_FILE_ERROR,
     ] {
         if s == code {
             return s;

@@ -1,7 +1,8 @@
 //! scrap_sga: mirror Odoo models into PostgreSQL tables, from inside the database.
 //!
 //! * `settings`: server settings (GUCs).
-//! * `catalog`: the extension's own tables (connection, models, fields, run log).
+//! * `catalog`: the extension's own tables (models, fields, run log).
+//! * `connection`: the Odoo connection settings, the API key read from its file.
 //! * `engine`: plans a model's columns and applies pages of records.
 //! * `launcher`: runs the engine in a background worker for `scrap_sga.sync()`.
 //! * `txn`: transactions that can fail without ending the worker.
@@ -13,6 +14,7 @@
 use pgrx::prelude::*;
 
 mod catalog;
+mod connection;
 mod engine;
 mod errors;
 mod launcher;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use crate::catalog;
+use crate::connection;
 use crate::errors::SyncError;
 
 const PAGE: usize = 10_000;
@@ -41,11 +42,11 @@ fn verify(
         name!(detail, Option<String>),
     ),
 > {
-    let settings = catalog::load_connection().unwrap_or_else(|e| raise(e));
+    let settings = connection::load().unwrap_or_else(|e| raise(e));
     let models = catalog::models(only_model).unwrap_or_else(|e| raise(e));
     let interrupt: scrap_sga_core::odoo::Interrupt = Arc::new(cancel_requested);
     let mut client = Client::new(settings, Some(interrupt)).unwrap_or_else(|e| raise(SyncError::from_odoo(&e)));
-    client.authenticate().unwrap_or_else(|e| raise(SyncError::from_odoo(&e).context("login")));
+    client.open().unwrap_or_else(|e| raise(SyncError::from_odoo(&e).context("connecting")));
     let mut rows: Vec<Row> = Vec::new();
     for m in &models {
         verify_model(&client, m, &mut rows).unwrap_or_else(|e| raise(e));

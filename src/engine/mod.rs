@@ -131,10 +131,12 @@ pub(crate) fn page_error(e: &OdooError, model: &str, what: &str, page: usize, af
     odoo_error(e).context(format!("{model}: {what}, page {page} (ids after {after_id})"))
 }
 
-/// The Odoo login, made once per invocation and shared by its models.
+/// The connection to Odoo, opened once per invocation (protocol chosen, logged in) and shared
+/// by its models.
 struct Session {
     remote: Option<remote::Remote>,
     version: Option<String>,
+    protocol: Option<&'static str>,
     failure: Option<SyncError>,
 }
 
@@ -147,11 +149,11 @@ impl Session {
             let made = (|| -> Result<remote::Remote, SyncError> {
                 let interrupt: scrap_sga_core::odoo::Interrupt = Arc::new(shutdown_requested);
                 let mut remote = remote::Remote::new(Client::new(settings.clone()?, Some(interrupt))?);
-                let (login, _) = remote.call(|c| {
-                    let version = c.version().ok();
-                    c.authenticate().map(|_| version)
-                });
-                self.version = login.map_err(|e| odoo_error(&e).context("login"))?;
+                let (opened, _) = remote.call(|c| c.open());
+                // Known even when the login then fails: the run log says what was spoken.
+                self.version = remote.server_version();
+                self.protocol = remote.protocol();
+                opened.map_err(|e| odoo_error(&e).context("connecting"))?;
                 Ok(remote)
             })();
             match made {
@@ -184,14 +186,14 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
             let _ = txn::run(|| {
                 Spi::connect_mut(|c| {
                     let run_id = catalog::start_run(c, inv.id, &name, inv.trigger(), None)?;
-                    finish_failed(c, run_id, &e, 0, &Outcome::default())
+                    finish_failed(c, run_id, &e, None, 0, &Outcome::default())
                 })
             });
             return vec![Outcome { error: Some(e), ..Default::default() }];
         }
     };
     let mirrored: BTreeMap<String, String> = models.iter().map(|m| (m.model.clone(), m.table_name.clone())).collect();
-    let settings = txn::run(catalog::load_connection);
+    let settings = txn::run(crate::connection::load);
     if let Ok(s) = &settings {
         if s.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&s.url) {
             warning!(
@@ -200,7 +202,7 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
             );
         }
     }
-    let mut session = Session { remote: None, version: None, failure: None };
+    let mut session = Session { remote: None, version: None, protocol: None, failure: None };
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &settings, &mut session, &mirrored)).collect();
     if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit()")?)) {
         warning!("scrap_sga: pruning the audit log failed: {}", e.message);
@@ -244,8 +246,8 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
             let result = sync_model(inv, &conf, settings, session, mirrored, run_id, &mut out);
             let requests = session.requests() - requests_before;
             let finished = match &result {
-                Ok(done) => txn::run(|| finish_succeeded(&conf, run_id, done, session.version.as_deref(), requests, &out)),
-                Err(e) => txn::run(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, requests, &out))),
+                Ok(done) => txn::run(|| finish_succeeded(&conf, run_id, done, &session, requests, &out)),
+                Err(e) => txn::run(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
             };
             match (result, finished) {
                 (Err(e), _) | (Ok(_), Err(e)) => {
@@ -277,18 +279,20 @@ struct Done {
     schema_changes: Vec<String>,
 }
 
-fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<&str>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
+fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, session: &Session, requests: u64, out: &Outcome) -> Result<(), SyncError> {
     Spi::connect_mut(|c| {
         c.update(
             "UPDATE scrap_sga.sync_run SET status = 'succeeded', finished_at = clock_timestamp(),
                     unchanged = fetched - inserted - updated - restored - failed,
                     cursor_after = $2::timestamp AT TIME ZONE 'UTC', odoo_version = $3, schema_changes = $4, requests = $5,
-                    odoo_time = make_interval(secs => $6), db_time = make_interval(secs => $7), mode = $8, reconciled = $9
+                    odoo_time = make_interval(secs => $6), db_time = make_interval(secs => $7), mode = $8, reconciled = $9,
+                    protocol = $10
              WHERE run_id = $1",
             None,
             &[
-                run_id.into(), done.cursor_after.as_deref().into(), version.into(), done.schema_changes.clone().into(),
+                run_id.into(), done.cursor_after.as_deref().into(), session.version.as_deref().into(), done.schema_changes.clone().into(),
                 (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(), done.mode.into(), done.reconciled.into(),
+                session.protocol.into(),
             ],
         )?;
         // The cursor only moves forward, and only once everything before it is committed.
@@ -310,14 +314,17 @@ fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, version: Option<
     })
 }
 
-fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, requests: u64, out: &Outcome) -> Result<(), SyncError> {
+fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, session: Option<&Session>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
     c.update(
         "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(),
                 unchanged = fetched - inserted - updated - restored - failed, sqlstate = $2, error = $3, requests = $4,
-                odoo_time = make_interval(secs => $5), db_time = make_interval(secs => $6)
+                odoo_time = make_interval(secs => $5), db_time = make_interval(secs => $6), odoo_version = $7, protocol = $8
          WHERE run_id = $1",
         None,
-        &[run_id.into(), e.sqlstate.into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into()],
+        &[
+            run_id.into(), e.sqlstate.into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(),
+            session.and_then(|s| s.version.as_deref()).into(), session.and_then(|s| s.protocol).into(),
+        ],
     )?;
     Ok(())
 }

@@ -45,6 +45,15 @@ impl Remote {
         self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before)
     }
 
+    /// The protocol the client chose, once it is open.
+    pub fn protocol(&self) -> Option<&'static str> {
+        self.client.as_ref()?.protocol().map(|p| p.as_str())
+    }
+
+    pub fn server_version(&self) -> Option<String> {
+        self.client.as_ref()?.server_version().map(str::to_owned)
+    }
+
     /// Odoo's clock at its last answer (HTTP `Date` header), in Odoo's datetime format.
     pub fn server_time(&self) -> Option<String> {
         self.client.as_ref()?.server_time().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -78,7 +87,7 @@ impl Remote {
                 self.client = Some(client);
                 (r, took)
             }
-            Err(_) => (Err(OdooError::Malformed { url: String::new(), detail: "the request thread panicked".into() }), t0.elapsed()),
+            Err(_) => (Err(OdooError::Internal("the thread of an Odoo request panicked (see the server log)".into())), t0.elapsed()),
         }
     }
 

@@ -2,7 +2,9 @@
 //! the Odoo simulator. `scripts/test.sh` starts the shared cluster and exports:
 //!
 //! * `SGA_PGPORT`, `SGA_PGHOST`: the shared cluster (each test gets a database of its own);
-//! * `SGA_SIM_BIN`: the simulator binary (each test starts its own simulator).
+//! * `SGA_SIM_BIN`: the simulator binary (each test starts its own simulator);
+//! * `SGA_ODOO_VERSION`: the Odoo the simulator plays, 18 (JSON-RPC, the default) or 20 (JSON-2):
+//!   `scripts/test.sh` runs the whole suite once with each.
 //!
 //! Tests speak to Postgres through `psql`, as an operator would.
 use serde_json::{json, Value};
@@ -77,8 +79,18 @@ impl Db {
         text.parse().unwrap_or_else(|_| panic!("not an integer: {text:?} from {sql}"))
     }
 
+    /// Point the extension at the simulator, with the credentials its protocol needs.
     pub fn connect_to(&self, sim: &Sim) {
-        self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'admin')", sim.url));
+        self.connect_with(sim, &sim.secret());
+    }
+
+    /// Odoo 19 and later: an API key and no login (JSON-2); 18: login and password (JSON-RPC).
+    pub fn connect_with(&self, sim: &Sim, secret: &str) {
+        if sim.version >= 19 {
+            self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', secret => '{secret}')", sim.url));
+        } else {
+            self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', '{secret}')", sim.url));
+        }
     }
 
     /// `scrap_sga.sync()` as JSON rows, one per model.
@@ -87,25 +99,68 @@ impl Db {
     }
 }
 
+/// The Odoo version the suite runs against (`SGA_ODOO_VERSION`, 18 by default).
+pub fn odoo_version() -> u32 {
+    std::env::var("SGA_ODOO_VERSION").ok().and_then(|v| v.parse().ok()).unwrap_or(18)
+}
+
+/// The simulated user's first API key (40 hex characters, as Odoo makes them).
+pub const API_KEY: &str = "5ca7f00d5ca7f00d5ca7f00d5ca7f00d5ca7f00d";
+
 /// The Odoo simulator, stopped when dropped.
 pub struct Sim {
     child: Child,
     pub url: String,
+    /// The Odoo major version it plays.
+    pub version: u32,
     agent: ureq::Agent,
+    /// What the extension must present now: the API key (19+) or the password (18).
+    secret: std::cell::RefCell<String>,
 }
 
 impl Sim {
+    /// A simulator of the suite's Odoo version (`SGA_ODOO_VERSION`).
     pub fn start(orders: i64, lines: i64) -> Sim {
+        Sim::start_as(odoo_version(), orders, lines)
+    }
+
+    pub fn start_as(version: u32, orders: i64, lines: i64) -> Sim {
         let bin = std::env::var("SGA_SIM_BIN").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/odoo_sim").into());
         let mut child = Command::new(&bin)
             .args(["--port", "0", "--orders", &orders.to_string(), "--lines", &lines.to_string()])
+            .args(["--odoo-version", &version.to_string(), "--api-key", API_KEY])
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the simulator {bin}: {e}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").expect("simulator banner").to_owned();
-        Sim { child, url, agent: ureq::Agent::new_with_defaults() }
+        let secret = if version >= 19 { API_KEY } else { "admin" };
+        Sim { child, url, version, agent: ureq::Agent::new_with_defaults(), secret: std::cell::RefCell::new(secret.into()) }
+    }
+
+    pub fn secret(&self) -> String {
+        self.secret.borrow().clone()
+    }
+
+    /// As when the Odoo user's password changes (18), or their API key is revoked and a new one
+    /// made (19+): the old secret stops working at once. Returns the new one.
+    pub fn rotate_secret(&self) -> String {
+        let new = if self.version >= 19 {
+            self.post("/sim/apikey/revoke", json!({"key": self.secret()}));
+            self.post("/sim/apikey", json!({}))["key"].as_str().unwrap().to_owned()
+        } else {
+            self.post("/sim/password", json!({"password": "rotated"}));
+            "rotated".to_owned()
+        };
+        *self.secret.borrow_mut() = new.clone();
+        new
+    }
+
+    /// How the extension words a refused secret under this simulator's protocol.
+    pub fn refusal_text(&self) -> &'static str {
+        if self.version >= 19 { "Odoo refused the API key on database \"dimagaz\"" } else { "Odoo refused the login of user \"admin\" on database \"dimagaz\"" }
     }
 
     pub fn post(&self, path: &str, body: Value) -> Value {
@@ -122,16 +177,9 @@ impl Sim {
         self.get(&format!("/sim/dump?model={model}")).as_array().unwrap().clone()
     }
 
-    /// `fields_get` through JSON-RPC, as the extension sees it.
+    /// `fields_get`, as the extension sees it.
     pub fn fields(&self, model: &str) -> serde_json::Map<String, Value> {
-        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
-            "args": ["dimagaz", 2, "admin", model, "fields_get", [], {"attributes": ["type", "store"]}]}});
-        self.post_rpc(body)["result"].as_object().unwrap().clone()
-    }
-
-    fn post_rpc(&self, body: Value) -> Value {
-        let mut resp = self.agent.post(format!("{}/jsonrpc", self.url)).send_json(&body).unwrap();
-        resp.body_mut().with_config().limit(1 << 30).read_json().unwrap()
+        self.get(&format!("/sim/fields?model={model}")).as_object().unwrap().clone()
     }
 
     pub fn stats(&self) -> Value {

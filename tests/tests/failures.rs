@@ -23,7 +23,7 @@ fn each_fault_fails_the_run_clearly_changes_nothing_and_the_next_run_converges()
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"kind": "delay", "delay_ms": 2500, "method": "search_read"}), "08006", "did not answer in time"),
         (json!({"kind": "http500", "method": "search_read"}), "08P01", "answered HTTP 500"),
-        (json!({"kind": "malformed", "method": "search_read"}), "08P01", "not valid JSON-RPC"),
+        (json!({"kind": "malformed", "method": "search_read"}), "08P01", "not valid JSON: the body was cut short"),
         (json!({"kind": "drop", "method": "search_read"}), "08001", "cannot connect to Odoo"),
     ];
     for (fault, sqlstate, text) in cases {
@@ -42,12 +42,12 @@ fn each_fault_fails_the_run_clearly_changes_nothing_and_the_next_run_converges()
         assert_eq!(n(row_of(&ok, "dimagaz.bc"), "updated"), 1, "{fault}: {ok}");
         assert_eq!(db.verify(), json!([]), "{fault}");
     }
-    // A wrong password (an expired API key) fails the login, and recovers once it is fixed.
-    sim.post("/sim/password", json!({"password": "rotated"}));
+    // A changed password (a revoked API key) fails the login, and recovers once it is fixed.
+    let new = sim.rotate_secret();
     let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
-    assert!(err.stderr.contains("refused the login"), "{}", err.stderr);
+    assert!(err.stderr.contains(sim.refusal_text()), "{}", err.stderr);
     assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("28P01"));
-    db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'rotated')", sim.url));
+    db.connect_with(&sim, &new);
     db.sync();
     assert_eq!(db.verify(), json!([]));
 }
@@ -126,12 +126,13 @@ fn resync_of_existing_new_deleted_and_refused_ids() {
     db.json("SELECT json_agg(s) FROM scrap_sga.resync(9, 'dimagaz.bc.line') s");
     assert_eq!(db.sql("SELECT product_qty FROM scrap_dimagaz_bc_line WHERE id = 9"), "77");
 
-    // Refused by Odoo: the run fails with Odoo's exception, nothing changes.
+    // Refused by Odoo (the user may not read the model): the run fails with Odoo's exception,
+    // named as a missing privilege, and nothing changes.
     sim.post("/sim/fault", json!({"kind": "odoo_error", "method": "read", "name": "odoo.exceptions.AccessError", "message": "You are not allowed to access 'Bon de commande' (dimagaz.bc) records."}));
     let err = db.try_sql("SELECT * FROM scrap_sga.resync(5)").unwrap_err();
     assert!(err.stderr.contains("resync of dimagaz.bc 5 failed"), "{}", err.stderr);
-    assert!(err.stderr.contains("Odoo raised odoo.exceptions.AccessError: You are not allowed to access"), "{}", err.stderr);
-    assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("38000"));
+    assert!(err.stderr.contains("the Odoo user has no read access to model dimagaz.bc (odoo.exceptions.AccessError: You are not allowed to access"), "{}", err.stderr);
+    assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("42501"));
     // And the audit has every change of this test, once.
     assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE operation = 'insert' AND odoo_id = {new_id} AND table_name = 'scrap_dimagaz_bc'")), 1);
 }
@@ -140,7 +141,7 @@ fn resync_of_existing_new_deleted_and_refused_ids() {
 fn a_reader_cannot_see_the_secret_nor_write_nor_sync() {
     let sim = Sim::start(10, 20);
     let db = Db::fresh("e2e_privileges");
-    db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'admin')", sim.url));
+    db.connect_to(&sim);
     db.sync();
     db.sql("DROP ROLE IF EXISTS e2e_django");
     db.sql("DROP ROLE IF EXISTS e2e_ops");
@@ -163,8 +164,9 @@ fn a_reader_cannot_see_the_secret_nor_write_nor_sync() {
     let err = db.try_sql_as("e2e_django", "SELECT secret FROM scrap_sga.connection").unwrap_err();
     assert!(err.stderr.contains("permission denied for table connection"), "{}", err.stderr);
     let shown = db.try_sql_as("e2e_django", "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name LIKE 'scrap_sga.%'").unwrap();
-    assert!(!shown.contains("admin"), "{shown}");
-    let logs = db.sql("SELECT count(*) FROM scrap_sga.sync_run WHERE error LIKE '%admin%' OR array_to_string(schema_changes, ' ') LIKE '%admin%'");
+    let secret = sim.secret();
+    assert!(!shown.contains(&secret), "{shown}");
+    let logs = db.sql(&format!("SELECT count(*) FROM scrap_sga.sync_run WHERE error LIKE '%{secret}%' OR array_to_string(schema_changes, ' ') LIKE '%{secret}%'"));
     assert_eq!(logs, "0");
     // A reader writes nothing and syncs nothing.
     for sql in [
@@ -192,7 +194,7 @@ fn a_reader_cannot_see_the_secret_nor_write_nor_sync() {
         .output()
         .unwrap();
     assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
-    assert!(!String::from_utf8_lossy(&dump.stdout).contains("'admin'"));
+    assert!(!String::from_utf8_lossy(&dump.stdout).contains(&secret));
     let full = std::process::Command::new(scrap_sga_e2e::pg_bin("pg_dump")).args(["-h", &db.host, "-p", &db.port, "-U", "postgres", "-d", &db.name]).output().unwrap();
     assert!(!String::from_utf8_lossy(&full.stdout).contains("COPY scrap_sga.connection"), "the connection row is never dumped");
 }

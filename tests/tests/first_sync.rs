@@ -66,9 +66,9 @@ fn a_wrong_password_is_a_clear_error_and_writes_nothing() {
     db.sync();
     let before = row_versions(&db, "scrap_dimagaz_bc");
 
-    db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', 'not-the-password')", sim.url));
+    db.connect_with(&sim, "not-the-password");
     let err = db.try_sql("SELECT * FROM scrap_sga.sync()").expect_err("a wrong password must fail the sync");
-    assert!(err.stderr.contains("Odoo refused the login of user \"admin\" on database \"dimagaz\""), "{}", err.stderr);
+    assert!(err.stderr.contains(sim.refusal_text()), "{}", err.stderr);
     assert!(!err.stderr.contains("not-the-password"), "the secret leaked: {}", err.stderr);
     assert_eq!(db.sql("SELECT string_agg(DISTINCT sqlstate, ',') FROM scrap_sga.sync_run WHERE status = 'failed'"), "28P01");
     assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'failed'"), 2, "one failed run per model");
