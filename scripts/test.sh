@@ -52,6 +52,11 @@ kill "$DJ_SIM_PID" 2>/dev/null || true
 dj_ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
 if grep -q '^OK' "$WORK/django.log"; then echo "$dj_ran passed; 0 failed" >> "$TALLY"; else echo "0 passed; $dj_ran failed" >> "$TALLY"; exit 1; fi
 
+# Last: installing and removing the package replaces the extension files installed above (the
+# test puts them back at the end).
+say "Debian package: build, apt-get install, sync from the installed files, apt-get remove"
+bash "$ROOT/tests/package_test.sh" 2>&1 | tally
+
 passed=$(grep -Eo '^[0-9]+ passed|All [0-9]+' "$TALLY" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$TALLY" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 printf '\nall suites: %s passed, %s failed\n' "$passed" "$failed"

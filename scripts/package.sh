@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Build the Debian package postgresql-15-scrap-sga_<version>_<arch>.deb from `cargo pgrx package`.
+#
+# Usage: scripts/package.sh [OUTDIR]     (default OUTDIR: target/debian)
+# Prints the .deb's path on stdout; progress goes to stderr. Install it with
+#   apt-get install ./postgresql-15-scrap-sga_<version>_amd64.deb
+#
+# The version is the extension's: what `cargo pgrx package` wrote into the packaged control
+# file, i.e. Cargo.toml's version. The build itself needs no root (dpkg-deb records the files
+# as root's); only installing missing build tools does.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PKG=postgresql-$PG_MAJOR-scrap-sga
+OUT=${1:-$ROOT/target/debian}
+
+setup
+command -v dpkg-deb >/dev/null || { echo "dpkg-deb not found: this builds a Debian package, on Debian" >&2; exit 1; }
+if ! command -v dpkg-shlibdeps >/dev/null; then
+    say "installing dpkg-dev (dpkg-shlibdeps)"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq dpkg-dev >/dev/null
+fi
+
+# A fresh tree each time, so that nothing from an earlier build (say, the install script of a
+# previous version) can end up in the package. Laid out as a Debian source tree would be
+# (debian/control, debian/<package>/) because that is where dpkg-shlibdeps expects to run.
+BUILD="$ROOT/target/debian/build"
+STAGE="$BUILD/debian/$PKG"
+rm -rf "$BUILD"
+mkdir -p "$STAGE" "$OUT"
+printf 'Source: scrap-sga\n\nPackage: %s\nArchitecture: any\n' "$PKG" > "$BUILD/debian/control"
+OUT=$(cd "$OUT" && pwd)
+
+say "cargo pgrx package (release build, for $PG_CONFIG)"
+(cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$STAGE" >/dev/null)
+
+# pgrx lays the files out under pg_config's own directories, which for Debian's postgresql-15
+# are Debian's: check rather than assume, since a pg_config from elsewhere would give a package
+# that installs where Debian's server never looks.
+LIBDIR=$("$PG_CONFIG" --pkglibdir)
+EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+CONTROL="$STAGE$EXTDIR/scrap_sga.control"
+for f in "$STAGE$LIBDIR/scrap_sga.so" "$CONTROL"; do
+    [ -f "$f" ] || { echo "cargo pgrx package did not produce ${f#"$STAGE"}" >&2; exit 1; }
+done
+unexpected=$(cd "$STAGE" && find . -type f ! -path ".$LIBDIR/*" ! -path ".$EXTDIR/*")
+[ -z "$unexpected" ] || { echo "cargo pgrx package produced files outside $LIBDIR and $EXTDIR:" >&2; echo "$unexpected" >&2; exit 1; }
+
+EXT_VERSION=$(sed -nE "s/^[[:space:]]*default_version[[:space:]]*=[[:space:]]*'([^']+)'.*/\1/p" "$CONTROL")
+[ -n "$EXT_VERSION" ] || { echo "no default_version in the packaged $(basename "$CONTROL")" >&2; exit 1; }
+[ -f "$STAGE$EXTDIR/scrap_sga--$EXT_VERSION.sql" ] || { echo "no install script scrap_sga--$EXT_VERSION.sql for default_version $EXT_VERSION" >&2; exit 1; }
+# Debian sorts '~' before everything, so a pre-release (0.2.0-rc.1 in Cargo's terms) comes
+# before its release; a '-' would instead be read as the Debian revision.
+VERSION=${EXT_VERSION//-/\~}
+ARCH=$(dpkg --print-architecture)
+
+# Debian's shared libraries are stripped (file(1) shows it); pgrx leaves the symbols in.
+strip --strip-unneeded "$STAGE$LIBDIR/scrap_sga.so"
+# No maintainer scripts: CREATE EXTENSION and shared_preload_libraries are each cluster's
+# DBA's choice, and dpkg swaps the library in by rename, so a server running the old one keeps
+# its mapping until it restarts.
+mkdir -m 0755 "$STAGE/DEBIAN"   # before dpkg-shlibdeps, which finds the package root by it
+
+# The library's own dependencies (libc6, libgcc-s1 today), with the minimum versions its symbols
+# need, as dpkg-shlibdeps finds them.
+SHLIBS_DEPENDS=$(cd "$BUILD" && dpkg-shlibdeps -O "debian/$PKG$LIBDIR/scrap_sga.so" | sed -n 's/^shlibs:Depends=//p')
+[ -n "$SHLIBS_DEPENDS" ] || { echo "dpkg-shlibdeps found no dependencies for scrap_sga.so" >&2; exit 1; }
+
+# Every Debian package carries its licence and a changelog. The changelog's one entry is dated
+# by the last commit, so that building the same commit twice gives the same package.
+MAINTAINER=$(sed -n 's/^Maintainer: //p' "$ROOT/packaging/control.in")
+DATE=$(git -C "$ROOT" log -1 --format=%cD 2>/dev/null || date -R)
+DOC="$STAGE/usr/share/doc/$PKG"
+mkdir -p "$DOC"
+cp "$ROOT/packaging/copyright" "$DOC/copyright"
+printf '%s (%s) unstable; urgency=medium\n\n  * scrap_sga %s, packaged by scripts/package.sh.\n\n -- %s  %s\n' \
+    "$PKG" "$VERSION" "$EXT_VERSION" "$MAINTAINER" "$DATE" | gzip -9n > "$DOC/changelog.gz"
+
+# Modes as Debian expects, whatever the umask was during the build.
+find "$STAGE" -type d -exec chmod 0755 {} +
+find "$STAGE" -type f -exec chmod 0644 {} +
+
+(cd "$STAGE" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$STAGE/DEBIAN/md5sums"
+INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE@/$INSTALLED_SIZE/" \
+    -e "s/@SHLIBS_DEPENDS@/$SHLIBS_DEPENDS/" \
+    "$ROOT/packaging/control.in" > "$STAGE/DEBIAN/control"
+chmod 0644 "$STAGE/DEBIAN/control" "$STAGE/DEBIAN/md5sums"
+
+DEB="$OUT/${PKG}_${VERSION}_${ARCH}.deb"
+say "dpkg-deb --build -> $DEB"
+dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$DEB" >/dev/null
+echo "$DEB"
