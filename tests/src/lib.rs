@@ -302,6 +302,12 @@ impl Db {
         self.json(&format!("SELECT to_jsonb(r) FROM scrap_sga.sync_run r WHERE model = '{model}' ORDER BY run_id DESC LIMIT 1"))
     }
 
+    /// `verify()` once the extension points at `sim` again.
+    pub fn verify_after(&self, sim: &Sim) -> Value {
+        self.connect_to(sim);
+        self.verify()
+    }
+
     /// `scrap_sga.verify()` as JSON rows (an empty list when the mirror matches Odoo).
     pub fn verify(&self) -> Value {
         self.json("SELECT coalesce(json_agg(v), '[]') FROM scrap_sga.verify() v")
