@@ -13,6 +13,13 @@ WHERE n.nspname = 'scrap_sga' AND p.proname NOT LIKE '\_%' ORDER BY 1, 2;
 -- The connection must be a URL; the error never shows the secret.
 SELECT scrap_sga.set_connection('erp.example.com', 'db', 'admin', 'hunter2');
 SELECT scrap_sga.set_connection('https://erp.example.com', 'db', 'admin', '');
+-- The protocol is one of three; JSON-RPC needs a login, JSON-2 does not; a key comes inline or
+-- from a file, never both.
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', protocol => 'xmlrpc');
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', protocol => 'jsonrpc');
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', secret_file => '/etc/key');
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret_file => 'relative/key');
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret_file => '/nonexistent/odoo-api-key');
 
 -- Syncing before any connection is set: a clear error, and a failed run per model in the log.
 SELECT * FROM scrap_sga.sync();

@@ -26,7 +26,14 @@ pub fn read(path: &str) -> Result<String, SecretFileError> {
     if !path.starts_with('/') {
         return Err(SecretFileError::NotAbsolute(path.to_owned()));
     }
-    let unreadable = |e: std::io::Error| SecretFileError::Unreadable { path: path.to_owned(), reason: e.kind().to_string() };
+    let unreadable = |e: std::io::Error| SecretFileError::Unreadable {
+        path: path.to_owned(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".into(),
+            std::io::ErrorKind::PermissionDenied => "permission denied to the database server's OS user".into(),
+            other => other.to_string(),
+        },
+    };
     let meta = std::fs::metadata(path).map_err(unreadable)?;
     if !meta.is_file() {
         return Err(SecretFileError::Unreadable { path: path.to_owned(), reason: "not a regular file".into() });
