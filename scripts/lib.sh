@@ -81,10 +81,12 @@ cluster_stop() {
     [ -d "$dir/data" ] && as_root runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# sim_start ORDERS LINES: start the simulator on a free port; sets SIM_URL and SIM_PID.
+# sim_start ORDERS LINES [ODOO_VERSION [API_KEY]]: start the simulator on a free port, playing
+# Odoo 18 unless told otherwise; sets SIM_URL and SIM_PID.
 sim_start() {
     local port; port=$(free_port)
-    "$SIM_BIN" --port "$port" --orders "$1" --lines "$2" > "${SIM_LOG:-/dev/null}" 2>&1 &
+    "$SIM_BIN" --port "$port" --orders "$1" --lines "$2" --odoo-version "${3:-18}" ${4:+--api-key "$4"} \
+        > "${SIM_LOG:-/dev/null}" 2>&1 &
     SIM_PID=$!
     SIM_URL="http://127.0.0.1:$port"
     for _ in $(seq 50); do curl -s -o /dev/null "$SIM_URL/sim/stats" && return 0; sleep 0.1; done
