@@ -19,12 +19,12 @@ tally() {
     grep -Eo '[0-9]+ passed; [0-9]+ failed|All [0-9]+ tests passed' "$WORK/suite.out" >> "$TALLY" || true
 }
 
-say "the repository is self-contained: nothing refers to ../shared"
+say "the repository is self-contained: nothing refers to the shared/ folder beside a clone"
 # A clone alone must build and pass: a file outside the repository is no input.
 if refs=$(cd "$ROOT" && grep -rnE '\.\./shared' --exclude-dir=target --exclude-dir=.git --exclude-dir=.venv --exclude='*.md' . 2>/dev/null); then
     printf '%s\n' "$refs" >&2
     echo "0 passed; 1 failed" >> "$TALLY"
-    say "these files read ../shared: copy what they need into the repository"
+    say "these files read the shared/ folder beside the clone: copy what they need into the repository"
     exit 1
 fi
 echo "1 passed; 0 failed" >> "$TALLY"
