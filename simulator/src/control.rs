@@ -3,7 +3,9 @@
 //! | call | body |
 //! |---|---|
 //! | POST /sim/reset | `{seed, orders, lines}` |
-//! | POST /sim/write | `{model, id, values, write_date?}`: set values; write_date moves to now (or to the given second, to play a late commit) |
+//! | POST /sim/write | `{model, id, values, write_date?, commit?, silent?}`: set values; write_date moves to now (or to the given second). `commit: "later"`: the write is made now but stays invisible until `/sim/commit`, as in a long Odoo transaction. `silent: true`: write_date does not move (a computed field whose value changed) |
+//! | POST /sim/commit | `{model, id}`: the pending write of the record becomes visible, with its original write_date |
+//! | POST /sim/clock | `{advance_s}`: Odoo's clock jumps ahead (write dates, the Date header) |
 //! | POST /sim/touch | `{model, ids, write_date?}`: new generated values and a new write_date (now, or all the same given second: one batch `write`) |
 //! | POST /sim/create | `{model, values?}` → `{id}` |
 //! | POST /sim/archive | `{model, id, active}` |
@@ -103,8 +105,14 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
         ("POST", "/sim/write") => {
             let explicit = req["write_date"].as_str().and_then(data::parse_datetime);
             let values = req["values"].as_object().cloned().unwrap_or_default();
+            let later = req["commit"].as_str() == Some("later");
+            let silent = req["silent"].as_bool().unwrap_or(false);
             let Some(model) = sim.store.model_mut(&model_name) else { return bad("unknown model") };
-            let Some(rec) = model.bump(id) else { return bad("no such record") };
+            let Some(visible) = model.records.get_mut(&id) else { return bad("no such record") };
+            let mut rec = visible.clone();
+            if !silent {
+                rec.write_us = data::now_us().max(rec.write_us + 1);
+            }
             if let Some(t) = explicit {
                 rec.write_us = t + 123_456;
             }
@@ -112,7 +120,24 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
                 rec.active = a;
             }
             rec.overrides.get_or_insert_with(Default::default).extend(values);
+            let write_date = data::fmt_datetime(rec.write_us);
+            if later {
+                visible.pending = Some(Box::new(rec));
+            } else {
+                *visible = rec;
+            }
+            Reply::json(200, &json!({"ok": true, "write_date": write_date}))
+        }
+        ("POST", "/sim/commit") => {
+            let Some(model) = sim.store.model_mut(&model_name) else { return bad("unknown model") };
+            let Some(rec) = model.records.get_mut(&id) else { return bad("no such record") };
+            let Some(pending) = rec.pending.take() else { return bad("no pending write") };
+            *rec = *pending;
             Reply::json(200, &json!({"ok": true, "write_date": data::fmt_datetime(rec.write_us)}))
+        }
+        ("POST", "/sim/clock") => {
+            data::advance_clock((req["advance_s"].as_f64().unwrap_or(0.0) * 1e6) as i64);
+            Reply::json(200, &json!({"ok": true, "now": data::fmt_datetime(data::now_us())}))
         }
         ("POST", "/sim/touch") => {
             let ids: Vec<i64> = req["ids"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
@@ -149,7 +174,7 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> Reply 
             let t = data::now_us();
             let mut overrides: Map<String, Value> = values;
             overrides.remove("order_id");
-            model.records.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(overrides)) });
+            model.records.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(overrides)), pending: None });
             if model_name == LINE {
                 let o = order.unwrap_or(1);
                 sim.store.link_line(new_id, o);

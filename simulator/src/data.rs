@@ -106,6 +106,9 @@ pub struct Rec {
     pub active: bool,
     /// Values set through the control API; they win over generated ones.
     pub overrides: Option<Box<Map<String, Value>>>,
+    /// A write whose transaction has not committed yet: readers still see the record as it was,
+    /// until `/sim/commit` makes this version visible with the write_date it got when written.
+    pub pending: Option<Box<Rec>>,
 }
 
 pub struct Model {
@@ -148,8 +151,17 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros())
 }
 
+/// How far the simulated clock runs ahead of the real one (`/sim/clock`), in microseconds: tests
+/// can let minutes pass without waiting them.
+static CLOCK_AHEAD_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+pub fn advance_clock(us: i64) {
+    CLOCK_AHEAD_US.fetch_add(us, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Odoo's clock: what stamps write_date and the HTTP Date header.
 pub fn now_us() -> i64 {
-    chrono::Utc::now().timestamp_micros()
+    chrono::Utc::now().timestamp_micros() + CLOCK_AHEAD_US.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 impl Model {
@@ -180,12 +192,12 @@ impl Store {
             // Batches of BATCH records share a second (one `create` call); a batch an hour.
             let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * 997;
             let active = mix(seed ^ (id as u64) ^ 0xAC71) % 20 != 0;
-            s.orders.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None });
+            s.orders.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None });
         }
         s.orders.next_id = n_orders + 1;
         for id in 1..=n_lines {
             let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * 991;
-            s.lines.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: None });
+            s.lines.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: None, pending: None });
             if n_orders > 0 {
                 let order = (id - 1) * n_orders / n_lines.max(1) + 1;
                 s.link_line(id, order);

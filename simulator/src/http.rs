@@ -105,7 +105,7 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
                     _ => "INTERNAL SERVER ERROR",
                 };
                 // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
-                let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+                let date = chrono::DateTime::from_timestamp_micros(crate::data::now_us()).unwrap().format("%a, %d %b %Y %H:%M:%S GMT");
                 let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                 let head = format!(
                     "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
