@@ -116,6 +116,44 @@ $$;
 COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text) IS
 'Set the Odoo server to read from: base URL (https://erp.example.com), database, login (JSON-RPC only), and the password or API key, either as secret or as secret_file, an absolute path on this server to a file only its owner can read, read at every run. protocol: auto (default), json2 or jsonrpc.';
 
+-- After a run that changed rows: NOTIFY scrap_sga with what changed, for LISTEN scrap_sga.
+-- Delivered when the calling transaction commits; nothing for a run that changed nothing.
+CREATE FUNCTION scrap_sga._notify_changes(run bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_notify('scrap_sga', json_build_object(
+               'model', r.model, 'table', format('%I.%I', m.table_schema, m.table_name), 'run_id', r.run_id,
+               'trigger', r.trigger, 'status', r.status, 'inserted', r.inserted, 'updated', r.updated,
+               'deleted', r.deleted, 'restored', r.restored)::text)
+    FROM scrap_sga.sync_run r JOIN scrap_sga.model m ON m.model = r.model
+    WHERE r.run_id = run AND r.inserted + r.updated + r.deleted + r.restored > 0
+$$;
+
+CREATE FUNCTION scrap_sga.copy_computed_field(model text, field text, copy boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f scrap_sga.model_field;
+BEGIN
+    SELECT * INTO f FROM scrap_sga.model_field mf WHERE mf.model = copy_computed_field.model AND mf.field = copy_computed_field.field;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scrap_sga.copy_computed_field: Odoo reported no field % on model % (see scrap_sga.model_field)', field, model
+            USING ERRCODE = '42703';
+    END IF;
+    IF f.stored THEN
+        RAISE EXCEPTION 'scrap_sga.copy_computed_field: %.% is stored by Odoo: it is copied already', model, field
+            USING ERRCODE = '22023';
+    END IF;
+    UPDATE scrap_sga.model_field mf SET copy_computed = copy, changed_at = now()
+     WHERE mf.model = copy_computed_field.model AND mf.field = copy_computed_field.field;
+    -- The next run plans the model again: a new column, filled by a full pass.
+    UPDATE scrap_sga.model m SET schema_checked_at = NULL WHERE m.model = copy_computed_field.model;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.copy_computed_field(text, text, boolean) IS
+'Copy (or stop copying) a field Odoo computes without storing it. Its value can change without write_date moving: besides being read with every record read, it is refreshed for every record every scrap_sga.model.computed_refresh (1 hour by default).';
+
 -- Rows in a mirror table, counted exactly (soft-deleted rows excluded).
 CREATE FUNCTION scrap_sga._live_rows(tbl regclass) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$

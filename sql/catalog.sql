@@ -36,8 +36,14 @@ CREATE TABLE scrap_sga.model (
     lookback          interval NOT NULL DEFAULT '5 minutes' CHECK (lookback >= '0'),
     -- How often the field list is asked again (fields_get), to follow fields added in Odoo.
     schema_refresh    interval NOT NULL DEFAULT '10 minutes' CHECK (schema_refresh >= '0'),
-    -- How often ids are compared with Odoo's, to find deleted records (and any the window missed).
+    -- How often (id, write_date) pairs are compared with Odoo's: repairs what the window missed
+    -- (a transaction that committed later than lookback), and finds deletions the per-run count
+    -- check could not see.
     reconcile_every   interval NOT NULL DEFAULT '1 hour' CHECK (reconcile_every >= '0'),
+    -- How often the fields Odoo computes without storing them, where a DBA opted them in
+    -- (scrap_sga.copy_computed_field), are read again for every record: their value can change
+    -- without write_date moving.
+    computed_refresh  interval NOT NULL DEFAULT '1 hour' CHECK (computed_refresh >= '0'),
     -- Row audit (triggers into scrap_sga.audit_log) for this model's table.
     audit             boolean NOT NULL DEFAULT true,
     -- Highest write_date of the records copied by the last successful run (UTC).
@@ -46,8 +52,16 @@ CREATE TABLE scrap_sga.model (
     -- next run reads again every listed record written since: a second write within the same
     -- second has the same truncated write_date, so only a read made safely later can trust it.
     recheck_from      timestamptz,
+    -- Odoo's clock when the last successful sync first read. The next run lists what was
+    -- written since read_at - lookback: a window anchored on when we read, not on the newest
+    -- write_date, so that a burst of writes stops being listed once lookback has passed.
+    read_at           timestamptz,
+    -- Live (not soft-deleted) rows of the mirror table, kept up to date by each write so that
+    -- comparing it with Odoo's record count (to see deletions) costs nothing here.
+    live_rows         bigint,
     schema_checked_at timestamptz,
     reconciled_at     timestamptz,
+    computed_refreshed_at timestamptz,
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
@@ -69,6 +83,8 @@ CREATE TABLE scrap_sga.model_field (
     columns      text[] NOT NULL DEFAULT '{}',
     pg_types     text[] NOT NULL DEFAULT '{}',
     reason       text,
+    -- For a field Odoo computes without storing it: copied anyway because a DBA said so.
+    copy_computed boolean NOT NULL DEFAULT false,
     first_seen   timestamptz NOT NULL DEFAULT now(),
     changed_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (model, field)
@@ -96,6 +112,9 @@ CREATE TABLE scrap_sga.sync_run (
     deleted        bigint NOT NULL DEFAULT 0,
     restored       bigint NOT NULL DEFAULT 0,
     failed         bigint NOT NULL DEFAULT 0,
+    -- Records reconcile found out of date and read again: a late commit the window missed (or a
+    -- write made while the run went on). Non-zero means the repair worked.
+    repaired       bigint NOT NULL DEFAULT 0,
     -- full: every record was read (first run, new columns, full_resync); incremental otherwise.
     mode           text,
     reconciled     boolean NOT NULL DEFAULT false,

@@ -18,7 +18,11 @@ pub struct ModelConf {
     pub cursor: Option<String>,
     /// Odoo's format; records listed with `write_date >= recheck_from` are read again.
     pub recheck_from: Option<String>,
+    /// Odoo's clock when the last successful sync first read (Odoo's format).
+    pub read_at: Option<String>,
     pub schema_due: bool,
+    /// Opted-in computed fields are due for their refresh pass.
+    pub computed_due: bool,
     pub reconcile_due: bool,
     pub audit: bool,
 }
@@ -27,7 +31,9 @@ const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_s
     extract(epoch FROM lookback)::bigint, to_char(cursor AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
     (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), \
     to_char(recheck_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
-    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit";
+    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit, \
+    to_char(read_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+    (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now())";
 
 pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
     Spi::connect(|c| {
@@ -48,6 +54,8 @@ pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
                 recheck_from: r.get::<String>(8)?,
                 reconcile_due: r.get::<bool>(9)?.unwrap_or(true),
                 audit: r.get::<bool>(10)?.unwrap_or(true),
+                read_at: r.get::<String>(11)?,
+                computed_due: r.get::<bool>(12)?.unwrap_or(true),
             });
         }
         if let Some(m) = only {
@@ -101,6 +109,17 @@ pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
         }
         Ok(out)
     })
+}
+
+/// The non-stored computed fields a DBA opted in (`scrap_sga.copy_computed_field`).
+pub fn copy_computed(model: &str) -> Result<std::collections::BTreeSet<String>, SyncError> {
+    Ok(Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(array_agg(field), '{}') FROM scrap_sga.model_field WHERE model = $1 AND copy_computed",
+        &[model.into()],
+    )?
+    .unwrap_or_default()
+    .into_iter()
+    .collect())
 }
 
 /// Record what Odoo reported now: new fields appear, changed ones are updated, vanished ones

@@ -56,7 +56,7 @@ mod tests {
             field("tags", "many2many"),
             field("blob", "binary"),
             field("props", "properties"),
-        ])
+        ], &Default::default())
         .unwrap()
     }
 

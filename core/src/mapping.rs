@@ -106,6 +106,9 @@ pub struct FieldPlan {
     pub ftype: String,
     pub relation: Option<String>,
     pub columns: Vec<Column>,
+    /// Computed by Odoo and not stored there, copied because a DBA opted it in: its value can
+    /// change without write_date moving, so it is also refreshed on a schedule of its own.
+    pub computed: bool,
 }
 
 /// The columns of one mirror table, in a stable order: `id` first, then fields by name.
@@ -138,8 +141,9 @@ pub fn pg_type_for(ftype: &str) -> (&'static str, Conversion) {
     }
 }
 
-/// Decide the columns of a model from its fields.
-pub fn plan_model(fields: &[OdooField]) -> Result<ModelPlan, MappingError> {
+/// Decide the columns of a model from its fields. Fields Odoo does not store are skipped, except
+/// those named in `copy_computed`.
+pub fn plan_model(fields: &[OdooField], copy_computed: &BTreeSet<String>) -> Result<ModelPlan, MappingError> {
     match fields.iter().find(|f| f.name == "id") {
         Some(f) if f.ftype == "integer" => {}
         _ => return Err(MappingError::NoId),
@@ -151,7 +155,8 @@ pub fn plan_model(fields: &[OdooField]) -> Result<ModelPlan, MappingError> {
     let mut plan = ModelPlan { fields: Vec::new(), skipped: Vec::new() };
     for f in sorted {
         let skip = |reason: String| Skipped { field: f.name.clone(), ftype: f.ftype.clone(), reason };
-        if !f.store {
+        let computed = !f.store;
+        if computed && !copy_computed.contains(&f.name) {
             plan.skipped.push(skip(
                 "computed and not stored by Odoo: it can change without write_date moving, so a mirror of it would silently go stale".into(),
             ));
@@ -185,6 +190,7 @@ pub fn plan_model(fields: &[OdooField]) -> Result<ModelPlan, MappingError> {
             ftype: f.ftype.clone(),
             relation: f.relation.clone(),
             columns,
+            computed,
         });
     }
     Ok(plan)
@@ -198,6 +204,20 @@ impl ModelPlan {
     /// The field names to ask `search_read` for.
     pub fn field_names(&self) -> Vec<String> {
         self.fields.iter().map(|f| f.field.clone()).collect()
+    }
+
+    /// The opted-in computed fields, with `id`: what a refresh pass reads.
+    pub fn computed_field_names(&self) -> Vec<String> {
+        let computed: Vec<String> = self.fields.iter().filter(|f| f.computed).map(|f| f.field.clone()).collect();
+        if computed.is_empty() {
+            return computed;
+        }
+        std::iter::once("id".to_owned()).chain(computed).collect()
+    }
+
+    /// The same plan restricted to `id` and the opted-in computed fields.
+    pub fn computed_only(&self) -> ModelPlan {
+        ModelPlan { fields: self.fields.iter().filter(|f| f.field == "id" || f.computed).cloned().collect(), skipped: Vec::new() }
     }
 
     pub fn has_field(&self, name: &str) -> bool {
@@ -335,6 +355,10 @@ pub fn create_table_sql(schema: &str, table: &str, plan: &ModelPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
     use serde_json::json;
 
     fn field(name: &str, ftype: &str) -> OdooField {
@@ -459,7 +483,7 @@ mod tests {
     fn plan_puts_id_first_and_adds_display_columns() {
         let mut m2o = field("partner_id", "many2one");
         m2o.relation = Some("res.partner".into());
-        let plan = plan_model(&[field("name", "char"), m2o, field("id", "integer")]).unwrap();
+        let plan = plan_model(&[field("name", "char"), m2o, field("id", "integer")], &none()).unwrap();
         let cols: Vec<(&str, &str)> = plan.columns().map(|c| (c.name.as_str(), c.pg_type)).collect();
         assert_eq!(
             cols,
@@ -479,15 +503,26 @@ mod tests {
             field("x\"; DROP TABLE t; --", "char"),
             field("ok", "char"),
         ];
-        let plan = plan_model(&fields).unwrap();
+        let plan = plan_model(&fields, &none()).unwrap();
         assert_eq!(plan.field_names(), vec!["id", "ok"]);
         let skipped: Vec<&str> = plan.skipped.iter().map(|s| s.field.as_str()).collect();
         assert_eq!(skipped, vec!["display_name", "sga_synced_at", "x\"; DROP TABLE t; --"]);
+        assert!(plan.computed_field_names().is_empty());
+
+        // Opted in by a DBA: copied, and known as computed (for its refresh pass).
+        let opted: BTreeSet<String> = ["display_name".to_owned()].into();
+        let plan = plan_model(&fields, &opted).unwrap();
+        assert_eq!(plan.field_names(), vec!["id", "display_name", "ok"]);
+        assert_eq!(plan.computed_field_names(), vec!["id", "display_name"]);
+        assert_eq!(plan.computed_only().field_names(), vec!["id", "display_name"]);
+        // Opting in a stored field changes nothing.
+        let plan = plan_model(&fields, &["ok".to_owned()].into()).unwrap();
+        assert!(plan.computed_field_names().is_empty());
     }
 
     #[test]
     fn a_real_field_wins_over_a_display_column() {
-        let plan = plan_model(&[field("id", "integer"), field("user_id", "many2one"), field("user_id_display", "char")]).unwrap();
+        let plan = plan_model(&[field("id", "integer"), field("user_id", "many2one"), field("user_id_display", "char")], &none()).unwrap();
         let names: Vec<&str> = plan.columns().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["id", "user_id", "user_id_display"]);
         assert_eq!(plan.columns().filter(|c| c.name == "user_id_display").count(), 1);
@@ -496,12 +531,12 @@ mod tests {
 
     #[test]
     fn a_model_without_id_is_refused() {
-        assert_eq!(plan_model(&[field("name", "char")]), Err(MappingError::NoId));
+        assert_eq!(plan_model(&[field("name", "char")], &none()), Err(MappingError::NoId));
     }
 
     #[test]
     fn convert_record_names_the_bad_field() {
-        let plan = plan_model(&[field("id", "integer"), field("qty", "integer"), field("when", "datetime")]).unwrap();
+        let plan = plan_model(&[field("id", "integer"), field("qty", "integer"), field("when", "datetime")], &none()).unwrap();
         let rec = json!({"id": 1, "qty": 2, "when": "2026-01-02 03:04:05"});
         let out = convert_record(&plan, rec.as_object().unwrap()).unwrap();
         assert_eq!(Value::Object(out), json!({"id": 1, "qty": 2, "when": "2026-01-02 03:04:05+00"}));
@@ -513,7 +548,7 @@ mod tests {
 
     #[test]
     fn create_table_quotes_every_identifier() {
-        let plan = plan_model(&[field("id", "integer"), field("Weird_Name", "char")]).unwrap();
+        let plan = plan_model(&[field("id", "integer"), field("Weird_Name", "char")], &none()).unwrap();
         let sql = create_table_sql("public", "scrap_x", &plan);
         assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"scrap_x\" ("), "{sql}");
         assert!(sql.contains("\"id\" integer PRIMARY KEY"));

@@ -20,13 +20,20 @@ pub struct PageCounts {
     pub restored: i64,
 }
 
+/// A page as rows: `SELECT <typed columns> FROM json_to_recordset($1::json) AS r(<inputs>)`,
+/// and the quoted column names, `id` first.
+fn page_source(plan: &ModelPlan) -> (String, Vec<String>) {
+    let cols: Vec<_> = plan.columns().collect();
+    let names: Vec<String> = cols.iter().map(|c| quote(&c.name)).collect();
+    let inputs: Vec<String> = cols.iter().map(|c| format!("{} {}", quote(&c.name), c.input_type())).collect();
+    let exprs: Vec<String> = cols.iter().map(|c| format!("{} AS {}", c.select_expr("r"), quote(&c.name))).collect();
+    (format!("SELECT {} FROM json_to_recordset($1::json) AS r({})", exprs.join(", "), inputs.join(", ")), names)
+}
+
 impl Upsert {
     pub fn new(schema: &str, table: &str, plan: &ModelPlan) -> Upsert {
         let t = format!("{}.{}", quote(schema), quote(table));
-        let cols: Vec<_> = plan.columns().collect();
-        let names: Vec<String> = cols.iter().map(|c| quote(&c.name)).collect();
-        let inputs: Vec<String> = cols.iter().map(|c| format!("{} {}", quote(&c.name), c.input_type())).collect();
-        let exprs: Vec<String> = cols.iter().map(|c| format!("{} AS {}", c.select_expr("r"), quote(&c.name))).collect();
+        let (source, names) = page_source(plan);
         let data: Vec<&String> = names.iter().filter(|n| n.as_str() != "\"id\"").collect();
         let set_cols: Vec<String> = data.iter().map(|n| n.to_string()).collect();
         let set_vals: Vec<String> = data.iter().map(|n| format!("EXCLUDED.{n}")).collect();
@@ -36,7 +43,7 @@ impl Upsert {
         // conflicting row even when its WHERE is false, and a lock dirties the page and writes WAL.
         let sql = format!(
             "WITH src AS (
-                SELECT {exprs} FROM json_to_recordset($1::json) AS r({inputs})
+                {source}
              ), changed AS (
                 SELECT src.*, t.id IS NOT NULL AS existed, t.{COL_DELETED_AT} IS NOT NULL AS was_deleted
                 FROM src LEFT JOIN {t} t ON t.id = src.id
@@ -50,8 +57,6 @@ impl Upsert {
              )
              SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted)
              FROM changed WHERE id IN (SELECT id FROM up)",
-            exprs = exprs.join(", "),
-            inputs = inputs.join(", "),
             names = names.join(", "),
             changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
             set_cols = set_cols.join(", "),
@@ -73,5 +78,37 @@ impl Upsert {
                 restored: row.get::<i64>(3)?.unwrap_or(0),
             })
         })
+    }
+}
+
+/// Updating some columns of rows that exist, from a page that has only those fields (the
+/// computed fields a DBA opted in, refreshed on their own schedule). Rows Odoo did not send, or
+/// whose values did not change, are left alone; nothing is inserted.
+pub struct Refresh {
+    sql: String,
+}
+
+impl Refresh {
+    /// `plan`: `id` and the fields to refresh.
+    pub fn new(schema: &str, table: &str, plan: &ModelPlan) -> Refresh {
+        let t = format!("{}.{}", quote(schema), quote(table));
+        let (source, names) = page_source(plan);
+        let data: Vec<&String> = names.iter().filter(|n| n.as_str() != "\"id\"").collect();
+        let cols = data.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+        let src_vals = data.iter().map(|n| format!("src.{n}")).collect::<Vec<_>>().join(", ");
+        let old_vals = data.iter().map(|n| format!("t.{n}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "WITH src AS ({source}), up AS (
+                UPDATE {t} AS t SET ({cols}, {COL_SYNCED_AT}, {COL_RUN_ID}) = ROW({src_vals}, now(), $2)
+                FROM src WHERE t.id = src.id AND t.{COL_DELETED_AT} IS NULL AND ROW({old_vals}) IS DISTINCT FROM ROW({src_vals})
+                RETURNING 1
+             ) SELECT count(*) FROM up"
+        );
+        Refresh { sql }
+    }
+
+    /// Returns how many rows changed.
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<i64, SyncError> {
+        Ok(Spi::get_one_with_args::<i64>(&self.sql, &[page_json.into(), run_id.into()])?.unwrap_or(0))
     }
 }

@@ -7,7 +7,8 @@ use super::remote::Remote;
 use super::{check_interrupts, page_error, Outcome};
 use crate::errors::SyncError;
 
-pub fn run(remote: &mut Remote, w: &mut PageWriter, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn copy_all(remote: &mut Remote, w: &mut PageWriter, out: &mut Outcome) -> Result<(), SyncError> {
+    let page_size = w.page_size;
     let model = w.model.to_owned();
     let names = w.plan.field_names();
     let start = |remote: &mut Remote, last: i64| remote.start(Remote::search_read_call(&model, Remote::ids_after(last), names.clone(), "id asc", page_size));

@@ -1,13 +1,15 @@
 //! The incremental pass. First list `(id, write_date)` of the records written in the window
-//! `write_date >= cursor - lookback` (small answers), compare with the mirror in SQL, then `read`
-//! only the records that are new, changed, soft-deleted here, or inside the recheck window.
-//! A quiet minute therefore costs one small request per model and no write.
+//! `write_date >= read_at - lookback`, where `read_at` is Odoo's clock when the previous run read
+//! (small answers), compare with the mirror in SQL, then `read` only the records that are new,
+//! changed, soft-deleted here, or inside the recheck window. A quiet minute therefore costs one
+//! small request per model and no write, once `lookback` has passed since the last burst of
+//! writes (within it, the burst is listed again: that is how a late commit inside it is seen).
 use pgrx::prelude::*;
-use scrap_sga_core::ident::quote;
 use serde_json::{json, Value};
 
 use super::pages::PageWriter;
 use super::remote::Remote;
+use super::reread::read_and_write;
 use super::{check_interrupts, page_error, Outcome};
 use crate::errors::SyncError;
 use crate::txn;
@@ -24,9 +26,9 @@ pub struct Window {
     pub recheck_from: Option<String>,
 }
 
-pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, window: &Window, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn copy_changes(remote: &mut Remote, w: &mut PageWriter, table: &str, window: &Window, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
-    let t = format!("{}.{}", quote(schema), quote(table));
+    let t = table;
     let to_read_sql = format!(
         "SELECT coalesce(array_agg(s.id ORDER BY s.id), '{{}}')
          FROM json_to_recordset($1::json) AS s(id integer, write_date timestamptz)
@@ -34,7 +36,6 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, w
          WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM s.write_date
             OR s.write_date >= $2::timestamp AT TIME ZONE 'UTC'"
     );
-    let names = w.plan.field_names();
     let mut last_id = 0i64;
     let mut list_no = 0;
     loop {
@@ -70,15 +71,8 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, w
         })?;
         out.db_secs += t0.elapsed().as_secs_f64();
         out.listed += n as i64;
-        for chunk in to_read.chunks(page_size) {
-            check_interrupts()?;
-            let ids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let first = ids[0];
-            let (page, took) = remote.read(&model, ids, names.clone());
-            out.odoo_secs += took.as_secs_f64();
-            let page = page.map_err(|e| page_error(&e, &model, "read", list_no, first - 1))?;
-            w.write(page, out)?;
-        }
+        let to_read: Vec<i64> = to_read.into_iter().map(i64::from).collect();
+        read_and_write(remote, w, &to_read, "read", out)?;
         if n < LIST_PAGE {
             break;
         }

@@ -3,23 +3,31 @@
 //! 1. plan: ask Odoo for the fields when due (`schema_refresh`), map them to columns, create or
 //!    extend the mirror table (`schema`);
 //! 2. copy: a full pass (`full`) the first time, after new columns, or on full_resync; otherwise
-//!    an incremental pass over the `write_date` window (`incremental`);
-//! 3. reconcile id sets when due (`reconcile`): deletions, and anything the window missed.
+//!    an incremental pass over the `write_date` window anchored on Odoo's clock (`incremental`);
+//! 3. deletions: compare Odoo's record count with the mirror's, and find what went (`deletions`);
+//! 4. reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window missed;
+//! 5. refresh opted-in computed fields when due (`computed`).
+//!
+//! Records are read by id through one loop (`reread`), whatever found them.
 //!
 //! Nothing here holds a transaction while Odoo is being asked: each page is written in a short
 //! transaction of its own (`pages`), and the cursor moves only when the whole run has committed,
 //! so a run that dies half-way is done again, harmlessly.
 pub mod apply;
+mod computed;
+mod deletions;
 mod full;
 mod incremental;
 mod pages;
 mod reconcile;
 mod remote;
+mod reread;
 mod resync;
 mod retry;
 pub mod schema;
 
 use pgrx::prelude::*;
+use scrap_sga_core::ident::quote;
 use scrap_sga_core::mapping::{self, OdooField};
 use scrap_sga_core::odoo::{Client, OdooError, Settings};
 use std::collections::BTreeMap;
@@ -101,6 +109,8 @@ pub struct Outcome {
     pub written: i64,
     pub deleted: i64,
     pub failed: i64,
+    /// Records reconcile found out of date and read again.
+    pub repaired: i64,
     /// Odoo's clock at the first answer of the copy (see scrap_sga.model.recheck_from).
     pub read_started: Option<String>,
     pub odoo_secs: f64,
@@ -120,7 +130,7 @@ pub(crate) fn check_interrupts() -> Result<(), SyncError> {
 
 /// An Odoo error as the engine reports it: inside a worker, an interrupted request means we
 /// were told to stop (SIGTERM), which is 57P01 rather than a cancelled query.
-fn odoo_error(e: &OdooError) -> SyncError {
+pub(crate) fn odoo_error(e: &OdooError) -> SyncError {
     match e {
         OdooError::Interrupted => check_interrupts().err().unwrap_or_else(|| SyncError::from_odoo(e)),
         _ => SyncError::from_odoo(e),
@@ -272,9 +282,11 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
 
 struct Done {
     mode: &'static str,
-    /// Sync runs set the next recheck window; resync and retry runs may only widen it.
+    /// Sync runs set the next window (read_at, recheck_from); resync and retry runs may only
+    /// widen the recheck window.
     sets_recheck: bool,
     reconciled: bool,
+    computed_refreshed: bool,
     cursor_after: Option<String>,
     schema_changes: Vec<String>,
 }
@@ -302,16 +314,25 @@ fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, session: &Sessio
             "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2::timestamp AT TIME ZONE 'UTC'),
                     recheck_from = CASE WHEN $3 THEN coalesce($5::timestamp, $2::timestamp) AT TIME ZONE 'UTC' - interval '10 seconds'
                                         ELSE least(recheck_from, $5::timestamp AT TIME ZONE 'UTC' - interval '10 seconds') END,
-                    reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END
+                    read_at = CASE WHEN $3 AND $5 IS NOT NULL THEN $5::timestamp AT TIME ZONE 'UTC' ELSE read_at END,
+                    reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
+                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END
              WHERE model = $1",
             None,
             &[
                 conf.model.as_str().into(), done.cursor_after.as_deref().into(), done.sets_recheck.into(), done.reconciled.into(),
-                out.read_started.as_deref().into(),
+                out.read_started.as_deref().into(), done.computed_refreshed.into(),
             ],
         )?;
-        Ok(())
+        notify_changes(c, run_id)
     })
+}
+
+/// Tell listeners (`LISTEN scrap_sga`) what a run changed; nothing for a run that changed
+/// nothing. Sent at the commit of the run's last transaction.
+fn notify_changes(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64) -> Result<(), SyncError> {
+    c.update("SELECT scrap_sga._notify_changes($1)", None, &[run_id.into()])?;
+    Ok(())
 }
 
 fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, session: Option<&Session>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
@@ -326,15 +347,17 @@ fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, s
             session.and_then(|s| s.version.as_deref()).into(), session.and_then(|s| s.protocol).into(),
         ],
     )?;
-    Ok(())
+    // A failed run may have committed pages before it failed: those changes are news too.
+    notify_changes(c, run_id)
 }
 
-/// Odoo datetime text minus some seconds (the lookback window).
-fn minus_seconds(odoo_datetime: &str, secs: i64) -> String {
-    match chrono::NaiveDateTime::parse_from_str(odoo_datetime, "%Y-%m-%d %H:%M:%S") {
-        Ok(t) => (t - chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S").to_string(),
-        Err(_) => "1970-01-01 00:00:00".into(),
-    }
+/// Odoo datetime text minus some seconds (the lookback window). The text comes from our own
+/// catalog: one that does not parse is a bug, reported as such rather than read as 1970 (which
+/// would silently re-read every record).
+fn minus_seconds(odoo_datetime: &str, secs: i64) -> Result<String, SyncError> {
+    chrono::NaiveDateTime::parse_from_str(odoo_datetime, "%Y-%m-%d %H:%M:%S")
+        .map(|t| (t - chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map_err(|e| SyncError::new(state::INTERNAL, format!("scrap_sga.model holds a time that does not parse ({odoo_datetime:?}: {e})")))
 }
 
 fn sync_model(
@@ -351,6 +374,7 @@ fn sync_model(
 
     // 1. Plan: ask Odoo for the fields when due, otherwise reuse what it said last time.
     let known = txn::run(|| catalog::known_fields(model))?;
+    let copy_computed = txn::run(|| catalog::copy_computed(model))?;
     let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
     let remote = session.remote.as_mut().unwrap();
     let fields: Vec<OdooField> = if ask {
@@ -359,7 +383,7 @@ fn sync_model(
     } else {
         known
     };
-    let plan = mapping::plan_model(&fields).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
+    let plan = mapping::plan_model(&fields, &copy_computed).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
     let mut schema_changes = Vec::new();
     if ask {
         schema_changes.extend(txn::run(|| catalog::save_fields(model, &fields, &plan))?);
@@ -368,40 +392,60 @@ fn sync_model(
     schema_changes.extend(table.changes.iter().cloned());
     check_interrupts()?;
 
-    let mut writer = pages::PageWriter::new(model, &plan, &conf.table_schema, &conf.table_name, run_id, conf.cursor.clone());
+    let t = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
+    let mut writer = pages::PageWriter::new(model, &plan, &conf.table_schema, &conf.table_name, run_id, conf.page_size, conf.cursor.clone());
+    let done = |mode, sets_recheck, reconciled, computed_refreshed, cursor_after, schema_changes| Done {
+        mode,
+        sets_recheck,
+        reconciled,
+        computed_refreshed,
+        cursor_after,
+        schema_changes,
+    };
 
     // A resync copies one record and those that point to it, nothing else.
     if let Job::Resync { id } = inv.job {
         let parent = inv.model.as_deref().unwrap_or_default();
-        resync::run(remote, &mut writer, conf, parent, id, out)?;
-        return Ok(Done { mode: "resync", sets_recheck: false, reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+        resync::resync_record(remote, &mut writer, conf, parent, id, out)?;
+        return Ok(done("resync", false, false, false, conf.cursor.clone(), schema_changes));
     }
 
     // 2. Retry the records waiting in the queue (all of them for resync_failed), then copy.
     let retry_all = inv.job == Job::RetryFailed;
-    retry::run(remote, &mut writer, conf, retry_all, out)?;
+    retry::retry_queued(remote, &mut writer, conf, retry_all, out)?;
     if retry_all {
-        return Ok(Done { mode: "retry", sets_recheck: false, reconciled: false, cursor_after: conf.cursor.clone(), schema_changes });
+        return Ok(done("retry", false, false, false, conf.cursor.clone(), schema_changes));
     }
-    let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.needs_full_pass || !plan.has_field("write_date");
+    let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !plan.has_field("write_date");
     if full {
-        full::run(remote, &mut writer, conf.page_size, out)?;
+        full::copy_all(remote, &mut writer, out)?;
     } else {
-        let since = minus_seconds(conf.cursor.as_deref().unwrap(), conf.lookback_secs);
-        let window = incremental::Window { recheck_from: conf.recheck_from.clone(), since };
-        incremental::run(remote, &mut writer, &conf.table_schema, &conf.table_name, &window, conf.page_size, out)?;
+        // Anchored on Odoo's clock when the previous run read; a run from before that was kept
+        // (or a server without a Date header) falls back on the newest write_date copied.
+        let anchor = conf.read_at.as_deref().or(conf.cursor.as_deref()).unwrap();
+        let window = incremental::Window { recheck_from: conf.recheck_from.clone(), since: minus_seconds(anchor, conf.lookback_secs)? };
+        incremental::copy_changes(remote, &mut writer, &t, &window, out)?;
     }
 
-    // 3. Reconcile id sets when due (a table created by this run has nothing to reconcile).
+    // 3. Deletions since the last run, cheaply; 4. every pair compared when due.
     let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
     if reconcile_now {
-        reconcile::run(remote, &mut writer, &conf.table_schema, &conf.table_name, conf.page_size, out)?;
+        reconcile::reconcile_range(remote, &mut writer, &t, reconcile::IdRange::ALL, out)?;
+    } else if !table.created {
+        deletions::find_deletions(remote, &mut writer, &t, out)?;
     }
-    Ok(Done {
-        mode: if full { "full" } else { "incremental" },
-        sets_recheck: true,
-        reconciled: reconcile_now || table.created,
-        cursor_after: writer.max_write_date.clone(),
+
+    // 5. Computed fields whose value may have changed without write_date moving.
+    let refresh_computed = conf.computed_due || full;
+    if refresh_computed && !full {
+        computed::refresh_computed(remote, &plan, conf, run_id, out)?;
+    }
+    Ok(done(
+        if full { "full" } else { "incremental" },
+        true,
+        reconcile_now || table.created,
+        refresh_computed,
+        writer.max_write_date.clone(),
         schema_changes,
-    })
+    ))
 }

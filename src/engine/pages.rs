@@ -18,11 +18,22 @@ pub struct PageWriter<'a> {
     pub plan: &'a ModelPlan,
     pub upsert: Upsert,
     pub run_id: i64,
+    /// Records per `read` or `search_read`.
+    pub page_size: usize,
     /// Highest `write_date` seen, as Odoo writes it (`YYYY-MM-DD HH:MM:SS`, UTC).
     pub max_write_date: Option<String>,
     pub pages: usize,
     /// The retry queue may hold records of this model: stored records must leave it.
     pub queue_in_use: bool,
+}
+
+/// Keep `scrap_sga.model.live_rows` in step with a write, in the write's own transaction (the
+/// deletion check compares it with Odoo's count; NULL until first counted, and it stays so).
+fn adjust_live_rows(model: &str, delta: i64) -> Result<(), SyncError> {
+    if delta != 0 {
+        Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = live_rows + $2 WHERE model = $1", &[model.into(), delta.into()])?;
+    }
+    Ok(())
 }
 
 /// The error is about the record's values, not about the database or the run.
@@ -31,8 +42,8 @@ fn is_record_error(e: &SyncError) -> bool {
 }
 
 impl<'a> PageWriter<'a> {
-    pub fn new(model: &'a str, plan: &'a ModelPlan, schema: &str, table: &str, run_id: i64, cursor: Option<String>) -> Self {
-        PageWriter { model, plan, upsert: Upsert::new(schema, table, plan), run_id, max_write_date: cursor, pages: 0, queue_in_use: true }
+    pub fn new(model: &'a str, plan: &'a ModelPlan, schema: &str, table: &str, run_id: i64, page_size: usize, cursor: Option<String>) -> Self {
+        PageWriter { model, plan, upsert: Upsert::new(schema, table, plan), run_id, page_size, max_write_date: cursor, pages: 0, queue_in_use: true }
     }
 
     pub fn note_write_date(&mut self, rec: &Map<String, Value>) {
@@ -117,6 +128,7 @@ impl<'a> PageWriter<'a> {
                         restored = restored + $5, pages = pages + ($2 > 0)::int WHERE run_id = $1",
                 &[run_id.into(), fetched.into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
             )?;
+            adjust_live_rows(model, counts.inserted + counts.restored)?;
             if self.queue_in_use {
                 let ids: Vec<i32> = rows.iter().map(|(id, _)| *id as i32).collect();
                 Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), ids.into()])?;
@@ -149,6 +161,7 @@ impl<'a> PageWriter<'a> {
             args.push(run_id.into());
             let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
             Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), n.into()])?;
+            adjust_live_rows(self.model, -n)?;
             Ok(n)
         })?;
         out.deleted += deleted;

@@ -1,51 +1,94 @@
-//! Reconciliation of id sets: records Odoo no longer has are soft-deleted here, and records the
-//! mirror lacks (or has soft-deleted) are read and upserted. Odoo's ids come in pages of
-//! `search` (ids only, archived included); each page covers the id range up to its last id, so
-//! the comparison streams and never holds a whole model.
+//! Reconciliation: the mirror against what Odoo has now, record by record. Odoo's `(id,
+//! write_date)` pairs come in pages (`search_read` of `write_date` only, archived included) and
+//! are compared with the mirror in SQL: a record whose write_date differs, or that the mirror
+//! lacks or has soft-deleted, is read again (a *repair*: the window missed it, as it misses a
+//! transaction that committed later than `lookback`); a row Odoo no longer has is soft-deleted.
+//! Each page covers the id range up to its last id, so the comparison streams and never holds a
+//! whole model, and it can be asked for one id range only (the per-run deletion check does).
 use pgrx::prelude::*;
-use scrap_sga_core::ident::quote;
+use serde_json::{json, Value};
 
 use super::pages::PageWriter;
 use super::remote::Remote;
+use super::reread::read_and_write;
 use super::{check_interrupts, page_error, Outcome};
 use crate::errors::SyncError;
 use crate::txn;
 
-const ID_PAGE: usize = 20_000;
+/// Pairs per request: about 45 bytes each.
+const PAIR_PAGE: usize = 20_000;
 
-pub fn run(remote: &mut Remote, w: &mut PageWriter, schema: &str, table: &str, page_size: usize, out: &mut Outcome) -> Result<(), SyncError> {
+/// An id range: `lo < id`, and `id <= hi` when there is a `hi`.
+#[derive(Debug, Clone, Copy)]
+pub struct IdRange {
+    pub lo: i64,
+    pub hi: Option<i64>,
+}
+
+impl IdRange {
+    pub const ALL: IdRange = IdRange { lo: 0, hi: None };
+
+    pub fn domain(&self) -> Value {
+        match self.hi {
+            Some(hi) => json!([["id", ">", self.lo], ["id", "<=", hi]]),
+            None => json!([["id", ">", self.lo]]),
+        }
+    }
+}
+
+pub fn reconcile_range(remote: &mut Remote, w: &mut PageWriter, table: &str, range: IdRange, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
-    let t = format!("{}.{}", quote(schema), quote(table));
+    let by_write_date = w.plan.has_field("write_date");
     // Rows in this page's id range that Odoo did not list.
-    let gone = format!("id > $2 AND ($3::integer IS NULL OR id <= $3) AND NOT EXISTS (SELECT 1 FROM unnest($1::integer[]) AS o(id) WHERE o.id = {t}.id)");
-    let missing = format!(
-        "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}') FROM unnest($1::integer[]) AS o(id)
-         LEFT JOIN {t} t ON t.id = o.id WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL"
+    let gone = format!(
+        "id > $2 AND ($3::integer IS NULL OR id <= $3) AND NOT EXISTS (SELECT 1 FROM json_to_recordset($1::json) AS o(id integer) WHERE o.id = {table}.id)"
     );
-    let names = w.plan.field_names();
-    let mut last_id = 0i64;
+    // Odoo's records the mirror lacks, has soft-deleted, or holds at another write_date; the
+    // second column says whether that is a repair (the mirror held the record, out of date).
+    let differs = if by_write_date { "OR t.write_date IS DISTINCT FROM o.write_date" } else { "" };
+    let stale = format!(
+        "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}'), count(*) FILTER (WHERE t.id IS NOT NULL AND t.sga_deleted_at IS NULL)
+         FROM json_to_recordset($1::json) AS o(id integer, write_date timestamptz)
+         LEFT JOIN {table} t ON t.id = o.id
+         WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL {differs}"
+    );
+    let mut last_id = range.lo;
     let mut page_no = 0;
     loop {
         check_interrupts()?;
         page_no += 1;
-        let (ids, took) = remote.search_ids(&model, Remote::ids_after(last_id), Some(ID_PAGE));
+        let domain = IdRange { lo: last_id, hi: range.hi }.domain();
+        let fields = if by_write_date { vec!["write_date".to_owned()] } else { vec!["id".to_owned()] };
+        let (listed, took) = remote.search_read(&model, domain, fields, "id asc", PAIR_PAGE);
         out.odoo_secs += took.as_secs_f64();
-        let ids = ids.map_err(|e| page_error(&e, &model, "search (ids)", page_no, last_id))?;
-        let upper: Option<i32> = if ids.len() < ID_PAGE { None } else { ids.last().map(|&i| i as i32) };
-        let ids32: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+        let listed = listed.map_err(|e| page_error(&e, &model, "reconcile listing", page_no, last_id))?;
+        let full_page = listed.len() >= PAIR_PAGE;
+        let page_last = listed.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).max();
+        // The range this page speaks for: up to its last id, or to the range's end after the last page.
+        let upper: Option<i32> = if full_page { page_last.map(|i| i as i32) } else { range.hi.map(|i| i as i32) };
+        let doc: Vec<Value> = listed
+            .iter()
+            .map(|r| json!({"id": r.get("id"), "write_date": r.get("write_date").and_then(Value::as_str).map(|s| format!("{s}+00"))}))
+            .collect();
+        let doc = serde_json::to_string(&doc).expect("JSON values serialize");
         let t0 = std::time::Instant::now();
-        w.soft_delete(&t, &gone, 3, || vec![ids32.clone().into(), (last_id as i32).into(), upper.into()], out)?;
-        let to_read: Vec<i32> = txn::run(|| Ok(Spi::get_one_with_args::<Vec<i32>>(&missing, &[ids32.clone().into()])?.unwrap_or_default()))?;
+        w.soft_delete(table, &gone, 3, || vec![doc.as_str().into(), (last_id as i32).into(), upper.into()], out)?;
+        let run_id = w.run_id;
+        let (to_read, repairs): (Vec<i32>, i64) = txn::run(|| {
+            let (ids, repairs) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[doc.as_str().into()])?;
+            let repairs = repairs.unwrap_or(0);
+            if repairs > 0 {
+                Spi::run_with_args("UPDATE scrap_sga.sync_run SET repaired = repaired + $2 WHERE run_id = $1", &[run_id.into(), repairs.into()])?;
+            }
+            Ok((ids.unwrap_or_default(), repairs))
+        })?;
         out.db_secs += t0.elapsed().as_secs_f64();
-        for chunk in to_read.chunks(page_size) {
-            let chunk: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let first = chunk[0];
-            let page = remote.read(&model, chunk, names.clone()).0.map_err(|e| page_error(&e, &model, "read", page_no, first - 1))?;
-            w.write(page, out)?;
-        }
-        match upper {
-            Some(u) => last_id = u as i64,
-            None => break,
+        out.repaired += repairs;
+        let to_read: Vec<i64> = to_read.into_iter().map(i64::from).collect();
+        read_and_write(remote, w, &to_read, "reconcile read", out)?;
+        match (full_page, page_last) {
+            (true, Some(l)) => last_id = l,
+            _ => break,
         }
     }
     Ok(())

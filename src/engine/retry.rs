@@ -2,16 +2,16 @@
 //! for resync_failed). A record Odoo no longer has leaves the queue and is soft-deleted here.
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
-use serde_json::Value;
 
 use super::pages::PageWriter;
 use super::remote::Remote;
-use super::{page_error, Outcome};
+use super::reread::read_and_write;
+use super::Outcome;
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
 use crate::txn;
 
-pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool, out: &mut Outcome) -> Result<(), SyncError> {
+pub fn retry_queued(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool, out: &mut Outcome) -> Result<(), SyncError> {
     let model = conf.model.as_str();
     let (queued, due): (i64, Vec<i32>) = txn::run(|| {
         let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
@@ -23,18 +23,11 @@ pub fn run(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool,
         Ok((queued, due))
     })?;
     w.queue_in_use = queued > 0;
-    let names = w.plan.field_names();
     let t = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
-    for (i, chunk) in due.chunks(conf.page_size).enumerate() {
+    for chunk in due.chunks(conf.page_size) {
         let ids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-        let first = ids[0];
-        let page = remote.read(model, ids, names.clone()).0.map_err(|e| page_error(&e, model, "retrying queued records", i + 1, first - 1))?;
-        if out.read_started.is_none() {
-            out.read_started = remote.server_time();
-        }
-        let found: std::collections::BTreeSet<i64> = page.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect();
+        let found: std::collections::BTreeSet<i64> = read_and_write(remote, w, &ids, "retrying queued records", out)?.into_iter().collect();
         let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(&(*id as i64))).collect();
-        w.write(page, out)?;
         if !gone.is_empty() {
             txn::run(|| Ok(Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), gone.clone().into()])?))?;
             w.soft_delete(&t, "id = ANY($1)", 1, || vec![gone.clone().into()], out)?;

@@ -63,6 +63,8 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
             }
             changes.push(format!("created table {}.{}", conf.table_schema, conf.table_name));
             created = true;
+            // The kept count of live rows starts again with the table (see engine::deletions).
+            ddl.push(format!("UPDATE scrap_sga.model SET live_rows = 0 WHERE model = {}", literal(&conf.model)));
             // A many2one to another mirrored model is how Django joins them (lines of an order).
             for f in &plan.fields {
                 if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| synced_tables.contains_key(r)) {
