@@ -140,6 +140,17 @@ impl Sim {
         Sim { child, url, version, agent: ureq::Agent::new_with_defaults(), secret: std::cell::RefCell::new(secret.into()) }
     }
 
+    /// Odoo's clock, in Odoo's datetime format.
+    pub fn now(&self) -> String {
+        self.advance_clock(0)
+    }
+
+    /// Let `secs` pass on Odoo's clock (write dates, the Date header) without waiting them.
+    /// Returns the new time.
+    pub fn advance_clock(&self, secs: i64) -> String {
+        self.post("/sim/clock", json!({"advance_s": secs}))["now"].as_str().unwrap().to_owned()
+    }
+
     pub fn secret(&self) -> String {
         self.secret.borrow().clone()
     }

@@ -119,7 +119,8 @@ fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
     db.sync();
 
     let ids: Vec<i64> = (101..=1100).collect();
-    let when = shift(&db.cursor("dimagaz.bc"), 120);
+    // One batch write, now: a thousand records stamped with the same second.
+    let when = sim.now();
     sim.post("/sim/touch", json!({"model": "dimagaz.bc", "ids": ids, "write_date": when}));
     let result = db.sync();
     let r = row_of(&result, "dimagaz.bc");

@@ -1,0 +1,238 @@
+//! Issue 10: the window is anchored on Odoo's clock, so a burst of writes stops being listed
+//! once `lookback` has passed; a commit later than `lookback` is repaired by the next reconcile
+//! with no manual step; deletions reach the mirror on the next run; listeners hear of changes;
+//! a computed field a DBA opted in is refreshed although its write_date does not move.
+use scrap_sga_e2e::{compare_mirror, row_of, Db, Sim};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+fn n(v: &Value, k: &str) -> i64 {
+    v[k].as_i64().unwrap_or_else(|| panic!("no {k} in {v}"))
+}
+
+fn synced(name: &str, orders: i64, lines: i64) -> (Sim, Db) {
+    let sim = Sim::start(orders, lines);
+    let db = Db::fresh(name);
+    db.connect_to(&sim);
+    db.sync();
+    (sim, db)
+}
+
+#[test]
+fn after_a_bulk_import_quiet_runs_stop_listing_it_once_lookback_has_passed() {
+    let (sim, db) = synced("e2e_bulk_import", 3000, 12000);
+    // A bulk import: every record written now.
+    for (model, count) in [("dimagaz.bc", 3000), ("dimagaz.bc.line", 12000)] {
+        sim.post("/sim/touch", json!({"model": model, "ids": (1..=count).collect::<Vec<i64>>()}));
+    }
+    let copied = db.sync();
+    assert_eq!(n(row_of(&copied, "dimagaz.bc.line"), "updated"), 12000, "{copied}");
+    // The next run reads again what was written in the 10 s before the previous read (a second
+    // write in the same second carries the same write_date): here, the whole burst, once.
+    // Runs are an interval apart (here 15 s of Odoo's clock, not waited).
+    sim.advance_clock(15);
+    let recheck = db.sync();
+    assert_eq!(n(row_of(&recheck, "dimagaz.bc.line"), "unchanged"), 12000, "{recheck}");
+    // Then, within lookback, the burst is listed again (a late commit inside it would show), nothing read.
+    sim.advance_clock(15);
+    let quiet = db.sync();
+    assert_eq!(n(row_of(&quiet, "dimagaz.bc.line"), "fetched"), 0, "{quiet}");
+    assert_eq!(db.last_run("dimagaz.bc.line")["listed"], json!(12000));
+    // Six minutes later (lookback is five): one run still reads from its previous read minus
+    // lookback; from the next one on, a quiet run lists nothing.
+    sim.advance_clock(360);
+    db.sync();
+    sim.advance_clock(15);
+    sim.post("/sim/stats/reset", json!({}));
+    let quiet = db.sync();
+    for model in ["dimagaz.bc", "dimagaz.bc.line"] {
+        let run = db.last_run(model);
+        assert_eq!((n(&run, "listed"), n(&run, "fetched"), n(&run, "inserted") + n(&run, "updated")), (0, 0, 0), "{model}: {run}");
+        assert_eq!(n(row_of(&quiet, model), "unchanged"), 0);
+    }
+    // Per model: the window listing and the deletion check, both empty or one number.
+    let stats = sim.stats();
+    assert_eq!(stats["requests"]["search_read"], json!(2), "{stats}");
+    assert_eq!(stats["requests"]["search_count"], json!(2), "{stats}");
+    assert_eq!(stats["requests"].get("read"), None, "{stats}");
+    // Four empty answers, envelopes included, against about 540 KB to list the burst.
+    assert!(stats["bytes_out"].as_u64().unwrap() < 1000, "{stats}");
+    assert_eq!(db.last_run("dimagaz.bc.line")["requests"], json!(2));
+}
+
+#[test]
+fn a_commit_later_than_lookback_is_missed_by_the_window_and_repaired_by_the_next_reconcile() {
+    let (sim, db) = synced("e2e_late_repair", 60, 120);
+    db.sql("UPDATE scrap_sga.model SET lookback = '20 seconds'");
+    // A long Odoo transaction writes order 7 now, and commits a minute later.
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 7, "values": {"notes": "written in a long transaction"}, "commit": "later"}));
+    sim.advance_clock(60);
+    let before = db.sync();
+    assert_eq!(n(row_of(&before, "dimagaz.bc"), "updated"), 0, "not visible yet: {before}");
+    sim.post("/sim/commit", json!({"model": "dimagaz.bc", "id": 7}));
+    sim.advance_clock(5);
+    let missed = db.sync();
+    assert_eq!(n(row_of(&missed, "dimagaz.bc"), "updated"), 0, "the window (20 s) misses it: {missed}");
+    let diff = db.verify();
+    assert_eq!((diff[0]["problem"].as_str(), diff[0]["odoo_id"].as_i64()), (Some("write_date differs"), Some(7)), "{diff}");
+
+    // An hour on, reconcile is due: the scheduled run repairs it, nobody asked.
+    db.sql("UPDATE scrap_sga.model SET reconciled_at = reconciled_at - interval '1 hour'");
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["reconciled"].as_bool(), n(&run, "repaired"), n(&run, "updated")), (Some(true), 1, 1), "{run}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 7"), "written in a long transaction");
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
+    assert_eq!(db.verify(), json!([]));
+    assert_eq!(n(&db.last_run("dimagaz.bc.line"), "repaired"), 0);
+}
+
+#[test]
+fn deletions_reach_the_mirror_on_the_next_run_even_when_a_creation_cancels_the_count() {
+    let (sim, db) = synced("e2e_deletions", 300, 900);
+    let lines_of_5 = sim.dump("dimagaz.bc.line").iter().filter(|l| l["order_id"][0] == json!(5)).count() as i64;
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 5}));
+    let r = db.sync();
+    assert_eq!(n(row_of(&r, "dimagaz.bc"), "deleted"), 1, "{r}");
+    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), lines_of_5, "{r}");
+    assert_eq!(db.last_run("dimagaz.bc")["reconciled"], json!(false), "the per-run check, not a reconcile");
+
+    // One deleted, one created in the same interval: Odoo's count does not change.
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 9}));
+    let created = sim.post("/sim/create", json!({"model": "dimagaz.bc", "values": {"name": "BC/NEW"}}))["id"].as_i64().unwrap();
+    let r = db.sync();
+    assert_eq!((n(row_of(&r, "dimagaz.bc"), "inserted"), n(row_of(&r, "dimagaz.bc"), "deleted")), (1, 1), "{r}");
+    assert_eq!(db.sql("SELECT sga_deleted_at IS NOT NULL FROM scrap_dimagaz_bc WHERE id = 9"), "t");
+    assert_eq!(db.sql(&format!("SELECT name FROM scrap_dimagaz_bc WHERE id = {created}")), "BC/NEW");
+
+    // A line alone, an archived order (not a deletion), and a quiet run after.
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 40}));
+    sim.post("/sim/archive", json!({"model": "dimagaz.bc", "id": 11, "active": false}));
+    let r = db.sync();
+    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), 1, "{r}");
+    assert_eq!(n(row_of(&r, "dimagaz.bc"), "deleted"), 0, "archived is not deleted: {r}");
+    for (model, table) in [("dimagaz.bc", "scrap_dimagaz_bc"), ("dimagaz.bc.line", "scrap_dimagaz_bc_line")] {
+        let problems = compare_mirror(&db, &sim, model, table);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+    let quiet = db.sync();
+    assert_eq!(n(row_of(&quiet, "dimagaz.bc"), "deleted") + n(row_of(&quiet, "dimagaz.bc.line"), "deleted"), 0);
+    assert_eq!(db.last_run("dimagaz.bc.line")["requests"], json!(2), "a quiet run: the listing and one count");
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn a_deletion_in_a_large_model_is_found_by_halving_not_by_listing_everything() {
+    let (sim, db) = synced("e2e_deletions_large", 10, 60000);
+    for id in [1234, 45678] {
+        sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": id}));
+    }
+    sim.post("/sim/stats/reset", json!({}));
+    let r = db.sync();
+    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), 2, "{r}");
+    assert_eq!(db.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL"), "1234,45678");
+    // Listing 60,000 pairs would take 3 pages of 20,000; halving lists only small ranges.
+    let stats = sim.stats();
+    let listed: u64 = db.int("SELECT listed FROM scrap_sga.sync_run ORDER BY run_id DESC LIMIT 1") as u64;
+    assert!(stats["bytes_out"].as_u64().unwrap() < 60000 * 45 / 2, "{stats} (listed {listed})");
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc.line", "scrap_dimagaz_bc_line").is_empty());
+}
+
+/// A `psql` that has run `LISTEN scrap_sga` and waits; `received()` ends it and returns the
+/// notifications it printed.
+struct Listener {
+    child: std::process::Child,
+}
+
+impl Listener {
+    fn start(db: &Db) -> Listener {
+        let mut child = Command::new(scrap_sga_e2e::pg_bin("psql"))
+            .args(["-X", "-q", "-h", &db.host, "-p", &db.port, "-U", "postgres", "-d", &db.name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "LISTEN scrap_sga;\n\\echo listening").unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "listening");
+        Listener { child }
+    }
+
+    fn received(mut self) -> Vec<Value> {
+        // psql prints what arrived when it next runs a command.
+        writeln!(self.child.stdin.as_mut().unwrap(), "SELECT 1 AS poll;\n\\q").unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("Asynchronous notification \"scrap_sga\" with payload \""))
+            .map(|l| serde_json::from_str(l.rsplit_once("\" received from").unwrap().0).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn listeners_hear_of_a_run_that_changed_rows_and_not_of_a_quiet_one() {
+    let (sim, db) = synced("e2e_notify", 20, 40);
+    let quiet = Listener::start(&db);
+    db.sync();
+    assert_eq!(quiet.received(), Vec::<Value>::new(), "a quiet run sends nothing");
+
+    let listener = Listener::start(&db);
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 3, "values": {"notes": "changed"}}));
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 2}));
+    let r = db.sync();
+    let got = listener.received();
+    assert_eq!(got.len(), 2, "one per model that changed: {got:?}");
+    let order = got.iter().find(|g| g["model"] == "dimagaz.bc").unwrap();
+    // Order 3, and the order of line 2 (a deleted line writes its order, as in Odoo).
+    assert_eq!((&order["table"], &order["updated"], &order["inserted"]), (&json!("public.scrap_dimagaz_bc"), &json!(2), &json!(0)), "{order}");
+    for k in ["run_id", "updated", "deleted"] {
+        assert_eq!(order[k], row_of(&r, "dimagaz.bc")[k], "{k}");
+    }
+    let line = got.iter().find(|g| g["model"] == "dimagaz.bc.line").unwrap();
+    assert_eq!(line["deleted"], json!(1), "{line}");
+}
+
+#[test]
+fn a_computed_field_a_dba_opts_in_is_copied_and_refreshed_although_write_date_does_not_move() {
+    let sim = Sim::start(30, 0);
+    sim.post("/sim/field/add", json!({"model": "dimagaz.bc", "name": "x_score", "type": "integer", "store": false}));
+    let db = Db::fresh("e2e_computed");
+    db.connect_to(&sim);
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'x_score'"), "skipped", "skipped by default");
+    assert_eq!(db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'scrap_dimagaz_bc' AND column_name = 'x_score'"), "0");
+
+    db.sql("SELECT scrap_sga.copy_computed_field('dimagaz.bc', 'x_score')");
+    db.sync();
+    let want: Vec<(i64, i64)> = sim.dump("dimagaz.bc").iter().map(|r| (r["id"].as_i64().unwrap(), r["x_score"].as_i64().unwrap())).collect();
+    let have = db.json("SELECT json_agg(json_build_array(id, x_score) ORDER BY id) FROM scrap_dimagaz_bc");
+    assert_eq!(have, json!(want), "the opted-in column is filled for every record");
+
+    // Its value changes in Odoo, write_date does not: the incremental pass cannot see it...
+    let write_date = sim.dump("dimagaz.bc")[2]["write_date"].clone();
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 3, "values": {"x_score": 999}, "silent": true}));
+    assert_eq!(sim.dump("dimagaz.bc")[2]["write_date"], write_date);
+    db.sync();
+    assert_ne!(db.sql("SELECT x_score FROM scrap_dimagaz_bc WHERE id = 3"), "999", "computed_refresh (1 hour) is not due");
+    // ...its refresh pass does, when due: only id and the computed fields are read.
+    db.sql("UPDATE scrap_sga.model SET computed_refresh = '0' WHERE model = 'dimagaz.bc'");
+    sim.post("/sim/stats/reset", json!({}));
+    let r = db.sync();
+    assert_eq!(db.sql("SELECT x_score FROM scrap_dimagaz_bc WHERE id = 3"), "999");
+    let run = n(row_of(&r, "dimagaz.bc"), "run_id");
+    assert_eq!(n(row_of(&r, "dimagaz.bc"), "updated"), 1, "only the row whose value changed: {r}");
+    let audit = db.json(&format!("SELECT json_agg(json_build_array(odoo_id, old_values ? 'x_score', new_values->'x_score')) FROM scrap_sga.audit_log WHERE run_id = {run}"));
+    assert_eq!(audit, json!([[3, true, 999]]), "the refresh is audited like any change");
+    // Opting out stops copying it; the column and its data stay.
+    db.sql("SELECT scrap_sga.copy_computed_field('dimagaz.bc', 'x_score', false)");
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'x_score'"), "skipped");
+    assert_eq!(db.sql("SELECT x_score FROM scrap_dimagaz_bc WHERE id = 3"), "999");
+    let err = db.try_sql("SELECT scrap_sga.copy_computed_field('dimagaz.bc', 'name')").unwrap_err();
+    assert!(err.stderr.contains("is stored by Odoo: it is copied already"), "{}", err.stderr);
+}
