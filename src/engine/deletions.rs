@@ -51,10 +51,9 @@ pub fn find_deletions(remote: &mut Remote, w: &mut PageWriter, table: &str, out:
         }
         let t0 = std::time::Instant::now();
         let (left, mirror_left) = txn::run(|| {
+            // Roughly the middle row (soft-deleted rows included: the primary key alone answers).
             let mid = Spi::get_one_with_args::<i32>(
-                &format!(
-                    "SELECT id FROM {table} WHERE sga_deleted_at IS NULL AND id > $1 AND ($2::integer IS NULL OR id <= $2) ORDER BY id OFFSET $3 LIMIT 1"
-                ),
+                &format!("SELECT id FROM {table} WHERE id > $1 AND ($2::integer IS NULL OR id <= $2) ORDER BY id OFFSET $3 LIMIT 1"),
                 &[(range.lo as i32).into(), range.hi.map(|h| h as i32).into(), (mirror / 2).into()],
             )?
             .unwrap_or(range.lo as i32) as i64;
@@ -93,9 +92,14 @@ fn kept_count(model: &str, table: &str) -> Result<i64, SyncError> {
 
 /// Rows Odoo should have in `range`, as far as the mirror knows: live rows, and records waiting
 /// in the retry queue that have no live row (Odoo has them; the mirror could not store them).
+/// Live rows are all rows minus the soft-deleted ones, so that both counts come from indexes
+/// (the primary key, and the partial index on soft-deleted rows) without reading the table.
 fn mirror_count(model: &str, table: &str, range: IdRange) -> Result<i64, SyncError> {
     let live = Spi::get_one_with_args::<i64>(
-        &format!("SELECT count(*) FROM ONLY {table} WHERE sga_deleted_at IS NULL AND id > $1 AND ($2::integer IS NULL OR id <= $2)"),
+        &format!(
+            "SELECT (SELECT count(*) FROM ONLY {table} WHERE id > $1 AND ($2::integer IS NULL OR id <= $2))
+                  - (SELECT count(*) FROM ONLY {table} WHERE sga_deleted_at IS NOT NULL AND id > $1 AND ($2::integer IS NULL OR id <= $2))"
+        ),
         &[(range.lo as i32).into(), range.hi.map(|h| h as i32).into()],
     )?
     .unwrap_or(0);
