@@ -71,6 +71,10 @@ kill "$DJ_SIM_PID" 2>/dev/null || true
 dj_ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
 if grep -q '^OK' "$WORK/django.log"; then echo "$dj_ran passed; 0 failed" >> "$TALLY"; else echo "0 passed; $dj_ran failed" >> "$TALLY"; exit 1; fi
 
+# These two replace the extension files installed above, and put the current build back at the end.
+say "upgrade: 0.1.0 built from its commit, synced, ALTER EXTENSION UPDATE, restart; catalog against a fresh install"
+bash "$ROOT/tests/upgrade_test.sh" 2>&1 | tally
+
 # Last: installing and removing the package replaces the extension files installed above (the
 # test puts them back at the end).
 say "Debian package: build, apt-get install, sync from the installed files, apt-get remove"

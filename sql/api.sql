@@ -2,21 +2,24 @@
 -- (implemented in Rust): a worker can commit page by page and record a failed run even though the
 -- caller's statement fails, which a plain function cannot.
 
+-- What sync(), resync(), full_resync(), reconcile() and resync_failed() return: one row per model.
+CREATE TYPE scrap_sga.run_result AS (
+    model text, status text, fetched bigint, inserted bigint, updated bigint, unchanged bigint,
+    deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint
+);
+
 CREATE FUNCTION scrap_sga.sync(only_model text DEFAULT NULL)
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('sync', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.sync(text) IS
 'Copy what changed in Odoo since the last run, for every enabled model or for the one named. Waits for a run of the same model already under way. One row per model; raises the first failure.';
 
 CREATE FUNCTION scrap_sga._run_and_report(job text, only_model text, odoo_id bigint DEFAULT NULL)
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 DECLARE
     inv bigint;
     f record;
@@ -36,32 +39,28 @@ END
 $$;
 
 CREATE FUNCTION scrap_sga.full_resync(only_model text DEFAULT NULL)
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('full_resync', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.full_resync(text) IS
 'Read every record of every enabled model (or of the one named) again, whatever the cursor says, and reconcile deletions. Unchanged rows are still not rewritten.';
 
 CREATE FUNCTION scrap_sga.reconcile(only_model text DEFAULT NULL)
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('reconcile', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.reconcile(text) IS
 'A sync that also compares id sets with Odoo now (instead of every reconcile_every): soft-deletes what Odoo no longer has, reads what the mirror lacks.';
 
 CREATE FUNCTION scrap_sga.resync(odoo_id bigint, model text DEFAULT 'dimagaz.bc')
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('resync', model, odoo_id) $$;
 COMMENT ON FUNCTION scrap_sga.resync(bigint, text) IS
 'Read one record from Odoo now, with the records that point to it (an order with its lines); upsert them, or soft-delete what Odoo no longer has. One row per model touched.';
 
 CREATE FUNCTION scrap_sga.resync_failed(only_model text DEFAULT NULL)
-RETURNS TABLE (model text, status text, fetched bigint, inserted bigint, updated bigint,
-               unchanged bigint, deleted bigint, restored bigint, failed bigint, duration interval, run_id bigint)
+RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM scrap_sga._run_and_report('resync_failed', only_model) $$;
 COMMENT ON FUNCTION scrap_sga.resync_failed(text) IS
@@ -165,7 +164,8 @@ BEGIN
 END
 $$;
 
--- One row per model: how fresh the mirror is and how its runs went.
+-- One row per model: how fresh the mirror is and how its runs went. Its subqueries name their
+-- columns: a view keeps the columns `*` meant when it was created, whatever is added later.
 CREATE VIEW scrap_sga.status AS
 SELECT m.model,
        format('%I.%I', m.table_schema, m.table_name) AS mirror_table,
@@ -191,46 +191,8 @@ SELECT m.model,
        m.reconciled_at
 FROM scrap_sga.model m
 LEFT JOIN scrap_sga.worker_state w ON true
-LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
-LEFT JOIN LATERAL (SELECT * FROM scrap_sga.sync_run r WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
+LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_pid FROM scrap_sga.sync_run r
+                   WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
+LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
+                   WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
 COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
-
--- Privileges. PUBLIC gets nothing. Two roles for the DBA to grant:
---   scrap_sga_reader:   what Django needs: SELECT on the mirror tables (granted as each is
---                       created), the status view, the run log and the audit log;
---   scrap_sga_operator: a reader who may also sync, resync, reconcile and verify.
--- Nobody but the owner reads scrap_sga.connection (the secret) or writes a mirror table: syncs
--- run in a worker connected as the extension's owner, and the entry points below are
--- SECURITY DEFINER with a fixed search_path.
--- Roles are cluster-wide: another database may be creating them at this very moment.
-DO $$
-BEGIN
-    BEGIN
-        CREATE ROLE scrap_sga_reader NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-    END;
-    BEGIN
-        CREATE ROLE scrap_sga_operator NOLOGIN IN ROLE scrap_sga_reader;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-    END;
-END
-$$;
-
-REVOKE ALL ON ALL TABLES IN SCHEMA scrap_sga FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA scrap_sga FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scrap_sga FROM PUBLIC;
-REVOKE ALL ON SCHEMA scrap_sga FROM PUBLIC;
-
-GRANT USAGE ON SCHEMA scrap_sga TO scrap_sga_reader;
-GRANT SELECT ON scrap_sga.status, scrap_sga.worker_state, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
-                scrap_sga.audit_log, scrap_sga.failed_record TO scrap_sga_reader;
-GRANT EXECUTE ON FUNCTION scrap_sga._live_rows(regclass) TO scrap_sga_reader;
-
-ALTER FUNCTION scrap_sga._run_and_report(text, text, bigint) SECURITY DEFINER;
-ALTER FUNCTION scrap_sga.verify(text) SECURITY DEFINER;
-ALTER FUNCTION scrap_sga.verify(text) SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION scrap_sga.run_job(text, text, bigint) SET search_path = pg_catalog, pg_temp;
-GRANT EXECUTE ON FUNCTION scrap_sga.sync(text), scrap_sga.resync(bigint, text), scrap_sga.resync_failed(text),
-                          scrap_sga.full_resync(text), scrap_sga.reconcile(text), scrap_sga.verify(text),
-                          scrap_sga._run_and_report(text, text, bigint)
-      TO scrap_sga_operator;

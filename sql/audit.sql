@@ -68,3 +68,25 @@ END
 $$;
 COMMENT ON FUNCTION scrap_sga.prune_audit(interval, integer) IS
 'Delete audit rows older than the retention (default: the scrap_sga.audit_retention setting), at most batch rows per call.';
+
+-- Deletes runs older than scrap_sga.sync_run_retention, a batch at a time; returns how many. A
+-- model's latest run is kept whatever its age (the status view reads it), and so is any run
+-- still marked running.
+CREATE FUNCTION scrap_sga.prune_runs(older_than interval DEFAULT NULL, batch integer DEFAULT 50000)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cutoff timestamptz := now() - coalesce(older_than, current_setting('scrap_sga.sync_run_retention', true)::interval, '90 days');
+    n bigint;
+BEGIN
+    DELETE FROM scrap_sga.sync_run WHERE run_id IN (
+        SELECT r.run_id FROM scrap_sga.sync_run r
+        WHERE r.started_at < cutoff AND r.status <> 'running'
+          AND r.run_id <> (SELECT max(l.run_id) FROM scrap_sga.sync_run l WHERE l.model = r.model)
+        ORDER BY r.run_id LIMIT batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.prune_runs(interval, integer) IS
+'Delete runs older than the retention (default: the scrap_sga.sync_run_retention setting) from scrap_sga.sync_run, at most batch rows per call; each model''s latest run is kept.';

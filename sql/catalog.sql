@@ -13,12 +13,13 @@ CREATE TABLE scrap_sga.connection (
     login       text CHECK (login <> ''),
     -- The password or API key; or secret_file, a file on this server that holds the key and is
     -- read at every run (so a rotation is a new file, and the key never appears in SQL).
-    secret      text CHECK (secret <> ''),
+    secret      text CONSTRAINT connection_secret_check CHECK (secret <> ''),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- Columns below were added after 0.1.0: an upgrade appends them, so a fresh install does too.
     secret_file text CHECK (secret_file ~ '^/'),
     -- auto: ask the server its version at each run; JSON-2 on Odoo 19 and later.
     protocol    text NOT NULL DEFAULT 'auto' CHECK (protocol IN ('auto', 'json2', 'jsonrpc')),
-    updated_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK ((secret IS NULL) <> (secret_file IS NULL))
+    CONSTRAINT connection_one_secret CHECK ((secret IS NULL) <> (secret_file IS NULL))
 );
 COMMENT ON TABLE scrap_sga.connection IS 'The Odoo server scrap_sga reads from. Set it with scrap_sga.set_connection().';
 
@@ -40,10 +41,6 @@ CREATE TABLE scrap_sga.model (
     -- (a transaction that committed later than lookback), and finds deletions the per-run count
     -- check could not see.
     reconcile_every   interval NOT NULL DEFAULT '1 hour' CHECK (reconcile_every >= '0'),
-    -- How often the fields Odoo computes without storing them, where a DBA opted them in
-    -- (scrap_sga.copy_computed_field), are read again for every record: their value can change
-    -- without write_date moving.
-    computed_refresh  interval NOT NULL DEFAULT '1 hour' CHECK (computed_refresh >= '0'),
     -- Row audit (triggers into scrap_sga.audit_log) for this model's table.
     audit             boolean NOT NULL DEFAULT true,
     -- Highest write_date of the records copied by the last successful run (UTC).
@@ -52,6 +49,9 @@ CREATE TABLE scrap_sga.model (
     -- next run reads again every listed record written since: a second write within the same
     -- second has the same truncated write_date, so only a read made safely later can trust it.
     recheck_from      timestamptz,
+    schema_checked_at timestamptz,
+    reconciled_at     timestamptz,
+    -- Columns below were added after 0.1.0 (an upgrade appends them).
     -- Odoo's clock when the last successful sync first read. The next run lists what was
     -- written since read_at - lookback: a window anchored on when we read, not on the newest
     -- write_date, so that a burst of writes stops being listed once lookback has passed.
@@ -59,8 +59,10 @@ CREATE TABLE scrap_sga.model (
     -- Live (not soft-deleted) rows of the mirror table, kept up to date by each write so that
     -- comparing it with Odoo's record count (to see deletions) costs nothing here.
     live_rows         bigint,
-    schema_checked_at timestamptz,
-    reconciled_at     timestamptz,
+    -- How often the fields Odoo computes without storing them, where a DBA opted them in
+    -- (scrap_sga.copy_computed_field), are read again for every record: their value can change
+    -- without write_date moving.
+    computed_refresh  interval NOT NULL DEFAULT '1 hour' CHECK (computed_refresh >= '0'),
     computed_refreshed_at timestamptz,
     UNIQUE (table_schema, table_name)
 );
@@ -83,10 +85,11 @@ CREATE TABLE scrap_sga.model_field (
     columns      text[] NOT NULL DEFAULT '{}',
     pg_types     text[] NOT NULL DEFAULT '{}',
     reason       text,
-    -- For a field Odoo computes without storing it: copied anyway because a DBA said so.
-    copy_computed boolean NOT NULL DEFAULT false,
     first_seen   timestamptz NOT NULL DEFAULT now(),
     changed_at   timestamptz NOT NULL DEFAULT now(),
+    -- Added after 0.1.0. For a field Odoo computes without storing it: copied anyway because a
+    -- DBA said so (scrap_sga.copy_computed_field).
+    copy_computed boolean NOT NULL DEFAULT false,
     PRIMARY KEY (model, field)
 );
 COMMENT ON TABLE scrap_sga.model_field IS 'Every field fields_get reported for each model, its columns, or why it is not copied.';
@@ -112,9 +115,6 @@ CREATE TABLE scrap_sga.sync_run (
     deleted        bigint NOT NULL DEFAULT 0,
     restored       bigint NOT NULL DEFAULT 0,
     failed         bigint NOT NULL DEFAULT 0,
-    -- Records reconcile found out of date and read again: a late commit the window missed (or a
-    -- write made while the run went on). Non-zero means the repair worked.
-    repaired       bigint NOT NULL DEFAULT 0,
     -- full: every record was read (first run, new columns, full_resync); incremental otherwise.
     mode           text,
     reconciled     boolean NOT NULL DEFAULT false,
@@ -126,12 +126,16 @@ CREATE TABLE scrap_sga.sync_run (
     cursor_before  timestamptz,
     cursor_after   timestamptz,
     odoo_version   text,
-    -- The protocol the run spoke: json2 or jsonrpc (the connection's protocol may be auto).
-    protocol       text,
     schema_changes text[] NOT NULL DEFAULT '{}',
     sqlstate       text,
     error          text,
-    backend_pid    integer NOT NULL DEFAULT pg_backend_pid()
+    backend_pid    integer NOT NULL DEFAULT pg_backend_pid(),
+    -- Columns below were added after 0.1.0 (an upgrade appends them).
+    -- The protocol the run spoke: json2 or jsonrpc (the connection's protocol may be auto).
+    protocol       text,
+    -- Records reconcile found out of date and read again: a late commit the window missed (or a
+    -- write made while the run went on). Non-zero means the repair worked.
+    repaired       bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);

@@ -10,6 +10,7 @@ pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static CA_BUNDLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
+pub static SYNC_RUN_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 
 pub fn define() {
     GucRegistry::define_int_guc(
@@ -85,6 +86,14 @@ pub fn define() {
         c"How long rows stay in scrap_sga.audit_log.",
         c"An interval ('90 days'). Older rows are deleted after each sync, a batch at a time (scrap_sga.prune_audit()).",
         &AUDIT_RETENTION,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"scrap_sga.sync_run_retention",
+        c"How long rows stay in scrap_sga.sync_run, the run log.",
+        c"An interval ('90 days'). Older runs are deleted after each sync, a batch at a time (scrap_sga.prune_runs()); each model's latest run is always kept.",
+        &SYNC_RUN_RETENTION,
         GucContext::Sighup,
         GucFlags::default(),
     );

@@ -214,8 +214,8 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
     }
     let mut session = Session { remote: None, version: None, protocol: None, failure: None };
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &settings, &mut session, &mirrored)).collect();
-    if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit()")?)) {
-        warning!("scrap_sga: pruning the audit log failed: {}", e.message);
+    if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
+        warning!("scrap_sga: pruning the audit log or the run log failed: {}", e.message);
     }
     outcomes
 }

@@ -276,3 +276,23 @@ fn old_audit_rows_are_pruned_after_the_retention() {
     // The retention is a setting; prune_audit() can also be called by hand.
     assert_eq!(db.int("SELECT scrap_sga.prune_audit(interval '5 days')"), 1);
 }
+
+#[test]
+fn old_runs_are_pruned_after_the_retention_and_each_models_latest_run_is_kept() {
+    let (_sim, db) = synced("e2e_run_retention", 20, 0);
+    db.sync();
+    let latest = "SELECT string_agg(max::text, ',' ORDER BY max) FROM (SELECT max(run_id) FROM scrap_sga.sync_run GROUP BY model) m";
+    let kept = db.sql(latest);
+    let total = db.int("SELECT count(*) FROM scrap_sga.sync_run");
+    // Every run as if 100 days old: a model that has not synced for that long keeps its last run.
+    db.sql("UPDATE scrap_sga.sync_run SET started_at = started_at - interval '100 days'");
+    assert_eq!(db.int("SELECT scrap_sga.prune_runs()"), total - 2, "the default retention is 90 days");
+    assert_eq!(db.sql("SELECT string_agg(run_id::text, ',' ORDER BY run_id) FROM scrap_sga.sync_run"), kept);
+    assert_eq!(db.sql("SELECT count(*) FROM scrap_sga.status WHERE last_run_id IS NOT NULL"), "2");
+    // Every sync prunes too, by the setting: the two old runs go, today's stay.
+    db.sql("ALTER DATABASE e2e_run_retention SET scrap_sga.sync_run_retention = '1 day'");
+    db.sync();
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run"), 2);
+    assert_eq!(db.sql("SELECT string_agg(run_id::text, ',' ORDER BY run_id) FROM scrap_sga.sync_run"), db.sql(latest));
+    assert!(db.sql(latest) != kept);
+}
