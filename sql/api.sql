@@ -35,6 +35,12 @@ BEGIN
         SELECT r.model, r.status, r.fetched, r.inserted, r.updated, r.unchanged, r.deleted, r.restored, r.failed,
                r.finished_at - r.started_at, r.run_id
         FROM scrap_sga.sync_run r WHERE r.invocation = inv ORDER BY r.run_id;
+    IF NOT FOUND AND EXISTS (SELECT 1 FROM scrap_sga.model m WHERE (only_model IS NULL AND m.enabled) OR m.model = only_model) THEN
+        -- A job with a model to work on records a run, even a failed one: none means the worker
+        -- ended before it could.
+        RAISE EXCEPTION 'scrap_sga: % ended without recording a run', replace(job, '_', ' ')
+            USING ERRCODE = 'XX000', HINT = 'The server log says why.';
+    END IF;
 END
 $$;
 

@@ -4,34 +4,81 @@ use pgrx::prelude::*;
 use scrap_sga_core::mapping::ConvertError;
 use scrap_sga_core::odoo::OdooError;
 
+/// A five-character SQLSTATE (`28P01`), by value: errors caught from Postgres carry any code,
+/// and a long-lived scheduler must not allocate one for good each time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SqlState([u8; 5]);
+
+impl SqlState {
+    /// Panics at compile time (in a const) on anything but five ASCII characters.
+    pub const fn new(code: &str) -> SqlState {
+        let b = code.as_bytes();
+        assert!(b.len() == 5, "a SQLSTATE has five characters");
+        SqlState([b[0], b[1], b[2], b[3], b[4]])
+    }
+
+    /// From Postgres' packed error code (MAKE_SQLSTATE packs five 6-bit characters).
+    pub fn from_code(code: i32) -> SqlState {
+        let mut b = [0u8; 5];
+        for (i, c) in b.iter_mut().enumerate() {
+            *c = ((code >> (6 * i)) & 0x3F) as u8 + b'0';
+        }
+        SqlState(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("XX000")
+    }
+
+    /// The SQLSTATE's class: its first two characters.
+    pub fn class(&self) -> &str {
+        &self.as_str()[..2]
+    }
+}
+
+impl std::fmt::Debug for SqlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for SqlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncError {
-    /// Five-character SQLSTATE, e.g. `28P01`.
-    pub sqlstate: &'static str,
+    pub sqlstate: SqlState,
     pub message: String,
 }
 
 pub mod state {
-    pub const INVALID_PASSWORD: &str = "28P01";
-    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
-    pub const UNDEFINED_OBJECT: &str = "42704";
-    pub const INVALID_CATALOG_NAME: &str = "3D000";
-    pub const UNDEFINED_FILE: &str = "58P01";
-    pub const CONFIG_FILE_ERROR: &str = "F0000";
-    pub const CANNOT_CONNECT: &str = "08001";
-    pub const CONNECTION_FAILURE: &str = "08006";
-    pub const PROTOCOL_VIOLATION: &str = "08P01";
-    pub const ODOO_EXCEPTION: &str = "38000";
-    pub const NOT_CONFIGURED: &str = "55000";
-    pub const INVALID_PARAMETER: &str = "22023";
-    pub const DATA_EXCEPTION: &str = "22000";
-    pub const QUERY_CANCELED: &str = "57014";
-    pub const ADMIN_SHUTDOWN: &str = "57P01";
-    pub const INTERNAL: &str = "XX000";
+    use super::SqlState;
+    pub const INVALID_PASSWORD: SqlState = SqlState::new("28P01");
+    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState::new("42501");
+    pub const UNDEFINED_OBJECT: SqlState = SqlState::new("42704");
+    pub const INVALID_CATALOG_NAME: SqlState = SqlState::new("3D000");
+    pub const UNDEFINED_FILE: SqlState = SqlState::new("58P01");
+    pub const CONFIG_FILE_ERROR: SqlState = SqlState::new("F0000");
+    pub const CANNOT_CONNECT: SqlState = SqlState::new("08001");
+    pub const CONNECTION_FAILURE: SqlState = SqlState::new("08006");
+    pub const PROTOCOL_VIOLATION: SqlState = SqlState::new("08P01");
+    pub const ODOO_EXCEPTION: SqlState = SqlState::new("38000");
+    pub const NOT_CONFIGURED: SqlState = SqlState::new("55000");
+    pub const INVALID_PARAMETER: SqlState = SqlState::new("22023");
+    pub const DATA_EXCEPTION: SqlState = SqlState::new("22000");
+    pub const QUERY_CANCELED: SqlState = SqlState::new("57014");
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState::new("57P01");
+    pub const INTERNAL: SqlState = SqlState::new("XX000");
+    pub const ACTIVE_TRANSACTION: SqlState = SqlState::new("25000");
+    pub const READ_ONLY_TRANSACTION: SqlState = SqlState::new("25006");
+    pub const TOO_MANY_WORKERS: SqlState = SqlState::new("53400");
 }
 
 impl SyncError {
-    pub fn new(sqlstate: &'static str, message: impl Into<String>) -> SyncError {
+    pub fn new(sqlstate: SqlState, message: impl Into<String>) -> SyncError {
         SyncError { sqlstate, message: message.into() }
     }
 
@@ -72,12 +119,11 @@ impl SyncError {
     pub fn from_caught(e: CaughtError) -> SyncError {
         match e {
             CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
-                let code = sqlstate_of(r.sql_error_code() as i32);
                 let mut msg = r.message().to_owned();
                 if let Some(d) = r.detail() {
                     msg.push_str(&format!(" ({d})"));
                 }
-                SyncError { sqlstate: leak_state(code), message: msg }
+                SyncError { sqlstate: SqlState::from_code(r.sql_error_code() as i32), message: msg }
             }
             CaughtError::RustPanic { .. } => SyncError::new(state::INTERNAL, "internal error in scrap_sga (see the server log)"),
         }
@@ -108,28 +154,7 @@ impl std::fmt::Display for SyncError {
     }
 }
 
-/// SQLSTATE text of Postgres' packed error code (MAKE_SQLSTATE packs five 6-bit characters).
-pub fn sqlstate_of(code: i32) -> String {
-    (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
-}
-
-pub fn code_of(sqlstate: &str) -> PgSqlErrorCode {
-    let b = sqlstate.as_bytes();
-    let packed = (0..5).fold(0i32, |acc, i| acc | ((b.get(i).copied().unwrap_or(b'0').wrapping_sub(b'0') as i32 & 0x3F) << (6 * i)));
+pub fn code_of(sqlstate: SqlState) -> PgSqlErrorCode {
+    let packed = sqlstate.0.iter().enumerate().fold(0i32, |acc, (i, &c)| acc | ((c.wrapping_sub(b'0') as i32 & 0x3F) << (6 * i)));
     PgSqlErrorCode::from(packed)
-}
-
-/// SQLSTATEs are few and short; keeping caught ones as `&'static str` keeps `SyncError` simple.
-fn leak_state(code: String) -> &'static str {
-    for s in [
-        state::INVALID_PASSWORD, state::CANNOT_CONNECT, state::CONNECTION_FAILURE, state::PROTOCOL_VIOLATION,
-        state::ODOO_EXCEPTION, state::NOT_CONFIGURED, state::INVALID_PARAMETER, state::DATA_EXCEPTION,
-        state::QUERY_CANCELED, state::ADMIN_SHUTDOWN, state::INTERNAL, state::INSUFFICIENT_PRIVILEGE, state::UNDEFINED_OBJECT,
-        state::INVALID_CATALOG_NAME, state::UNDEFINED_FILE, state::CONFIG_FILE_ERROR,
-    ] {
-        if s == code {
-            return s;
-        }
-    }
-    Box::leak(code.into_boxed_str())
 }

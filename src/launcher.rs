@@ -20,18 +20,20 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
         SyncError::new(state::INVALID_PARAMETER, format!("resync of {id}: name the model")).raise();
     }
     if unsafe { pg_sys::RecoveryInProgress() } {
-        SyncError::new("25006", "this server is a standby (in recovery): scrap_sga syncs on the primary, and the mirror tables reach standbys by replication").raise();
+        SyncError::new(state::READ_ONLY_TRANSACTION, "this server is a standby (in recovery): scrap_sga syncs on the primary, and the mirror tables reach standbys by replication").raise();
     }
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
-        SyncError::new("25000", "scrap_sga.sync() needs READ COMMITTED: at REPEATABLE READ or SERIALIZABLE this transaction could not see what the sync wrote").raise();
+        SyncError::new(state::ACTIVE_TRANSACTION, "scrap_sga.sync() needs READ COMMITTED: at REPEATABLE READ or SERIALIZABLE this transaction could not see what the sync wrote").raise();
     }
     let inv = Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')").ok().flatten().unwrap_or(0);
     // The job runs as the extension's owner: the mirror tables are its, and callers need not
     // be able to write them.
-    let owner = Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga'")
-        .ok()
-        .flatten()
-        .unwrap_or(pg_sys::InvalidOid);
+    // Never a silent fallback to the bootstrap superuser: no owner found is an error.
+    let owner = match Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga'") {
+        Ok(Some(oid)) if oid != pg_sys::InvalidOid => oid,
+        Ok(_) => SyncError::new(state::NOT_CONFIGURED, "the extension scrap_sga is not installed in this database").raise(),
+        Err(e) => SyncError::new(state::INTERNAL, format!("cannot find the owner of extension scrap_sga: {e}")).raise(),
+    };
     let extra = format!(
         "{}|{}|{}|{}|{}",
         u32::from(unsafe { pg_sys::MyDatabaseId }),
@@ -56,7 +58,7 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
     let mut bgw: pg_sys::BackgroundWorker = (&builder).into();
     let mut handle: *mut pg_sys::BackgroundWorkerHandle = std::ptr::null_mut();
     if !unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut bgw, &mut handle) } {
-        SyncError::new("53400", "could not start a scrap_sga background worker: all max_worker_processes slots are in use").raise();
+        SyncError::new(state::TOO_MANY_WORKERS, "could not start a scrap_sga background worker: all max_worker_processes slots are in use").raise();
     }
     // If this statement is cancelled, stop the worker too: it checks between pages and chunks.
     PgTryBuilder::new(|| unsafe {
@@ -81,10 +83,16 @@ pub extern "C-unwind" fn scrap_sga_job_main(arg: pg_sys::Datum) {
     let mut parts = extra.splitn(5, '|');
     let db: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let role: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let job_name = parts.next().unwrap_or("sync").to_owned();
+    let job_name = parts.next().unwrap_or_default().to_owned();
     let odoo_id: Option<i64> = parts.next().and_then(|s| s.parse().ok());
     let model = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
-    let job = Job::parse(&job_name, odoo_id).unwrap_or(Job::Sync);
+    // run_job() wrote these arguments: anything else is a bug, never a reason to sync something
+    // else, or as someone else (role 0 would be the bootstrap superuser). The caller reports
+    // that no run was recorded.
+    let Some(job) = Job::parse(&job_name, odoo_id).filter(|_| db != 0 && role != 0) else {
+        log!("scrap_sga job #{inv}: malformed worker arguments {extra:?}; nothing was run");
+        return;
+    };
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(role)));
     engine::run(&Invocation { id: inv, job, model, scheduled: false, wait_for_lock: true });

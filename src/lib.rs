@@ -40,7 +40,7 @@ pub extern "C-unwind" fn _PG_init() {
 #[pg_schema]
 mod tests {
     use crate::engine::apply::Upsert;
-    use crate::errors::{code_of, sqlstate_of};
+    use crate::errors::{code_of, state, SqlState};
     use pgrx::prelude::*;
     use scrap_sga_core::mapping::{self, OdooField};
 
@@ -79,10 +79,11 @@ mod tests {
 
     #[pg_test]
     fn sqlstates_round_trip() {
-        for s in ["28P01", "08001", "38000", "55000", "22023", "XX000", "57P01"] {
-            assert_eq!(sqlstate_of(code_of(s) as i32), s);
+        for s in ["28P01", "08001", "38000", "55000", "22023", "XX000", "57P01", "23505", "3D000", "F0000"] {
+            assert_eq!(SqlState::from_code(code_of(SqlState::new(s)) as i32).as_str(), s);
         }
-        assert_eq!(code_of("28P01"), PgSqlErrorCode::ERRCODE_INVALID_PASSWORD);
+        assert_eq!(code_of(state::INVALID_PASSWORD), PgSqlErrorCode::ERRCODE_INVALID_PASSWORD);
+        assert_eq!(SqlState::from_code(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION as i32).class(), "23");
     }
 
     #[pg_test]

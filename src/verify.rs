@@ -63,28 +63,36 @@ fn verify_model(client: &Client, m: &catalog::ModelConf, rows: &mut Vec<Row>) ->
         rows.push((m.model.clone(), "mirror table missing".into(), None, None, None, Some(format!("Odoo has {n} records; {t} does not exist yet"))));
         return Ok(());
     }
-    let compare = format!(
-        "WITH o AS (SELECT * FROM json_to_recordset($1::json) AS o(id integer, write_date timestamptz))
-         SELECT 'missing in mirror', o.id::bigint, to_char(o.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                to_char(t.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                CASE WHEN t.id IS NOT NULL THEN 'soft-deleted in the mirror' END
-         FROM o LEFT JOIN {t} t ON t.id = o.id WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL
-         UNION ALL
-         SELECT 'write_date differs', o.id, to_char(o.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                to_char(t.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), NULL
-         FROM o JOIN {t} t ON t.id = o.id WHERE t.sga_deleted_at IS NULL AND t.write_date IS DISTINCT FROM o.write_date
-         UNION ALL
-         SELECT 'not in Odoo', t.id, NULL, to_char(t.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), NULL
-         FROM {t} t WHERE t.id > $2 AND ($3::integer IS NULL OR t.id <= $3) AND t.sga_deleted_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM o WHERE o.id = t.id)
-         ORDER BY 2"
-    );
+    // A model without write_date (some Odoo models have none) is compared by ids alone.
     let has_write_date = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'write_date' AND NOT attisdropped)",
         &[t.as_str().into()],
     )?
     .unwrap_or(false);
-    let fields = if has_write_date { vec!["write_date".to_owned()] } else { vec![] };
+    let mirror_wd = if has_write_date { "to_char(t.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')" } else { "NULL::text" };
+    let differs = if has_write_date {
+        format!(
+            "UNION ALL
+             SELECT 'write_date differs', o.id, to_char(o.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), {mirror_wd}, NULL
+             FROM o JOIN {t} t ON t.id = o.id WHERE t.sga_deleted_at IS NULL AND t.write_date IS DISTINCT FROM o.write_date"
+        )
+    } else {
+        String::new()
+    };
+    let compare = format!(
+        "WITH o AS (SELECT * FROM json_to_recordset($1::json) AS o(id integer, write_date timestamptz))
+         SELECT 'missing in mirror', o.id::bigint, to_char(o.write_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), {mirror_wd},
+                CASE WHEN t.id IS NOT NULL THEN 'soft-deleted in the mirror' END
+         FROM o LEFT JOIN {t} t ON t.id = o.id WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL
+         {differs}
+         UNION ALL
+         SELECT 'not in Odoo', t.id, NULL, {mirror_wd}, NULL
+         FROM {t} t WHERE t.id > $2 AND ($3::integer IS NULL OR t.id <= $3) AND t.sga_deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM o WHERE o.id = t.id)
+         ORDER BY 2"
+    );
+    // Ids and write dates only: an empty field list would make Odoo send every field.
+    let fields = vec![if has_write_date { "write_date" } else { "id" }.to_owned()];
     let (mut last, mut odoo_count) = (0i64, 0i64);
     loop {
         let page = client.search_read(&m.model, &json!([["id", ">", last]]), &fields, "id asc", PAGE).map_err(|e| odoo_err(e, "search_read"))?;
@@ -99,9 +107,6 @@ fn verify_model(client: &Client, m: &catalog::ModelConf, rows: &mut Vec<Row>) ->
             for r in c.select(&compare, None, &[doc.as_str().into(), (last as i32).into(), upper.into()])? {
                 let mut problem = r.get::<String>(1)?.unwrap_or_default();
                 let detail = r.get::<String>(5)?;
-                if !has_write_date && problem == "write_date differs" {
-                    continue;
-                }
                 if detail.is_some() {
                     problem = "missing in mirror".into();
                 }

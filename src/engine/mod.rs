@@ -29,9 +29,8 @@ pub mod schema;
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
 use scrap_sga_core::mapping::{self, OdooField};
-use scrap_sga_core::odoo::{Client, OdooError, Settings};
+use scrap_sga_core::odoo::{OdooError, Settings};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::catalog::{self, ModelConf};
 use crate::errors::{state, SyncError};
@@ -157,8 +156,7 @@ impl Session {
         }
         if self.remote.is_none() {
             let made = (|| -> Result<remote::Remote, SyncError> {
-                let interrupt: scrap_sga_core::odoo::Interrupt = Arc::new(shutdown_requested);
-                let mut remote = remote::Remote::new(Client::new(settings.clone()?, Some(interrupt))?);
+                let mut remote = remote::Remote::connect(settings.clone()?)?;
                 let (opened, _) = remote.call(|c| c.open());
                 // Known even when the login then fails: the run log says what was spoken.
                 self.version = remote.server_version();
@@ -343,7 +341,7 @@ fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, s
          WHERE run_id = $1",
         None,
         &[
-            run_id.into(), e.sqlstate.into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(),
+            run_id.into(), e.sqlstate.as_str().into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(),
             session.and_then(|s| s.version.as_deref()).into(), session.and_then(|s| s.protocol).into(),
         ],
     )?;

@@ -38,7 +38,7 @@ fn adjust_live_rows(model: &str, delta: i64) -> Result<(), SyncError> {
 
 /// The error is about the record's values, not about the database or the run.
 fn is_record_error(e: &SyncError) -> bool {
-    e.sqlstate.starts_with("22") || e.sqlstate.starts_with("23")
+    matches!(e.sqlstate.class(), "22" | "23")
 }
 
 impl<'a> PageWriter<'a> {
@@ -173,7 +173,7 @@ impl<'a> PageWriter<'a> {
     fn record_failures(&mut self, failures: &[(i64, SyncError)], fetched: i64) -> Result<(), SyncError> {
         let (run_id, model) = (self.run_id, self.model);
         let ids: Vec<i32> = failures.iter().map(|(id, _)| *id as i32).collect();
-        let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_owned()).collect();
+        let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
         let errors: Vec<String> = failures.iter().map(|(_, e)| e.message.clone()).collect();
         txn::run(|| {
             Spi::run_with_args(

@@ -7,10 +7,15 @@
 //! * **Overlap.** The next page can be requested before the current one is written
 //!   ([`Remote::start`] / [`Remote::finish`]).
 //!
-//! The thread makes no Postgres call (none is allowed off the main thread) and blocks every
-//! signal, so Postgres' signal handlers only ever run on the backend's thread.
-use scrap_sga_core::odoo::{Client, OdooError};
+//! The thread makes no Postgres call (none is allowed off the main thread), reads none of
+//! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
+//! on the backend's thread. The one signal that crosses over is explicit: `stop`, an atomic flag
+//! the backend's thread sets when it sees the shutdown request, and which the client reads
+//! between chunks of an answer.
+use scrap_sga_core::odoo::{Client, Interrupt, OdooError, Settings};
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,6 +31,7 @@ pub struct Remote {
     /// None while a call is under way on its thread (or after one was abandoned on shutdown).
     client: Option<Client>,
     requests_before: u64,
+    stop: Arc<AtomicBool>,
 }
 
 fn block_signals() {
@@ -37,8 +43,21 @@ fn block_signals() {
 }
 
 impl Remote {
-    pub fn new(client: Client) -> Remote {
-        Remote { client: Some(client), requests_before: 0 }
+    /// A client for `settings` whose calls stop when this backend is told to.
+    pub fn connect(settings: Settings) -> Result<Remote, OdooError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = stop.clone();
+        let interrupt: Interrupt = Arc::new(move || seen.load(Ordering::Relaxed));
+        Ok(Remote { client: Some(Client::new(settings, Some(interrupt))?), requests_before: 0, stop })
+    }
+
+    /// Called on the backend's thread only.
+    fn stop_requested(&self) -> bool {
+        let stop = super::shutdown_requested();
+        if stop {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        stop
     }
 
     pub fn requests_sent(&self) -> u64 {
@@ -61,6 +80,9 @@ impl Remote {
 
     /// Start a call on its own thread.
     pub fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
+        if self.stop_requested() {
+            return Err(OdooError::Interrupted);
+        }
         let mut client = self.client.take().ok_or(OdooError::Interrupted)?;
         self.requests_before = client.requests_sent();
         let handle = std::thread::spawn(move || {
@@ -76,7 +98,7 @@ impl Remote {
     pub fn finish<T>(&mut self, call: InFlight<T>) -> (Result<T, OdooError>, Duration) {
         let t0 = Instant::now();
         while !call.handle.is_finished() {
-            if super::shutdown_requested() {
+            if self.stop_requested() {
                 // The thread ends when its socket does; the process is about to exit anyway.
                 return (Err(OdooError::Interrupted), t0.elapsed());
             }

@@ -302,6 +302,23 @@ pub fn compare_mirror(db: &Db, sim: &Sim, model: &str, table: &str) -> Vec<Strin
     problems
 }
 
+/// A count (an integer member) of a run row or a sync() row, with the row in the panic message.
+pub fn count(v: &Value, k: &str) -> i64 {
+    v[k].as_i64().unwrap_or_else(|| panic!("no {k} in {v}"))
+}
+
+/// A simulator with `orders` and `lines`, a fresh database pointed at it, synced `syncs` times
+/// (two: the first copy, then the settle run after a moved cursor, so the next run starts quiet).
+pub fn started(name: &str, orders: i64, lines: i64, syncs: usize) -> (Sim, Db) {
+    let sim = Sim::start(orders, lines);
+    let db = Db::fresh(name);
+    db.connect_to(&sim);
+    for _ in 0..syncs {
+        db.sync();
+    }
+    (sim, db)
+}
+
 /// The row of `sync()`'s result for one model.
 pub fn row_of<'a>(result: &'a Value, model: &str) -> &'a Value {
     result.as_array().and_then(|a| a.iter().find(|r| r["model"] == model)).unwrap_or_else(|| panic!("no row for {model} in {result}"))

@@ -1,10 +1,7 @@
 //! Issue 4: faults, the retry queue, resync, secrets and privileges.
-use scrap_sga_e2e::{row_of, Db, Sim};
+use scrap_sga_e2e::{count, row_of, Db, Sim};
 use serde_json::{json, Value};
 
-fn n(v: &Value, k: &str) -> i64 {
-    v[k].as_i64().unwrap_or_else(|| panic!("{k} in {v}"))
-}
 
 fn fingerprint(db: &Db) -> String {
     db.sql("SELECT md5(coalesce(string_agg(ctid::text || xmin::text, ',' ORDER BY id), '')) FROM scrap_dimagaz_bc")
@@ -39,7 +36,7 @@ fn each_fault_fails_the_run_clearly_changes_nothing_and_the_next_run_converges()
         assert_eq!(before, fingerprint(&db), "{fault}: no row may change");
         sim.post("/sim/faults/clear", json!({}));
         let ok = db.sync();
-        assert_eq!(n(row_of(&ok, "dimagaz.bc"), "updated"), 1, "{fault}: {ok}");
+        assert_eq!(count(row_of(&ok, "dimagaz.bc"), "updated"), 1, "{fault}: {ok}");
         assert_eq!(db.verify(), json!([]), "{fault}");
     }
     // A changed password (a revoked API key) fails the login, and recovers once it is fixed.
@@ -62,7 +59,7 @@ fn a_record_that_cannot_be_stored_waits_in_the_queue_and_the_rest_lands() {
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 250, "values": {"priority": "urgent"}}));
     let result = db.sync();
     let r = row_of(&result, "dimagaz.bc");
-    assert_eq!((n(r, "inserted"), n(r, "failed")), (298, 2), "{result}");
+    assert_eq!((count(r, "inserted"), count(r, "failed")), (298, 2), "{result}");
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 298);
     let queue = db.json("SELECT json_agg(f ORDER BY odoo_id) FROM scrap_sga.failed_record f");
     assert_eq!(queue.as_array().unwrap().len(), 2, "{queue}");
@@ -74,7 +71,7 @@ fn a_record_that_cannot_be_stored_waits_in_the_queue_and_the_rest_lands() {
 
     // Not due yet: a plain sync does not hammer them; resync_failed() retries them now, and they fail again.
     let again = db.json("SELECT json_agg(s) FROM scrap_sga.resync_failed() s");
-    assert_eq!(n(row_of(&again, "dimagaz.bc"), "failed"), 2, "{again}");
+    assert_eq!(count(row_of(&again, "dimagaz.bc"), "failed"), 2, "{again}");
     assert_eq!(db.int("SELECT min(attempts) FROM scrap_sga.failed_record"), 2);
     assert!(db.sql("SELECT bool_and(next_attempt_at > now() + interval '90 seconds') FROM scrap_sga.failed_record") == "t", "the back-off grows");
 
@@ -97,12 +94,12 @@ fn resync_of_existing_new_deleted_and_refused_ids() {
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 3, "values": {"notes": "resynced"}}));
     let lines_of_3 = db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 3");
     let r = db.json("SELECT json_agg(s) FROM scrap_sga.resync(3) s");
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "updated"), 1, "{r}");
-    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "fetched"), lines_of_3, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "updated"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc.line"), "fetched"), lines_of_3, "{r}");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 3"), "resynced");
     for _ in 0..3 {
         let r = db.json("SELECT json_agg(s) FROM scrap_sga.resync(3) s");
-        assert_eq!((n(row_of(&r, "dimagaz.bc"), "updated"), n(row_of(&r, "dimagaz.bc.line"), "updated")), (0, 0), "{r}");
+        assert_eq!((count(row_of(&r, "dimagaz.bc"), "updated"), count(row_of(&r, "dimagaz.bc.line"), "updated")), (0, 0), "{r}");
     }
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 40);
     assert_eq!(db.sql("SELECT string_agg(DISTINCT trigger, ',') FROM scrap_sga.sync_run WHERE run_id > 2"), "resync");
@@ -111,15 +108,15 @@ fn resync_of_existing_new_deleted_and_refused_ids() {
     let created = sim.post("/sim/create", json!({"model": "dimagaz.bc", "values": {"name": "BC/NEW"}}));
     let new_id = created["id"].as_i64().unwrap();
     let r = db.json(&format!("SELECT json_agg(s) FROM scrap_sga.resync({new_id}) s"));
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "inserted"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "inserted"), 1, "{r}");
     assert_eq!(db.sql(&format!("SELECT name FROM scrap_dimagaz_bc WHERE id = {new_id}")), "BC/NEW");
 
     // Deleted in Odoo: soft-deleted here, with its lines.
     sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 4}));
     let lines_of_4 = db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 4");
     let r = db.json("SELECT json_agg(s) FROM scrap_sga.resync(4) s");
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "deleted"), 1, "{r}");
-    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), lines_of_4, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "deleted"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc.line"), "deleted"), lines_of_4, "{r}");
 
     // One line alone.
     sim.post("/sim/write", json!({"model": "dimagaz.bc.line", "id": 9, "values": {"product_qty": 77.0}}));

@@ -2,42 +2,32 @@
 //! once `lookback` has passed; a commit later than `lookback` is repaired by the next reconcile
 //! with no manual step; deletions reach the mirror on the next run; listeners hear of changes;
 //! a computed field a DBA opted in is refreshed although its write_date does not move.
-use scrap_sga_e2e::{compare_mirror, row_of, Db, Sim};
+use scrap_sga_e2e::{compare_mirror, count, row_of, started, Db, Sim};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-fn n(v: &Value, k: &str) -> i64 {
-    v[k].as_i64().unwrap_or_else(|| panic!("no {k} in {v}"))
-}
 
-fn synced(name: &str, orders: i64, lines: i64) -> (Sim, Db) {
-    let sim = Sim::start(orders, lines);
-    let db = Db::fresh(name);
-    db.connect_to(&sim);
-    db.sync();
-    (sim, db)
-}
 
 #[test]
 fn after_a_bulk_import_quiet_runs_stop_listing_it_once_lookback_has_passed() {
-    let (sim, db) = synced("e2e_bulk_import", 3000, 12000);
+    let (sim, db) = started("e2e_bulk_import", 3000, 12000, 1);
     // A bulk import: every record written now.
     for (model, count) in [("dimagaz.bc", 3000), ("dimagaz.bc.line", 12000)] {
         sim.post("/sim/touch", json!({"model": model, "ids": (1..=count).collect::<Vec<i64>>()}));
     }
     let copied = db.sync();
-    assert_eq!(n(row_of(&copied, "dimagaz.bc.line"), "updated"), 12000, "{copied}");
+    assert_eq!(count(row_of(&copied, "dimagaz.bc.line"), "updated"), 12000, "{copied}");
     // The next run reads again what was written in the 10 s before the previous read (a second
     // write in the same second carries the same write_date): here, the whole burst, once.
     // Runs are an interval apart (here 15 s of Odoo's clock, not waited).
     sim.advance_clock(15);
     let recheck = db.sync();
-    assert_eq!(n(row_of(&recheck, "dimagaz.bc.line"), "unchanged"), 12000, "{recheck}");
+    assert_eq!(count(row_of(&recheck, "dimagaz.bc.line"), "unchanged"), 12000, "{recheck}");
     // Then, within lookback, the burst is listed again (a late commit inside it would show), nothing read.
     sim.advance_clock(15);
     let quiet = db.sync();
-    assert_eq!(n(row_of(&quiet, "dimagaz.bc.line"), "fetched"), 0, "{quiet}");
+    assert_eq!(count(row_of(&quiet, "dimagaz.bc.line"), "fetched"), 0, "{quiet}");
     assert_eq!(db.last_run("dimagaz.bc.line")["listed"], json!(12000));
     // Six minutes later (lookback is five): one run still reads from its previous read minus
     // lookback; from the next one on, a quiet run lists nothing.
@@ -48,8 +38,8 @@ fn after_a_bulk_import_quiet_runs_stop_listing_it_once_lookback_has_passed() {
     let quiet = db.sync();
     for model in ["dimagaz.bc", "dimagaz.bc.line"] {
         let run = db.last_run(model);
-        assert_eq!((n(&run, "listed"), n(&run, "fetched"), n(&run, "inserted") + n(&run, "updated")), (0, 0, 0), "{model}: {run}");
-        assert_eq!(n(row_of(&quiet, model), "unchanged"), 0);
+        assert_eq!((count(&run, "listed"), count(&run, "fetched"), count(&run, "inserted") + count(&run, "updated")), (0, 0, 0), "{model}: {run}");
+        assert_eq!(count(row_of(&quiet, model), "unchanged"), 0);
     }
     // Per model: the window listing and the deletion check, both empty or one number.
     let stats = sim.stats();
@@ -63,17 +53,17 @@ fn after_a_bulk_import_quiet_runs_stop_listing_it_once_lookback_has_passed() {
 
 #[test]
 fn a_commit_later_than_lookback_is_missed_by_the_window_and_repaired_by_the_next_reconcile() {
-    let (sim, db) = synced("e2e_late_repair", 60, 120);
+    let (sim, db) = started("e2e_late_repair", 60, 120, 1);
     db.sql("UPDATE scrap_sga.model SET lookback = '20 seconds'");
     // A long Odoo transaction writes order 7 now, and commits a minute later.
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 7, "values": {"notes": "written in a long transaction"}, "commit": "later"}));
     sim.advance_clock(60);
     let before = db.sync();
-    assert_eq!(n(row_of(&before, "dimagaz.bc"), "updated"), 0, "not visible yet: {before}");
+    assert_eq!(count(row_of(&before, "dimagaz.bc"), "updated"), 0, "not visible yet: {before}");
     sim.post("/sim/commit", json!({"model": "dimagaz.bc", "id": 7}));
     sim.advance_clock(5);
     let missed = db.sync();
-    assert_eq!(n(row_of(&missed, "dimagaz.bc"), "updated"), 0, "the window (20 s) misses it: {missed}");
+    assert_eq!(count(row_of(&missed, "dimagaz.bc"), "updated"), 0, "the window (20 s) misses it: {missed}");
     let diff = db.verify();
     assert_eq!((diff[0]["problem"].as_str(), diff[0]["odoo_id"].as_i64()), (Some("write_date differs"), Some(7)), "{diff}");
 
@@ -81,28 +71,28 @@ fn a_commit_later_than_lookback_is_missed_by_the_window_and_repaired_by_the_next
     db.sql("UPDATE scrap_sga.model SET reconciled_at = reconciled_at - interval '1 hour'");
     db.sync();
     let run = db.last_run("dimagaz.bc");
-    assert_eq!((run["reconciled"].as_bool(), n(&run, "repaired"), n(&run, "updated")), (Some(true), 1, 1), "{run}");
+    assert_eq!((run["reconciled"].as_bool(), count(&run, "repaired"), count(&run, "updated")), (Some(true), 1, 1), "{run}");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 7"), "written in a long transaction");
     assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
     assert_eq!(db.verify(), json!([]));
-    assert_eq!(n(&db.last_run("dimagaz.bc.line"), "repaired"), 0);
+    assert_eq!(count(&db.last_run("dimagaz.bc.line"), "repaired"), 0);
 }
 
 #[test]
 fn deletions_reach_the_mirror_on_the_next_run_even_when_a_creation_cancels_the_count() {
-    let (sim, db) = synced("e2e_deletions", 300, 900);
+    let (sim, db) = started("e2e_deletions", 300, 900, 1);
     let lines_of_5 = sim.dump("dimagaz.bc.line").iter().filter(|l| l["order_id"][0] == json!(5)).count() as i64;
     sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 5}));
     let r = db.sync();
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "deleted"), 1, "{r}");
-    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), lines_of_5, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "deleted"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc.line"), "deleted"), lines_of_5, "{r}");
     assert_eq!(db.last_run("dimagaz.bc")["reconciled"], json!(false), "the per-run check, not a reconcile");
 
     // One deleted, one created in the same interval: Odoo's count does not change.
     sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 9}));
     let created = sim.post("/sim/create", json!({"model": "dimagaz.bc", "values": {"name": "BC/NEW"}}))["id"].as_i64().unwrap();
     let r = db.sync();
-    assert_eq!((n(row_of(&r, "dimagaz.bc"), "inserted"), n(row_of(&r, "dimagaz.bc"), "deleted")), (1, 1), "{r}");
+    assert_eq!((count(row_of(&r, "dimagaz.bc"), "inserted"), count(row_of(&r, "dimagaz.bc"), "deleted")), (1, 1), "{r}");
     assert_eq!(db.sql("SELECT sga_deleted_at IS NOT NULL FROM scrap_dimagaz_bc WHERE id = 9"), "t");
     assert_eq!(db.sql(&format!("SELECT name FROM scrap_dimagaz_bc WHERE id = {created}")), "BC/NEW");
 
@@ -110,27 +100,27 @@ fn deletions_reach_the_mirror_on_the_next_run_even_when_a_creation_cancels_the_c
     sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 40}));
     sim.post("/sim/archive", json!({"model": "dimagaz.bc", "id": 11, "active": false}));
     let r = db.sync();
-    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), 1, "{r}");
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "deleted"), 0, "archived is not deleted: {r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc.line"), "deleted"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "deleted"), 0, "archived is not deleted: {r}");
     for (model, table) in [("dimagaz.bc", "scrap_dimagaz_bc"), ("dimagaz.bc.line", "scrap_dimagaz_bc_line")] {
         let problems = compare_mirror(&db, &sim, model, table);
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
     let quiet = db.sync();
-    assert_eq!(n(row_of(&quiet, "dimagaz.bc"), "deleted") + n(row_of(&quiet, "dimagaz.bc.line"), "deleted"), 0);
+    assert_eq!(count(row_of(&quiet, "dimagaz.bc"), "deleted") + count(row_of(&quiet, "dimagaz.bc.line"), "deleted"), 0);
     assert_eq!(db.last_run("dimagaz.bc.line")["requests"], json!(2), "a quiet run: the listing and one count");
     assert_eq!(db.verify(), json!([]));
 }
 
 #[test]
 fn a_deletion_in_a_large_model_is_found_by_halving_not_by_listing_everything() {
-    let (sim, db) = synced("e2e_deletions_large", 10, 60000);
+    let (sim, db) = started("e2e_deletions_large", 10, 60000, 1);
     for id in [1234, 45678] {
         sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": id}));
     }
     sim.post("/sim/stats/reset", json!({}));
     let r = db.sync();
-    assert_eq!(n(row_of(&r, "dimagaz.bc.line"), "deleted"), 2, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc.line"), "deleted"), 2, "{r}");
     assert_eq!(db.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL"), "1234,45678");
     // Listing 60,000 pairs would take 3 pages of 20,000; halving lists only small ranges.
     let stats = sim.stats();
@@ -176,7 +166,7 @@ impl Listener {
 
 #[test]
 fn listeners_hear_of_a_run_that_changed_rows_and_not_of_a_quiet_one() {
-    let (sim, db) = synced("e2e_notify", 20, 40);
+    let (sim, db) = started("e2e_notify", 20, 40, 1);
     let quiet = Listener::start(&db);
     db.sync();
     assert_eq!(quiet.received(), Vec::<Value>::new(), "a quiet run sends nothing");
@@ -224,8 +214,8 @@ fn a_computed_field_a_dba_opts_in_is_copied_and_refreshed_although_write_date_do
     sim.post("/sim/stats/reset", json!({}));
     let r = db.sync();
     assert_eq!(db.sql("SELECT x_score FROM scrap_dimagaz_bc WHERE id = 3"), "999");
-    let run = n(row_of(&r, "dimagaz.bc"), "run_id");
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "updated"), 1, "only the row whose value changed: {r}");
+    let run = count(row_of(&r, "dimagaz.bc"), "run_id");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "updated"), 1, "only the row whose value changed: {r}");
     let audit = db.json(&format!("SELECT json_agg(json_build_array(odoo_id, old_values ? 'x_score', new_values->'x_score')) FROM scrap_sga.audit_log WHERE run_id = {run}"));
     assert_eq!(audit, json!([[3, true, 999]]), "the refresh is audited like any change");
     // Opting out stops copying it; the column and its data stay.

@@ -1,25 +1,13 @@
 //! Issue 3: incremental sync that misses nothing; deletions, archives, restores; schema drift;
 //! run log; row audit; verify().
-use scrap_sga_e2e::{compare_mirror, row_of, shift, Db, Sim};
-use serde_json::{json, Value};
+use scrap_sga_e2e::{compare_mirror, count, row_of, shift, started, Db, Sim};
+use serde_json::json;
 
-fn n(v: &Value, k: &str) -> i64 {
-    v[k].as_i64().unwrap_or_else(|| panic!("{k} in {v}"))
-}
 
-/// Full sync, then the settle run that follows a moved cursor, so the next run starts quiet.
-fn synced(name: &str, orders: i64, lines: i64) -> (Sim, Db) {
-    let sim = Sim::start(orders, lines);
-    let db = Db::fresh(name);
-    db.connect_to(&sim);
-    db.sync();
-    db.sync();
-    (sim, db)
-}
 
 #[test]
 fn k_changes_fetch_k_write_k_and_audit_k() {
-    let (sim, db) = synced("e2e_k_changes", 500, 2000);
+    let (sim, db) = started("e2e_k_changes", 500, 2000, 2);
 
     // A quiet run: one small request per model, nothing written, nothing audited.
     sim.post("/sim/stats/reset", json!({}));
@@ -27,7 +15,7 @@ fn k_changes_fetch_k_write_k_and_audit_k() {
     let quiet = db.sync();
     for model in ["dimagaz.bc", "dimagaz.bc.line"] {
         let r = row_of(&quiet, model);
-        assert_eq!((n(r, "fetched"), n(r, "inserted"), n(r, "updated")), (0, 0, 0), "{quiet}");
+        assert_eq!((count(r, "fetched"), count(r, "inserted"), count(r, "updated")), (0, 0, 0), "{quiet}");
     }
     let stats = sim.stats();
     assert_eq!(stats["requests"]["search_read"], json!(2), "one request per model: {stats}");
@@ -46,10 +34,10 @@ fn k_changes_fetch_k_write_k_and_audit_k() {
     }
     let result = db.sync();
     let (o, l) = (row_of(&result, "dimagaz.bc"), row_of(&result, "dimagaz.bc.line"));
-    eprintln!("k-change sync: orders fetched {} (k = {}), lines fetched {} (k = {})", n(o, "fetched"), orders.len(), n(l, "fetched"), lines.len());
-    assert_eq!((n(o, "fetched"), n(o, "updated"), n(o, "inserted")), (orders.len() as i64, orders.len() as i64, 0), "{result}");
-    assert_eq!((n(l, "fetched"), n(l, "updated"), n(l, "inserted")), (lines.len() as i64, lines.len() as i64, 0), "{result}");
-    let run = n(o, "run_id");
+    eprintln!("k-change sync: orders fetched {} (k = {}), lines fetched {} (k = {})", count(o, "fetched"), orders.len(), count(l, "fetched"), lines.len());
+    assert_eq!((count(o, "fetched"), count(o, "updated"), count(o, "inserted")), (orders.len() as i64, orders.len() as i64, 0), "{result}");
+    assert_eq!((count(l, "fetched"), count(l, "updated"), count(l, "inserted")), (lines.len() as i64, lines.len() as i64, 0), "{result}");
+    let run = count(o, "run_id");
     let audit = db.json(&format!(
         "SELECT json_agg(json_build_object('id', odoo_id, 'op', operation, 'cols', (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(new_values) k)) ORDER BY odoo_id)
          FROM scrap_sga.audit_log WHERE run_id = {run}"
@@ -63,7 +51,7 @@ fn k_changes_fetch_k_write_k_and_audit_k() {
     }
     let old = db.sql(&format!("SELECT old_values->>'priority' FROM scrap_sga.audit_log WHERE run_id = {run} AND odoo_id = 3"));
     assert!(["0", "1", "2", "3"].contains(&old.as_str()), "the old value is kept: {old}");
-    assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE run_id = {}", n(l, "run_id"))), lines.len() as i64);
+    assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE run_id = {}", count(l, "run_id"))), lines.len() as i64);
 
     // The settle run re-reads the window once and writes nothing; the next one reads nothing.
     let audit_before = db.int("SELECT count(*) FROM scrap_sga.audit_log");
@@ -71,7 +59,7 @@ fn k_changes_fetch_k_write_k_and_audit_k() {
         let again = db.sync();
         for model in ["dimagaz.bc", "dimagaz.bc.line"] {
             let r = row_of(&again, model);
-            assert_eq!((n(r, "inserted"), n(r, "updated")), (0, 0), "{again}");
+            assert_eq!((count(r, "inserted"), count(r, "updated")), (0, 0), "{again}");
         }
     }
     assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log"), audit_before, "a sync that changes nothing logs nothing");
@@ -80,7 +68,7 @@ fn k_changes_fetch_k_write_k_and_audit_k() {
 
 #[test]
 fn late_commits_inside_the_lookback_are_caught_older_ones_by_verify_and_full_resync() {
-    let (sim, db) = synced("e2e_late_commit", 200, 400);
+    let (sim, db) = started("e2e_late_commit", 200, 400, 2);
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 10, "values": {"notes": "moves the cursor"}}));
     db.sync();
     db.sync();
@@ -91,7 +79,7 @@ fn late_commits_inside_the_lookback_are_caught_older_ones_by_verify_and_full_res
     // One that committed more than the lookback (5 minutes) late.
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 30, "values": {"notes": "very late commit"}, "write_date": shift(&cursor, -3600)}));
     let result = db.sync();
-    assert_eq!(n(row_of(&result, "dimagaz.bc"), "updated"), 1, "{result}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "updated"), 1, "{result}");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 20"), "late commit");
     // Documented limit: older than the lookback, the incremental pass misses it...
     assert_ne!(db.sql("SELECT coalesce(notes, '') FROM scrap_dimagaz_bc WHERE id = 30"), "very late commit");
@@ -101,7 +89,7 @@ fn late_commits_inside_the_lookback_are_caught_older_ones_by_verify_and_full_res
     assert_eq!((diff[0]["problem"].as_str(), diff[0]["odoo_id"].as_i64()), (Some("write_date differs"), Some(30)), "{diff}");
     // ...and full_resync() repairs it, rewriting only that row.
     let fixed = db.json("SELECT json_agg(s) FROM scrap_sga.full_resync('dimagaz.bc') s");
-    assert_eq!(n(&fixed[0], "updated"), 1, "{fixed}");
+    assert_eq!(count(&fixed[0], "updated"), 1, "{fixed}");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 30"), "very late commit");
     assert_eq!(db.verify(), json!([]));
 }
@@ -114,7 +102,7 @@ fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
     db.connect_to(&sim);
     // The simulator creates its records in batches of 500 sharing one second: pages of 300 cut them.
     let first = db.sync();
-    assert_eq!(n(row_of(&first, "dimagaz.bc"), "fetched"), 1500, "{first}");
+    assert_eq!(count(row_of(&first, "dimagaz.bc"), "fetched"), 1500, "{first}");
     assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
     db.sync();
 
@@ -124,8 +112,8 @@ fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
     sim.post("/sim/touch", json!({"model": "dimagaz.bc", "ids": ids, "write_date": when}));
     let result = db.sync();
     let r = row_of(&result, "dimagaz.bc");
-    assert_eq!((n(r, "fetched"), n(r, "updated")), (1000, 1000), "{result}");
-    let run = n(r, "run_id");
+    assert_eq!((count(r, "fetched"), count(r, "updated")), (1000, 1000), "{result}");
+    let run = count(r, "run_id");
     assert_eq!(db.int(&format!("SELECT count(DISTINCT odoo_id) FROM scrap_sga.audit_log WHERE run_id = {run}")), 1000);
     assert_eq!(db.int(&format!("SELECT count(*) FROM scrap_sga.audit_log WHERE run_id = {run}")), 1000, "each record exactly once");
     assert_eq!(db.int(&format!("SELECT pages FROM scrap_sga.sync_run WHERE run_id = {run}")), 4, "1000 records in pages of 300");
@@ -135,7 +123,7 @@ fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
 
 #[test]
 fn deletes_archives_and_restores() {
-    let (sim, db) = synced("e2e_deletes", 100, 500);
+    let (sim, db) = started("e2e_deletes", 100, 500, 2);
     let lines_of_7 = db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 7");
     assert!(lines_of_7 > 0);
     sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 7}));
@@ -143,8 +131,8 @@ fn deletes_archives_and_restores() {
     sim.post("/sim/archive", json!({"model": "dimagaz.bc", "id": 8, "active": false}));
 
     let result = db.json("SELECT json_agg(s) FROM scrap_sga.reconcile() s");
-    assert_eq!(n(row_of(&result, "dimagaz.bc"), "deleted"), 1, "{result}");
-    assert_eq!(n(row_of(&result, "dimagaz.bc.line"), "deleted"), lines_of_7 + 1, "{result}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "deleted"), 1, "{result}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc.line"), "deleted"), lines_of_7 + 1, "{result}");
     // Soft deletion: the rows stay, stamped.
     assert_eq!(db.sql("SELECT sga_deleted_at IS NOT NULL FROM scrap_dimagaz_bc WHERE id = 7"), "t");
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line WHERE order_id = 7 AND sga_deleted_at IS NOT NULL"), lines_of_7);
@@ -155,7 +143,7 @@ fn deletes_archives_and_restores() {
     // A record that comes back is restored (here with a new write_date, so the window sees it).
     sim.post("/sim/restore", json!({"model": "dimagaz.bc", "id": 7}));
     let result = db.sync();
-    assert_eq!(n(row_of(&result, "dimagaz.bc"), "restored"), 1, "{result}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "restored"), 1, "{result}");
     assert_eq!(db.sql("SELECT sga_deleted_at IS NULL FROM scrap_dimagaz_bc WHERE id = 7"), "t");
     assert_eq!(db.int("SELECT count(*) FROM scrap_sga.audit_log WHERE operation = 'restore' AND odoo_id = 7"), 1);
     // A line restored without a new write_date is found by reconciliation.
@@ -168,12 +156,12 @@ fn deletes_archives_and_restores() {
 
 #[test]
 fn fields_added_removed_and_retyped_in_odoo() {
-    let (sim, db) = synced("e2e_schema_drift", 150, 300);
+    let (sim, db) = started("e2e_schema_drift", 150, 300, 2);
     db.sql("UPDATE scrap_sga.model SET schema_refresh = '0'");
 
     sim.post("/sim/field/add", json!({"model": "dimagaz.bc", "name": "x_driver", "type": "char"}));
     let result = db.sync();
-    assert_eq!(n(row_of(&result, "dimagaz.bc"), "updated"), 150, "the new column is filled for every row: {result}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "updated"), 150, "the new column is filled for every row: {result}");
     assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
     let changes = db.sql("SELECT array_to_string(schema_changes, '; ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc' ORDER BY run_id DESC LIMIT 1");
     assert!(changes.contains("new field x_driver (char)") && changes.contains("added column x_driver text"), "{changes}");
@@ -228,7 +216,7 @@ fn a_backend_killed_mid_sync_is_logged_failed_and_the_next_sync_converges() {
 
 #[test]
 fn status_view_shows_each_model() {
-    let (_sim, db) = synced("e2e_status", 30, 60);
+    let (_sim, db) = started("e2e_status", 30, 60, 2);
     let status = db.json("SELECT json_agg(s ORDER BY model) FROM scrap_sga.status s");
     assert_eq!(status[0]["model"], json!("dimagaz.bc"));
     assert_eq!(status[0]["rows"], json!(30));
@@ -243,7 +231,7 @@ fn status_view_shows_each_model() {
 
 #[test]
 fn a_second_write_within_the_same_second_is_not_missed() {
-    let (sim, db) = synced("e2e_same_second_twice", 50, 0);
+    let (sim, db) = started("e2e_same_second_twice", 50, 0, 2);
     // Two writes to one record inside one second, with a sync between them: both carry the same
     // truncated write_date, so comparing write dates alone would keep the first version forever.
     let second = std::process::Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S"]).output().unwrap();
@@ -255,16 +243,16 @@ fn a_second_write_within_the_same_second_is_not_missed() {
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 12"), "first");
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 12, "values": {"notes": "second"}, "write_date": second}));
     let r = db.sync();
-    assert_eq!(n(row_of(&r, "dimagaz.bc"), "updated"), 1, "{r}");
+    assert_eq!(count(row_of(&r, "dimagaz.bc"), "updated"), 1, "{r}");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 12"), "second");
     // Only the records written near the last read are read again, not the whole window.
-    assert!(n(row_of(&r, "dimagaz.bc"), "fetched") <= 2, "{r}");
+    assert!(count(row_of(&r, "dimagaz.bc"), "fetched") <= 2, "{r}");
     assert_eq!(db.verify(), json!([]));
 }
 
 #[test]
 fn old_audit_rows_are_pruned_after_the_retention() {
-    let (sim, db) = synced("e2e_retention", 20, 0);
+    let (sim, db) = started("e2e_retention", 20, 0, 2);
     // Audit rows as if logged 100 and 10 days ago, with the default retention of 90 days.
     db.sql("INSERT INTO scrap_sga.audit_log (logged_at, table_name, odoo_id, operation) VALUES
             (now() - interval '100 days', 'scrap_dimagaz_bc', 1, 'update'), (now() - interval '10 days', 'scrap_dimagaz_bc', 2, 'update')");
@@ -279,7 +267,7 @@ fn old_audit_rows_are_pruned_after_the_retention() {
 
 #[test]
 fn old_runs_are_pruned_after_the_retention_and_each_models_latest_run_is_kept() {
-    let (_sim, db) = synced("e2e_run_retention", 20, 0);
+    let (_sim, db) = started("e2e_run_retention", 20, 0, 2);
     db.sync();
     let latest = "SELECT string_agg(max::text, ',' ORDER BY max) FROM (SELECT max(run_id) FROM scrap_sga.sync_run GROUP BY model) m";
     let kept = db.sql(latest);
@@ -295,4 +283,23 @@ fn old_runs_are_pruned_after_the_retention_and_each_models_latest_run_is_kept() 
     assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run"), 2);
     assert_eq!(db.sql("SELECT string_agg(run_id::text, ',' ORDER BY run_id) FROM scrap_sga.sync_run"), db.sql(latest));
     assert!(db.sql(latest) != kept);
+}
+
+#[test]
+fn a_model_without_write_date_is_copied_in_full_and_verified_by_ids() {
+    let sim = Sim::start(0, 300);
+    sim.post("/sim/field/remove", json!({"model": "dimagaz.bc.line", "name": "write_date"}));
+    let db = Db::fresh("e2e_no_write_date");
+    db.connect_to(&sim);
+    db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc.line') s");
+    assert_eq!(db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'scrap_dimagaz_bc_line' AND column_name = 'write_date'"), "0");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line"), 300);
+    assert_eq!(db.json("SELECT coalesce(json_agg(v), '[]') FROM scrap_sga.verify('dimagaz.bc.line') v"), json!([]));
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 17}));
+    let diff = db.json("SELECT coalesce(json_agg(v), '[]') FROM scrap_sga.verify('dimagaz.bc.line') v");
+    assert_eq!(diff[0]["problem"], json!("not in Odoo"), "{diff}");
+    assert_eq!((diff[0]["odoo_id"].as_i64(), diff[0]["mirror_write_date"].is_null()), (Some(17), true), "{diff}");
+    let r = db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc.line') s");
+    assert_eq!(r[0]["deleted"], json!(1), "{r}");
+    assert_eq!(db.json("SELECT coalesce(json_agg(v), '[]') FROM scrap_sga.verify('dimagaz.bc.line') v"), json!([]));
 }
