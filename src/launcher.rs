@@ -26,18 +26,13 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
         SyncError::new(state::ACTIVE_TRANSACTION, "scrap_sga.sync() needs READ COMMITTED: at REPEATABLE READ or SERIALIZABLE this transaction could not see what the sync wrote").raise();
     }
     let inv = Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')").ok().flatten().unwrap_or(0);
-    // The job runs as the extension's owner: the mirror tables are its, and callers need not
-    // be able to write them.
-    // Never a silent fallback to the bootstrap superuser: no owner found is an error.
-    let owner = match Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga'") {
-        Ok(Some(oid)) if oid != pg_sys::InvalidOid => oid,
-        Ok(_) => SyncError::new(state::NOT_CONFIGURED, "the extension scrap_sga is not installed in this database").raise(),
-        Err(e) => SyncError::new(state::INTERNAL, format!("cannot find the owner of extension scrap_sga: {e}")).raise(),
-    };
+    // The job runs as scrap_sga.worker_role (by default the extension's owner): the mirror
+    // tables are its, and callers need not be able to write them.
+    let role = job_role().unwrap_or_else(|e| e.raise());
     let extra = format!(
         "{}|{}|{}|{}|{}",
         u32::from(unsafe { pg_sys::MyDatabaseId }),
-        u32::from(owner),
+        u32::from(role),
         parsed.name(),
         odoo_id.map(|i| i.to_string()).unwrap_or_default(),
         model.unwrap_or("")
@@ -72,6 +67,35 @@ fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
     })
     .execute();
     inv
+}
+
+/// The role a job runs as: `scrap_sga.worker_role`, or the extension's owner. Never a silent
+/// fallback to the bootstrap superuser: a role that cannot be found, or cannot log in (a
+/// background worker connects as it), is an error here, before any worker starts.
+fn job_role() -> Result<pg_sys::Oid, SyncError> {
+    let (role, rolname) = match crate::settings::worker_role() {
+        Some(name) => (
+            Spi::get_one_with_args::<pg_sys::Oid>("SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)", &[name.as_str().into()])?
+                .ok_or_else(|| SyncError::new(state::UNDEFINED_OBJECT, format!("scrap_sga.worker_role names the role {name:?}, which does not exist")))?,
+            name,
+        ),
+        None => match Spi::get_two::<pg_sys::Oid, String>(
+            // One row whatever happens: no owner found is (NULL, NULL), not an empty result.
+            "SELECT o.extowner, (SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = o.extowner)
+             FROM (SELECT (SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga') AS extowner) o",
+        )? {
+            (Some(oid), Some(name)) if oid != pg_sys::InvalidOid => (oid, name),
+            _ => return Err(SyncError::new(state::NOT_CONFIGURED, "cannot find the owner of extension scrap_sga in this database")),
+        },
+    };
+    let can_login = Spi::get_one_with_args::<bool>("SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE oid = $1", &[role.into()])?.unwrap_or(false);
+    if !can_login {
+        return Err(SyncError::new(
+            state::INSUFFICIENT_PRIVILEGE,
+            format!("the role {rolname:?} that scrap_sga's jobs run as cannot log in, and a background worker connects as it: ALTER ROLE {} LOGIN", scrap_sga_core::ident::quote(&rolname)),
+        ));
+    }
+    Ok(role)
 }
 
 /// Entry point of the dynamic worker started by `run_job`.

@@ -10,6 +10,7 @@ pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static CA_BUNDLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
+pub static WORKER_ROLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static SYNC_RUN_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 
 pub fn define() {
@@ -90,6 +91,14 @@ pub fn define() {
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
+        c"scrap_sga.worker_role",
+        c"The role every sync runs as: the scheduler's, and each sync() call's worker.",
+        c"Empty: the extension's owner. It needs LOGIN and the privileges listed in the README. A change restarts the scheduler.",
+        &WORKER_ROLE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
         c"scrap_sga.sync_run_retention",
         c"How long rows stay in scrap_sga.sync_run, the run log.",
         c"An interval ('90 days'). Older runs are deleted after each sync, a batch at a time (scrap_sga.prune_runs()); each model's latest run is always kept.",
@@ -116,4 +125,9 @@ pub fn ca_bundle() -> Result<Option<Vec<u8>>, crate::errors::SyncError> {
 
 pub fn database() -> String {
     DATABASE.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
+}
+
+/// `scrap_sga.worker_role`, when set.
+pub fn worker_role() -> Option<String> {
+    WORKER_ROLE.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
 }

@@ -10,6 +10,10 @@
 //!   after `RESTART_AFTER` unless the cluster is shutting down.
 //! * SIGHUP re-reads the configuration: a new interval applies from the next wait.
 //! * After failed cycles it waits longer (interval × 2^failures, at most an hour).
+//! * It works as `scrap_sga.worker_role`: it connects as that role; without one, as the
+//!   extension's owner (it connects as the bootstrap superuser, which any role can be looked up
+//!   as, then takes the owner's identity for the session before any sync). A change of the
+//!   setting restarts it.
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
@@ -62,6 +66,19 @@ fn extension_present() -> bool {
         .unwrap_or(false)
 }
 
+/// Without `scrap_sga.worker_role`, act as the extension's owner from now on (the session's
+/// identity, for every transaction after this one). Returns who that is, for the log.
+fn become_extension_owner() -> Result<String, SyncError> {
+    txn::run(|| {
+        let owner = Spi::get_one::<String>(
+            "SELECT (SELECT r.rolname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner WHERE e.extname = 'scrap_sga')",
+        )?
+        .ok_or_else(|| SyncError::new(crate::errors::state::NOT_CONFIGURED, "cannot find the owner of extension scrap_sga"))?;
+        Spi::run(&format!("SET SESSION AUTHORIZATION {}", scrap_sga_core::ident::quote(&owner)))?;
+        Ok(owner)
+    })
+}
+
 /// Wait up to `d` on the latch; false when the worker must stop.
 fn wait(d: Duration) -> bool {
     let deadline = Instant::now() + d;
@@ -70,7 +87,13 @@ fn wait(d: Duration) -> bool {
             return false;
         }
         if BackgroundWorker::sighup_received() {
+            let role = settings::worker_role();
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            // A connection's role is for life: a new one means a new process.
+            if settings::worker_role() != role {
+                log!("scrap_sga scheduler: scrap_sga.worker_role changed; restarting to connect as {:?}", settings::worker_role());
+                return false;
+            }
             return true;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -88,8 +111,10 @@ fn wait(d: Duration) -> bool {
 pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let db = settings::database();
-    BackgroundWorker::connect_worker_to_spi(Some(&db), None);
-    log!("scrap_sga scheduler started in database {db:?}, every {} s", interval().as_secs());
+    let role = settings::worker_role();
+    BackgroundWorker::connect_worker_to_spi(Some(&db), role.as_deref());
+    log!("scrap_sga scheduler started in database {db:?}, every {} s, as {}", interval().as_secs(), role.as_deref().unwrap_or("the extension's owner"));
+    let mut acting_as_owner = role.is_some();
 
     let mut failures: u32 = 0;
     let mut waiting_logged = false;
@@ -118,6 +143,21 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
             continue;
         }
         waiting_logged = false;
+        if !acting_as_owner {
+            match become_extension_owner() {
+                Ok(owner) => {
+                    log!("scrap_sga scheduler: working as {owner:?}, the extension's owner");
+                    acting_as_owner = true;
+                }
+                Err(e) => {
+                    warning!("scrap_sga scheduler: {}", e.message);
+                    if !wait(interval().min(Duration::from_secs(10))) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
         if !settings::ENABLED.get() {
             set_state("paused", None, failures);
             if !wait(interval()) {

@@ -125,3 +125,53 @@ fn odoo_down_for_several_intervals_backs_off_then_recovers_by_itself() {
     assert!(eventually(10, || db.sql("SELECT consecutive_failures FROM scrap_sga.worker_state") == "0"));
     assert_eq!(db.verify(), json!([]));
 }
+
+/// The grants the README gives for a dedicated job role.
+const JOB_ROLE_GRANTS: &str = "CREATE ROLE scrap_sync LOGIN;
+    GRANT USAGE ON SCHEMA scrap_sga TO scrap_sync;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA scrap_sga TO scrap_sync;
+    GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA scrap_sga TO scrap_sync;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA scrap_sga TO scrap_sync;
+    GRANT CREATE ON SCHEMA public TO scrap_sync;";
+
+#[test]
+fn every_job_runs_as_the_worker_role_and_never_silently_as_a_superuser() {
+    let sim = Sim::start(30, 60);
+    let cluster = Cluster::start("role", &["scrap_sga.database = 'postgres'", "scrap_sga.enabled = off", "scrap_sga.interval = 1"]);
+    let db = cluster.db("postgres");
+    db.sql("CREATE EXTENSION scrap_sga");
+    db.connect_to(&sim);
+    let set_role = |role: &str| {
+        db.sql(&format!("ALTER SYSTEM SET scrap_sga.worker_role = '{role}'"));
+        db.sql("SELECT pg_reload_conf()");
+    };
+    // A role that does not exist, or that cannot log in: a clear error, and nothing runs.
+    set_role("scrap_nobody");
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("scrap_sga.worker_role names the role \"scrap_nobody\", which does not exist"), "{}", err.stderr);
+    db.sql("CREATE ROLE scrap_nologin NOLOGIN");
+    set_role("scrap_nologin");
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("cannot log in, and a background worker connects as it"), "{}", err.stderr);
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run"), 0);
+
+    // A role with only what the README lists: sync() works, and the tables it creates are its own.
+    db.sql(JOB_ROLE_GRANTS);
+    set_role("scrap_sync");
+    db.sync();
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc_line"), 60);
+    assert_eq!(db.sql("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE tablename LIKE 'scrap_dimagaz%'"), "scrap_sync");
+    assert_eq!(db.sql("SELECT rolsuper FROM pg_roles WHERE rolname = 'scrap_sync'"), "f");
+
+    // The scheduler restarts as that role, and syncs as it.
+    db.sql("ALTER SYSTEM SET scrap_sga.enabled = on");
+    db.sql("SELECT pg_reload_conf()");
+    assert!(
+        eventually(30, || db.sql("SELECT usename FROM pg_stat_activity WHERE backend_type = 'scrap_sga scheduler'") == "scrap_sync"),
+        "the scheduler connects as scrap_sync: {}",
+        db.sql("SELECT string_agg(backend_type || '=' || coalesce(usename::text, '?'), ' ') FROM pg_stat_activity")
+    );
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 4, "values": {"notes": "by the scheduler"}}));
+    assert!(eventually(30, || db.sql("SELECT coalesce(notes, '') FROM scrap_dimagaz_bc WHERE id = 4") == "by the scheduler"));
+    assert_eq!(db.sql("SELECT trigger FROM scrap_sga.sync_run WHERE run_id = (SELECT sga_run_id FROM scrap_dimagaz_bc WHERE id = 4)"), "worker");
+}
