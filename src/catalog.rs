@@ -1,5 +1,5 @@
 //! Reading and writing scrap_sga's own tables. Every function here runs inside a transaction
-//! opened by `txn::run`.
+//! opened by `txn::in_transaction`.
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use scrap_sga_core::mapping::{OdooField, Skipped};

@@ -119,5 +119,5 @@ pub extern "C-unwind" fn scrap_sga_job_main(arg: pg_sys::Datum) {
     };
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(role)));
-    engine::run(&Invocation { id: inv, job, model, scheduled: false, wait_for_lock: true });
+    engine::run_invocation(&Invocation { id: inv, job, model, scheduled: false, wait_for_lock: true });
 }

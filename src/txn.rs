@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 
 use crate::errors::SyncError;
 
-pub fn run<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, SyncError> {
+pub fn in_transaction<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, SyncError> {
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();

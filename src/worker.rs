@@ -49,7 +49,7 @@ fn interval() -> Duration {
 /// Record what the worker is doing, for scrap_sga.status. Ignored while the extension is absent.
 fn set_state(state: &str, next_run_in: Option<Duration>, failures: u32) {
     let next = next_run_in.map(|d| d.as_secs_f64());
-    let _ = txn::run(|| {
+    let _ = txn::in_transaction(|| {
         Spi::run_with_args(
             "INSERT INTO scrap_sga.worker_state AS w (pid, state, next_run_at, consecutive_failures, interval_s, updated_at)
              VALUES (pg_backend_pid(), $1, clock_timestamp() + make_interval(secs => $2), $3, $4, clock_timestamp())
@@ -62,14 +62,14 @@ fn set_state(state: &str, next_run_in: Option<Duration>, failures: u32) {
 }
 
 fn extension_present() -> bool {
-    txn::run(|| Ok(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga')")?.unwrap_or(false)))
+    txn::in_transaction(|| Ok(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'scrap_sga')")?.unwrap_or(false)))
         .unwrap_or(false)
 }
 
 /// Without `scrap_sga.worker_role`, act as the extension's owner from now on (the session's
 /// identity, for every transaction after this one). Returns who that is, for the log.
 fn become_extension_owner() -> Result<String, SyncError> {
-    txn::run(|| {
+    txn::in_transaction(|| {
         let owner = Spi::get_one::<String>(
             "SELECT (SELECT r.rolname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner WHERE e.extname = 'scrap_sga')",
         )?
@@ -167,7 +167,7 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
         }
         last_start = Some(Instant::now());
         set_state("running", None, failures);
-        let inv = match txn::run(|| Ok(Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')")?.unwrap_or(0))) {
+        let inv = match txn::in_transaction(|| Ok(Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')")?.unwrap_or(0))) {
             Ok(i) => i,
             Err(SyncError { message, .. }) => {
                 warning!("scrap_sga scheduler: {message}");
@@ -175,7 +175,7 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
                 continue;
             }
         };
-        let outcomes = engine::run(&Invocation { id: inv, job: Job::Sync, model: None, scheduled: true, wait_for_lock: false });
+        let outcomes = engine::run_invocation(&Invocation { id: inv, job: Job::Sync, model: None, scheduled: true, wait_for_lock: false });
         if unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 } {
             break;
         }

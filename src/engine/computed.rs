@@ -35,7 +35,7 @@ pub fn refresh_computed(remote: &mut Remote, plan: &ModelPlan, conf: &ModelConf,
         let rows: Vec<Value> = page.iter().filter_map(|r| mapping::convert_record(&sub, r).ok()).map(Value::Object).collect();
         let doc = serde_json::to_string(&rows).expect("JSON values serialize");
         let t0 = std::time::Instant::now();
-        let changed = txn::run(|| {
+        let changed = txn::in_transaction(|| {
             let changed = refresh.apply(&doc, run_id)?;
             Spi::run_with_args("UPDATE scrap_sga.sync_run SET updated = updated + $2 WHERE run_id = $1", &[run_id.into(), changed.into()])?;
             Ok(changed)

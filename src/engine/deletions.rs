@@ -23,14 +23,14 @@ pub fn find_deletions(remote: &mut Remote, w: &mut PageWriter, table: &str, out:
     let model = w.model.to_owned();
     let odoo_total = count_in_odoo(remote, &model, IdRange::ALL, out)?;
     let t0 = std::time::Instant::now();
-    let kept = txn::run(|| kept_count(&model, table))?;
+    let kept = txn::in_transaction(|| kept_count(&model, table))?;
     out.db_secs += t0.elapsed().as_secs_f64();
     if odoo_total == kept {
         return Ok(());
     }
     // Someone other than scrap_sga may have changed the table: count it for real before searching.
     let t0 = std::time::Instant::now();
-    let mirror_total = txn::run(|| {
+    let mirror_total = txn::in_transaction(|| {
         let n = mirror_count(&model, table, IdRange::ALL)?;
         Spi::run_with_args(
             "UPDATE scrap_sga.model SET live_rows = (SELECT count(*) FROM ONLY {t} WHERE sga_deleted_at IS NULL) WHERE model = $1".replace("{t}", table).as_str(),
@@ -50,7 +50,7 @@ pub fn find_deletions(remote: &mut Remote, w: &mut PageWriter, table: &str, out:
             continue;
         }
         let t0 = std::time::Instant::now();
-        let (left, mirror_left) = txn::run(|| {
+        let (left, mirror_left) = txn::in_transaction(|| {
             // Roughly the middle row (soft-deleted rows included: the primary key alone answers).
             let mid = Spi::get_one_with_args::<i32>(
                 &format!("SELECT id FROM {table} WHERE id > $1 AND ($2::integer IS NULL OR id <= $2) ORDER BY id OFFSET $3 LIMIT 1"),

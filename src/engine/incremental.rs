@@ -64,7 +64,7 @@ pub fn copy_changes(remote: &mut Remote, w: &mut PageWriter, table: &str, window
         let doc = serde_json::to_string(&doc).expect("JSON values serialize");
         let t0 = std::time::Instant::now();
         let (run_id, recheck) = (w.run_id, window.recheck_from.clone());
-        let to_read: Vec<i32> = txn::run(|| {
+        let to_read: Vec<i32> = txn::in_transaction(|| {
             let ids = Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.as_deref().into()])?.unwrap_or_default();
             Spi::run_with_args("UPDATE scrap_sga.sync_run SET listed = listed + $2 WHERE run_id = $1", &[run_id.into(), (n as i64).into()])?;
             Ok(ids)

@@ -8,7 +8,8 @@
 //! 4. reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window missed;
 //! 5. refresh opted-in computed fields when due (`computed`).
 //!
-//! Records are read by id through one loop (`reread`), whatever found them.
+//! Records are read by id through one loop (`reread`), whatever found them. `job` holds the
+//! types of an invocation, `session` its connection to Odoo, `runlog` the end of each run.
 //!
 //! Nothing here holds a transaction while Odoo is being asked: each page is written in a short
 //! transaction of its own (`pages`), and the cursor moves only when the whole run has committed,
@@ -18,103 +19,30 @@ mod computed;
 mod deletions;
 mod full;
 mod incremental;
+mod job;
 mod pages;
 mod reconcile;
 mod remote;
 mod reread;
 mod resync;
 mod retry;
+mod runlog;
 pub mod schema;
+mod session;
+
+pub use job::{Invocation, Job, Outcome};
+use runlog::{finish_failed, finish_succeeded, Done};
+use session::Session;
 
 use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
 use scrap_sga_core::mapping::{self, OdooField};
-use scrap_sga_core::odoo::{OdooError, Settings};
+use scrap_sga_core::odoo::OdooError;
 use std::collections::BTreeMap;
 
 use crate::catalog::{self, ModelConf};
 use crate::errors::{state, SyncError};
 use crate::txn;
-
-/// What an invocation does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// Copy what changed (and reconcile when due).
-    Sync,
-    /// Read everything again, and reconcile.
-    FullResync,
-    /// Sync, and reconcile id sets now.
-    Reconcile,
-    /// One record of `model` (the invocation's model), with the records that point to it.
-    Resync { id: i64 },
-    /// Every record waiting in scrap_sga.failed_record, due or not.
-    RetryFailed,
-}
-
-impl Job {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Job::Sync => "sync",
-            Job::FullResync => "full_resync",
-            Job::Reconcile => "reconcile",
-            Job::Resync { .. } => "resync",
-            Job::RetryFailed => "resync_failed",
-        }
-    }
-
-    pub fn parse(name: &str, odoo_id: Option<i64>) -> Option<Job> {
-        Some(match (name, odoo_id) {
-            ("sync", _) => Job::Sync,
-            ("full_resync", _) => Job::FullResync,
-            ("reconcile", _) => Job::Reconcile,
-            ("resync", Some(id)) => Job::Resync { id },
-            ("resync_failed", _) => Job::RetryFailed,
-            _ => return None,
-        })
-    }
-}
-
-pub struct Invocation {
-    pub id: i64,
-    pub job: Job,
-    /// One model, or every enabled model.
-    pub model: Option<String>,
-    /// Started by the background worker's schedule (recorded as trigger `worker`).
-    pub scheduled: bool,
-    /// Manual runs wait for a run of the same model already under way; the worker skips it.
-    pub wait_for_lock: bool,
-}
-
-impl Invocation {
-    /// `sync_run.trigger`.
-    pub fn trigger(&self) -> &'static str {
-        if self.scheduled {
-            return "worker";
-        }
-        match self.job {
-            Job::Sync => "manual",
-            _ => self.job.name(),
-        }
-    }
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct Outcome {
-    pub run_id: i64,
-    pub skipped: bool,
-    pub error: Option<SyncError>,
-    pub listed: i64,
-    pub fetched: i64,
-    pub written: i64,
-    pub deleted: i64,
-    pub failed: i64,
-    /// Records reconcile found out of date and read again.
-    pub repaired: i64,
-    /// Odoo's clock at the first answer of the copy (see scrap_sga.model.recheck_from).
-    pub read_started: Option<String>,
-    pub odoo_secs: f64,
-    pub db_secs: f64,
-}
 
 pub(crate) fn shutdown_requested() -> bool {
     unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
@@ -140,50 +68,10 @@ pub(crate) fn page_error(e: &OdooError, model: &str, what: &str, page: usize, af
     odoo_error(e).context(format!("{model}: {what}, page {page} (ids after {after_id})"))
 }
 
-/// The connection to Odoo, opened once per invocation (protocol chosen, logged in) and shared
-/// by its models.
-struct Session {
-    remote: Option<remote::Remote>,
-    version: Option<String>,
-    protocol: Option<&'static str>,
-    failure: Option<SyncError>,
-}
-
-impl Session {
-    fn ensure(&mut self, settings: &Result<Settings, SyncError>) -> Result<(), SyncError> {
-        if let Some(e) = &self.failure {
-            return Err(e.clone());
-        }
-        if self.remote.is_none() {
-            let made = (|| -> Result<remote::Remote, SyncError> {
-                let mut remote = remote::Remote::connect(settings.clone()?)?;
-                let (opened, _) = remote.call(|c| c.open());
-                // Known even when the login then fails: the run log says what was spoken.
-                self.version = remote.server_version();
-                self.protocol = remote.protocol();
-                opened.map_err(|e| odoo_error(&e).context("connecting"))?;
-                Ok(remote)
-            })();
-            match made {
-                Ok(r) => self.remote = Some(r),
-                Err(e) => {
-                    self.failure = Some(e.clone());
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn requests(&self) -> u64 {
-        self.remote.as_ref().map(|r| r.requests_sent()).unwrap_or(0)
-    }
-}
-
 /// Run every model of an invocation. Failures are recorded in the run log, never raised: the
 /// caller reads the outcome there.
-pub fn run(inv: &Invocation) -> Vec<Outcome> {
-    let models = match txn::run(|| match inv.job {
+pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
+    let models = match txn::in_transaction(|| match inv.job {
         // A resync touches the record's model and the models that point to it (its lines).
         Job::Resync { .. } => catalog::resync_models(inv.model.as_deref().unwrap_or_default()),
         _ => catalog::models(inv.model.as_deref()),
@@ -191,7 +79,7 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
         Ok(m) => m,
         Err(e) => {
             let name = inv.model.clone().unwrap_or_else(|| "*".into());
-            let _ = txn::run(|| {
+            let _ = txn::in_transaction(|| {
                 Spi::connect_mut(|c| {
                     let run_id = catalog::start_run(c, inv.id, &name, inv.trigger(), None)?;
                     finish_failed(c, run_id, &e, None, 0, &Outcome::default())
@@ -201,7 +89,7 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
         }
     };
     let mirrored: BTreeMap<String, String> = models.iter().map(|m| (m.model.clone(), m.table_name.clone())).collect();
-    let settings = txn::run(crate::connection::load);
+    let settings = txn::in_transaction(crate::connection::load);
     if let Ok(s) = &settings {
         if s.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&s.url) {
             warning!(
@@ -210,9 +98,9 @@ pub fn run(inv: &Invocation) -> Vec<Outcome> {
             );
         }
     }
-    let mut session = Session { remote: None, version: None, protocol: None, failure: None };
-    let outcomes = models.iter().map(|conf| run_model(inv, conf, &settings, &mut session, &mirrored)).collect();
-    if let Err(e) = txn::run(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
+    let mut session = Session::new(settings);
+    let outcomes = models.iter().map(|conf| run_model(inv, conf, &mut session, &mirrored)).collect();
+    if let Err(e) = txn::in_transaction(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
         warning!("scrap_sga: pruning the audit log or the run log failed: {}", e.message);
     }
     outcomes
@@ -222,12 +110,13 @@ fn lock_key(model: &str) -> String {
     format!("hashtext('scrap_sga'), hashtext({})", scrap_sga_core::ident::literal(model))
 }
 
-fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, SyncError>, session: &mut Session, mirrored: &BTreeMap<String, String>) -> Outcome {
+/// One model of an invocation: its lock, its run-log row, the sync, the bookkeeping.
+fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeMap<String, String>) -> Outcome {
     let mut out = Outcome::default();
     let key = lock_key(&conf.model);
     // A session-level advisory lock: it outlives the page transactions, so a manual sync() and
     // the worker never work on the same model at once.
-    let locked = txn::run(|| {
+    let locked = txn::in_transaction(|| {
         let sql = if inv.wait_for_lock { format!("SELECT pg_advisory_lock({key}), true") } else { format!("SELECT null::void, pg_try_advisory_lock({key})") };
         Ok(Spi::get_two::<(), bool>(&sql)?.1.unwrap_or(false))
     });
@@ -243,19 +132,19 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
         }
     }
     // Read the model again now that we hold its lock: a run that just finished moved its cursor.
-    let conf = match txn::run(|| catalog::models(Some(&conf.model))) {
+    let conf = match txn::in_transaction(|| catalog::models(Some(&conf.model))) {
         Ok(mut v) if !v.is_empty() => v.remove(0),
         _ => conf.clone(),
     };
-    match txn::run(|| Spi::connect_mut(|c| catalog::start_run(c, inv.id, &conf.model, inv.trigger(), conf.cursor.as_deref()))) {
+    match txn::in_transaction(|| Spi::connect_mut(|c| catalog::start_run(c, inv.id, &conf.model, inv.trigger(), conf.cursor.as_deref()))) {
         Ok(run_id) => {
             out.run_id = run_id;
             let requests_before = session.requests();
-            let result = sync_model(inv, &conf, settings, session, mirrored, run_id, &mut out);
+            let result = sync_model(&ModelRun { inv, conf: &conf, run_id }, session, mirrored, &mut out);
             let requests = session.requests() - requests_before;
             let finished = match &result {
-                Ok(done) => txn::run(|| finish_succeeded(&conf, run_id, done, &session, requests, &out)),
-                Err(e) => txn::run(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
+                Ok(done) => txn::in_transaction(|| finish_succeeded(&conf, run_id, done, &session, requests, &out)),
+                Err(e) => txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
             };
             match (result, finished) {
                 (Err(e), _) | (Ok(_), Err(e)) => {
@@ -274,79 +163,8 @@ fn run_model(inv: &Invocation, conf: &ModelConf, settings: &Result<Settings, Syn
         }
         Err(e) => out.error = Some(e),
     }
-    let _ = txn::run(|| Ok(Spi::run(&format!("SELECT pg_advisory_unlock({key})"))?));
+    let _ = txn::in_transaction(|| Ok(Spi::run(&format!("SELECT pg_advisory_unlock({key})"))?));
     out
-}
-
-struct Done {
-    mode: &'static str,
-    /// Sync runs set the next window (read_at, recheck_from); resync and retry runs may only
-    /// widen the recheck window.
-    sets_recheck: bool,
-    reconciled: bool,
-    computed_refreshed: bool,
-    cursor_after: Option<String>,
-    schema_changes: Vec<String>,
-}
-
-fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, session: &Session, requests: u64, out: &Outcome) -> Result<(), SyncError> {
-    Spi::connect_mut(|c| {
-        c.update(
-            "UPDATE scrap_sga.sync_run SET status = 'succeeded', finished_at = clock_timestamp(),
-                    unchanged = fetched - inserted - updated - restored - failed,
-                    cursor_after = $2::timestamp AT TIME ZONE 'UTC', odoo_version = $3, schema_changes = $4, requests = $5,
-                    odoo_time = make_interval(secs => $6), db_time = make_interval(secs => $7), mode = $8, reconciled = $9,
-                    protocol = $10
-             WHERE run_id = $1",
-            None,
-            &[
-                run_id.into(), done.cursor_after.as_deref().into(), session.version.as_deref().into(), done.schema_changes.clone().into(),
-                (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(), done.mode.into(), done.reconciled.into(),
-                session.protocol.into(),
-            ],
-        )?;
-        // The cursor only moves forward, and only once everything before it is committed.
-        // Without Odoo's clock (no Date header), fall back to the cursor: correct, but the last
-        // seconds before it are then read again at every run until the cursor moves.
-        c.update(
-            "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2::timestamp AT TIME ZONE 'UTC'),
-                    recheck_from = CASE WHEN $3 THEN coalesce($5::timestamp, $2::timestamp) AT TIME ZONE 'UTC' - interval '10 seconds'
-                                        ELSE least(recheck_from, $5::timestamp AT TIME ZONE 'UTC' - interval '10 seconds') END,
-                    read_at = CASE WHEN $3 AND $5 IS NOT NULL THEN $5::timestamp AT TIME ZONE 'UTC' ELSE read_at END,
-                    reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
-                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END
-             WHERE model = $1",
-            None,
-            &[
-                conf.model.as_str().into(), done.cursor_after.as_deref().into(), done.sets_recheck.into(), done.reconciled.into(),
-                out.read_started.as_deref().into(), done.computed_refreshed.into(),
-            ],
-        )?;
-        notify_changes(c, run_id)
-    })
-}
-
-/// Tell listeners (`LISTEN scrap_sga`) what a run changed; nothing for a run that changed
-/// nothing. Sent at the commit of the run's last transaction.
-fn notify_changes(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64) -> Result<(), SyncError> {
-    c.update("SELECT scrap_sga._notify_changes($1)", None, &[run_id.into()])?;
-    Ok(())
-}
-
-fn finish_failed(c: &mut pgrx::spi::SpiClient<'_>, run_id: i64, e: &SyncError, session: Option<&Session>, requests: u64, out: &Outcome) -> Result<(), SyncError> {
-    c.update(
-        "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(),
-                unchanged = fetched - inserted - updated - restored - failed, sqlstate = $2, error = $3, requests = $4,
-                odoo_time = make_interval(secs => $5), db_time = make_interval(secs => $6), odoo_version = $7, protocol = $8
-         WHERE run_id = $1",
-        None,
-        &[
-            run_id.into(), e.sqlstate.as_str().into(), e.message.as_str().into(), (requests as i32).into(), out.odoo_secs.into(), out.db_secs.into(),
-            session.and_then(|s| s.version.as_deref()).into(), session.and_then(|s| s.protocol).into(),
-        ],
-    )?;
-    // A failed run may have committed pages before it failed: those changes are news too.
-    notify_changes(c, run_id)
 }
 
 /// Odoo datetime text minus some seconds (the lookback window). The text comes from our own
@@ -358,21 +176,21 @@ fn minus_seconds(odoo_datetime: &str, secs: i64) -> Result<String, SyncError> {
         .map_err(|e| SyncError::new(state::INTERNAL, format!("scrap_sga.model holds a time that does not parse ({odoo_datetime:?}: {e})")))
 }
 
-fn sync_model(
-    inv: &Invocation,
-    conf: &ModelConf,
-    settings: &Result<Settings, SyncError>,
-    session: &mut Session,
-    mirrored: &BTreeMap<String, String>,
+/// One model's run: which invocation asked for it, the model, its row in the run log.
+struct ModelRun<'a> {
+    inv: &'a Invocation,
+    conf: &'a ModelConf,
     run_id: i64,
-    out: &mut Outcome,
-) -> Result<Done, SyncError> {
+}
+
+fn sync_model(run: &ModelRun, session: &mut Session, mirrored: &BTreeMap<String, String>, out: &mut Outcome) -> Result<Done, SyncError> {
+    let (inv, conf, run_id) = (run.inv, run.conf, run.run_id);
     let model = conf.model.as_str();
-    session.ensure(settings)?;
+    session.ensure()?;
 
     // 1. Plan: ask Odoo for the fields when due, otherwise reuse what it said last time.
-    let known = txn::run(|| catalog::known_fields(model))?;
-    let copy_computed = txn::run(|| catalog::copy_computed(model))?;
+    let known = txn::in_transaction(|| catalog::known_fields(model))?;
+    let copy_computed = txn::in_transaction(|| catalog::copy_computed(model))?;
     let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
     let remote = session.remote.as_mut().unwrap();
     let fields: Vec<OdooField> = if ask {
@@ -384,9 +202,9 @@ fn sync_model(
     let plan = mapping::plan_model(&fields, &copy_computed).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
     let mut schema_changes = Vec::new();
     if ask {
-        schema_changes.extend(txn::run(|| catalog::save_fields(model, &fields, &plan))?);
+        schema_changes.extend(txn::in_transaction(|| catalog::save_fields(model, &fields, &plan))?);
     }
-    let table = txn::run(|| schema::ensure_table(conf, &plan, mirrored))?;
+    let table = txn::in_transaction(|| schema::ensure_table(conf, &plan, mirrored))?;
     schema_changes.extend(table.changes.iter().cloned());
     check_interrupts()?;
 

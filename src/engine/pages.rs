@@ -114,7 +114,7 @@ impl<'a> PageWriter<'a> {
         let doc = serde_json::to_string(&rows.iter().map(|(_, v)| v).collect::<Vec<_>>()).expect("JSON values serialize");
         let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
         let (run_id, model, page_no) = (self.run_id, self.model, self.pages);
-        txn::run(|| {
+        txn::in_transaction(|| {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
@@ -156,7 +156,7 @@ impl<'a> PageWriter<'a> {
              SELECT count(*) FROM d",
             n_args + 1
         );
-        let deleted = txn::run(|| {
+        let deleted = txn::in_transaction(|| {
             let mut args = args();
             args.push(run_id.into());
             let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
@@ -175,7 +175,7 @@ impl<'a> PageWriter<'a> {
         let ids: Vec<i32> = failures.iter().map(|(id, _)| *id as i32).collect();
         let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
         let errors: Vec<String> = failures.iter().map(|(_, e)| e.message.clone()).collect();
-        txn::run(|| {
+        txn::in_transaction(|| {
             Spi::run_with_args(
                 "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, failed = failed + $3, pages = pages + 1 WHERE run_id = $1",
                 &[run_id.into(), fetched.into(), (failures.len() as i64).into()],

@@ -74,7 +74,7 @@ pub fn reconcile_range(remote: &mut Remote, w: &mut PageWriter, table: &str, ran
         let t0 = std::time::Instant::now();
         w.soft_delete(table, &gone, 3, || vec![doc.as_str().into(), (last_id as i32).into(), upper.into()], out)?;
         let run_id = w.run_id;
-        let (to_read, repairs): (Vec<i32>, i64) = txn::run(|| {
+        let (to_read, repairs): (Vec<i32>, i64) = txn::in_transaction(|| {
             let (ids, repairs) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[doc.as_str().into()])?;
             let repairs = repairs.unwrap_or(0);
             if repairs > 0 {

@@ -13,7 +13,7 @@ use crate::txn;
 
 pub fn retry_queued(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, all: bool, out: &mut Outcome) -> Result<(), SyncError> {
     let model = conf.model.as_str();
-    let (queued, due): (i64, Vec<i32>) = txn::run(|| {
+    let (queued, due): (i64, Vec<i32>) = txn::in_transaction(|| {
         let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
         let due = Spi::get_one_with_args::<Vec<i32>>(
             "SELECT coalesce(array_agg(odoo_id ORDER BY odoo_id), '{}') FROM scrap_sga.failed_record WHERE model = $1 AND ($2 OR next_attempt_at <= now())",
@@ -29,7 +29,7 @@ pub fn retry_queued(remote: &mut Remote, w: &mut PageWriter, conf: &ModelConf, a
         let found: std::collections::BTreeSet<i64> = read_and_write(remote, w, &ids, "retrying queued records", out)?.into_iter().collect();
         let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(&(*id as i64))).collect();
         if !gone.is_empty() {
-            txn::run(|| Ok(Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), gone.clone().into()])?))?;
+            txn::in_transaction(|| Ok(Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), gone.clone().into()])?))?;
             w.soft_delete(&t, "id = ANY($1)", 1, || vec![gone.clone().into()], out)?;
         }
     }
