@@ -92,3 +92,8 @@ sim_start() {
     for _ in $(seq 50); do curl -s -o /dev/null "$SIM_URL/sim/stats" && return 0; sleep 0.1; done
     echo "the simulator did not start" >&2; return 1
 }
+
+# For test scripts in shell (tests/*_test.sh): count checks, and end with "N passed; M failed".
+PASSED=0 FAILED=0
+ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }

@@ -11,9 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 PKG=postgresql-$PG_MAJOR-scrap-sga
 SIM_ORDERS=150 SIM_LINES=600
 
-PASSED=0 FAILED=0
-ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }
 # check NAME COMMAND...: a check that passes when COMMAND succeeds.
 check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
 

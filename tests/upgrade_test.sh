@@ -13,9 +13,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 OLD_VERSION=0.1.0
 OLD_COMMIT=0355af4   # the last commit of 0.1.0, as it landed
 
-PASSED=0 FAILED=0
-ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }
 # same NAME WANT HAVE
 same() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "want: $2"$'\n'"have: $3"; fi; }
 
