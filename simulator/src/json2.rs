@@ -43,7 +43,8 @@ fn accepted(method: &str) -> &'static [&'static str] {
     }
 }
 
-pub fn handle(sim: &Mutex<Sim>, req: &Request) -> Reply {
+/// `owed`: the serving time of the answer, which the caller spends without holding `sim`.
+pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut std::time::Duration) -> Reply {
     if sim.lock().unwrap().version < 19 {
         return Reply::not_found_page();
     }
@@ -103,6 +104,7 @@ pub fn handle(sim: &Mutex<Sim>, req: &Request) -> Reply {
     let target = if method == "read" { ids } else { kwargs.remove("domain") };
     match methods::execute(&mut sim, model_name, method, target.as_ref(), &kwargs) {
         Ok(v) => {
+            *owed = sim.serving_time(model_name, method, &v);
             let reply = Reply::json(200, &v);
             if let Reply::Send { body, .. } = &reply {
                 sim.stats.bytes_out += body.len() as u64;

@@ -24,7 +24,8 @@ pub fn odoo_error(version: u32, id: &Value, name: &str, message: &str) -> Reply 
     )
 }
 
-pub fn handle(sim: &Mutex<Sim>, req: &Request) -> Reply {
+/// `owed`: the serving time of the answer, which the caller spends without holding `sim`.
+pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut std::time::Duration) -> Reply {
     let version = sim.lock().unwrap().version;
     if version >= 20 {
         return Reply::not_found_page();
@@ -63,7 +64,7 @@ pub fn handle(sim: &Mutex<Sim>, req: &Request) -> Reply {
                 ok(&id, json!(false))
             }
         }
-        ("object", "execute_kw") => execute_kw(&mut sim, &id, &args),
+        ("object", "execute_kw") => execute_kw(&mut sim, &id, &args, owed),
         _ => odoo_error(version, &id, "builtins.NameError", &format!("Method not available {service}.{method}")),
     }
 }
@@ -72,7 +73,7 @@ fn wrong_database(version: u32, id: &Value, db: &str) -> Reply {
     odoo_error(version, id, "psycopg2.OperationalError", &format!("connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"{db}\" does not exist\n"))
 }
 
-fn execute_kw(sim: &mut Sim, id: &Value, args: &[Value]) -> Reply {
+fn execute_kw(sim: &mut Sim, id: &Value, args: &[Value], owed: &mut std::time::Duration) -> Reply {
     let s = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or("");
     let version = sim.version;
     if s(0) != sim.database {
@@ -86,6 +87,7 @@ fn execute_kw(sim: &mut Sim, id: &Value, args: &[Value]) -> Reply {
     let target = args.get(5).and_then(Value::as_array).and_then(|a| a.first());
     match methods::execute(sim, model_name, method, target, &kwargs) {
         Ok(v) => {
+            *owed = sim.serving_time(model_name, method, &v);
             let reply = ok(id, v);
             if let Reply::Send { body, .. } = &reply {
                 sim.stats.bytes_out += body.len() as u64;

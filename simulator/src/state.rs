@@ -78,9 +78,18 @@ pub struct Stats {
     pub user_agent: Option<String>,
 }
 
+/// What serving one record costs a simulated Odoo worker, in wall time (a sleep, not CPU): so
+/// that a 2-core machine can play an Odoo with several remote workers. Zero by default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServingCost {
+    pub order: std::time::Duration,
+    pub line: std::time::Duration,
+}
+
 pub struct Sim {
     /// The Odoo major version played: 18 (JSON-RPC only), 19 (both), 20 (JSON-2 only).
     pub version: u32,
+    pub serving_cost: ServingCost,
     pub store: Store,
     pub database: String,
     pub login: String,
@@ -138,6 +147,19 @@ impl Sim {
         key.truncate(40);
         self.api_keys.insert(key.clone());
         key
+    }
+
+    /// What serving `result` (a list of records, for `read` and `search_read`) costs.
+    pub fn serving_time(&self, model: &str, method: &str, result: &serde_json::Value) -> std::time::Duration {
+        let per_record = match model {
+            crate::data::ORDER => self.serving_cost.order,
+            crate::data::LINE => self.serving_cost.line,
+            _ => std::time::Duration::ZERO,
+        };
+        match (method, result.as_array()) {
+            ("read" | "search_read", Some(records)) => per_record * records.len() as u32,
+            _ => std::time::Duration::ZERO,
+        }
     }
 
     /// Odoo 19 compares datetimes at whole-second granularity.
