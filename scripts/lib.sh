@@ -82,10 +82,12 @@ cluster_stop() {
 }
 
 # sim_start ORDERS LINES [ODOO_VERSION [API_KEY]]: start the simulator on a free port, playing
-# Odoo 18 unless told otherwise; sets SIM_URL and SIM_PID.
+# Odoo 18 unless told otherwise, with SIM_OPTS as more options (--workers N ...); sets SIM_URL
+# and SIM_PID.
 sim_start() {
     local port; port=$(free_port)
-    "$SIM_BIN" --port "$port" --orders "$1" --lines "$2" --odoo-version "${3:-18}" ${4:+--api-key "$4"} \
+    # shellcheck disable=SC2086
+    "$SIM_BIN" --port "$port" --orders "$1" --lines "$2" --odoo-version "${3:-18}" ${4:+--api-key "$4"} ${SIM_OPTS:-} \
         > "${SIM_LOG:-/dev/null}" 2>&1 &
     SIM_PID=$!
     SIM_URL="http://127.0.0.1:$port"
@@ -97,3 +99,10 @@ sim_start() {
 PASSED=0 FAILED=0
 ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }
+# end_tally EXIT_STATUS: the closing line; a script stopped early counts as failed, so that its
+# tally never reads clean. Fails when anything failed.
+end_tally() {
+    if [ "$1" -ne 0 ] && [ "$FAILED" -eq 0 ]; then fail "the test stopped early (exit status $1)"; fi
+    printf '%s passed; %s failed\n' "$PASSED" "$FAILED"
+    [ "$FAILED" -eq 0 ]
+}

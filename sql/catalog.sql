@@ -64,6 +64,10 @@ CREATE TABLE scrap_sga.model (
     -- without write_date moving.
     computed_refresh  interval NOT NULL DEFAULT '1 hour' CHECK (computed_refresh >= '0'),
     computed_refreshed_at timestamptz,
+    -- Requests a full pass or a reconcile listing may have under way at once, each on its own id
+    -- range. An Odoo serves one request per HTTP worker (odoo --workers N): up to N streams go
+    -- faster, more only queue. 1 suits every Odoo, --workers 0 included.
+    parallel          integer NOT NULL DEFAULT 1 CHECK (parallel BETWEEN 1 AND 16),
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
@@ -106,7 +110,8 @@ CREATE TABLE scrap_sga.sync_run (
     status         text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed')),
     started_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at    timestamptz,
-    -- Incremental runs first list (id, write_date) in the window, then read what changed.
+    -- (id, write_date) pairs listed: by incremental runs in their window (then they read what
+    -- changed), and by reconcile for every record.
     listed         bigint NOT NULL DEFAULT 0,
     fetched        bigint NOT NULL DEFAULT 0,
     inserted       bigint NOT NULL DEFAULT 0,

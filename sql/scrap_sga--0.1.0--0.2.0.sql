@@ -15,13 +15,14 @@ ALTER TABLE scrap_sga.connection
     ADD CONSTRAINT connection_one_secret CHECK ((secret IS NULL) <> (secret_file IS NULL));
 
 -- The window anchored on Odoo's clock (read_at; NULL until the first 0.2.0 run, which falls back on
--- the cursor as 0.1.0 did), the kept count of live rows (NULL: counted once by the next run), and
--- the refresh of opted-in computed fields.
+-- the cursor as 0.1.0 did), the kept count of live rows (NULL: counted once by the next run), the
+-- refresh of opted-in computed fields, and the streams a full pass may use (one, as in 0.1.0).
 ALTER TABLE scrap_sga.model
     ADD COLUMN read_at timestamptz,
     ADD COLUMN live_rows bigint,
     ADD COLUMN computed_refresh interval NOT NULL DEFAULT '1 hour' CHECK (computed_refresh >= '0'),
-    ADD COLUMN computed_refreshed_at timestamptz;
+    ADD COLUMN computed_refreshed_at timestamptz,
+    ADD COLUMN parallel integer NOT NULL DEFAULT 1 CHECK (parallel BETWEEN 1 AND 16);
 ALTER TABLE scrap_sga.model_field ADD COLUMN copy_computed boolean NOT NULL DEFAULT false;
 -- A constant default adds a column without rewriting the (possibly large) run log.
 ALTER TABLE scrap_sga.sync_run

@@ -25,6 +25,8 @@ pub struct ModelConf {
     pub computed_due: bool,
     pub reconcile_due: bool,
     pub audit: bool,
+    /// Odoo requests a full pass or a reconcile listing may have under way at once.
+    pub parallel: usize,
 }
 
 const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_size, \
@@ -33,7 +35,7 @@ const MODEL_COLUMNS: &str = "model, table_schema::text, table_name::text, page_s
     to_char(recheck_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
     (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit, \
     to_char(read_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
-    (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now())";
+    (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()), parallel";
 
 pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
     Spi::connect(|c| {
@@ -56,6 +58,7 @@ pub fn models(only: Option<&str>) -> Result<Vec<ModelConf>, SyncError> {
                 audit: r.get::<bool>(10)?.unwrap_or(true),
                 read_at: r.get::<String>(11)?,
                 computed_due: r.get::<bool>(12)?.unwrap_or(true),
+                parallel: r.get::<i32>(13)?.unwrap_or(1).max(1) as usize,
             });
         }
         if let Some(m) = only {

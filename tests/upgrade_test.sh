@@ -32,9 +32,7 @@ finish() {
     # The current build goes back in place, as the other suites expect.
     install_extension >/dev/null 2>&1 || { echo "could not reinstall the current build" >&2; rc=1; }
     as_root rm -rf "$WORK"
-    if [ "$rc" -ne 0 ] && [ "$FAILED" -eq 0 ]; then fail "the test stopped early (exit status $rc)"; fi
-    printf '%s passed; %s failed\n' "$PASSED" "$FAILED"
-    [ "$FAILED" -eq 0 ] || exit 1
+    end_tally "$rc" || exit 1
 }
 trap finish EXIT
 trap 'exit 130' INT

@@ -20,7 +20,7 @@
 //! | POST /sim/acl | `{model, read}`: `read: false` takes the user's read right on the model away (AccessError) |
 //! | GET /sim/dump?model=M | every record with every field, archived included |
 //! | GET /sim/fields?model=M | `fields_get` of the model, whatever protocol the simulator plays |
-//! | GET /sim/stats, POST /sim/stats/reset | request counters |
+//! | GET /sim/stats, POST /sim/stats/reset | request counters, and the most requests served at once |
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
 

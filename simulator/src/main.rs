@@ -57,9 +57,9 @@ fn main() {
         if req.path.starts_with("/sim/") {
             control::handle(&sim, &req.method, &req.path, &req.body)
         } else if req.path == "/jsonrpc" && req.method == "POST" {
-            serve(&workers, |owed| rpc::handle(&sim, &req, owed))
+            serve(&workers, &sim, |owed| rpc::handle(&sim, &req, owed))
         } else if req.path.starts_with("/json/2/") || req.path == "/json/2" {
-            serve(&workers, |owed| json2::handle(&sim, &req, owed))
+            serve(&workers, &sim, |owed| json2::handle(&sim, &req, owed))
         } else if req.method == "GET" && (req.path == "/json/version" || req.path == "/web/version") {
             version_route(&sim)
         } else {
@@ -71,8 +71,12 @@ fn main() {
 
 /// One Odoo request on one of the simulated workers: it waits for a free one, then spends the
 /// answer's serving time on it, outside the simulator's lock (other workers go on meanwhile).
-fn serve(workers: &workers::Workers, handle: impl FnOnce(&mut std::time::Duration) -> http::Reply) -> http::Reply {
-    let _worker = workers.acquire();
+fn serve(workers: &workers::Workers, sim: &Mutex<Sim>, handle: impl FnOnce(&mut std::time::Duration) -> http::Reply) -> http::Reply {
+    let worker = workers.acquire();
+    {
+        let mut s = sim.lock().unwrap();
+        s.stats.most_at_once = s.stats.most_at_once.max(worker.at_once);
+    }
     let mut owed = std::time::Duration::ZERO;
     let reply = handle(&mut owed);
     std::thread::sleep(owed);

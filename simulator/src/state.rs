@@ -29,6 +29,9 @@ pub struct Fault {
     /// How many requests it hits; negative means until cleared.
     #[serde(default = "one")]
     pub count: i64,
+    /// How many matching requests it lets through first (a fault in the middle of a run).
+    #[serde(default)]
+    pub after: u64,
     #[serde(default)]
     pub delay_ms: u64,
     #[serde(default)]
@@ -74,6 +77,8 @@ pub struct Stats {
     pub protocols: BTreeMap<String, u64>,
     pub bytes_out: u64,
     pub non_read_calls: u64,
+    /// The most model requests served at once (each on a worker).
+    pub most_at_once: usize,
     /// The User-Agent of the last request.
     pub user_agent: Option<String>,
 }
@@ -109,6 +114,10 @@ pub struct Sim {
 impl Sim {
     pub fn take_fault(&mut self, method: &str) -> Option<Fault> {
         let i = self.faults.iter().position(|f| f.method.as_deref().is_none_or(|m| m == method))?;
+        if self.faults[i].after > 0 {
+            self.faults[i].after -= 1;
+            return None;
+        }
         let f = self.faults[i].clone();
         if f.count > 0 {
             self.faults[i].count -= 1;

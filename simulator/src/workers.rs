@@ -10,6 +10,8 @@ pub struct Workers {
 
 pub struct Busy<'a> {
     workers: &'a Workers,
+    /// Requests in service when this one started, itself included.
+    pub at_once: usize,
 }
 
 impl Workers {
@@ -24,7 +26,7 @@ impl Workers {
             busy = self.freed.wait(busy).unwrap();
         }
         *busy += 1;
-        Busy { workers: self }
+        Busy { workers: self, at_once: *busy }
     }
 
     #[cfg(test)]

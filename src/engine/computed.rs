@@ -37,7 +37,11 @@ pub fn refresh_computed(remote: &mut Remote, plan: &ModelPlan, conf: &ModelConf,
         let t0 = std::time::Instant::now();
         let changed = txn::in_transaction(|| {
             let changed = refresh.apply(&doc, run_id)?;
-            Spi::run_with_args("UPDATE scrap_sga.sync_run SET updated = updated + $2 WHERE run_id = $1", &[run_id.into(), changed.into()])?;
+            // Read and compared like any record the run reads: `unchanged` stays what it says.
+            Spi::run_with_args(
+                "UPDATE scrap_sga.sync_run SET fetched = fetched + $3, updated = updated + $2 WHERE run_id = $1",
+                &[run_id.into(), changed.into(), (n as i64).into()],
+            )?;
             Ok(changed)
         })?;
         out.db_secs += t0.elapsed().as_secs_f64();

@@ -1,9 +1,9 @@
 //! Deletions within one run. After the copy, Odoo's record count (archived included) is compared
 //! with the mirror's: its live rows, kept up to date in `scrap_sga.model.live_rows` by every
 //! write, plus the records waiting in the retry queue that the mirror lacks. Equal: nothing was
-//! deleted, for the price of one small request. Different: the id space is cut in halves, each
-//! half counted in Odoo and in the mirror, down to ranges small enough to reconcile record by
-//! record. The comparison comes after the copy, so a record created and another deleted in the
+//! deleted, for the price of one small request. Different: the id space is cut in halves (by id
+//! value, so that every cut halves the range and the search ends), each half counted in Odoo
+//! and in the mirror, down to ranges small enough to reconcile record by record. The comparison comes after the copy, so a record created and another deleted in the
 //! same interval do not cancel out: the creation is already in the mirror's count.
 use pgrx::prelude::*;
 use scrap_sga_core::odoo::Client;
@@ -28,15 +28,18 @@ pub fn find_deletions(remote: &mut Remote, w: &mut PageWriter, table: &str, out:
     if odoo_total == kept {
         return Ok(());
     }
-    // Someone other than scrap_sga may have changed the table: count it for real before searching.
+    // Someone other than scrap_sga may have changed the table: count it for real before searching,
+    // and keep that count. The highest id known here bounds the first cut.
     let t0 = std::time::Instant::now();
-    let mirror_total = txn::in_transaction(|| {
-        let n = mirror_count(&model, table, IdRange::ALL)?;
-        Spi::run_with_args(
-            "UPDATE scrap_sga.model SET live_rows = (SELECT count(*) FROM ONLY {t} WHERE sga_deleted_at IS NULL) WHERE model = $1".replace("{t}", table).as_str(),
+    let (mirror_total, top) = txn::in_transaction(|| {
+        let live = live_in(table, IdRange::ALL)?;
+        Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = $2 WHERE model = $1", &[model.as_str().into(), live.into()])?;
+        let top = Spi::get_one_with_args::<i32>(
+            &format!("SELECT greatest((SELECT max(id) FROM ONLY {table}), (SELECT max(odoo_id) FROM scrap_sga.failed_record WHERE model = $1))"),
             &[model.as_str().into()],
-        )?;
-        Ok(n)
+        )?
+        .unwrap_or(0) as i64;
+        Ok((live + queued_missing(&model, table, IdRange::ALL)?, top))
     })?;
     out.db_secs += t0.elapsed().as_secs_f64();
     let mut todo = vec![(IdRange::ALL, odoo_total, mirror_total)];
@@ -45,21 +48,16 @@ pub fn find_deletions(remote: &mut Remote, w: &mut PageWriter, table: &str, out:
         if odoo == mirror {
             continue;
         }
-        if mirror <= LEAF_ROWS || odoo <= LEAF_ROWS {
-            reconcile_range(remote, w, table, range, out)?;
+        // The middle id of the range; the open top range is cut below the highest id known here
+        // (Odoo's newer ids, if any, fall in its upper half).
+        let mid = range.lo + (range.hi.unwrap_or(top).max(range.lo) - range.lo) / 2;
+        if mirror <= LEAF_ROWS || odoo <= LEAF_ROWS || mid <= range.lo || range.hi.is_some_and(|h| mid >= h) {
+            reconcile_range(remote, w, table, range, 1, out)?;
             continue;
         }
         let t0 = std::time::Instant::now();
-        let (left, mirror_left) = txn::in_transaction(|| {
-            // Roughly the middle row (soft-deleted rows included: the primary key alone answers).
-            let mid = Spi::get_one_with_args::<i32>(
-                &format!("SELECT id FROM {table} WHERE id > $1 AND ($2::integer IS NULL OR id <= $2) ORDER BY id OFFSET $3 LIMIT 1"),
-                &[(range.lo as i32).into(), range.hi.map(|h| h as i32).into(), (mirror / 2).into()],
-            )?
-            .unwrap_or(range.lo as i32) as i64;
-            let left = IdRange { lo: range.lo, hi: Some(mid) };
-            Ok((left, mirror_count(&model, table, left)?))
-        })?;
+        let left = IdRange { lo: range.lo, hi: Some(mid) };
+        let mirror_left = txn::in_transaction(|| mirror_count(&model, table, left))?;
         out.db_secs += t0.elapsed().as_secs_f64();
         let odoo_left = count_in_odoo(remote, &model, left, out)?;
         let right = IdRange { lo: left.hi.unwrap(), hi: range.hi };
@@ -92,18 +90,21 @@ fn kept_count(model: &str, table: &str) -> Result<i64, SyncError> {
 
 /// Rows Odoo should have in `range`, as far as the mirror knows: live rows, and records waiting
 /// in the retry queue that have no live row (Odoo has them; the mirror could not store them).
-/// Live rows are all rows minus the soft-deleted ones, so that both counts come from indexes
-/// (the primary key, and the partial index on soft-deleted rows) without reading the table.
 fn mirror_count(model: &str, table: &str, range: IdRange) -> Result<i64, SyncError> {
-    let live = Spi::get_one_with_args::<i64>(
+    Ok(live_in(table, range)? + queued_missing(model, table, range)?)
+}
+
+/// Live rows in `range`: all rows minus the soft-deleted ones, so that both counts come from
+/// indexes (the primary key, and the partial index on soft-deleted rows) without reading the table.
+fn live_in(table: &str, range: IdRange) -> Result<i64, SyncError> {
+    Ok(Spi::get_one_with_args::<i64>(
         &format!(
             "SELECT (SELECT count(*) FROM ONLY {table} WHERE id > $1 AND ($2::integer IS NULL OR id <= $2))
                   - (SELECT count(*) FROM ONLY {table} WHERE sga_deleted_at IS NOT NULL AND id > $1 AND ($2::integer IS NULL OR id <= $2))"
         ),
         &[(range.lo as i32).into(), range.hi.map(|h| h as i32).into()],
     )?
-    .unwrap_or(0);
-    Ok(live + queued_missing(model, table, range)?)
+    .unwrap_or(0))
 }
 
 fn queued_missing(model: &str, table: &str, range: IdRange) -> Result<i64, SyncError> {

@@ -2,7 +2,7 @@
 //!
 //! 1. plan: ask Odoo for the fields when due (`schema_refresh`), map them to columns, create or
 //!    extend the mirror table (`schema`);
-//! 2. copy: a full pass (`full`) the first time, after new columns, or on full_resync; otherwise
+//! 2. copy: a full pass (`full`, over several id ranges at once with `streams`) the first time, after new columns, or on full_resync; otherwise
 //!    an incremental pass over the `write_date` window anchored on Odoo's clock (`incremental`);
 //! 3. deletions: compare Odoo's record count with the mirror's, and find what went (`deletions`);
 //! 4. reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window missed;
@@ -29,6 +29,7 @@ mod retry;
 mod runlog;
 pub mod schema;
 mod session;
+mod streams;
 
 pub use job::{Invocation, Job, Outcome};
 use runlog::{finish_failed, finish_succeeded, Done};
@@ -147,7 +148,14 @@ fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored
                 Err(e) => txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
             };
             match (result, finished) {
-                (Err(e), _) | (Ok(_), Err(e)) => {
+                (Ok(_), Err(e)) => {
+                    // The run's last transaction (cursor, window, NOTIFY) failed: nothing of it
+                    // moved, and the run is failed like any other, so that the caller hears of it.
+                    let _ = txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, &e, Some(session), requests, &out)));
+                    warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
+                    out.error = Some(e);
+                }
+                (Err(e), _) => {
                     warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
                     out.error = Some(e);
                 }
@@ -234,7 +242,7 @@ fn sync_model(run: &ModelRun, session: &mut Session, mirrored: &BTreeMap<String,
     }
     let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !plan.has_field("write_date");
     if full {
-        full::copy_all(remote, &mut writer, out)?;
+        full::copy_all(remote, &mut writer, conf.parallel, out)?;
     } else {
         // Anchored on Odoo's clock when the previous run read; a run from before that was kept
         // (or a server without a Date header) falls back on the newest write_date copied.
@@ -246,7 +254,7 @@ fn sync_model(run: &ModelRun, session: &mut Session, mirrored: &BTreeMap<String,
     // 3. Deletions since the last run, cheaply; 4. every pair compared when due.
     let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
     if reconcile_now {
-        reconcile::reconcile_range(remote, &mut writer, &t, reconcile::IdRange::ALL, out)?;
+        reconcile::reconcile_range(remote, &mut writer, &t, reconcile::IdRange::ALL, conf.parallel, out)?;
     } else if !table.created {
         deletions::find_deletions(remote, &mut writer, &t, out)?;
     }

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 
 pub type Page = Vec<Map<String, Value>>;
 
+/// Odoo's clock at the client's last answer (HTTP `Date` header), in Odoo's datetime format.
+pub fn odoo_time(client: &Client) -> Option<String> {
+    client.server_time().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
 type Done<T> = (Client, Result<T, OdooError>, Duration);
 
 pub struct InFlight<T> {
@@ -31,10 +36,12 @@ pub struct Remote {
     /// None while a call is under way on its thread (or after one was abandoned on shutdown).
     client: Option<Client>,
     requests_before: u64,
+    /// Requests sent by the streams' forked clients, once their streams ended.
+    by_streams: u64,
     stop: Arc<AtomicBool>,
 }
 
-fn block_signals() {
+pub(super) fn block_signals() {
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -48,11 +55,28 @@ impl Remote {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = stop.clone();
         let interrupt: Interrupt = Arc::new(move || seen.load(Ordering::Relaxed));
-        Ok(Remote { client: Some(Client::new(settings, Some(interrupt))?), requests_before: 0, stop })
+        Ok(Remote { client: Some(Client::new(settings, Some(interrupt))?), requests_before: 0, by_streams: 0, stop })
+    }
+
+    /// `n` clients for concurrent streams of calls (see `streams`). Each stops when this backend
+    /// is told to, as this one does, or when `abandon` is set.
+    pub fn fork(&self, n: usize, abandon: Arc<AtomicBool>) -> Result<Vec<Client>, OdooError> {
+        let client = self.client.as_ref().ok_or(OdooError::Interrupted)?;
+        (0..n)
+            .map(|_| {
+                let (stop, abandon) = (self.stop.clone(), abandon.clone());
+                client.fork(Some(Arc::new(move || stop.load(Ordering::Relaxed) || abandon.load(Ordering::Relaxed))))
+            })
+            .collect()
+    }
+
+    /// Count the requests a forked client sent.
+    pub fn add_stream_requests(&mut self, n: u64) {
+        self.by_streams += n;
     }
 
     /// Called on the backend's thread only.
-    fn stop_requested(&self) -> bool {
+    pub(super) fn stop_requested(&self) -> bool {
         let stop = super::shutdown_requested();
         if stop {
             self.stop.store(true, Ordering::Relaxed);
@@ -61,7 +85,7 @@ impl Remote {
     }
 
     pub fn requests_sent(&self) -> u64 {
-        self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before)
+        self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before) + self.by_streams
     }
 
     /// The protocol the client chose, once it is open.
@@ -75,7 +99,7 @@ impl Remote {
 
     /// Odoo's clock at its last answer (HTTP `Date` header), in Odoo's datetime format.
     pub fn server_time(&self) -> Option<String> {
-        self.client.as_ref()?.server_time().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        odoo_time(self.client.as_ref()?)
     }
 
     /// Start a call on its own thread.
@@ -138,6 +162,16 @@ impl Remote {
     pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> (Result<Vec<i64>, OdooError>, Duration) {
         let model = model.to_owned();
         self.call(move |c| c.search_ids(&model, &domain, "id asc", limit))
+    }
+
+    /// The lowest and the highest id of the records in `domain` (archived included), if any.
+    pub fn id_bounds(&mut self, model: &str, domain: Value) -> (Result<Option<(i64, i64)>, OdooError>, Duration) {
+        let model = model.to_owned();
+        self.call(move |c| {
+            let lowest = c.search_ids(&model, &domain, "id asc", Some(1))?;
+            let highest = c.search_ids(&model, &domain, "id desc", Some(1))?;
+            Ok(lowest.first().copied().zip(highest.first().copied()))
+        })
     }
 
     pub fn fields_get(&mut self, model: &str) -> (Result<Map<String, Value>, OdooError>, Duration) {

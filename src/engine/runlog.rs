@@ -35,13 +35,14 @@ pub fn finish_succeeded(conf: &ModelConf, run_id: i64, done: &Done, session: &Se
             ],
         )?;
         // The cursor only moves forward, and only once everything before it is committed.
-        // Without Odoo's clock (no Date header), fall back to the cursor: correct, but the last
-        // seconds before it are then read again at every run until the cursor moves.
+        // Without Odoo's clock (no Date header), read_at is cleared and the next window falls back
+        // on the cursor: correct, but the last seconds before it are then read again at every run
+        // until the cursor moves (an old read_at would instead widen the window run after run).
         c.update(
             "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2::timestamp AT TIME ZONE 'UTC'),
                     recheck_from = CASE WHEN $3 THEN coalesce($5::timestamp, $2::timestamp) AT TIME ZONE 'UTC' - interval '10 seconds'
                                         ELSE least(recheck_from, $5::timestamp AT TIME ZONE 'UTC' - interval '10 seconds') END,
-                    read_at = CASE WHEN $3 AND $5 IS NOT NULL THEN $5::timestamp AT TIME ZONE 'UTC' ELSE read_at END,
+                    read_at = CASE WHEN $3 THEN $5::timestamp AT TIME ZONE 'UTC' ELSE read_at END,
                     reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
                     computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END
              WHERE model = $1",

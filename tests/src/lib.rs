@@ -125,10 +125,16 @@ impl Sim {
     }
 
     pub fn start_as(version: u32, orders: i64, lines: i64) -> Sim {
+        Sim::start_with(version, orders, lines, &[])
+    }
+
+    /// With more of the simulator's options (`--workers`, `--cost-order-us`, ...).
+    pub fn start_with(version: u32, orders: i64, lines: i64, options: &[&str]) -> Sim {
         let bin = std::env::var("SGA_SIM_BIN").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/odoo_sim").into());
         let mut child = Command::new(&bin)
             .args(["--port", "0", "--orders", &orders.to_string(), "--lines", &lines.to_string()])
             .args(["--odoo-version", &version.to_string(), "--api-key", API_KEY])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -226,3 +226,33 @@ fn a_computed_field_a_dba_opts_in_is_copied_and_refreshed_although_write_date_do
     let err = db.try_sql("SELECT scrap_sga.copy_computed_field('dimagaz.bc', 'name')").unwrap_err();
     assert!(err.stderr.contains("is stored by Odoo: it is copied already"), "{}", err.stderr);
 }
+
+#[test]
+fn the_deletion_search_ends_when_most_records_wait_in_the_retry_queue() {
+    let sim = Sim::start(6000, 0);
+    let db = Db::fresh("e2e_deletions_queue");
+    db.connect_to(&sim);
+    // 4,000 of 6,000 orders cannot be stored (a text where an integer goes): they wait in the
+    // retry queue, so the mirror's count is mostly records the table does not have.
+    for id in 2001..=6000 {
+        sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": id, "values": {"priority": "urgent"}}));
+    }
+    let first = db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
+    assert_eq!((count(&first[0], "inserted"), count(&first[0], "failed")), (2000, 4000), "{first}");
+    // Past lookback on Odoo's clock, and one run later, the window no longer lists the queued
+    // records (it reads again what it lists and the mirror lacks): what follows is the search's.
+    sim.advance_clock(400);
+    db.sync();
+    // A stored order and a queued one deleted in Odoo: the search ends, finds both.
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 5}));
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc", "id": 3000}));
+    let r = db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
+    assert_eq!(count(&r[0], "deleted"), 1, "{r}");
+    assert_eq!(db.sql("SELECT sga_deleted_at IS NOT NULL FROM scrap_dimagaz_bc WHERE id = 5"), "t");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.failed_record WHERE odoo_id = 3000"), 0, "a deleted record leaves the queue");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.failed_record"), 3999);
+    // Queued records are read when their retry is due, not by the search.
+    assert_eq!(count(&r[0], "failed"), 0, "{r}");
+    let quiet = db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
+    assert_eq!(count(&quiet[0], "deleted") + count(&quiet[0], "failed"), 0, "{quiet}");
+}

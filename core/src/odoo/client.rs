@@ -89,6 +89,23 @@ impl Client {
         Ok(Client { transport: Transport::new(&settings, interrupt)?, settings, protocol: None, version: None, uid: None, next_id: Cell::new(1) })
     }
 
+    /// A client for a concurrent stream of calls: the same server, protocol and login (no new
+    /// request is sent), with counters of its own, stopping on `interrupt`. A client is used by
+    /// one thread at a time; each stream gets its own.
+    pub fn fork(&self, interrupt: Option<Interrupt>) -> Result<Client, OdooError> {
+        if self.protocol.is_none() {
+            return Err(OdooError::Settings("a client is forked once it is open".into()));
+        }
+        Ok(Client {
+            transport: self.transport.fork(interrupt),
+            settings: self.settings.clone(),
+            protocol: self.protocol,
+            version: self.version.clone(),
+            uid: self.uid,
+            next_id: Cell::new(1),
+        })
+    }
+
     pub fn requests_sent(&self) -> u64 {
         self.transport.requests_sent()
     }
@@ -176,6 +193,10 @@ impl Client {
     /// detection: three tries of a dead server would only triple the wait.
     fn version_over_http(&self, path: &str) -> Result<Result<ServerVersion, String>, OdooError> {
         let a = self.transport.get(path)?;
+        // A server error (a proxy in front of a dead Odoo) is that, not a missing route.
+        if a.status >= 500 {
+            return Err(OdooError::Http { url: self.transport.shown_url.clone(), status: a.status, what: self.transport.describe(&a) });
+        }
         if a.status != 200 || !a.is_json() {
             return Ok(Err(format!("HTTP {} with {}", a.status, self.transport.describe(&a))));
         }

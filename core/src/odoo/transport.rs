@@ -79,6 +79,22 @@ impl Transport {
         })
     }
 
+    /// Another transport to the same server, for a concurrent stream: it shares the agent's
+    /// configuration and connection pool, has counters of its own, and stops on `interrupt`.
+    pub fn fork(&self, interrupt: Option<Interrupt>) -> Transport {
+        Transport {
+            agent: self.agent.clone(),
+            base: self.base.clone(),
+            shown_url: self.shown_url.clone(),
+            secret: self.secret.clone(),
+            limit: self.limit,
+            interrupt,
+            requests: Cell::new(0),
+            bytes_in: Cell::new(0),
+            server_time: Cell::new(None),
+        }
+    }
+
     pub fn requests_sent(&self) -> u64 {
         self.requests.get()
     }

@@ -286,6 +286,15 @@ fn jsonrpc_without_a_login_is_a_clear_settings_error() {
 }
 
 #[test]
+fn a_server_error_while_asking_the_version_is_reported_as_such() {
+    let (url, _rx) = serve(vec![Raw { status: 502, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>502 Bad Gateway</title>".to_vec() }]);
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    let e = c.open().unwrap_err();
+    assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_transient(), "{e:?}");
+    assert_eq!(c.requests_sent(), 1, "a proxy in front of a dead Odoo is not asked twice more");
+}
+
+#[test]
 fn a_server_that_answers_neither_protocol_says_what_was_tried() {
     let (url, _rx) = serve(vec![not_found_html(), not_found_html(), not_found_html()]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
@@ -478,4 +487,31 @@ fn settings_debug_and_urls_hide_credentials() {
     assert!(is_loopback("http://[::1]:80/"));
     assert!(!is_loopback("http://erp.example.com"));
     assert!(Client::new(settings("ftp://x", ProtocolChoice::Auto), None).is_err());
+}
+
+#[test]
+fn a_forked_client_calls_as_its_parent_without_logging_in_again_and_stops_on_its_own_flag() {
+    let (url, rx) = serve(vec![
+        not_found_html(),
+        not_found_html(),
+        fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")),
+        rpc_ok(json!(7)),
+        rpc_ok(json!(3)),
+    ]);
+    let unopened = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    assert!(matches!(unopened.fork(None), Err(OdooError::Settings(_))), "only an open client knows its protocol and user");
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    c.open().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_stop = stop.clone();
+    let fork = c.fork(Some(Arc::new(move || seen_stop.load(std::sync::atomic::Ordering::Relaxed)))).unwrap();
+    assert_eq!(fork.search_count("dimagaz.bc", &json!([])).unwrap(), 3);
+    let seen: Vec<Seen> = rx.try_iter().collect();
+    assert_eq!(seen.len(), 5, "no second login: {seen:?}");
+    let params = &seen[4].json()["params"];
+    assert_eq!((params["args"][1].clone(), params["args"][4].clone()), (json!(7), json!("search_count")), "the parent's uid");
+    assert_eq!((c.requests_sent(), fork.requests_sent()), (4, 1), "each counts its own requests");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(fork.search_count("dimagaz.bc", &json!([])), Err(OdooError::Interrupted)));
+    assert_eq!(fork.protocol(), Some(Protocol::JsonRpc));
 }
