@@ -42,9 +42,13 @@ impl IdRange {
 pub fn reconcile_range(remote: &mut Remote, w: &mut PageWriter, table: &str, range: IdRange, parallel: usize, out: &mut Outcome) -> Result<(), SyncError> {
     let model = w.model.to_owned();
     let by_write_date = w.plan.has_field("write_date");
-    // Rows in this page's id range that Odoo did not list.
+    // Rows in this page's id range that Odoo did not list. EXCEPT, not NOT EXISTS: the planner
+    // cannot know how many records the JSON holds, and without statistics on the table (just
+    // after a first copy) it chose a nested loop that read the listing once per row: 52 s for a
+    // page of 20,000 pairs, against a set operation that is linear whatever the estimates.
     let gone = format!(
-        "id > $2 AND ($3::integer IS NULL OR id <= $3) AND NOT EXISTS (SELECT 1 FROM json_to_recordset($1::json) AS o(id integer) WHERE o.id = {table}.id)"
+        "id IN (SELECT id FROM {table} WHERE id > $2 AND ($3::integer IS NULL OR id <= $3)
+                EXCEPT SELECT o.id FROM json_to_recordset($1::json) AS o(id integer))"
     );
     // Odoo's records the mirror lacks, has soft-deleted, or holds at another write_date; the
     // second column says whether that is a repair (the mirror held the record, out of date).
@@ -58,8 +62,9 @@ pub fn reconcile_range(remote: &mut Remote, w: &mut PageWriter, table: &str, ran
            AND NOT EXISTS (SELECT 1 FROM scrap_sga.failed_record f WHERE f.model = $2 AND f.odoo_id = o.id AND f.next_attempt_at > now())"
     );
     // Queued records Odoo no longer has leave the queue (their retry would only find them gone).
-    let unqueue = "DELETE FROM scrap_sga.failed_record f WHERE f.model = $2 AND f.odoo_id > $3 AND ($4::integer IS NULL OR f.odoo_id <= $4)
-                   AND NOT EXISTS (SELECT 1 FROM json_to_recordset($1::json) AS o(id integer) WHERE o.id = f.odoo_id)";
+    let unqueue = "DELETE FROM scrap_sga.failed_record WHERE model = $2 AND odoo_id IN (
+                       SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $2 AND odoo_id > $3 AND ($4::integer IS NULL OR odoo_id <= $4)
+                       EXCEPT SELECT o.id FROM json_to_recordset($1::json) AS o(id integer))";
     let listing = Listing { model: &model, fields: vec![if by_write_date { "write_date" } else { "id" }.to_owned()], page_size: PAIR_PAGE, what: "reconcile listing" };
     let ranges = streams::split(remote, &model, range, parallel, out)?;
     streams::fetch(remote, &listing, ranges, parallel, out, |remote, page, out| {
