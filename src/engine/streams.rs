@@ -6,9 +6,11 @@
 //! from a shared queue and pages through it by keyset (`id > last` and `id <= end`, in id order),
 //! so that nothing is skipped or read twice while Odoo changes: a record created meanwhile gets a
 //! higher id and falls in the last range, which has no end. Pages reach the backend's thread
-//! through a bounded channel (at most `streams` pages wait there, and each stream fetches one
-//! more), and only that thread writes: no Postgres call is made off it. With one stream this is
-//! still the overlap of fetching the next page while the current one is written.
+//! through a channel that holds one page: a stream with a page ready waits for the writer, so at
+//! most `streams + 2` pages are in memory (one per stream, one waiting, one being written) and a
+//! writer slower than Odoo never falls further behind. Only that thread writes: no Postgres call
+//! is made off it. With one stream this is the overlap of fetching the next page while the
+//! current one is written.
 //!
 //! A failed page stops every stream (their clients stop between chunks of an answer and take no
 //! new page), and the function returns once every thread has ended: no thread outlives the run.
@@ -101,7 +103,7 @@ pub fn fetch(
     let abandon = Arc::new(AtomicBool::new(false));
     let clients = remote.fork(streams, abandon.clone()).map_err(|e| odoo_error(&e).context(format!("{model}: {}", listing.what)))?;
     let queue = Arc::new(Mutex::new(VecDeque::from(ranges)));
-    let (tx, rx) = sync_channel::<Message>(streams);
+    let (tx, rx) = sync_channel::<Message>(1);
     let threads: Vec<_> = clients
         .into_iter()
         .map(|client| {
