@@ -91,6 +91,7 @@ fn verify_model(client: &Client, m: &catalog::ModelConf, rows: &mut Vec<Row>) ->
          SELECT 'not in Odoo', t.id, NULL, {mirror_wd}, NULL
          FROM {t} t JOIN (SELECT id FROM {t} WHERE id > $2 AND ($3::integer IS NULL OR id <= $3) AND sga_deleted_at IS NULL
                           EXCEPT SELECT id FROM o) g ON g.id = t.id
+         WHERE t.id > $2 AND ($3::integer IS NULL OR t.id <= $3)
          ORDER BY 2"
     );
     // Ids and write dates only: an empty field list would make Odoo send every field.
