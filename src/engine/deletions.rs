@@ -3,8 +3,9 @@
 //! write, plus the records waiting in the retry queue that the mirror lacks. Equal: nothing was
 //! deleted, for the price of one small request. Different: the id space is cut in halves (by id
 //! value, so that every cut halves the range and the search ends), each half counted in Odoo
-//! and in the mirror, down to ranges small enough to reconcile record by record. The comparison comes after the copy, so a record created and another deleted in the
-//! same interval do not cancel out: the creation is already in the mirror's count.
+//! and in the mirror, down to ranges small enough to reconcile record by record. The comparison
+//! comes after the copy, so a record created and another deleted in the same interval do not
+//! cancel out: the creation is already in the mirror's count.
 use pgrx::prelude::*;
 use scrap_sga_core::odoo::Client;
 

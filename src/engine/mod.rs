@@ -2,8 +2,9 @@
 //!
 //! 1. plan: ask Odoo for the fields when due (`schema_refresh`), map them to columns, create or
 //!    extend the mirror table (`schema`);
-//! 2. copy: a full pass (`full`, over several id ranges at once with `streams`) the first time, after new columns, or on full_resync; otherwise
-//!    an incremental pass over the `write_date` window anchored on Odoo's clock (`incremental`);
+//! 2. copy: a full pass (`full`, over several id ranges at once with `streams`) the first time,
+//!    after new columns, or on full_resync; otherwise an incremental pass over the `write_date`
+//!    window anchored on Odoo's clock (`incremental`);
 //! 3. deletions: compare Odoo's record count with the mirror's, and find what went (`deletions`);
 //! 4. reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window missed;
 //! 5. refresh opted-in computed fields when due (`computed`).
@@ -147,18 +148,14 @@ fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored
                 Ok(done) => txn::in_transaction(|| finish_succeeded(&conf, run_id, done, &session, requests, &out)),
                 Err(e) => txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
             };
-            match (result, finished) {
+            let failure = match (result, finished) {
                 (Ok(_), Err(e)) => {
                     // The run's last transaction (cursor, window, NOTIFY) failed: nothing of it
                     // moved, and the run is failed like any other, so that the caller hears of it.
                     let _ = txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, &e, Some(session), requests, &out)));
-                    warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
-                    out.error = Some(e);
+                    Some(e)
                 }
-                (Err(e), _) => {
-                    warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
-                    out.error = Some(e);
-                }
+                (Err(e), _) => Some(e),
                 (Ok(done), Ok(())) => {
                     if out.written > 0 || !done.schema_changes.is_empty() {
                         log!(
@@ -166,7 +163,12 @@ fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored
                             conf.model, done.mode, out.fetched, out.written, out.deleted
                         );
                     }
+                    None
                 }
+            };
+            if let Some(e) = failure {
+                warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
+                out.error = Some(e);
             }
         }
         Err(e) => out.error = Some(e),

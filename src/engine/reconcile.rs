@@ -99,4 +99,3 @@ pub fn reconcile_range(remote: &mut Remote, w: &mut PageWriter, table: &str, ran
         Ok(())
     })
 }
-

@@ -1,11 +1,9 @@
-//! Every Odoo call of the engine goes through [`Remote`], for two reasons:
-//!
-//! * **Interruptible waits.** A call runs on a short-lived thread while the backend's own thread
-//!   polls the shutdown flag, so SIGTERM (`pg_ctl stop -m fast`, `pg_terminate_backend`) stops
-//!   a worker within a fraction of a second even while Odoo holds an answer back; timeouts alone
-//!   would keep it for up to `scrap_sga.read_timeout`.
-//! * **Overlap.** The next page can be requested before the current one is written
-//!   ([`Remote::start`] / [`Remote::finish`]).
+//! Every Odoo call of the engine goes through [`Remote`], so that waits are interruptible: a call
+//! runs on a short-lived thread while the backend's own thread polls the shutdown flag, so
+//! SIGTERM (`pg_ctl stop -m fast`, `pg_terminate_backend`) stops a worker within a fraction of a
+//! second even while Odoo holds an answer back; timeouts alone would keep it for up to
+//! `scrap_sga.read_timeout`. Reading pages while others are written is `streams`' job, with
+//! clients forked from this one ([`Remote::fork`]).
 //!
 //! The thread makes no Postgres call (none is allowed off the main thread), reads none of
 //! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
@@ -28,7 +26,7 @@ pub fn odoo_time(client: &Client) -> Option<String> {
 
 type Done<T> = (Client, Result<T, OdooError>, Duration);
 
-pub struct InFlight<T> {
+struct InFlight<T> {
     handle: JoinHandle<Done<T>>,
 }
 
@@ -103,7 +101,7 @@ impl Remote {
     }
 
     /// Start a call on its own thread.
-    pub fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
+    fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
         if self.stop_requested() {
             return Err(OdooError::Interrupted);
         }
@@ -119,7 +117,7 @@ impl Remote {
     }
 
     /// Wait for a started call, giving up at once if the backend is told to stop.
-    pub fn finish<T>(&mut self, call: InFlight<T>) -> (Result<T, OdooError>, Duration) {
+    fn finish<T>(&mut self, call: InFlight<T>) -> (Result<T, OdooError>, Duration) {
         let t0 = Instant::now();
         while !call.handle.is_finished() {
             if self.stop_requested() {
@@ -145,13 +143,9 @@ impl Remote {
         }
     }
 
-    pub fn search_read_call(model: &str, domain: Value, fields: Vec<String>, order: &str, limit: usize) -> impl FnOnce(&mut Client) -> Result<Page, OdooError> + Send + 'static {
-        let (model, order) = (model.to_owned(), order.to_owned());
-        move |c: &mut Client| c.search_read(&model, &domain, &fields, &order, limit)
-    }
-
     pub fn search_read(&mut self, model: &str, domain: Value, fields: Vec<String>, order: &str, limit: usize) -> (Result<Page, OdooError>, Duration) {
-        self.call(Self::search_read_call(model, domain, fields, order, limit))
+        let (model, order) = (model.to_owned(), order.to_owned());
+        self.call(move |c| c.search_read(&model, &domain, &fields, &order, limit))
     }
 
     pub fn read(&mut self, model: &str, ids: Vec<i64>, fields: Vec<String>) -> (Result<Page, OdooError>, Duration) {

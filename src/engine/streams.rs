@@ -136,8 +136,10 @@ pub fn fetch(
             Some(Message::Page(page, answered_at)) => {
                 pages += 1;
                 // Odoo's clock at the earliest answer: the next window is anchored on it.
-                if out.read_started.is_none() || answered_at.is_some() && answered_at < out.read_started {
-                    out.read_started = answered_at.or(out.read_started.take());
+                if let Some(t) = answered_at {
+                    if out.read_started.as_ref().is_none_or(|s| t < *s) {
+                        out.read_started = Some(t);
+                    }
                 }
                 if let Err(e) = check_interrupts().and_then(|_| each(remote, page, out)) {
                     break Err(e);

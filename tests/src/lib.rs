@@ -308,6 +308,13 @@ pub fn compare_mirror(db: &Db, sim: &Sim, model: &str, table: &str) -> Vec<Strin
     problems
 }
 
+/// [`compare_mirror`] for both dimagaz models: the mismatches of the two tables.
+pub fn compare_both_mirrors(db: &Db, sim: &Sim) -> Vec<String> {
+    let mut problems = compare_mirror(db, sim, "dimagaz.bc", "scrap_dimagaz_bc");
+    problems.extend(compare_mirror(db, sim, "dimagaz.bc.line", "scrap_dimagaz_bc_line"));
+    problems
+}
+
 /// A count (an integer member) of a run row or a sync() row, with the row in the panic message.
 pub fn count(v: &Value, k: &str) -> i64 {
     v[k].as_i64().unwrap_or_else(|| panic!("no {k} in {v}"))

@@ -1,6 +1,6 @@
 //! Issue 12: a full pass on several streams when Odoo has several workers. The simulator plays
 //! an Odoo with 4 HTTP workers whose serving time is wall time, so that streams overlap here.
-use scrap_sga_e2e::{compare_mirror, count, eventually, odoo_version, row_of, Cluster, Db, Sim};
+use scrap_sga_e2e::{compare_both_mirrors, compare_mirror, count, eventually, odoo_version, row_of, Cluster, Db, Sim};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,9 +63,7 @@ fn a_parallel_full_sync_equals_odoo_although_odoo_changes_during_it() {
     let next = db.sync();
     let read_again: i64 = ["dimagaz.bc", "dimagaz.bc.line"].iter().map(|m| count(row_of(&next, m), "fetched")).sum();
     assert!(read_again as u64 <= 2 * changes, "the next run reads what changed ({read_again} read, {changes} changes): {next}");
-    for (model, table) in [("dimagaz.bc", "scrap_dimagaz_bc"), ("dimagaz.bc.line", "scrap_dimagaz_bc_line")] {
-        assert_eq!(compare_mirror(&db, &sim, model, table), Vec::<String>::new(), "{model}");
-    }
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
     assert_eq!(db.verify(), json!([]));
 }
 
@@ -88,9 +86,7 @@ fn a_failed_page_in_one_stream_fails_the_run_stops_every_stream_and_the_next_run
     assert_eq!(model_requests(&sim), after_failure, "a stream outlived its run");
     let next = db.sync();
     assert_eq!(db.last_run("dimagaz.bc")["mode"], json!("full"), "{next}");
-    for (model, table) in [("dimagaz.bc", "scrap_dimagaz_bc"), ("dimagaz.bc.line", "scrap_dimagaz_bc_line")] {
-        assert_eq!(compare_mirror(&db, &sim, model, table), Vec::<String>::new(), "{model}");
-    }
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
     // Reconcile lists on the streams too, and finds the mirror equal.
     let r = db.json("SELECT json_agg(s) FROM scrap_sga.reconcile() s");
     for model in ["dimagaz.bc", "dimagaz.bc.line"] {
