@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # pg_regress against a temporary instance, run as the postgres OS user (pg_regress refuses root).
-# Usage: pg_test/run.sh WORKDIR   (the extension must be installed)
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+# Usage: pg_test/run.sh WORKDIR   (the extension must be installed in the test clusters'
+# PostgreSQL: scripts/lib.sh's install_extension)
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+here="$ROOT/pg_test"
 work=$1
-bin=/usr/lib/postgresql/15/bin
-regress=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+bin=$PG_BIN
+regress=$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress
 mkdir -p "$work"
 cp -r "$here/sql" "$here/expected" "$work/"
 chown -R postgres:postgres "$work"

@@ -25,32 +25,78 @@ ensure_packages() {
     # Debian starts a cluster of its own on 5432; ours never use it.
 }
 
-PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+# Debian's PostgreSQL: the source of the private copy below, and what the Debian package targets.
+SYS_PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+SYS_PG_CONFIG="$SYS_PG_BIN/pg_config"
+
+# The test clusters' own PostgreSQL: a copy of Debian's under target/, relocatable as PostgreSQL
+# is (each program finds its share and lib folders relative to its own path). The extension is
+# installed there, never into the system's folders, so a server on this machine that preloads
+# scrap_sga never sees its library change under it, and two checkouts never install over each other.
+PG_PREFIX="$ROOT/target/postgresql/$PG_MAJOR"
+PG_BIN="$PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin"
+PG_CONFIG="$PG_BIN/pg_config"
+# cargo-pgrx's configuration (which pg_config each version uses) for this checkout alone.
+export PGRX_HOME="$ROOT/target/pgrx-home"
+
+# Copy Debian's PostgreSQL (programs, libraries, share folder, server headers) into PG_PREFIX,
+# again whenever Debian's packages change version. Any scrap_sga already installed on the system
+# is left out: the copy only ever holds this checkout's builds.
+ensure_private_pg() {
+    local want stamp="$PG_PREFIX/.debian-versions"
+    want=$(dpkg-query -W -f='${Package}=${Version} ' "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-client-$PG_MAJOR")
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+    say "copying PostgreSQL $PG_MAJOR into $PG_PREFIX (the test clusters' own)"
+    rm -rf "$PG_PREFIX"
+    mkdir -p "$PG_PREFIX/usr/lib/postgresql" "$PG_PREFIX/usr/share/postgresql" "$PG_PREFIX/usr/include"
+    cp -a "/usr/lib/postgresql/$PG_MAJOR" "$PG_PREFIX/usr/lib/postgresql/"
+    cp -a "/usr/share/postgresql/$PG_MAJOR" "$PG_PREFIX/usr/share/postgresql/"
+    cp -a /usr/include/postgresql "$PG_PREFIX/usr/include/"
+    rm -f "$PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/lib/scrap_sga.so" "$PG_PREFIX/usr/share/postgresql/$PG_MAJOR/extension/scrap_sga"*
+    # The clusters run as the postgres OS user: every folder up to the programs must be open to it.
+    chmod 755 "$ROOT/target" "$ROOT/target/postgresql" "$PG_PREFIX"
+    printf '%s' "$want" > "$stamp"
+}
 
 ensure_cargo_pgrx() {
     if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
         say "installing cargo-pgrx $PGRX_VERSION (about 7 minutes, once)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-        say "cargo pgrx init --pg$PG_MAJOR"
+    if ! grep -qs "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
+        say "cargo pgrx init --pg$PG_MAJOR (the private copy)"
+        mkdir -p "$PGRX_HOME"
         cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
     fi
 }
 
 setup() {
     ensure_packages
+    mkdir -p "$ROOT/target"
+    ensure_private_pg
     ensure_cargo_pgrx
 }
 
-# Build the extension and install it into PostgreSQL 15, and build the Odoo simulator.
+# install_staged STAGE: the files of a `cargo pgrx package` tree (absolute paths under STAGE),
+# each written beside its destination and renamed over it. A server that has the old library
+# loaded keeps the old inode; writing into it in place would change the code under its feet.
+install_staged() {
+    local stage=$1 f
+    while IFS= read -r -d '' f; do
+        f=${f#"$stage"}
+        install -D -m 644 "$stage$f" "$f.new.$$"
+        mv -f "$f.new.$$" "$f"
+    done < <(find "$stage" -type f -print0)
+}
+
+# Build the extension and install it into the test clusters' PostgreSQL, and build the simulator.
 install_extension() {
-    say "building and installing the extension"
-    # Unlink the old library first: copying over it in place would change a file that running
-    # servers have mapped (a preloaded scheduler crashes); unlinked, they keep the old inode.
-    as_root rm -f "$("$PG_CONFIG" --pkglibdir)/scrap_sga.so"
-    (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    say "building the extension and installing it into $PG_PREFIX"
+    local stage
+    stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
+    (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$stage" >/dev/null)
+    install_staged "$stage"
+    rm -rf "$stage"
     say "building the Odoo simulator"
     (cd "$ROOT" && cargo build --release -q -p odoo_sim)
     SIM_BIN="$ROOT/target/release/odoo_sim"

@@ -30,19 +30,26 @@ printf 'Source: scrap-sga\n\nPackage: %s\nArchitecture: any\n' "$PKG" > "$BUILD/
 OUT=$(cd "$OUT" && pwd)
 
 say "cargo pgrx package (release build, for $PG_CONFIG)"
-(cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$STAGE" >/dev/null)
+RAW="$BUILD/pgrx"
+(cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$RAW" >/dev/null)
 
-# pgrx lays the files out under pg_config's own directories, which for Debian's postgresql-15
-# are Debian's: check rather than assume, since a pg_config from elsewhere would give a package
-# that installs where Debian's server never looks.
-LIBDIR=$("$PG_CONFIG" --pkglibdir)
-EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+# pgrx lays the files out under its pg_config's folders, the test clusters' private copy
+# (scripts/lib.sh); the package puts them where Debian's postgresql-NN looks, as Debian's own
+# pg_config says (checked rather than assumed).
+LIBDIR=$("$SYS_PG_CONFIG" --pkglibdir)
+EXTDIR=$("$SYS_PG_CONFIG" --sharedir)/extension
+BUILT_LIB=$("$PG_CONFIG" --pkglibdir)
+BUILT_EXT=$("$PG_CONFIG" --sharedir)/extension
+mkdir -p "$STAGE$LIBDIR" "$STAGE$EXTDIR"
+mv "$RAW$BUILT_LIB"/* "$STAGE$LIBDIR/"
+mv "$RAW$BUILT_EXT"/* "$STAGE$EXTDIR/"
+unexpected=$(find "$RAW" -type f)
+[ -z "$unexpected" ] || { echo "cargo pgrx package produced files outside $BUILT_LIB and $BUILT_EXT:" >&2; echo "$unexpected" >&2; exit 1; }
+rm -rf "$RAW"
 CONTROL="$STAGE$EXTDIR/scrap_sga.control"
 for f in "$STAGE$LIBDIR/scrap_sga.so" "$CONTROL"; do
     [ -f "$f" ] || { echo "cargo pgrx package did not produce ${f#"$STAGE"}" >&2; exit 1; }
 done
-unexpected=$(cd "$STAGE" && find . -type f ! -path ".$LIBDIR/*" ! -path ".$EXTDIR/*")
-[ -z "$unexpected" ] || { echo "cargo pgrx package produced files outside $LIBDIR and $EXTDIR:" >&2; echo "$unexpected" >&2; exit 1; }
 
 EXT_VERSION=$(sed -nE "s/^[[:space:]]*default_version[[:space:]]*=[[:space:]]*'([^']+)'.*/\1/p" "$CONTROL")
 [ -n "$EXT_VERSION" ] || { echo "no default_version in the packaged $(basename "$CONTROL")" >&2; exit 1; }

@@ -47,7 +47,7 @@ cluster_start "$WORK/pg" "$PORT"
 # 19's datetime comparisons), with the same value-for-value checks. protocols.rs names the
 # versions it plays itself, so it runs once.
 e2e() {
-    (cd "$ROOT" && SGA_ODOO_VERSION=$1 SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" \
+    (cd "$ROOT" && SGA_ODOO_VERSION=$1 SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
         cargo test --release -q -p scrap_sga_e2e "${@:2}" -- --test-threads=2 2>&1) | tally
 }
 say "end-to-end tests on port $PORT, the simulator playing Odoo 18 (JSON-RPC)"

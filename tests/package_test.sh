@@ -22,6 +22,9 @@ pkg_status() {
 }
 
 setup
+# The package is for Debian's PostgreSQL, and its cluster runs Debian's programs: the only test
+# that touches the system's folders (the others use the private copy, scripts/lib.sh).
+PG_CONFIG=$SYS_PG_CONFIG PG_BIN=$SYS_PG_BIN
 LIBDIR=$("$PG_CONFIG" --pkglibdir)
 EXTDIR=$("$PG_CONFIG" --sharedir)/extension
 ext_files() { compgen -G "$LIBDIR/scrap_sga.so" || true; compgen -G "$EXTDIR/scrap_sga.control" || true; compgen -G "$EXTDIR/scrap_sga--*.sql" || true; }
@@ -31,8 +34,8 @@ chmod 755 "$WORK"
 SIM_PID=
 RESTORED=0
 
-# Whatever scrap_sga files are installed now (normally `cargo pgrx install`'s) go back at the
-# end, unlinking first as install_extension does: servers still running keep the old inode.
+# Whatever scrap_sga files the system had before (a DBA's own install, say) go back at the end,
+# each written beside its place and renamed over it: servers still running keep their inode.
 restore_extension() {
     [ "$RESTORED" -eq 0 ] || return 0
     RESTORED=1
@@ -43,8 +46,8 @@ restore_extension() {
     [ -s "$WORK/saved.list" ] || return 0
     local f
     while read -r f; do
-        as_root rm -f "$f"
-        as_root cp -a "$WORK/saved$f" "$f"
+        as_root cp -a "$WORK/saved$f" "$f.new.$$"
+        as_root mv -f "$f.new.$$" "$f"
     done < "$WORK/saved.list"
     if (cd / && md5sum --quiet -c "$WORK/saved.md5" >/dev/null 2>&1); then
         say "put back the extension files that were installed before"

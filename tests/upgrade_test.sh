@@ -60,10 +60,9 @@ same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_versio
 [ -f "$WORK/new$EXTDIR/scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" ] && ok "the current build ships scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" \
     || fail "the current build ships scrap_sga--$OLD_VERSION--$NEW_VERSION.sql"
 
-install_build() { # install_build FOLDER: unlink first, as install_extension does
-    as_root rm -f "$LIBDIR/scrap_sga.so" "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
-    as_root cp -a "$1$LIBDIR/." "$LIBDIR/"
-    as_root cp -a "$1$EXTDIR/." "$EXTDIR/"
+install_build() { # install_build FOLDER: only that build's scripts, each file renamed into place
+    rm -f "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
+    install_staged "$1"
 }
 
 # 2. The old release at work.

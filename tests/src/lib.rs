@@ -3,6 +3,8 @@
 //!
 //! * `SGA_PGPORT`, `SGA_PGHOST`: the shared cluster (each test gets a database of its own);
 //! * `SGA_SIM_BIN`: the simulator binary (each test starts its own simulator);
+//! * `SGA_PG_BIN`: the PostgreSQL programs with the build under test installed (the test
+//!   clusters' private copy; `scripts/lib.sh`), for the clusters some tests start themselves;
 //! * `SGA_ODOO_VERSION`: the Odoo the simulator plays, 18 (JSON-RPC, the default) or 20 (JSON-2):
 //!   `scripts/test.sh` runs the whole suite once with each.
 //!
@@ -12,7 +14,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub fn pg_bin(name: &str) -> String {
-    format!("/usr/lib/postgresql/15/bin/{name}")
+    let dir = std::env::var("SGA_PG_BIN").expect("SGA_PG_BIN: run the e2e tests through scripts/test.sh");
+    format!("{dir}/{name}")
 }
 
 /// A database in the shared cluster, with the extension created and pointed at a simulator.
