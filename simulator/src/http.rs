@@ -22,6 +22,11 @@ pub enum Reply {
     Send { status: u16, content_type: &'static str, body: Vec<u8>, headers: Vec<(&'static str, String)> },
     /// Close the connection without answering (a dropped connection, for fault tests).
     Drop,
+    /// The worker was killed past `limit_time_real`: on the wire, the same as `Drop`.
+    Killed,
+    /// Send the status line, the headers (the full Content-Length) and half of the body, then
+    /// close: a connection reset in the middle of an answer.
+    Cut { status: u16, content_type: &'static str, body: Vec<u8>, headers: Vec<(&'static str, String)> },
 }
 
 impl Reply {
@@ -92,32 +97,40 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         match handler(Request { method, path, headers, body }) {
-            Reply::Drop => return Ok(()),
-            Reply::Send { status, content_type, body, headers } => {
-                let reason = match status {
-                    200 => "OK",
-                    400 => "BAD REQUEST",
-                    401 => "UNAUTHORIZED",
-                    403 => "FORBIDDEN",
-                    404 => "NOT FOUND",
-                    415 => "UNSUPPORTED MEDIA TYPE",
-                    422 => "UNPROCESSABLE ENTITY",
-                    _ => "INTERNAL SERVER ERROR",
-                };
-                // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
-                let date = chrono::DateTime::from_timestamp_micros(crate::data::now_us()).unwrap().format("%a, %d %b %Y %H:%M:%S GMT");
-                let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-                let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
-                    body.len()
-                );
-                out.write_all(head.as_bytes())?;
-                out.write_all(&body)?;
-                out.flush()?;
+            Reply::Drop | Reply::Killed => return Ok(()),
+            Reply::Cut { status, content_type, body, headers } => {
+                write_reply(&mut out, status, content_type, &headers, &body, body.len() / 2)?;
+                return Ok(());
             }
+            Reply::Send { status, content_type, body, headers } => write_reply(&mut out, status, content_type, &headers, &body, body.len())?,
         }
         if close {
             return Ok(());
         }
     }
+}
+
+/// The answer, of which only the first `keep` bytes of the body are sent.
+fn write_reply(out: &mut TcpStream, status: u16, content_type: &str, headers: &[(&str, String)], body: &[u8], keep: usize) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "BAD REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT FOUND",
+        415 => "UNSUPPORTED MEDIA TYPE",
+        422 => "UNPROCESSABLE ENTITY",
+        429 => "TOO MANY REQUESTS",
+        502 => "BAD GATEWAY",
+        503 => "SERVICE UNAVAILABLE",
+        504 => "GATEWAY TIMEOUT",
+        _ => "INTERNAL SERVER ERROR",
+    };
+    // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
+    let date = chrono::DateTime::from_timestamp_micros(crate::data::now_us()).unwrap().format("%a, %d %b %Y %H:%M:%S GMT");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let head = format!("HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n", body.len());
+    out.write_all(head.as_bytes())?;
+    out.write_all(&body[..keep])?;
+    out.flush()
 }
