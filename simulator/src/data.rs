@@ -200,7 +200,7 @@ impl Model {
         for id in 1..=n {
             // Batches of BATCH records share a second (one `create` call); a batch an hour.
             let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * spacing;
-            let active = !with_active || mix(seed ^ (id as u64) ^ 0xAC71) % 20 != 0;
+            let active = !with_active || !mix(seed ^ (id as u64) ^ 0xAC71).is_multiple_of(20);
             self.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None });
         }
         self.next_id = n + 1;
@@ -310,7 +310,7 @@ impl Store {
             let n = target.next_id - 1;
             let p = if rel == model.name { (id > 1).then(|| 1 + (h % (id as u64 - 1)) as i64) } else { (n > 0).then(|| (id - 1).rem_euclid(model.next_id.max(2) - 1) * n / (model.next_id.max(2) - 1) + 1) };
             p.filter(|p| target.records.contains_key(p))
-        } else if h % 5 == 0 {
+        } else if h.is_multiple_of(5) {
             None
         } else {
             let n = (1 + h % 50) as i64;
@@ -328,7 +328,7 @@ impl Store {
             return json!(link.children(id));
         }
         let served = f.relation.as_deref().is_some_and(|r| self.models.contains_key(r));
-        if served || h % 3 == 0 {
+        if served || h.is_multiple_of(3) {
             return json!([]);
         }
         json!(schema::id_list(h))
@@ -370,34 +370,34 @@ impl Store {
                 let p = 1 + h % 200;
                 json!([p, format!("Fournisseur {p} SARL")])
             }
-            "user_id" if h % 5 == 0 => json!(false),
+            "user_id" if h.is_multiple_of(5) => json!(false),
             "user_id" => json!([6 + h % 4, format!("Acheteur {}", h % 4)]),
             "company_id" => json!([1, "Dimagaz"]),
-            "currency_id" => if h % 3 == 0 { json!([1, "EUR"]) } else { json!([111, "MAD"]) },
+            "currency_id" => if h.is_multiple_of(3) { json!([1, "EUR"]) } else { json!([111, "MAD"]) },
             "date_order" => json!(fmt_datetime(rec.create_us - (h % 86_400) as i64 * 1_000_000)),
-            "date_planned" if h % 4 == 0 => json!(false),
+            "date_planned" if h.is_multiple_of(4) => json!(false),
             "date_planned" => json!(fmt_date(rec.create_us + (h % 60) as i64 * 86_400_000_000)),
             "amount_untaxed" => json!((h % 10_000_000) as f64 / 100.0),
             "amount_total" => json!(((h % 10_000_000) as f64 * 1.2).round() / 100.0),
             "weight" => json!((h % 100_000) as f64 / 8.0),
             "priority" => json!((h % 4) as i64),
-            "is_urgent" => json!(h % 7 == 0),
-            "notes" if h % 3 == 0 => json!(false),
+            "is_urgent" => json!(h.is_multiple_of(7)),
+            "notes" if h.is_multiple_of(3) => json!(false),
             "notes" => json!(format!("Livraison à l'entrepôt \"Nord\" — quai {}\nMerci.", h % 9)),
             "description" => json!(format!("<p>Commande <b>{id}</b> &amp; suivi</p>")),
             "line_ids" => json!(self.link(LINE, "order_id").map(|l| l.children(id)).unwrap_or_default()),
             "tag_ids" => json!((0..h % 4).map(|k| 1 + (h >> (8 * k)) % 9).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>()),
-            "signature" if h % 2 == 0 && model.heavy_size("signature", id).is_none() => json!(false),
+            "signature" if h.is_multiple_of(2) && model.heavy_size("signature", id).is_none() => json!(false),
             "signature" => match model.heavy_size("signature", id) {
                 Some(n) => json!(schema::heavy_base64(n, h)),
                 None => json!(base64(&format!("sig-{id}-{}", h % 1000))),
             },
-            "origin_ref" if h % 2 == 0 => json!(false),
+            "origin_ref" if h.is_multiple_of(2) => json!(false),
             "origin_ref" => json!(format!("sale.order,{}", h % 5000)),
             "res_model" => json!("res.partner"),
             "res_id" => json!((h % 200) as i64),
-            "metadata" if h % 5 == 0 => json!(false),
-            "metadata" => json!({"source": "sim", "batch": id / BATCH, "flags": [h % 2 == 0, h % 3 == 0]}),
+            "metadata" if h.is_multiple_of(5) => json!(false),
+            "metadata" => json!({"source": "sim", "batch": id / BATCH, "flags": [h.is_multiple_of(2), h.is_multiple_of(3)]}),
             "properties" => {
                 let colour = ["rouge", "vert", "bleu"][(h % 3) as usize];
                 json!([{"name": "couleur", "type": "char", "string": "Couleur", "value": colour}])
@@ -415,7 +415,7 @@ impl Store {
             "price_unit" => json!((h % 100_000) as f64 / 100.0),
             "discount" => json!([0.0, 5.0, 10.0, 12.5][(h % 4) as usize]),
             "price_subtotal" => json!((h % 1_000_000) as f64 / 100.0),
-            "tax_ids" => if h % 2 == 0 { json!([1]) } else { json!([1, 3]) },
+            "tax_ids" => if h.is_multiple_of(2) { json!([1]) } else { json!([1, 3]) },
             // Fields added through the control API get a value of their type.
             _ => generated_value(&f.ftype, h, id),
         }
@@ -510,7 +510,7 @@ fn generated_value(ftype: &str, h: u64, id: i64) -> Value {
         "char" | "text" | "html" => json!(format!("valeur {id}-{}", h % 100)),
         "integer" => json!((h % 1000) as i64),
         "float" | "monetary" => json!((h % 10_000) as f64 / 4.0),
-        "boolean" => json!(h % 2 == 0),
+        "boolean" => json!(h.is_multiple_of(2)),
         "date" => json!("2026-06-15"),
         "datetime" => json!("2026-06-15 08:30:00"),
         "many2one" => json!([1 + h % 10, format!("Enregistrement {}", 1 + h % 10)]),

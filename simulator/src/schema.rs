@@ -133,14 +133,14 @@ pub fn fields_from_doc(doc: &Value) -> Result<Vec<FieldDef>, String> {
 /// The value of a field of a model served from a document, by the field's type. `h` is the
 /// record's hash for this field and version: the same inputs give the same value.
 pub fn typed_value(store: &Store, model: &Model, id: i64, rec: &Rec, f: &FieldDef, h: u64) -> Value {
-    let empty = |n: u64| h % n == 0;
+    let empty = |n: u64| h.is_multiple_of(n);
     match f.ftype.as_str() {
         "integer" if empty(8) => json!(0),
         "integer" => json!((h % 1000) as i64),
         "float" if empty(8) => json!(0.0),
         "float" => json!(round((h % 10_000_000) as f64 / 997.0, f.digits.map_or(4, |d| d.1))),
         "monetary" => json!(round((h % 10_000_000) as f64 / 100.0, f.digits.map_or(2, |d| d.1))),
-        "boolean" => json!(h % 2 == 0),
+        "boolean" => json!(h.is_multiple_of(2)),
         "char" if f.name == "name" => json!(store.display_name(&model.name, id)),
         "char" | "text" | "html" if empty(5) => json!(false),
         "char" => json!(format!("{} {id}-{}", f.string, h % 100)),
@@ -157,12 +157,12 @@ pub fn typed_value(store: &Store, model: &Model, id: i64, rec: &Rec, f: &FieldDe
         "many2many" => json!(id_list(h)),
         "json" if empty(5) => json!(false),
         "json" => json!({"source": "sim", "id": id, "n": h % 100}),
-        "properties" if h % 2 == 0 => json!([]),
+        "properties" if h.is_multiple_of(2) => json!([]),
         "properties" => {
             let colour = ["rouge", "vert", "bleu"][(h % 3) as usize];
             json!([{"name": "couleur", "type": "char", "string": "Couleur", "value": colour}])
         }
-        "reference" if h % 2 == 0 => json!(false),
+        "reference" if h.is_multiple_of(2) => json!(false),
         "reference" => {
             let target = f.selection.as_ref().and_then(|s| s.get(0)).and_then(|p| p.get(0)).and_then(Value::as_str).unwrap_or("res.partner");
             json!(format!("{target},{}", 1 + h % 5000))
@@ -184,7 +184,7 @@ fn round(x: f64, scale: u32) -> f64 {
 
 fn selection_value(f: &FieldDef, h: u64) -> Value {
     let keys: Vec<&Value> = f.selection.as_ref().and_then(Value::as_array).map(|a| a.iter().filter_map(|p| p.get(0)).collect()).unwrap_or_default();
-    if keys.is_empty() || h % 6 == 0 {
+    if keys.is_empty() || h.is_multiple_of(6) {
         return json!(false);
     }
     keys[(h / 6 % keys.len() as u64) as usize].clone()
@@ -196,7 +196,7 @@ pub fn binary_value(model: &Model, id: i64, f: &FieldDef, h: u64) -> Value {
     if let Some(n) = model.heavy_size(&f.name, id) {
         return json!(heavy_base64(n, h));
     }
-    if h % 2 == 0 {
+    if h.is_multiple_of(2) {
         return json!(false);
     }
     json!(base64(&format!("{}-{id}-{}", f.name, h % 1000)))
