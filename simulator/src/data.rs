@@ -141,6 +141,12 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The parent of child `id` when `children` children are spread evenly over `parents` parents,
+/// in id order (the historical lines over their orders); a child created later wraps around.
+fn spread(id: i64, children: i64, parents: i64) -> Option<i64> {
+    (parents > 0 && id > 0).then(|| (id - 1) % children.max(1) * parents / children.max(1) + 1)
+}
+
 pub fn fmt_datetime(us: i64) -> String {
     chrono::DateTime::from_timestamp(us.div_euclid(1_000_000), 0).unwrap().format("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -257,7 +263,7 @@ impl Store {
             let n_parents = self.models[&link.parent].next_id - 1;
             let n_children = self.models[&link.child].next_id - 1;
             for id in 1..=n_children {
-                let parent = if link.child == link.parent { (id % 4 == 0).then_some(id / 4) } else { (n_parents > 0).then(|| (id - 1) * n_parents / n_children + 1) };
+                let parent = if link.child == link.parent { (id % 4 == 0).then_some(id / 4) } else { spread(id, n_children, n_parents) };
                 if let Some(p) = parent {
                     link.link(id, p);
                 }
@@ -308,7 +314,8 @@ impl Store {
             link.parent_of(id)
         } else if let Some(target) = self.models.get(rel) {
             let n = target.next_id - 1;
-            let p = if rel == model.name { (id > 1).then(|| 1 + (h % (id as u64 - 1)) as i64) } else { (n > 0).then(|| (id - 1).rem_euclid(model.next_id.max(2) - 1) * n / (model.next_id.max(2) - 1) + 1) };
+            // To itself: an earlier record; to another model: spread as children over parents.
+            let p = if rel == model.name { (id > 1).then(|| 1 + (h % (id as u64 - 1)) as i64) } else { spread(id, model.next_id - 1, n) };
             p.filter(|p| target.records.contains_key(p))
         } else if h.is_multiple_of(5) {
             None
@@ -565,5 +572,50 @@ mod tests {
         assert_eq!((1..=10).map(|o| link.children(o).len()).sum::<usize>(), 30);
         assert_eq!(fmt_datetime(ao.records[&1].write_us), fmt_datetime(ao.records[&2].write_us), "same second, as a batch create");
         assert_ne!(ao.records[&1].write_us, ao.records[&2].write_us, "but distinct microseconds");
+    }
+
+    #[test]
+    fn typed_values_keep_odoo_wire_facts() {
+        for name in ["partner", "variant"] {
+            let s = Store::build(11, schema::builtin(name).unwrap(), &Sizes { all: Some(200), ..Default::default() });
+            for m in s.models.values() {
+                for (id, r) in &m.records {
+                    for f in &m.fields {
+                        let v = s.value(m, *id, r, f);
+                        let ok = match f.ftype.as_str() {
+                            "integer" => v.is_i64(),
+                            "float" | "monetary" => v.is_f64(),
+                            "boolean" => v.is_boolean(),
+                            "one2many" | "many2many" | "properties" => v.is_array(),
+                            "many2one" => v == json!(false) || (v[0].is_i64() && v[1].is_string()),
+                            "selection" => v == json!(false) || f.selection.as_ref().unwrap().as_array().unwrap().iter().any(|p| p[0] == v),
+                            "json" => v == json!(false) || v.is_object(),
+                            "reference" => v == json!(false) || v.as_str().unwrap().contains(','),
+                            _ => v == json!(false) || v.is_string(),
+                        };
+                        assert!(ok, "{}.{} ({}) of {id}: {v}", m.name, f.name, f.ftype);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many2one_to_a_served_model_points_to_an_existing_record() {
+        let mut s = Store::build(4, schema::builtin("partner").unwrap(), &Sizes { all: Some(40), ..Default::default() });
+        let m = s.model("res.partner").unwrap();
+        let f = m.field("commercial_partner_id").unwrap().clone();
+        for (id, r) in &m.records {
+            if let Some(p) = s.value(m, *id, r, &f)[0].as_i64() {
+                assert!(m.records.contains_key(&p) && p < *id);
+            }
+        }
+        // Deleting a parent deletes its children (child_ids lists them through parent_id).
+        assert_eq!(s.link("res.partner", "parent_id").unwrap().children(2), vec![8]);
+        s.delete("res.partner", 2).unwrap();
+        assert!(!s.model("res.partner").unwrap().records.contains_key(&8));
+        assert!(!s.model("res.partner").unwrap().records.contains_key(&32), "and theirs");
+        s.restore("res.partner", 8).unwrap();
+        assert_eq!(s.link("res.partner", "parent_id").unwrap().parent_of(8), Some(2), "its link comes back");
     }
 }
