@@ -134,3 +134,33 @@ fn write_reply(out: &mut TcpStream, status: u16, content_type: &str, headers: &[
     out.write_all(&body[..keep])?;
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a client reads from a server whose every answer is `reply()`, until the server closes.
+    fn exchange(reply: fn() -> Reply) -> String {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || serve(listener, Arc::new(move |_req: Request| reply())));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST /json/2/m/search HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn a_cut_answer_stops_in_the_middle_of_its_body() {
+        let got = exchange(|| Reply::Cut { status: 200, content_type: "application/json", body: b"[1234567890]".to_vec(), headers: vec![] });
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 12\r\n"), "{got}");
+        assert!(got.ends_with("\r\n\r\n[12345"), "half of the body, then the end: {got}");
+    }
+
+    #[test]
+    fn a_killed_worker_closes_without_a_byte() {
+        assert_eq!(exchange(|| Reply::Killed), "");
+    }
+}
