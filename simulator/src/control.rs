@@ -36,7 +36,7 @@ use crate::faults::{Chaos, Fault};
 use crate::schema;
 use crate::state::{Sim, Stats};
 
-type Answer = Result<Value, String>;
+pub type Answer = Result<Value, String>;
 
 fn ok() -> Answer {
     Ok(json!({"ok": true}))

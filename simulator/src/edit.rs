@@ -2,9 +2,8 @@
 //! user or an Odoo job does between two syncs. `control.rs` documents their bodies.
 use serde_json::{json, Map, Value};
 
+use crate::control::Answer;
 use crate::data::{self, FieldDef, Store};
-
-type Answer = Result<Value, String>;
 
 /// `None` when `route` is not one of these.
 pub fn handle(store: &mut Store, method: &str, route: &str, model: &str, req: &Value) -> Option<Answer> {
