@@ -53,7 +53,7 @@ e2e() {
 say "end-to-end tests on port $PORT, the simulator playing Odoo 18 (JSON-RPC)"
 e2e 18 --test '*'
 say "end-to-end tests on port $PORT, the simulator playing Odoo 20 (JSON-2)"
-e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel
+e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile
 
 say "Django (examples/django): the app pip-installed, generated models, filters, OpenAPI schema"
 DJ="$ROOT/examples/django"

@@ -195,7 +195,10 @@ CREATE TABLE scrap_sga.failed_record (
     last_failed_at   timestamptz NOT NULL DEFAULT now(),
     next_attempt_at  timestamptz NOT NULL DEFAULT now() + interval '1 minute',
     last_run_id      bigint,
-    PRIMARY KEY (model, odoo_id)
+    PRIMARY KEY (model, odoo_id),
+    -- Added in 0.3.0. The write_date Odoo listed for the record since it failed: while it stays
+    -- the same, windows and reconcile leave the record to its retry (NULL: not known).
+    write_date       timestamptz
 );
 COMMENT ON TABLE scrap_sga.failed_record IS
 'Records that could not be stored or fetched, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';

@@ -38,6 +38,7 @@ ALTER TABLE scrap_sga.sync_run
     ADD COLUMN parked bigint NOT NULL DEFAULT 0,
     ADD COLUMN splits integer NOT NULL DEFAULT 0,
     ADD COLUMN waits integer NOT NULL DEFAULT 0;
+ALTER TABLE scrap_sga.failed_record ADD COLUMN write_date timestamptz;
 COMMENT ON TABLE scrap_sga.failed_record IS
 'Records that could not be stored or fetched, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
 

@@ -9,6 +9,7 @@
 //! * `verify`: compares the mirror with Odoo.
 //! * `budget`: the request budget shared by every process syncing a database.
 //! * `interrupt`: being told to stop, in one place.
+//! * `listing`: Odoo's `(id, write_date)` pairs as SQL reads them.
 //! * `txn`: transactions that can fail without ending the worker.
 //! * `errors`: one error type, with the SQLSTATE each error is raised with.
 //!
@@ -22,6 +23,7 @@ mod engine;
 mod errors;
 mod interrupt;
 mod job_worker;
+mod listing;
 mod scheduler;
 mod settings;
 mod txn;

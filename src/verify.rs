@@ -9,7 +9,8 @@ use scrap_sga_core::ids::IdRange;
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, connection, ModelConf};
-use crate::engine::{self, pairs_document, Event, Listing, Session, PAIRS};
+use crate::engine::{self, Event, Listing, Session};
+use crate::listing::{pairs_document, PAIRS};
 use crate::errors::SyncError;
 
 const PAGE: usize = 10_000;

@@ -20,6 +20,8 @@ pub struct BatchSizer {
     bytes_per_record: f64,
     /// Batches halved after a refusal.
     pub splits: u64,
+    /// The size of the last full page that passed.
+    worked: Option<usize>,
 }
 
 impl BatchSizer {
@@ -27,7 +29,7 @@ impl BatchSizer {
     pub fn new(max: usize, target_bytes: u64, remembered: Option<(usize, u64)>) -> BatchSizer {
         let max = max.max(1);
         let (current, bytes_per_record) = remembered.map(|(n, b)| (n.clamp(1, max), b as f64)).unwrap_or((max, 0.0));
-        BatchSizer { max, current, target_bytes: target_bytes.max(1), bytes_per_record, splits: 0 }
+        BatchSizer { max, current, target_bytes: target_bytes.max(1), bytes_per_record, splits: 0, worked: None }
     }
 
     /// Records to ask for in the next request.
@@ -43,8 +45,11 @@ impl BatchSizer {
             self.bytes_per_record = if self.bytes_per_record > 0.0 { 0.7 * self.bytes_per_record + 0.3 * weight } else { weight };
         }
         // Only a full page says that the size itself passes.
-        if got >= asked && asked >= self.current {
-            self.current = (self.current + self.current / 4 + 1).min(self.max);
+        if got >= asked {
+            self.worked = Some(asked);
+            if asked >= self.current {
+                self.current = (self.current + self.current / 4 + 1).min(self.max);
+            }
         }
     }
 
@@ -59,9 +64,10 @@ impl BatchSizer {
         self.splits += 1;
     }
 
-    /// What to remember for the next run: the size that worked, and a record's weight.
+    /// What to remember for the next run: the size of the last full page that passed (else the
+    /// size reached), and a record's weight. The size grown to after it was never tried.
     pub fn remembered(&self) -> (usize, u64) {
-        (self.current, self.bytes_per_record.round() as u64)
+        (self.worked.unwrap_or(self.current), self.bytes_per_record.round() as u64)
     }
 }
 
@@ -118,6 +124,19 @@ mod tests {
         b.refused(2000, &too_large(256 << 20));
         assert_eq!(b.next(), 250);
         assert_eq!(b.remembered(), (1000, 134_218));
+    }
+
+    #[test]
+    fn what_is_remembered_is_a_size_that_passed() {
+        let cut = OdooError::Cut { url: "u".into(), detail: "killed".into() };
+        let mut b = BatchSizer::new(2000, u64::MAX, None);
+        b.refused(2000, &cut);
+        b.refused(1000, &cut);
+        b.passed(500, 500, 1);
+        assert_eq!(b.next(), 626, "grows past what passed");
+        assert_eq!(b.remembered().0, 500, "but remembers what passed");
+        b.refused(626, &cut);
+        assert_eq!(b.remembered().0, 500);
     }
 
     #[test]

@@ -67,13 +67,30 @@ impl RetryQueue {
         Ok(())
     }
 
-    /// SQL that is true when the record `id_sql` of `model` waits in the queue and is not due
-    /// yet: reconcile leaves such records to their retry.
-    pub fn waiting_sql(model: &str, id_sql: &str) -> String {
+    /// SQL that is true when the record `id_sql` of `model`, listed by Odoo with
+    /// `write_date_sql`, waits in the queue, is not due yet, and has not changed since it failed:
+    /// a window or a reconcile leaves it to its retry instead of failing on it at every run. A
+    /// record changed since is read at once (the change may be the cure).
+    pub fn waiting_sql(model: &str, id_sql: &str, write_date_sql: &str) -> String {
         format!(
-            "EXISTS (SELECT 1 FROM scrap_sga.failed_record f WHERE f.model = {} AND f.odoo_id = {id_sql} AND f.next_attempt_at > now())",
+            "EXISTS (SELECT 1 FROM scrap_sga.failed_record f WHERE f.model = {} AND f.odoo_id = {id_sql} AND f.next_attempt_at > now()
+                     AND (f.write_date IS NULL OR f.write_date IS NOT DISTINCT FROM {write_date_sql}))",
             literal(model)
         )
+    }
+
+    /// Keep the write_date a listing (`PAIRS` document `$1`) gave for records in the queue, so
+    /// that the next listings know whether they changed since they failed.
+    pub fn note_listed(model: &str, listing: &str) -> Result<(), SyncError> {
+        Spi::run_with_args(
+            &format!(
+                "UPDATE scrap_sga.failed_record f SET write_date = o.write_date FROM {} WHERE f.model = $2 AND f.odoo_id = o.id
+                   AND f.write_date IS DISTINCT FROM o.write_date",
+                crate::listing::PAIRS
+            ),
+            &[listing.into(), model.into()],
+        )?;
+        Ok(())
     }
 
     /// Queued records of `range` that have no live row in `table` (Odoo has them; the mirror

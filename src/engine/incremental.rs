@@ -10,8 +10,9 @@ use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::json;
 
 use super::context::{Mirror, ModelRun};
-use super::listing::{pairs_document, PAIRS};
+use crate::listing::{pairs_document, PAIRS};
 use super::streams::{self, Event};
+use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
 
@@ -29,11 +30,13 @@ pub struct Window {
 
 impl ModelRun<'_> {
     pub fn copy_changes(&mut self, window: &Window) -> Result<(), SyncError> {
-        let t = self.mirror.table.clone();
+        let (t, model) = (self.mirror.table.clone(), self.model().to_owned());
         let to_read_sql = format!(
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
              FROM {PAIRS} LEFT JOIN {t} t ON t.id = o.id
-             WHERE t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date OR o.write_date >= $2"
+             WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date OR o.write_date >= $2)
+               AND NOT {}",
+            RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
         let listing = self.listing(vec!["write_date".into()], vec![json!(["write_date", ">=", window.since.to_string()])], "listing changes", false);
         let pairs = Mirror::pair_sizer(LIST_PAGE);
@@ -53,6 +56,9 @@ impl ModelRun<'_> {
             })?;
             mirror.done.add(&listed);
             mirror.read_ids(remote, &to_read, "read")?;
+            if mirror.queue_in_use {
+                mirror.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
+            }
             Ok(())
         })?;
         self.mirror.count_splits(&pairs);

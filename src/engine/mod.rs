@@ -22,7 +22,6 @@ mod deletions;
 mod full;
 mod incremental;
 mod job;
-mod listing;
 pub mod pages;
 mod reader;
 mod reconcile;
@@ -34,7 +33,6 @@ mod session;
 mod streams;
 
 pub use job::{Invocation, Job, JobArgs, Outcome};
-pub use listing::{pairs_document, PAIRS};
 pub use remote::Remote;
 pub use session::Session;
 pub use streams::{fetch, Event, Listing};

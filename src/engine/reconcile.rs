@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::{Mirror, ModelRun};
-use super::listing::{pairs_document, PAIRS};
+use crate::listing::{pairs_document, PAIRS};
 use super::streams::{self, Event};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{Counts, RunLog};
@@ -41,7 +41,7 @@ impl ModelRun<'_> {
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}'), count(*) FILTER (WHERE t.id IS NOT NULL AND t.sga_deleted_at IS NULL)
              FROM {PAIRS} LEFT JOIN {table} t ON t.id = o.id
              WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL {differs}) AND NOT {}",
-            RetryQueue::waiting_sql(&model, "o.id")
+            RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
         let listing = self.listing(vec![if by_write_date { "write_date" } else { "id" }.to_owned()], vec![], "reconcile listing", false);
         let ranges = streams::split(self.remote, &listing, range, parallel)?;
@@ -63,6 +63,9 @@ impl ModelRun<'_> {
             })?;
             mirror.done.add(&Counts { listed: page.records.len() as i64, repaired, ..Default::default() });
             mirror.read_ids(remote, &to_read, "reconcile read")?;
+            if mirror.queue_in_use {
+                mirror.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
+            }
             Ok(())
         })?;
         self.mirror.count_splits(&pairs);

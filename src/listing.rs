@@ -3,14 +3,13 @@
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::{json, Value};
 
-use super::remote::Page;
 
 /// What SQL reads a listing document `$1` with: rows `o(id, write_date)`.
 pub const PAIRS: &str = "json_to_recordset($1::json) AS o(id integer, write_date timestamptz)";
 
 /// A page of pairs as one JSON document for [`PAIRS`]. Odoo's datetimes are UTC without a zone:
 /// the document says so (`Z`), or Postgres would read them in the session's time zone.
-pub fn pairs_document(records: &Page) -> String {
+pub fn pairs_document(records: &[serde_json::Map<String, Value>]) -> String {
     let pairs: Vec<Value> = records
         .iter()
         .map(|r| {
