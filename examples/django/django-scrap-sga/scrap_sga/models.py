@@ -3,7 +3,7 @@
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from scrap_sga.mirror import MirrorModel
+from scrap_sga.mirror import MirrorModel, Odoo, OdooField
 
 
 class ScrapDimagazBc(MirrorModel):
@@ -46,6 +46,38 @@ class ScrapDimagazBc(MirrorModel):
     sga_run_id = models.BigIntegerField(blank=True, null=True, help_text='The scrap_sga.sync_run that last wrote the row.')
     sga_synced_at = models.DateTimeField(help_text='When scrap_sga last wrote the row.')
 
+    odoo = Odoo('dimagaz.bc', {
+        'active': OdooField('boolean'),
+        'amount_total': OdooField('monetary'),
+        'amount_untaxed': OdooField('monetary'),
+        'company_id': OdooField('many2one', 'res.company'),
+        'create_date': OdooField('datetime'),
+        'create_uid': OdooField('many2one', 'res.users'),
+        'currency_id': OdooField('many2one', 'res.currency'),
+        'date_order': OdooField('datetime'),
+        'date_planned': OdooField('date'),
+        'description': OdooField('html'),
+        'id': OdooField('integer'),
+        'is_urgent': OdooField('boolean'),
+        'line_ids': OdooField('one2many', 'dimagaz.bc.line'),
+        'metadata': OdooField('json'),
+        'name': OdooField('char'),
+        'notes': OdooField('text'),
+        'origin_ref': OdooField('reference'),
+        'partner_id': OdooField('many2one', 'res.partner'),
+        'priority': OdooField('integer'),
+        'properties': OdooField('properties'),
+        'res_id': OdooField('many2one_reference'),
+        'res_model': OdooField('char'),
+        'signature': OdooField('binary'),
+        'state': OdooField('selection'),
+        'tag_ids': OdooField('many2many', 'dimagaz.bc.tag'),
+        'user_id': OdooField('many2one', 'res.users'),
+        'weight': OdooField('float'),
+        'write_date': OdooField('datetime'),
+        'write_uid': OdooField('many2one', 'res.users'),
+    })
+
     class Meta:
         managed = False
         db_table = 'scrap_dimagaz_bc'
@@ -78,6 +110,26 @@ class ScrapDimagazBcLine(MirrorModel):
     sga_deleted_at = models.DateTimeField(blank=True, null=True, help_text='When scrap_sga found the record deleted in Odoo; null while Odoo has it.')
     sga_run_id = models.BigIntegerField(blank=True, null=True, help_text='The scrap_sga.sync_run that last wrote the row.')
     sga_synced_at = models.DateTimeField(help_text='When scrap_sga last wrote the row.')
+
+    odoo = Odoo('dimagaz.bc.line', {
+        'create_date': OdooField('datetime'),
+        'create_uid': OdooField('many2one', 'res.users'),
+        'currency_id': OdooField('many2one', 'res.currency'),
+        'date_planned': OdooField('date'),
+        'discount': OdooField('float'),
+        'id': OdooField('integer'),
+        'name': OdooField('text'),
+        'order_id': OdooField('many2one', 'dimagaz.bc'),
+        'price_subtotal': OdooField('monetary'),
+        'price_unit': OdooField('float'),
+        'product_id': OdooField('many2one', 'product.product'),
+        'product_qty': OdooField('float'),
+        'sequence': OdooField('integer'),
+        'state': OdooField('selection'),
+        'tax_ids': OdooField('many2many', 'account.tax'),
+        'write_date': OdooField('datetime'),
+        'write_uid': OdooField('many2one', 'res.users'),
+    })
 
     class Meta:
         managed = False

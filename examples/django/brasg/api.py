@@ -1,0 +1,10 @@
+"""The project's own filters for one model, beside the derived ones: how a project overrides a
+part of the app without forking it (settings.SCRAP_SGA["OVERRIDES"]). Imported only where the
+database mirrors dimagaz.bc."""
+import django_filters as df
+
+from scrap_sga.filters import filterset_for
+
+
+class OrderFilter(filterset_for("dimagaz.bc")):
+    ids = df.BaseInFilter(field_name="id", help_text="These Odoo ids only, comma-separated (3,5,8): a screen's selection in one request.")
