@@ -11,6 +11,7 @@ Nothing in the output depends on the database's history or on the order rows com
 regeneration's diff is exactly what changed in Odoo: models by Odoo model name, columns by name
 (``id`` first, the extension's ``sga_`` columns last).
 """
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -107,13 +108,15 @@ def _read(connection):
         # lack them, and the models are then generated without choices or digits.
         cur.execute(
             "SELECT model, field, odoo_type, relation, label, status, columns,"
-            " to_jsonb(mf) -> 'selection', to_jsonb(mf) -> 'digits', to_jsonb(mf) ->> 'relation_field'"
+            " to_jsonb(mf) ->> 'selection', to_jsonb(mf) ->> 'digits', to_jsonb(mf) ->> 'relation_field'"
             " FROM scrap_sga.model_field mf WHERE model = ANY(%s) ORDER BY model, field",
             [[m.model for m in mirrors]],
         )
         by_model = {m.model: m for m in mirrors}
-        for model, name, *rest in cur.fetchall():
-            by_model[model].fields[name] = Field(name, *rest)
+        for model, name, odoo_type, relation, label, status, columns, selection, digits, relation_field in cur.fetchall():
+            # As text: Django's connection leaves JSON to the fields that read it.
+            selection, digits = (json.loads(v) if v is not None else None for v in (selection, digits))
+            by_model[model].fields[name] = Field(name, odoo_type, relation, label, status, columns, selection, digits, relation_field)
         for m in mirrors:
             _read_columns(connection, cur, m)
     return mirrors

@@ -26,7 +26,7 @@ def _refuse(what):
 
 
 class MirrorQuerySet(models.QuerySet):
-    # create(), get_or_create() and update_or_create() go through Model.save(), refused below;
+    # create() and get_or_create() go through Model.save(), refused below;
     # the async variants (aupdate(), adelete(), ...) call these. The underscored ones are the
     # internal paths Model.save_base() and Django's deletion collector take.
     def update(self, **kwargs):
@@ -40,6 +40,14 @@ class MirrorQuerySet(models.QuerySet):
 
     def bulk_update(self, objs, fields, batch_size=None):
         _refuse("bulk_update()")
+
+    def update_or_create(self, *args, **kwargs):
+        # It locks the row (SELECT ... FOR UPDATE) before its save(), refused anyway.
+        _refuse("update_or_create()")
+
+    def select_for_update(self, *args, **kwargs):
+        # Not a write, but a row lock held by Django would hold the sync back.
+        _refuse("select_for_update()")
 
     def _update(self, values):
         _refuse("_update()")
