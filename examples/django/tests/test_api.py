@@ -6,7 +6,8 @@ from decimal import Decimal
 import urllib.parse
 
 from django.contrib.auth.models import User
-from django.db import NotSupportedError
+from django.db import NotSupportedError, models
+from django.db.models import Sum
 
 from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
 
@@ -141,6 +142,21 @@ class MirrorApiTests(SyncedTestCase):
         sql("SELECT * FROM scrap_sga.sync()")
         body = self.get("/api/orders/3/")
         self.assertEqual((body["notes"], Decimal(str(body["amount_total"]))), ("changed in Odoo", Decimal("123.45")))
+
+    def test_amounts_are_exact(self):
+        # Odoo stores monetary fields as numeric, and so do the mirror and the models: a sum is
+        # the sum of the decimals Odoo sent, to the last digit, and the API serves each amount
+        # as the decimal text Odoo sent.
+        sql("SELECT * FROM scrap_sga.sync()")
+        odoo = odoo_orders()
+        self.assertIsInstance(ScrapDimagazBc._meta.get_field("amount_total"), models.DecimalField)
+        self.assertIsInstance(ScrapDimagazBcLine._meta.get_field("price_subtotal"), models.DecimalField)
+        total = ScrapDimagazBc.objects.aggregate(total=Sum("amount_total"))["total"]
+        self.assertEqual(total, sum(Decimal(str(o["amount_total"])) for o in odoo.values()))
+        self.assertNotEqual(Decimal(sum(o["amount_total"] for o in odoo.values())), total, "a float sum would not be")
+        for order in self.all_pages("/api/orders/")[:20]:
+            self.assertIsInstance(order["amount_total"], str)
+            self.assertEqual(Decimal(order["amount_total"]), Decimal(str(odoo[order["id"]]["amount_total"])))
 
     def test_sync_status_endpoint(self):
         status = self.get("/api/sync-status/")

@@ -134,6 +134,8 @@ class OtherSchemasTests(SimpleTestCase):
 
     def test_partner(self):
         source = self.run_schema("partner")
+        # add_model('res.partner') named its table after the model.
         self.assertIn("class ScrapResPartner(MirrorModel):", source)
+        self.assertIn("        db_table = 'scrap_res_partner'\n", source)
         self.assertNotIn("class ScrapDimagazBc", source)
         self.assertIn("    parent = models.ForeignKey('self', models.DO_NOTHING, db_constraint=False, related_name='child_set',", source)

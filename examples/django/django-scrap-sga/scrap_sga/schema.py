@@ -8,7 +8,6 @@ whatever else is mirrored.
 """
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, append_meta, build_choice_description_list
-from inflection import camelize
 from rest_framework import serializers
 
 from .mirror import MirrorModel
@@ -21,7 +20,7 @@ class MirrorSchema(AutoSchema):
             isinstance(field, serializers.ChoiceField) and not isinstance(field, serializers.MultipleChoiceField)
             and isinstance(model, type) and issubclass(model, MirrorModel)
         ):
-            name = f"{model.__name__}{camelize(field.field_name)}Enum"
+            name = model.__name__ + "".join(part.capitalize() for part in field.field_name.split("_")) + "Enum"
             component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema={
                 "type": "string",
                 "enum": [value for value in field.choices if value not in ("", None)],
