@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 import urllib.parse
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import NotSupportedError, models
 from django.db.models import Sum
@@ -92,6 +93,18 @@ class MirrorApiTests(SyncedTestCase):
         self.assertIsNotNone(first["next"])
         by_amount = [Decimal(str(o["amount_total"])) for o in self.get("/api/orders/?ordering=-amount_total")["results"]]
         self.assertEqual(by_amount, sorted(by_amount, reverse=True))
+
+    def test_cursor_pages(self):
+        live = sorted(ScrapDimagazBcLine.objects.values_list("id", flat=True))
+        with self.settings(SCRAP_SGA=settings.SCRAP_SGA | {"PAGINATION": "cursor", "PAGE_SIZE": 40}):
+            first = self.get("/api/lines/")
+            self.assertNotIn("count", first)
+            self.assertEqual(len(first["results"]), 40)
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/")], live)
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/?ordering=-id")], live[::-1])
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/?order=2")], sorted(odoo_orders()[2]["line_ids"]))
+            r = self.client.get("/api/lines/?ordering=sequence")
+            self.assertEqual((r.status_code, list(r.json())), (400, ["ordering"]))
 
     def test_read_only(self):
         for method in ("post", "put", "patch", "delete"):

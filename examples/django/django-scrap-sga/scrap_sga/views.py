@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,12 +26,19 @@ class Pages(PageNumberPagination):
 
 
 class Cursor(CursorPagination):
-    """Constant time at any depth, no count: each page continues from the last row's position
-    (keyset paging). Ordered by id only: DRF's cursor keeps the first ordering key's value, and
-    any other column would need offsets within its repeated values."""
+    """Constant time at any depth, no count: each page continues from the last row's id (keyset
+    paging). By id only (``ordering=id`` or ``-id``): DRF's cursor keeps the first ordering
+    key's value, which on another column would need offsets within its repeated values and
+    cannot hold a NULL."""
 
     page_size = 50
     ordering = "id"
+
+    def get_ordering(self, request, queryset, view):
+        requested = super().get_ordering(request, queryset, view)
+        if requested[0] not in ("id", "-id"):
+            raise ValidationError({"ordering": ["Pages by cursor are ordered by id only: id, or -id for the newest first."]})
+        return requested[:1]
 
 
 class StableOrderingFilter(filters.OrderingFilter):
@@ -49,6 +57,12 @@ class MirrorViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["id"]
     schema = MirrorSchema()
 
+    @property
+    def pagination_class(self):
+        # Read at each request, as settings are: SCRAP_SGA["PAGINATION"] and ["PAGE_SIZE"].
+        base = {"page": Pages, "cursor": Cursor}[conf.setting("PAGINATION")]
+        return type(base.__name__, (base,), {"page_size": conf.setting("PAGE_SIZE")})
+
     def get_serializer_class(self):
         return self.list_serializer_class if self.action == "list" else self.serializer_class
 
@@ -59,12 +73,6 @@ class MirrorViewSet(viewsets.ReadOnlyModelViewSet):
                 order = [f for f in (derive.sequence_field(c.model), "id") if f]
                 qs = qs.prefetch_related(Prefetch(c.accessor, queryset=c.model.objects.order_by(*order)))
         return qs
-
-
-def _pagination():
-    kind = conf.setting("PAGINATION")
-    base = {"page": Pages, "cursor": Cursor}[kind]
-    return type(base.__name__, (base,), {"page_size": conf.setting("PAGE_SIZE")})
 
 
 @cache
@@ -86,7 +94,6 @@ def viewset_for(model):
         "filterset_class": conf.override(model.odoo.model, "filterset") or filterset_for(model),
         "ordering_fields": derive.ordering_fields(model),
         "search_fields": derive.rec_name_fields(model),
-        "pagination_class": _pagination(),
     })
 
 
