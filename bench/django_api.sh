@@ -38,7 +38,11 @@ kill "$SIM_PID"; SIM_PID=
 "${PSQL[@]}" -d brasg -c "VACUUM ANALYZE scrap_dimagaz_bc" -c "VACUUM ANALYZE scrap_dimagaz_bc_line" >/dev/null
 
 say "scrap_sga.status itself (EXPLAIN ANALYZE, JIT on)"
-"${PSQL[@]}" -d brasg -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT * FROM scrap_sga.status" | grep -E "JIT|Execution Time|Planning Time|Functions|Timing" || true
+# The top node's estimate (what decides JIT: jit_above_cost), then JIT's own time; then the same
+# with JIT off, as the API runs it.
+"${PSQL[@]}" -d brasg -c "EXPLAIN (ANALYZE, SUMMARY ON) SELECT * FROM scrap_sga.status" |
+    grep -E "^ [A-Z].*cost=|JIT|Functions|Timing|Execution Time" | head -6 || true
+"${PSQL[@]}" -d brasg -c "SET jit = off" -c "EXPLAIN (ANALYZE, SUMMARY ON) SELECT * FROM scrap_sga.status" | grep -E "Execution Time" || true
 
 say "a virtual environment with the example project's requirements"
 python3 -m venv "$WORK/venv"

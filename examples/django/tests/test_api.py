@@ -113,7 +113,12 @@ class MirrorApiTests(SyncedTestCase):
                 self.assertEqual(r.status_code, 405, f"{method} {url}")
         admin = User.objects.create_superuser("admin", "admin@example.com", "x")
         self.client.force_login(admin)
-        self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/").status_code, 200)
+        changelist = self.client.get("/admin/scrap_sga/scrapdimagazbc/?id=1")
+        self.assertEqual(changelist.status_code, 200)
+        # An amount as stored, not padded to the field's 6 decimal places.
+        amount = ScrapDimagazBc.objects.get(id=1).amount_total
+        self.assertContains(changelist, f">{amount:f}<")
+        self.assertNotContains(changelist, f"{amount:.6f}")
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/1/change/").status_code, 200)
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/add/").status_code, 403)
 

@@ -22,10 +22,12 @@ from django.core.management import call_command
 from django.db import NotSupportedError, ProgrammingError, models, transaction
 from django.db.models.deletion import Collector
 from django.db.models.sql import DeleteQuery, UpdateQuery
+from django.test import SimpleTestCase
 from django.utils import timezone
 
 from scrap_sga import admin as mirror_admin
 from scrap_sga import derive
+from scrap_sga.mirror import REC_NAMES, Odoo, OdooField
 
 from .helpers import SyncedTestCase, sql
 
@@ -164,9 +166,21 @@ class DerivedApiTests(SyncedTestCase):
                     self.assertEqual(r.status_code, 400, r.content[:300])
                     self.assertEqual(list(r.json()), [spec.name])
 
+    def test_a_record_is_named_as_odoo_names_it(self):
+        for model in self.models:
+            with self.subTest(model.odoo.model):
+                named = [n for n in REC_NAMES if model.odoo.fields.get(n) and model.odoo.fields[n].type in ("char", "text")]
+                for row in model.objects.order_by("id")[:5]:
+                    value = getattr(row, model._meta.get_field(named[0]).attname) if named else None
+                    self.assertEqual(str(row), str(value) if value else f"{model.odoo.model},{row.pk}")
+
     def test_search_finds_by_the_fields_that_name_a_record(self):
         for model in self.models:
             fields = derive.rec_name_fields(model)
+            # The rule, restated from the catalog: Odoo's naming fields, else the char fields.
+            named = [n for n in REC_NAMES if model.odoo.fields.get(n) and model.odoo.fields[n].type in ("char", "text")]
+            chars = sorted(n for n, o in model.odoo.fields.items() if o.type == "char")
+            self.assertEqual([model._meta.get_field(f).column for f in fields], named or chars, model.odoo.model)
             if not fields:
                 continue
             with self.subTest(model.odoo.model):
@@ -354,3 +368,35 @@ def _neg(value):
     if isinstance(value, dt.date):
         return -value.toordinal()
     raise TypeError(value)
+
+
+class FilterNamesTests(SimpleTestCase):
+    """The fallback of a filter name that is taken, on a model made up for it."""
+
+    def test_a_taken_name_falls_back_to_the_column_and_lookup(self):
+        def field(kind, name, **kwargs):
+            f = kind(**kwargs)
+            f.set_attributes_from_name(name)
+            return f
+
+        class Made:
+            class _meta:
+                concrete_fields = [
+                    field(models.IntegerField, "id"),
+                    field(models.BooleanField, "partner"),  # its filter is "partner"
+                    field(models.IntegerField, "partner_id"),  # a many2one: "partner" is taken
+                    field(models.TextField, "page", choices=[("a", "A")]),  # a parameter of the API
+                    field(models.DateField, "due"),
+                    field(models.TextField, "due_from"),  # a field of that name
+                ]
+
+            odoo = Odoo("made.up", {
+                "id": OdooField("integer"), "partner": OdooField("boolean"), "partner_id": OdooField("many2one", "res.partner"),
+                "page": OdooField("selection"), "due": OdooField("date"), "due_from": OdooField("char"),
+            })
+
+        names = {(s.name, s.field, s.lookup) for s in derive.filter_specs(Made)}
+        self.assertEqual(names, {
+            ("partner", "partner", "exact"), ("partner_id", "partner_id", "exact"), ("page__exact", "page", "exact"),
+            ("due__gte", "due", "gte"), ("due_to", "due", "lte"),
+        })

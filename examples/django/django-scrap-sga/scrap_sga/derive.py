@@ -18,6 +18,8 @@ from .mirror import REC_NAMES, TEXT_TYPES, MirrorModel
 # its last-write stamp (the fields that name a record are mirror.REC_NAMES).
 SEQUENCE = "sequence"
 WRITE_DATE = "write_date"
+# Never served (which run wrote a row is the change feed's business), so neither sorted on.
+HIDDEN = ["sga_run_id"]
 # Query parameters the API uses itself: no filter may take these names.
 RESERVED = {"ordering", "page", "search", "cursor", "format"}
 
@@ -126,7 +128,7 @@ def _strip(name, suffix):
 def ordering_fields(model):
     """Every stored scalar column, by the name the API shows it under. The API adds ``id`` as the
     last key of every ordering (views.StableOrderingFilter)."""
-    return [f.name for f in model._meta.concrete_fields if is_scalar(f)]
+    return [f.name for f in model._meta.concrete_fields if is_scalar(f) and f.name not in HIDDEN]
 
 
 @dataclass(frozen=True)

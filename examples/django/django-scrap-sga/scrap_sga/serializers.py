@@ -19,8 +19,7 @@ from rest_framework import serializers
 
 from . import conf, derive
 
-# Never served: which run wrote a row is the change feed's business (scrap_sga.signals).
-HIDDEN = ["sga_run_id"]
+HIDDEN = derive.HIDDEN
 
 
 @extend_schema_field(OpenApiTypes.BYTE)
