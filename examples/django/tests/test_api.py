@@ -176,6 +176,15 @@ class MirrorApiTests(SyncedTestCase):
             self.assertIsInstance(order["amount_total"], str)
             self.assertEqual(Decimal(order["amount_total"]), Decimal(str(odoo[order["id"]]["amount_total"])))
 
+    def test_the_checks_find_a_connection_the_mirror_cannot_be_read_through(self):
+        from scrap_sga.checks import settings_needed
+
+        self.assertEqual(settings_needed(None), [])
+        with self.settings(SCRAP_SGA=settings.SCRAP_SGA | {"DATABASE": "replica"}):
+            self.assertEqual([e.id for e in settings_needed(None)], ["scrap_sga.E003"])
+        with self.settings(DATABASE_ROUTERS=[]):
+            self.assertEqual([e.id for e in settings_needed(None)], ["scrap_sga.E004"])
+
     def test_sync_status_endpoint(self):
         status = self.get("/api/sync-status/")
         self.assertEqual([s["model"] for s in status], ["dimagaz.bc", "dimagaz.bc.line"])

@@ -99,6 +99,10 @@ class DerivedApiTests(SyncedTestCase):
                     self.assertEqual(body["id"], pk)
                 self.assertEqual(self.client.get(f"{url}{max(ids) + 1000}/").status_code, 404)
 
+    def test_the_api_root_lists_every_endpoint(self):
+        root = self.get("/api/")
+        self.assertEqual(sorted(root), sorted(derive.endpoint(m) for m in self.models))
+
     def test_sync_status_lists_every_mirrored_model(self):
         status = {s["model"]: s for s in self.get("/api/sync-status/")}
         self.assertEqual(sorted(status), sorted(m.odoo.model for m in self.models))
