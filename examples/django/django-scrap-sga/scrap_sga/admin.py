@@ -9,8 +9,8 @@ from django.db import models
 
 from . import conf, derive
 
-# Odoo's log columns: on every model, rarely what a list is about.
-LOG_DATES = ("create_date", "write_date")
+# Odoo's log fields: on every model, rarely what a list is about.
+LOG_FIELDS = ("create_date", "create_uid", "write_date", "write_uid")
 MAX_CHOICES_IN_FILTER = 20
 
 
@@ -31,49 +31,59 @@ class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     pass
 
 
-def _decimal(f):
-    """An exact number as the mirror holds it (the admin would pad it to decimal_places)."""
-
-    def show(obj):
-        value = getattr(obj, f.attname)
-        return None if value is None else f"{value:f}"
-
-    show.short_description = f.verbose_name
-    show.admin_order_field = f.name
-    show.__name__ = f"{f.name}_exact"
-    return show
+def _shown(f):
+    """The name a column is shown under: exact numbers through a method of the admin (below)."""
+    return f"{f.name}_exact" if isinstance(f, models.DecimalField) else f.name
 
 
-def columns(model):
+def _exact_numbers(model):
+    """For each exact number, a method that shows it as the mirror holds it: the admin's own
+    display would pad a monetary amount to the field's 6 decimal places."""
+
+    def method(f):
+        def show(obj):
+            value = getattr(obj, f.attname)
+            return None if value is None else f"{value:f}"
+
+        show.short_description = f.verbose_name
+        show.admin_order_field = f.name
+        return staticmethod(show)
+
+    return {_shown(f): method(f) for f in model._meta.concrete_fields if isinstance(f, models.DecimalField)}
+
+
+def columns(model, leave_out=()):
     """The list's columns, by rule: id; the fields that name a record (2 at most); the names of
-    the records its many2ones point to (2); selections (2); dates other than Odoo's log dates
-    (2); exact numbers, monetary first (2); and ``active``, Odoo's archive flag."""
+    the records its many2ones point to (3); selections (2); dates (2); exact numbers, monetary
+    first (2); and ``active``, Odoo's archive flag; never Odoo's log fields (who wrote, when).
+    ``leave_out``: Odoo fields not to show (an inline's link to its parent)."""
     picked = ["id"] + derive.rec_name_fields(model)[:2]
-    by_type = {}
+    by_type = {kind: [] for kind in ("many2one", "selection", "date", "decimal", "active")}
     for f, o, first in derive.odoo_columns(model):
+        odoo_name = f.column if first else f.column.removesuffix("_display")
+        if odoo_name in leave_out or odoo_name in LOG_FIELDS:
+            continue
         if o.type == "many2one" and not first:
-            by_type.setdefault("many2one", []).append(f)
+            by_type["many2one"].append(f)
         elif not first:
             continue
         elif o.type == "selection" and f.choices:
-            by_type.setdefault("selection", []).append(f)
-        elif o.type in ("date", "datetime") and f.column not in LOG_DATES:
-            by_type.setdefault("date", []).append(f)
+            by_type["selection"].append(f)
+        elif o.type in ("date", "datetime"):
+            by_type["date"].append(f)
         elif isinstance(f, models.DecimalField):
-            by_type.setdefault("decimal", []).append(f)
+            by_type["decimal"].append(f)
         elif o.type == "boolean" and f.column == "active":
-            by_type.setdefault("active", []).append(f)
-    by_type.get("decimal", []).sort(key=lambda f: model.odoo.fields[f.column].type != "monetary")
-    for kind in ("many2one", "selection", "date", "decimal", "active"):
-        for f in by_type.get(kind, [])[:2]:
-            if f.name not in picked:
-                picked.append(_decimal(f) if isinstance(f, models.DecimalField) else f.name)
+            by_type["active"].append(f)
+    by_type["decimal"].sort(key=lambda f: model.odoo.fields[f.column].type != "monetary")
+    for kind, fields in by_type.items():
+        picked += [_shown(f) for f in fields[: 3 if kind == "many2one" else 2] if _shown(f) not in picked]
     return picked
 
 
 def list_filters(model):
     """Selections with few choices, booleans, and the dates the list shows."""
-    shown = set(n for n in columns(model) if isinstance(n, str))
+    shown = set(columns(model))
     out = []
     for f, o, first in derive.odoo_columns(model):
         if not first:
@@ -87,45 +97,31 @@ def list_filters(model):
 
 def search_fields(model):
     """The fields that name a record, and the names of the records its shown many2ones point to."""
-    shown = [n for n in columns(model) if isinstance(n, str)]
+    shown = set(columns(model))
     many2one_names = [f.name for f, o, first in derive.odoo_columns(model) if o.type == "many2one" and not first and f.name in shown]
     return derive.rec_name_fields(model) + many2one_names
 
 
 def form_fields(model):
-    """Every column but the binaries (their bytes say nothing on a page); exact numbers shown
-    as they are."""
-    out = []
-    for f in model._meta.concrete_fields:
-        if isinstance(f, models.BinaryField):
-            continue
-        out.append(f"{f.name}_exact" if isinstance(f, models.DecimalField) else f.name)
-    return out
+    """Every column but the binaries (their bytes say nothing on a page)."""
+    return [_shown(f) for f in model._meta.concrete_fields if not isinstance(f, models.BinaryField)]
 
 
 @cache
 def inline_for(parent, child):
     """The children of a record, in a table under it, titled as Odoo titles the one2many."""
-    fk = child.fk
-    one2many = next(f for f in parent._meta.concrete_fields if f.column == child.one2many)
-
-    def fields(model):
-        return [n for n in columns(model) if n != "id" and getattr(n, "__name__", n) != fk]
-
-    shown = fields(child.model)
-    attrs = {
+    link = child.model._meta.get_field(child.fk).column
+    shown = [n for n in columns(child.model, leave_out={link}) if n != "id"]
+    return type(f"{child.model.__name__}Inline", (ReadOnly, admin.TabularInline), {
         "model": child.model,
-        "fk_name": fk,
-        "fields": [getattr(n, "__name__", n) for n in shown],
-        "readonly_fields": [getattr(n, "__name__", n) for n in shown],
+        "fk_name": child.fk,
+        "fields": shown,
+        "readonly_fields": shown,
         "extra": 0,
         "show_change_link": True,
-        "verbose_name_plural": one2many.verbose_name,
-    }
-    for n in shown:
-        if callable(n):
-            attrs[n.__name__] = staticmethod(n)
-    return type(f"{child.model.__name__}Inline", (ReadOnly, admin.TabularInline), attrs)
+        "verbose_name_plural": next(f for f in parent._meta.concrete_fields if f.column == child.one2many).verbose_name,
+        **_exact_numbers(child.model),
+    })
 
 
 @cache
@@ -134,19 +130,16 @@ def admin_for(model):
     custom = conf.override(model.odoo.model, "admin")
     if custom:
         return custom
-    shown = columns(model)
-    attrs = {
-        "list_display": [getattr(n, "__name__", n) for n in shown],
+    exact = _exact_numbers(model)
+    return type(f"{model.__name__}Admin", (MirrorAdmin,), {
+        "list_display": columns(model),
         "list_filter": list_filters(model),
         "search_fields": search_fields(model),
         "fields": form_fields(model),
+        "readonly_fields": list(exact),
         "inlines": [inline_for(model, c) for c in derive.children(model)],
-    }
-    decimals = [f for f in model._meta.concrete_fields if isinstance(f, models.DecimalField)]
-    attrs["readonly_fields"] = [f"{f.name}_exact" for f in decimals]
-    for f in decimals:
-        attrs[f"{f.name}_exact"] = staticmethod(_decimal(f))
-    return type(f"{model.__name__}Admin", (MirrorAdmin,), attrs)
+        **exact,
+    })
 
 
 for _model in derive.mirror_models():
