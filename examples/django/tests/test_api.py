@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import NotSupportedError, models
 from django.db.models import Sum
 
+from scrap_sga.admin import admin_for
 from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
 
 from .helpers import SyncedTestCase, odoo_orders, sim, sql
@@ -121,6 +122,20 @@ class MirrorApiTests(SyncedTestCase):
         self.assertNotContains(changelist, f"{amount:.6f}")
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/1/change/").status_code, 200)
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/add/").status_code, 403)
+
+    def test_the_admin_is_chosen_by_rule(self):
+        # docs/django.md, "The admin", on the default schema, spelled out.
+        orders = admin_for(ScrapDimagazBc)
+        self.assertEqual(orders.list_display, [
+            "id", "name", "company_id_display", "currency_id_display", "partner_id_display", "state",
+            "date_order", "date_planned", "amount_total_exact", "amount_untaxed_exact", "active",
+        ])
+        self.assertEqual(orders.list_filter, ["active", "date_order", "date_planned", "is_urgent", "state"])
+        self.assertEqual(orders.search_fields, ["name", "company_id_display", "currency_id_display", "partner_id_display"])
+        self.assertNotIn("signature", orders.fields, "no binary on the record's page")
+        [lines] = orders.inlines
+        self.assertEqual((lines.model, lines.fk_name, str(lines.verbose_name_plural)), (ScrapDimagazBcLine, "order", "Lignes"))
+        self.assertEqual(lines.fields, ["name", "currency_id_display", "product_id_display", "state", "date_planned", "price_subtotal_exact"])
 
     def test_the_models_refuse_to_write(self):
         order = ScrapDimagazBc.objects.get(id=1)
