@@ -11,6 +11,7 @@ from django.db import NotSupportedError, models
 from django.db.models import Sum
 
 from scrap_sga.admin import admin_for
+from scrap_sga.routers import MirrorRouter
 from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
 
 from .helpers import SyncedTestCase, odoo_orders, sim, sql
@@ -190,6 +191,18 @@ class MirrorApiTests(SyncedTestCase):
         for order in self.all_pages("/api/orders/")[:20]:
             self.assertIsInstance(order["amount_total"], str)
             self.assertEqual(Decimal(order["amount_total"]), Decimal(str(odoo[order["id"]]["amount_total"])))
+
+    def test_the_router_sends_the_mirror_to_the_reader_and_nothing_else(self):
+        router = MirrorRouter()
+        self.assertEqual((router.db_for_read(ScrapDimagazBcLine), router.db_for_write(ScrapDimagazBc)), ("mirror", "mirror"))
+        self.assertEqual((router.db_for_read(User), router.db_for_write(User)), (None, None))
+        # A project's model may point to a mirrored record.
+        self.assertTrue(router.allow_relation(User(), ScrapDimagazBc()))
+        # Nothing is created through the reader; everything else is Django's usual choice.
+        self.assertEqual([router.allow_migrate("mirror", app) for app in ("auth", "sessions", "scrap_sga")], [False, False, False])
+        self.assertEqual([router.allow_migrate("default", app) for app in ("auth", "scrap_sga")], [None, None])
+        self.assertEqual(ScrapDimagazBc.objects.all().db, "mirror")
+        self.assertEqual(sql("SELECT current_user", using="mirror"), [("brasg_reader",)])
 
     def test_the_checks_find_a_connection_the_mirror_cannot_be_read_through(self):
         from scrap_sga.checks import settings_needed
