@@ -202,7 +202,9 @@ class MirrorApiTests(SyncedTestCase):
         self.assertEqual([router.allow_migrate("mirror", app) for app in ("auth", "sessions", "scrap_sga")], [False, False, False])
         self.assertEqual([router.allow_migrate("default", app) for app in ("auth", "scrap_sga")], [None, None])
         self.assertEqual(ScrapDimagazBc.objects.all().db, "mirror")
-        self.assertEqual(sql("SELECT current_user", using="mirror"), [("brasg_reader",)])
+        # The mirror's connection is a reader's: no superuser, scrap_sga_reader granted.
+        self.assertEqual(sql("SELECT current_user, rolsuper, pg_has_role('scrap_sga_reader', 'MEMBER') FROM pg_roles WHERE rolname = current_user", using="mirror"),
+                         [(settings.DATABASES["mirror"]["USER"], False, True)])
 
     def test_the_checks_find_a_connection_the_mirror_cannot_be_read_through(self):
         from scrap_sga.checks import settings_needed
