@@ -54,7 +54,7 @@ class ChangeFeedTests(TransactionTestCase):
         done = {}
 
         def run():
-            done["sent"] = listen(timeout=40, stop_after=3, on_listening=lambda: listening.append(time.monotonic()), backoff=(3, 3))
+            done["sent"] = listen(timeout=40, stop_after=3, on_listening=lambda: listening.append(time.monotonic()), backoff=(5, 5))
 
         thread = threading.Thread(target=run)
         thread.start()
@@ -68,7 +68,7 @@ class ChangeFeedTests(TransactionTestCase):
 
         heard = change(3)
         self.wait_for(lambda: len(self.received) == 1, "the first run signalled")
-        # The listener's backend goes away; two runs commit before it listens again (3 s later).
+        # The listener's backend goes away; two runs commit before it listens again (5 s later).
         killed = sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", APPLICATION_NAME)[0][0]
         self.assertEqual(killed, 1)
         missed = [change(4), change(5)]
