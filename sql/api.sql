@@ -221,7 +221,9 @@ SELECT m.model,
        (SELECT array_agg(f.field ORDER BY f.field) FROM scrap_sga.model_field f
          WHERE f.model = m.model AND f.unreadable_since IS NOT NULL) AS unreadable_fields
 FROM scrap_sga.model m
-LEFT JOIN scrap_sga.worker_state w ON true
+-- A singleton, said so: the planner never analyzes these small tables and would assume hundreds
+-- of rows in each, then cost the view high enough to JIT-compile it at every call.
+LEFT JOIN LATERAL (SELECT w.pid, w.state, w.next_run_at, w.consecutive_failures FROM scrap_sga.worker_state w LIMIT 1) w ON true
 LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_pid FROM scrap_sga.sync_run r
                    WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
