@@ -193,14 +193,17 @@ impl Remote {
         self.call(move |c| c.fields_get(&model))
     }
 
-    /// After a request failed as too heavy: is Odoo answering small requests? A count that
-    /// matches nothing is the smallest request a model takes.
+    /// After a request failed as too heavy: is Odoo answering small requests? See
+    /// [`answers_small_requests`].
     pub fn answers_small_requests(&mut self, model: &str) -> bool {
-        self.search_count(model, json!([["id", "=", 0]])).is_ok()
+        let model = model.to_owned();
+        self.call(move |c| Ok(answers_small_requests(c, &model))).unwrap_or(false)
     }
 }
 
-/// [`Remote::answers_small_requests`], for a stream's own client.
+/// After a request failed as too heavy: does Odoo answer a small one (a count that matches
+/// nothing, the smallest request a model takes)? Any answer but silence says it is up, and the
+/// request was too heavy; silence (after the client's own retries) says it is down.
 pub fn answers_small_requests(c: &Client, model: &str) -> bool {
-    c.search_count(model, &json!([["id", "=", 0]])).is_ok()
+    !c.search_count(model, &json!([["id", "=", 0]])).is_err_and(|e| e.is_silence())
 }

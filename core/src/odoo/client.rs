@@ -85,7 +85,7 @@ pub fn is_loopback(url: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1"
 }
 
-/// The pause before a call that failed on the way is sent once more.
+/// The pause before a call that failed on the way is sent again (times the try).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub struct Client {
@@ -284,19 +284,24 @@ impl Client {
     /// The only path to a model method, under either protocol. The method is a
     /// [`ReadMethod`], so nothing that writes can be sent.
     /// A call that failed on the way (a proxy's error page, a cut or garbled answer, no answer
-    /// in time) is sent once more after a pause: reads can be repeated, and one glitch of the
-    /// network should not cost a failed run. What still fails is the caller's to decide on.
+    /// in time) is sent again after a pause: reads can be repeated, and a glitch of the network
+    /// should not cost a failed run. What still fails is the caller's to decide on.
     pub fn call<T: DeserializeOwned>(&self, call: &ReadCall) -> Result<T, OdooError> {
         // Model names go into JSON-2 URL paths: nothing that could add a path segment or a query.
         if let Err(why) = crate::ident::valid_model_name(&call.model) {
             return Err(OdooError::Settings(format!("{:?} is not an Odoo model name: {why}", call.model)));
         }
-        match self.call_once(call) {
-            Err(e) if e.is_glitch() => {
-                self.transport.pause(RETRY_PAUSE)?;
-                self.call_once(call)
+        let mut tries = 0;
+        loop {
+            match self.call_once(call) {
+                // Twice more, a second and then two apart; a timeout only once more, since each
+                // costs read_timeout.
+                Err(e) if e.is_glitch() && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } => {
+                    tries += 1;
+                    self.transport.pause(RETRY_PAUSE * tries)?;
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 

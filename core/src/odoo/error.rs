@@ -77,6 +77,12 @@ impl OdooError {
             || matches!(self, OdooError::Http { status, .. } if *status >= 500)
     }
 
+    /// Nothing came back from the server at all: unreachable, silent, or the connection closed
+    /// before any answer. Any answer, even an error, says the server is up.
+    pub fn is_silence(&self) -> bool {
+        matches!(self, OdooError::Connect { .. } | OdooError::Timeout { .. } | OdooError::Cut { .. })
+    }
+
     /// The field of `model` the user may not read, when that is why Odoo refused a read: its
     /// AccessError begins "Failed to read field <model>.<field>" (the field's related model is
     /// one the user has no read access to). The rest of the record can be read without it.

@@ -311,9 +311,9 @@ fn a_server_that_answers_neither_protocol_says_what_was_tried() {
     }
 }
 
-/// A client already open over JSON-2, whose next call gets `answer`, and so does its second try.
+/// A client already open over JSON-2, whose next call gets `answer`, and so do its retries.
 fn json2_error(answer: Raw) -> OdooError {
-    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer.clone(), answer]);
+    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer.clone(), answer.clone(), answer]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     c.search_count("res.partner", &json!([])).unwrap_err()
