@@ -10,6 +10,7 @@
 //! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
 //! on the backend's thread. What crosses over is explicit: the [`Stop`] the backend's thread
 //! raises when it is told to stop, which the client reads between chunks of an answer.
+use scrap_sga_core::odoo::fingerprint::{Fingerprint, Support};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, Detected, OdooError, Settings};
 use serde_json::{json, Map, Value};
@@ -186,6 +187,18 @@ impl Remote {
             let highest = c.search_ids(&model, &domain, "id desc", Some(1))?;
             Ok(lowest.first().copied().zip(highest.first().copied()))
         })
+    }
+
+    /// The fingerprint of the records of `model` in `domain`, or None when the server answers
+    /// no fingerprint method (see `Client::fingerprint`).
+    pub fn fingerprint(&mut self, model: &str, domain: Value, newest: bool) -> Result<Option<Fingerprint>, OdooError> {
+        let model = model.to_owned();
+        self.call(move |c| c.fingerprint(&model, &domain, newest))
+    }
+
+    /// How the server answers fingerprints, as far as this client found out.
+    pub fn fingerprint_support(&self) -> Option<Support> {
+        self.client.as_ref()?.detected().map(|d| d.fingerprints)
     }
 
     pub fn fields_get(&mut self, model: &str) -> Result<Map<String, Value>, OdooError> {

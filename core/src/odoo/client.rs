@@ -10,6 +10,7 @@ use super::call::ReadCall;
 use super::error::OdooError;
 use super::methods::ReadMethod;
 use super::transport::{Answer, Transport};
+use super::fingerprint::{self, Fingerprint};
 use super::version::{Protocol, ProtocolChoice, ServerVersion};
 use super::{json2, jsonrpc};
 
@@ -30,6 +31,8 @@ pub struct Detected {
     pub protocol: Protocol,
     pub version: Option<String>,
     pub uid: Option<i64>,
+    /// What the server answers fingerprints with, once tried.
+    pub fingerprints: fingerprint::Support,
 }
 
 #[derive(Clone)]
@@ -95,6 +98,7 @@ pub struct Client {
     version: Option<String>,
     uid: Option<i64>,
     next_id: Cell<u64>,
+    fingerprints: Cell<fingerprint::Support>,
 }
 
 impl Client {
@@ -106,7 +110,15 @@ impl Client {
         if settings.database.is_empty() {
             return Err(OdooError::Settings("the database must not be empty".into()));
         }
-        Ok(Client { transport: Transport::new(&settings, interrupt)?, settings, protocol: None, version: None, uid: None, next_id: Cell::new(1) })
+        Ok(Client {
+            transport: Transport::new(&settings, interrupt)?,
+            settings,
+            protocol: None,
+            version: None,
+            uid: None,
+            next_id: Cell::new(1),
+            fingerprints: Cell::new(fingerprint::Support::Unknown),
+        })
     }
 
     /// A client for a concurrent stream of calls: the same server, protocol and login (no new
@@ -123,6 +135,7 @@ impl Client {
             version: self.version.clone(),
             uid: self.uid,
             next_id: Cell::new(1),
+            fingerprints: Cell::new(self.fingerprints.get()),
         })
     }
 
@@ -157,7 +170,7 @@ impl Client {
 
     /// What [`Client::open`] found out, once the client is open.
     pub fn detected(&self) -> Option<Detected> {
-        Some(Detected { protocol: self.protocol?, version: self.version.clone(), uid: self.uid })
+        Some(Detected { protocol: self.protocol?, version: self.version.clone(), uid: self.uid, fingerprints: self.fingerprints.get() })
     }
 
     /// Get ready to call with what an earlier [`Client::open`] found out, sending nothing.
@@ -173,6 +186,7 @@ impl Client {
         self.protocol = Some(d.protocol);
         self.version = d.version.clone();
         self.uid = d.uid;
+        self.fingerprints.set(d.fingerprints);
         Ok(())
     }
 
@@ -295,8 +309,9 @@ impl Client {
         loop {
             match self.call_once(call) {
                 // Twice more, a second and then two apart; a timeout only once more, since each
-                // costs read_timeout.
-                Err(e) if e.is_glitch() && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } => {
+                // costs read_timeout. A batch too heavy is not sent again as it is: its caller
+                // asks for fewer records instead.
+                Err(e) if e.is_glitch() && !(e.is_too_heavy() && call.is_batch()) && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } => {
                     tries += 1;
                     self.transport.pause(RETRY_PAUSE * tries)?;
                 }
@@ -422,6 +437,37 @@ impl Client {
 
     pub fn search_count(&self, model: &str, domain: &Value) -> Result<i64, OdooError> {
         self.call(&ReadCall::new(model, ReadMethod::SearchCount, Some(domain.clone()), json!({"context": {"active_test": false}})))
+    }
+
+    /// The fingerprint of the records in `domain` (archived included, the newest write_date when
+    /// `newest`), with the method this
+    /// server answers (tried once: Odoo 19 and later's first, then the other), or None when it
+    /// answers neither (the caller lists instead).
+    pub fn fingerprint(&self, model: &str, domain: &Value, newest: bool) -> Result<Option<Fingerprint>, OdooError> {
+        use fingerprint::{Method, Support};
+        let order = match (self.fingerprints.get(), self.protocol) {
+            (Support::None, _) => return Ok(None),
+            (Support::With(m), _) => vec![m],
+            (Support::Unknown, Some(Protocol::Json2)) => vec![Method::FormattedReadGroup, Method::ReadGroup],
+            (Support::Unknown, _) => vec![Method::ReadGroup, Method::FormattedReadGroup],
+        };
+        for m in order {
+            let call = m.call(model, domain, newest);
+            match self.call::<Value>(&call) {
+                Ok(answer) => {
+                    let fp = m.parse(&answer).ok_or_else(|| OdooError::Malformed {
+                        url: self.transport.shown_url.clone(),
+                        what: format!("an answer to {} without its group", call.name()),
+                    })?;
+                    self.fingerprints.set(Support::With(m));
+                    return Ok(Some(fp));
+                }
+                Err(e) if e.is_unknown_method() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.fingerprints.set(Support::None);
+        Ok(None)
     }
 
     /// `read` silently leaves out ids that do not exist.
