@@ -1,3 +1,5 @@
+//! What can go wrong talking to Odoo, and how each failure is told apart (a glitch worth
+//! trying again, a request too heavy, a rate limit, a refusal naming a field).
 use thiserror::Error;
 
 /// Everything that can go wrong talking to Odoo, under either protocol. Messages never contain

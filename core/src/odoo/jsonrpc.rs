@@ -1,4 +1,5 @@
-//! JSON-RPC (`POST /jsonrpc`), the protocol of Odoo 16 to 18, deprecated in 19 and removed in 20.
+//! JSON-RPC (`POST /jsonrpc`), the protocol of Odoo 16 to 18; deprecated in 19, its removal
+//! scheduled for Odoo 22 by the external-API documentation (19's own warning still says 20).
 //! Errors come with HTTP 200 and an `error` member whose `code` is 200 (Odoo 18) or 0 (19);
 //! the code says nothing useful, so it is not read.
 use serde::Deserialize;

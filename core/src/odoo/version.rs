@@ -3,7 +3,7 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// `POST /jsonrpc` with `execute_kw`: Odoo 16 to 19 (deprecated in 19, gone in 20).
+    /// `POST /jsonrpc` with `execute_kw`: Odoo 16 and later (deprecated in 19, removal scheduled for 22).
     JsonRpc,
     /// `POST /json/2/<model>/<method>` with a bearer API key: Odoo 19 and later.
     Json2,
@@ -21,7 +21,8 @@ impl Protocol {
 /// The `protocol` connection setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolChoice {
-    /// Ask the server its version once per run and pick.
+    /// Ask the server its version and pick (kept with the connection; asked again at each
+    /// `schema_refresh`, or when the server seems to have changed).
     Auto,
     Fixed(Protocol),
 }
