@@ -11,7 +11,7 @@
 #      write_date);
 #   4. deletion latency: records deleted in Odoo, counted in runs until the mirror has them;
 #   5. a reconcile of every (id, write_date) pair.
-# Per run: database milliseconds as the run log counts them (sync_run.db_time: since 0.3.0 every
+# Per run: the sync() call's wall milliseconds, database milliseconds as the run log counts them (sync_run.db_time: since 0.3.0 every
 # transaction of the run, before it only page writes, comparisons and deletions), milliseconds of
 # SQL as pg_stat_statements counts them (every statement of the run, both sides alike), requests,
 # kilobytes Odoo sent, pairs listed, records read, rows written; then the full-table writes'
@@ -52,31 +52,33 @@ done
 sims() { for s in "${SIDES[@]}"; do curl -s -X POST "${URL[$s]}/sim/$1" --data-binary "${2:-{\}}" >/dev/null; done; }
 advance() { sims clock "{\"advance_s\": $1}"; }
 
-# measure SIDE: one sync; prints run-log db ms|SQL ms|requests|KB from Odoo|listed|read|written.
+# measure SIDE: one sync; prints wall ms|run-log db ms|SQL ms|requests|KB from Odoo|listed|read|written.
 measure() {
-    local s=$1 kb sql
+    local s=$1 kb sql t0 t1
     curl -s -X POST "${URL[$s]}/sim/stats/reset" >/dev/null
     q "$s" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    t0=$(date +%s%N)
     q "$s" -c "SELECT * FROM scrap_sga.sync()" >/dev/null
+    t1=$(date +%s%N)
     # The job worker's statements are top-level in its process; the caller's sync() waits.
     sql=$(q "$s" -At -c "SELECT round(coalesce(sum(total_exec_time), 0)::numeric, 1) FROM pg_stat_statements
                           WHERE toplevel AND query !~ 'scrap_sga\.sync\(|pg_stat_statements'")
     kb=$(curl -s "${URL[$s]}/sim/stats" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["bytes_out"] / 1024))')
     q "$s" -At -F '|' -c "
-        SELECT round(1000 * extract(epoch FROM sum(db_time)), 1), $sql, sum(requests), $kb, sum(listed), sum(fetched),
+        SELECT $(( (t1 - t0) / 1000000 )), round(1000 * extract(epoch FROM sum(db_time)), 1), $sql, sum(requests), $kb, sum(listed), sum(fetched),
                sum(inserted + updated + deleted + restored)
         FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"
 }
-declare -A LAST LASTDB
+declare -A LAST LASTDB LASTWALL
 # step LABEL: a sync on each side, one line with both; the ratio is of SQL time, measured alike.
 step() {
     local b a
     b=$(measure before); a=$(measure after)
-    IFS='|' read -r bdb bsql breq bkb blist bread bwrite <<< "$b"
-    IFS='|' read -r adb asql areq akb alist aread awrite <<< "$a"
-    LAST[before]=$bsql; LAST[after]=$asql; LASTDB[before]=$bdb; LASTDB[after]=$adb
-    printf '%-28s|%8.1f %8.1f %4d %6d %6d %6d %6d |%8.1f %8.1f %4d %6d %6d %6d %6d |%5.2f\n' "$1" \
-        "$bdb" "$bsql" "$breq" "$bkb" "$blist" "$bread" "$bwrite" "$adb" "$asql" "$areq" "$akb" "$alist" "$aread" "$awrite" \
+    IFS='|' read -r bwall bdb bsql breq bkb blist bread bwrite <<< "$b"
+    IFS='|' read -r awall adb asql areq akb alist aread awrite <<< "$a"
+    LAST[before]=$bsql; LAST[after]=$asql; LASTDB[before]=$bdb; LASTDB[after]=$adb; LASTWALL[before]=$bwall; LASTWALL[after]=$awall
+    printf '%-28s|%7d %8.1f %8.1f %4d %6d %6d %6d %6d |%7d %8.1f %8.1f %4d %6d %6d %6d %6d |%5.2f\n' "$1" \
+        "$bwall" "$bdb" "$bsql" "$breq" "$bkb" "$blist" "$bread" "$bwrite" "$awall" "$adb" "$asql" "$areq" "$akb" "$alist" "$aread" "$awrite" \
         "$(awk "BEGIN {print ($bsql > 0) ? $asql / $bsql : 0}")"
 }
 ids() { python3 -c "import json; print(json.dumps({'model': '$1', 'ids': list(range(1, $2 + 1)), 'same_values': $3}))" > "$WORK/ids.json"; }
@@ -84,9 +86,12 @@ touch_all() { ids dimagaz.bc "$ORDERS" "$1"; sims touch "@$WORK/ids.json"; ids d
 deleted() { q "$1" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NOT NULL) + (SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL)"; }
 
 echo "data: $ORDERS orders + $LINES lines, the simulators playing Odoo $VERSION, lookback 5 min, runs 60 s apart on Odoo's clock"
-echo "before: scrap_sga as of $BEFORE; after: this tree. Per side: database ms (run log), SQL ms (pg_stat_statements), requests, KB from Odoo, pairs listed, records read, rows written; then after/before SQL time"
-printf '%-28s|%8s %8s %4s %6s %6s %6s %6s |%8s %8s %4s %6s %6s %6s %6s |%5s\n' "" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "ratio"
+echo "before: scrap_sga as of $BEFORE; after: this tree. Per side: the sync() call's wall ms, database ms (run log), SQL ms (pg_stat_statements), requests, KB from Odoo, pairs listed, records read, rows written; then after/before SQL time"
+printf '%-28s|%7s %8s %8s %4s %6s %6s %6s %6s |%7s %8s %8s %4s %6s %6s %6s %6s |%5s\n' "" "wall ms" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "wall ms" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "ratio"
 step "first sync (full copy)"
+for s in "${SIDES[@]}"; do
+    printf '  %-6s first copy: %d records/s\n' "$s" "$(( (ORDERS + LINES) * 1000 / LASTWALL[$s] ))"
+done
 declare -A FIRST=([before]=${LAST[before]} [after]=${LAST[after]}) FIRSTDB=([before]=${LASTDB[before]} [after]=${LASTDB[after]})
 for i in 1 2 3; do advance 60; step "steady state, quiet run #$i"; done
 
