@@ -7,8 +7,9 @@
 #      the background worker carries on;
 #   5. the catalog the upgrade produced is the catalog of a fresh install of the same version;
 #   6. the upgrade script ends with sql/privileges.sql, verbatim.
-# Usage: tests/upgrade_test.sh (as root, or a user with sudo). It replaces the installed extension
-# files and puts the current build back at the end. Ends with "N passed; M failed".
+# Usage: [PG_MAJOR=16] tests/upgrade_test.sh (as root, or a user with sudo). It replaces the
+# extension files installed in the test clusters' PostgreSQL and puts the current build back at
+# the end. Ends with "N passed; M failed".
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 OLD_VERSION=0.1.0
 OLD_COMMIT=0355af4   # the last commit of 0.1.0, as it landed
@@ -46,15 +47,28 @@ if ! git -C "$ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
     exit 1
 fi
 git -C "$ROOT" worktree add --detach "$WORK/v$OLD_VERSION" "$OLD_COMMIT" >/dev/null 2>&1
+if [ "$PG_MAJOR" != 15 ]; then
+    # 0.1.0 was released for PostgreSQL 15 alone: its Cargo.toml has no pg16...pg18 feature. The
+    # feature line is all it lacks (no code changes): add it to the old tree's manifest, so that the
+    # upgrade script runs on this major from a real 0.1.0 catalog built here.
+    sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$WORK/v$OLD_VERSION/Cargo.toml"
+    grep -q "^pg$PG_MAJOR = " "$WORK/v$OLD_VERSION/Cargo.toml" || { fail "the pg$PG_MAJOR feature added to $OLD_VERSION's Cargo.toml"; exit 1; }
+fi
 package_into() { # package_into TREE TARGET_DIR OUT
-    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" >/dev/null 2>&1)
+    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" > "$WORK/build.log" 2>&1) \
+        || { tail -30 "$WORK/build.log" >&2; return 1; }
 }
-say "building the current tree"
-package_into "$ROOT" "$ROOT/target" "$WORK/new"
+say "building the current tree for PostgreSQL $PG_MAJOR"
+package_into "$ROOT" "$EXT_TARGET" "$WORK/new"
 mkdir -p "$WORK/old-target"
-cp -a "$ROOT/target/release" "$WORK/old-target/"
-say "building $OLD_VERSION from commit $OLD_COMMIT"
-package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"
+cp -a "$EXT_TARGET/release" "$WORK/old-target/"
+say "building $OLD_VERSION from commit $OLD_COMMIT for PostgreSQL $PG_MAJOR"
+if package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"; then
+    ok "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
+else
+    fail "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
+    exit 1
+fi
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/new$EXTDIR/scrap_sga.control")
 same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/old$EXTDIR/scrap_sga.control")"
 [ -f "$WORK/new$EXTDIR/scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" ] && ok "the current build ships scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" \
