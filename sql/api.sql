@@ -159,24 +159,16 @@ $$;
 COMMENT ON FUNCTION scrap_sga.copy_computed_field(text, text, boolean) IS
 'Copy (or stop copying) a field Odoo computes without storing it. Its value can change without write_date moving: besides being read with every record read, it is refreshed for every record every scrap_sga.model.computed_refresh (1 hour by default).';
 
--- Rows in a mirror table, counted exactly (soft-deleted rows excluded).
-CREATE FUNCTION scrap_sga._live_rows(tbl regclass) RETURNS bigint
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE n bigint;
-BEGIN
-    IF tbl IS NULL THEN RETURN NULL; END IF;
-    EXECUTE format('SELECT count(*) FROM %s WHERE sga_deleted_at IS NULL', tbl) INTO n;
-    RETURN n;
-END
-$$;
-
 -- One row per model: how fresh the mirror is and how its runs went. Its subqueries name their
 -- columns: a view keeps the columns `*` meant when it was created, whatever is added later.
+-- Cheap whatever the size of the mirror and of the run log (0.3.0): the live rows are the count
+-- every write keeps in scrap_sga.model.live_rows (counting a large table on every call took
+-- long enough to make the planner JIT-compile the view), and the last runs come from indexes.
 CREATE VIEW scrap_sga.status AS
 SELECT m.model,
        format('%I.%I', m.table_schema, m.table_name) AS mirror_table,
        m.enabled,
-       scrap_sga._live_rows(to_regclass(format('%I.%I', m.table_schema, m.table_name))) AS rows,
+       m.live_rows AS rows,
        last.run_id AS last_run_id,
        CASE WHEN last.status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = last.backend_pid)
             THEN 'failed' ELSE last.status END AS last_status,
@@ -201,4 +193,40 @@ LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_p
                    WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
                    WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
-COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows, last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
+
+-- Register an Odoo model to mirror: the next sync asks Odoo for its fields, creates the table
+-- and copies every record. One call instead of an INSERT that must know the catalog's columns.
+CREATE FUNCTION scrap_sga.add_model(model text, table_name name DEFAULT NULL, table_schema name DEFAULT 'public',
+                                    sync_order integer DEFAULT 100)
+RETURNS scrap_sga.model
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    derived text := 'scrap_' || replace(add_model.model, '.', '_');
+    added scrap_sga.model;
+BEGIN
+    IF add_model.model IS NULL OR add_model.model !~ '^[a-z0-9_]+(\.[a-z0-9_]+)*$' THEN
+        RAISE EXCEPTION 'scrap_sga.add_model: % is not an Odoo model name (lowercase words joined by dots, as res.partner)', coalesce(add_model.model, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF add_model.table_name IS NULL AND octet_length(derived) > 63 THEN
+        RAISE EXCEPTION 'scrap_sga.add_model: the table name % derived from % is longer than 63 bytes', derived, add_model.model
+            USING ERRCODE = '22023', HINT = 'Name the table: scrap_sga.add_model(model, table_name => ''...'').';
+    END IF;
+    IF EXISTS (SELECT 1 FROM scrap_sga.model m WHERE m.model = add_model.model) THEN
+        RAISE EXCEPTION 'scrap_sga.add_model: % is mirrored already (see scrap_sga.model)', add_model.model USING ERRCODE = '42710';
+    END IF;
+    IF EXISTS (SELECT 1 FROM scrap_sga.model m WHERE m.table_schema = add_model.table_schema AND m.table_name = coalesce(add_model.table_name, derived)) THEN
+        RAISE EXCEPTION 'scrap_sga.add_model: another model is mirrored into %.% already', add_model.table_schema, coalesce(add_model.table_name, derived)
+            USING ERRCODE = '42P07';
+    END IF;
+    INSERT INTO scrap_sga.model (model, table_schema, table_name, sync_order)
+    VALUES (add_model.model, add_model.table_schema, coalesce(add_model.table_name, derived), add_model.sync_order)
+    RETURNING * INTO added;
+    RETURN added;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.add_model(text, name, name, integer) IS
+'Mirror one more Odoo model: its table (scrap_ and the model name with dots as underscores, unless named) is created and filled by the next sync. Settings per model are columns of scrap_sga.model.';

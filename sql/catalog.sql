@@ -94,6 +94,13 @@ CREATE TABLE scrap_sga.model_field (
     -- Added after 0.1.0. For a field Odoo computes without storing it: copied anyway because a
     -- DBA said so (scrap_sga.copy_computed_field).
     copy_computed boolean NOT NULL DEFAULT false,
+    -- Added in 0.3.0, from fields_get. A float's [precision, scale] (empty: numeric without
+    -- them); NULL where Odoo gives no digits.
+    digits       integer[],
+    -- A selection's [value, label] pairs, as Odoo sent them (Django makes them choices).
+    selection    jsonb,
+    -- A one2many's inverse: the many2one of the related model that points back.
+    relation_field text,
     PRIMARY KEY (model, field)
 );
 COMMENT ON TABLE scrap_sga.model_field IS 'Every field fields_get reported for each model, its columns, or why it is not copied.';
@@ -144,6 +151,9 @@ CREATE TABLE scrap_sga.sync_run (
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);
+-- The status view's last run and last success of each model, read from an index (0.3.0).
+CREATE INDEX sync_run_model_run_id_idx ON scrap_sga.sync_run (model, run_id DESC);
+CREATE INDEX sync_run_model_succeeded_idx ON scrap_sga.sync_run (model, run_id DESC) WHERE status = 'succeeded';
 COMMENT ON TABLE scrap_sga.sync_run IS 'One row per model per run: what started it, counts, cursor before and after, and the error of a failed run.';
 
 -- Records that could not be stored (a value that does not fit its column, a constraint). The

@@ -96,7 +96,8 @@ pub fn resync_models(model: &str) -> Result<Vec<ModelConf>, SyncError> {
 pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
     Spi::connect(|c| {
         let t = c.select(
-            "SELECT field, odoo_type, relation, label, stored FROM scrap_sga.model_field WHERE model = $1 AND status <> 'retired'",
+            "SELECT field, odoo_type, relation, label, stored, digits, selection::text, relation_field
+             FROM scrap_sga.model_field WHERE model = $1 AND status <> 'retired'",
             None,
             &[model.into()],
         )?;
@@ -108,6 +109,9 @@ pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
                 relation: r.get::<String>(3)?,
                 label: r.get::<String>(4)?,
                 store: r.get::<bool>(5)?.unwrap_or(true),
+                digits: r.get::<Vec<i32>>(6)?,
+                selection: r.get::<String>(7)?.and_then(|s| serde_json::from_str(&s).ok()),
+                relation_field: r.get::<String>(8)?,
             });
         }
         Ok(out)
@@ -141,24 +145,35 @@ pub fn save_fields(model: &str, fields: &[OdooField], plan: &scrap_sga_core::map
                     }
                 };
             let t = c.update(
-                "INSERT INTO scrap_sga.model_field AS m (model, field, odoo_type, relation, label, stored, status, columns, pg_types, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                // `before` sees the row as it was (a data-modifying WITH works on the statement's
+                // snapshot): a new label or selection choice is recorded without being reported
+                // as a schema change, a new type or status is reported.
+                "WITH before AS (SELECT odoo_type, relation, stored, status, columns, pg_types FROM scrap_sga.model_field WHERE model = $1 AND field = $2),
+                 up AS (INSERT INTO scrap_sga.model_field AS m (model, field, odoo_type, relation, label, stored, status, columns, pg_types, reason,
+                                                          digits, selection, relation_field)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)
                  ON CONFLICT (model, field) DO UPDATE SET
                     odoo_type = EXCLUDED.odoo_type, relation = EXCLUDED.relation, label = EXCLUDED.label,
                     stored = EXCLUDED.stored, status = EXCLUDED.status, columns = EXCLUDED.columns,
-                    pg_types = EXCLUDED.pg_types, reason = EXCLUDED.reason, changed_at = now()
-                 WHERE (m.odoo_type, m.relation, m.stored, m.status, m.columns, m.pg_types)
-                       IS DISTINCT FROM (EXCLUDED.odoo_type, EXCLUDED.relation, EXCLUDED.stored, EXCLUDED.status, EXCLUDED.columns, EXCLUDED.pg_types)
-                 RETURNING (xmax = 0)",
+                    pg_types = EXCLUDED.pg_types, reason = EXCLUDED.reason, digits = EXCLUDED.digits,
+                    selection = EXCLUDED.selection, relation_field = EXCLUDED.relation_field, changed_at = now()
+                 WHERE (m.odoo_type, m.relation, m.stored, m.status, m.columns, m.pg_types, m.digits, m.selection, m.relation_field, m.label)
+                       IS DISTINCT FROM (EXCLUDED.odoo_type, EXCLUDED.relation, EXCLUDED.stored, EXCLUDED.status, EXCLUDED.columns,
+                                         EXCLUDED.pg_types, EXCLUDED.digits, EXCLUDED.selection, EXCLUDED.relation_field, EXCLUDED.label)
+                 RETURNING (xmax = 0) AS new, (odoo_type, relation, stored, status, columns, pg_types) AS now)
+                 SELECT up.new, up.new OR (SELECT (b.odoo_type, b.relation, b.stored, b.status, b.columns, b.pg_types) FROM before b) IS DISTINCT FROM up.now
+                 FROM up",
                 None,
                 &[
                     model.into(), f.name.as_str().into(), f.ftype.as_str().into(), f.relation.as_deref().into(),
                     f.label.as_deref().into(), f.store.into(), status.into(), columns.into(), types.into(), reason.into(),
+                    f.digits.clone().into(), f.selection.as_ref().map(|v| v.to_string()).into(), f.relation_field.as_deref().into(),
                 ],
             )?;
             if let Some(row) = t.into_iter().next() {
                 let new = row.get::<bool>(1)?.unwrap_or(false);
-                if status == "active" && !first_time {
+                let significant = row.get::<bool>(2)?.unwrap_or(false);
+                if status == "active" && !first_time && significant {
                     changes.push(format!("{} field {} ({})", if new { "new" } else { "changed" }, f.name, f.ftype));
                 }
             }

@@ -45,7 +45,7 @@ mod tests {
     use scrap_sga_core::mapping::{self, OdooField};
 
     fn field(name: &str, ftype: &str) -> OdooField {
-        OdooField { name: name.into(), ftype: ftype.into(), relation: None, store: true, label: None }
+        OdooField { name: name.into(), ftype: ftype.into(), store: true, ..Default::default() }
     }
 
     fn plan() -> mapping::ModelPlan {

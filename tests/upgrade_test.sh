@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION scrap_sga UPDATE, end to end, from the previous release:
-#   1. build 0.1.0 from its own tree (git history: the last commit of 0.1.0) and install it;
+# ALTER EXTENSION scrap_sga UPDATE, end to end, from each earlier release (UPGRADE_FROM, by default
+# every one: 0.1.0 and 0.2.0):
+#   1. build the old release from its own tree (git history: its last commit) and install it;
 #   2. in a cluster with it preloaded, sync from the simulator, twice (data, cursors, history);
 #   3. install the current build, restart the server with the new library, ALTER EXTENSION UPDATE;
-#   4. data, cursors, run log, audit log and connection are intact; the next sync is incremental;
-#      the background worker carries on;
+#   4. data, cursors, run log, audit log and connection are intact; the next sync is incremental,
+#      converts the amount columns (double precision before 0.3.0) to numeric in place, every
+#      value kept; the background worker carries on;
 #   5. the catalog the upgrade produced is the catalog of a fresh install of the same version;
-#   6. the upgrade script ends with sql/privileges.sql, verbatim.
+#   6. the upgrade script to the current version ends with sql/privileges.sql, verbatim.
 # Usage: [PG_MAJOR=16] tests/upgrade_test.sh (as root, or a user with sudo). It replaces the
-# extension files installed in the test clusters' PostgreSQL and puts the current build back at
-# the end. Ends with "N passed; M failed".
+# extension files of the test clusters' PostgreSQL and puts the current build back at the end.
+# Ends with "N passed; M failed".
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
-OLD_VERSION=0.1.0
-OLD_COMMIT=0355af4   # the last commit of 0.1.0, as it landed
+# Each release as it landed: its last commit.
+declare -A RELEASE_COMMIT=([0.1.0]=0355af4 [0.2.0]=6c87c9e)
+UPGRADE_FROM=${UPGRADE_FROM:-0.1.0 0.2.0}
 
 # same NAME WANT HAVE
 same() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "want: $2"$'\n'"have: $3"; fi; }
@@ -25,11 +28,11 @@ chmod 755 "$WORK"
 SIM_PID=
 exec 3>&1 4>&2
 finish() {
-    local rc=$?
+    local rc=$? v
     exec 1>&3 2>&4
     cluster_stop "$WORK/pg"
     [ -z "$SIM_PID" ] || kill "$SIM_PID" 2>/dev/null || true
-    git -C "$ROOT" worktree remove --force "$WORK/v$OLD_VERSION" >/dev/null 2>&1 || true
+    for v in $UPGRADE_FROM; do git -C "$ROOT" worktree remove --force "$WORK/v$v" >/dev/null 2>&1 || true; done
     # The current build goes back in place, as the other suites expect.
     install_extension >/dev/null 2>&1 || { echo "could not reinstall the current build" >&2; rc=1; }
     as_root rm -rf "$WORK"
@@ -39,27 +42,39 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# 1. Both releases, packaged into folders of their own. The old tree builds in a target folder of
-# its own (sharing one, cargo would report whichever library it built last for both), seeded
-# with a copy of the current one so that the dependencies are not compiled again.
-if ! git -C "$ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
-    fail "commit $OLD_COMMIT ($OLD_VERSION) is in this clone's history" "a shallow clone? fetch the history: git fetch --unshallow"
-    exit 1
-fi
-git -C "$ROOT" worktree add --detach "$WORK/v$OLD_VERSION" "$OLD_COMMIT" >/dev/null 2>&1
-if [ "$PG_MAJOR" != 15 ]; then
-    # 0.1.0 was released for PostgreSQL 15 alone: its Cargo.toml has no pg16...pg18 feature. The
-    # feature line is all it lacks (no code changes): add it to the old tree's manifest, so that the
-    # upgrade script runs on this major from a real 0.1.0 catalog built here.
-    sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$WORK/v$OLD_VERSION/Cargo.toml"
-    grep -q "^pg$PG_MAJOR = " "$WORK/v$OLD_VERSION/Cargo.toml" || { fail "the pg$PG_MAJOR feature added to $OLD_VERSION's Cargo.toml"; exit 1; }
-fi
 package_into() { # package_into TREE TARGET_DIR OUT
     (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" > "$WORK/build.log" 2>&1) \
         || { tail -30 "$WORK/build.log" >&2; return 1; }
 }
+install_build() { # install_build FOLDER: only that build's scripts, each file renamed into place
+    rm -f "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
+    install_staged "$1"
+}
 say "building the current tree for PostgreSQL $PG_MAJOR"
 package_into "$ROOT" "$EXT_TARGET" "$WORK/new"
+NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/new$EXTDIR/scrap_sga.control")
+(cd "$ROOT" && cargo build --release -q -p odoo_sim)
+SIM_BIN="$ROOT/target/release/odoo_sim"
+
+upgrade_from() { # upgrade_from OLD_VERSION
+local OLD_VERSION=$1 OLD_COMMIT=${RELEASE_COMMIT[$1]}
+say "upgrade from $OLD_VERSION (commit $OLD_COMMIT) to $NEW_VERSION"
+# 1. The old release, packaged into a folder of its own. Its tree builds in a target folder of
+# its own (sharing one, cargo would report whichever library it built last for both), seeded
+# with a copy of the current one so that the dependencies are not compiled again.
+if ! git -C "$ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
+    fail "commit $OLD_COMMIT ($OLD_VERSION) is in this clone's history" "a shallow clone? fetch the history: git fetch --unshallow"
+    return 1
+fi
+git -C "$ROOT" worktree add --detach "$WORK/v$OLD_VERSION" "$OLD_COMMIT" >/dev/null 2>&1
+if [ "$PG_MAJOR" != 15 ]; then
+    # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no pg16...pg18
+    # feature. The feature line is all they lack (no code changes): add it to the old tree's
+    # manifest, so that the upgrade scripts run on this major from a real old catalog built here.
+    sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$WORK/v$OLD_VERSION/Cargo.toml"
+    grep -q "^pg$PG_MAJOR = " "$WORK/v$OLD_VERSION/Cargo.toml" || { fail "the pg$PG_MAJOR feature added to $OLD_VERSION's Cargo.toml"; return 1; }
+fi
+rm -rf "$WORK/old-target" "$WORK/old"
 mkdir -p "$WORK/old-target"
 cp -a "$EXT_TARGET/release" "$WORK/old-target/"
 say "building $OLD_VERSION from commit $OLD_COMMIT for PostgreSQL $PG_MAJOR"
@@ -67,22 +82,21 @@ if package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"; then
     ok "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
 else
     fail "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
-    exit 1
+    return 1
 fi
-NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/new$EXTDIR/scrap_sga.control")
 same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/old$EXTDIR/scrap_sga.control")"
-[ -f "$WORK/new$EXTDIR/scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" ] && ok "the current build ships scrap_sga--$OLD_VERSION--$NEW_VERSION.sql" \
-    || fail "the current build ships scrap_sga--$OLD_VERSION--$NEW_VERSION.sql"
-
-install_build() { # install_build FOLDER: only that build's scripts, each file renamed into place
-    rm -f "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
-    install_staged "$1"
-}
+# ALTER EXTENSION UPDATE chains the scripts from the old version to the new one.
+chain=$(ls "$WORK/new$EXTDIR" | sed -n 's/^scrap_sga--\([^-]*\)--\([^-]*\)\.sql$/\1 \2/p')
+v=$OLD_VERSION
+while [ "$v" != "$NEW_VERSION" ]; do
+    next=$(awk -v v="$v" '$1 == v {print $2}' <<< "$chain")
+    [ -n "$next" ] || break
+    v=$next
+done
+same "the current build ships upgrade scripts from $OLD_VERSION to $NEW_VERSION" "$NEW_VERSION" "$v"
 
 # 2. The old release at work.
 install_build "$WORK/old"
-(cd "$ROOT" && cargo build --release -q -p odoo_sim)
-SIM_BIN="$ROOT/target/release/odoo_sim"
 SIM_LOG=/dev/null sim_start 200 1000
 PORT=$(free_port)
 cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries = 'scrap_sga'" "scrap_sga.database = 'upg'" "scrap_sga.interval = 3600"
@@ -95,14 +109,15 @@ q "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')" >/d
 q "SELECT count(*) FROM scrap_sga.sync()" >/dev/null
 curl -s -X POST "$SIM_URL/sim/touch" -d '{"model": "dimagaz.bc", "ids": [3, 4, 5]}' >/dev/null
 q "SELECT count(*) FROM scrap_sga.sync()" >/dev/null
-state() { # what must survive the upgrade
+state() { # what must survive the upgrade (the runs made before it)
     q "SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM scrap_dimagaz_bc t)
            || ' ' || (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM scrap_dimagaz_bc_line t)
            || ' cursors ' || (SELECT string_agg(model || '=' || cursor, ',' ORDER BY model) FROM scrap_sga.model)
-           || ' runs ' || (SELECT md5(string_agg(run_id || status || fetched || coalesce(cursor_after::text, ''), ',' ORDER BY run_id)) FROM scrap_sga.sync_run)
+           || ' runs ' || (SELECT md5(string_agg(run_id || status || fetched || coalesce(cursor_after::text, ''), ',' ORDER BY run_id)) FROM scrap_sga.sync_run WHERE run_id <= $last_run)
            || ' audit ' || (SELECT count(*) || md5(string_agg(audit_id || operation || odoo_id, ',' ORDER BY audit_id)) FROM scrap_sga.audit_log)
            || ' connection ' || (SELECT url || ' ' || login FROM scrap_sga.connection)"
 }
+last_run=$(q "SELECT max(run_id) FROM scrap_sga.sync_run")
 before=$(state)
 same "$OLD_VERSION synced: 200 orders, 1000 lines, 4 runs" "200 1000 4" "$(q "SELECT (SELECT count(*) FROM scrap_dimagaz_bc) || ' ' || (SELECT count(*) FROM scrap_dimagaz_bc_line) || ' ' || (SELECT count(*) FROM scrap_sga.sync_run)")"
 
@@ -114,10 +129,27 @@ same "ALTER EXTENSION UPDATE brings $NEW_VERSION" "$NEW_VERSION" "$(q "SELECT ex
 
 # 4. Nothing lost; the next sync goes on from the cursor.
 same "mirror rows, cursors, run log, audit log and connection are intact" "$before" "$(state)"
+# The scheduler starts with the new library and runs before the update (UPDATING.md): those
+# runs fail against the old catalog, and write nothing (the mirror rows above are intact).
+same "runs between the restart and the update failed, none succeeded" "0" \
+    "$(q "SELECT count(*) FROM scrap_sga.sync_run WHERE run_id > $last_run AND status <> 'failed'")"
+# The text of every amount before the update (double precision), untouched rows only.
+amounts() {
+    q "SELECT md5(string_agg(id || ':' || concat_ws(',', $(q "SELECT string_agg(format('%I', f.field), ', ' ORDER BY f.field) FROM scrap_sga.model_field f WHERE f.model = 'dimagaz.bc' AND f.odoo_type = 'monetary'")), ',' ORDER BY id))
+       FROM scrap_dimagaz_bc WHERE id NOT IN (7, 8)"
+}
+amounts_before=$(amounts)
 curl -s -X POST "$SIM_URL/sim/touch" -d '{"model": "dimagaz.bc", "ids": [7, 8]}' >/dev/null
 q "SELECT count(*) FROM scrap_sga.sync()" >/dev/null
 same "the next sync is incremental and reads only what changed" "dimagaz.bc incremental jsonrpc 2|dimagaz.bc.line incremental jsonrpc 0" \
     "$(q "SELECT string_agg(model || ' ' || mode || ' ' || protocol || ' ' || updated, '|' ORDER BY model) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)")"
+same "every amount column (monetary) is numeric after that sync" "numeric" \
+    "$(q "SELECT string_agg(DISTINCT format_type(a.atttypid, a.atttypmod), ',') FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
+          JOIN pg_attribute a ON a.attrelid = format('%I.%I', m.table_schema, m.table_name)::regclass AND a.attname = f.field
+          WHERE f.odoo_type = 'monetary'")"
+same "the conversion is in the run log" "3" \
+    "$(q "SELECT count(*) FROM scrap_sga.sync_run r, unnest(r.schema_changes) c WHERE c LIKE '%converted from double precision to numeric in place%'")"
+same "every converted amount keeps its value, digit for digit" "$amounts_before" "$(amounts)"
 same "verify() finds nothing after the upgrade" "0" "$(q "SELECT count(*) FROM scrap_sga.verify()")"
 curl -s -X POST "$SIM_URL/sim/write" -d '{"model": "dimagaz.bc", "id": 9, "values": {"notes": "after the upgrade"}}' >/dev/null
 "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET scrap_sga.interval = 1" -c "SELECT pg_reload_conf()" >/dev/null
@@ -130,7 +162,7 @@ done
 same "the background worker carries on after the restart" "after the upgrade" "$worker"
 
 # 5. Upgraded and fresh: one catalog.
-"${PSQL[@]}" -d fresh -c "CREATE EXTENSION scrap_sga"
+"${PSQL[@]}" -d fresh -c "CREATE EXTENSION scrap_sga" >/dev/null
 "${PSQL[@]}" -d upg -f "$ROOT/tests/upgrade/describe_catalog.sql" > "$WORK/upgraded.txt"
 "${PSQL[@]}" -d fresh -f "$ROOT/tests/upgrade/describe_catalog.sql" > "$WORK/fresh.txt"
 if diff -u "$WORK/fresh.txt" "$WORK/upgraded.txt" > "$WORK/catalog.diff"; then
@@ -138,9 +170,18 @@ if diff -u "$WORK/fresh.txt" "$WORK/upgraded.txt" > "$WORK/catalog.diff"; then
 else
     fail "the upgraded catalog equals a fresh install's" "$(head -60 "$WORK/catalog.diff")"
 fi
+cluster_stop "$WORK/pg"
+as_root rm -rf "$WORK/pg"
+kill "$SIM_PID" 2>/dev/null || true; SIM_PID=
+}
 
-# 6. Function attributes and grants stated once, the same in the install and every upgrade.
-for script in "$ROOT"/sql/scrap_sga--*--*.sql; do
+for old in $UPGRADE_FROM; do
+    upgrade_from "$old" || true
+done
+
+# 6. Function attributes and grants stated once, the same in the install and in the upgrade to
+# this version (an older script keeps the privileges of its own release).
+for script in "$ROOT"/sql/scrap_sga--*--"$NEW_VERSION".sql; do
     n=$(grep -c '' "$ROOT/sql/privileges.sql")
     if [ "$(tail -n "$n" "$script")" = "$(cat "$ROOT/sql/privileges.sql")" ]; then
         ok "$(basename "$script") ends with sql/privileges.sql"

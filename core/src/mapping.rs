@@ -6,7 +6,8 @@
 //! * every stored field becomes a column of the same name; a many2one becomes two (its id, and
 //!   `<name>_display` with the display name Odoo sent beside it);
 //! * Odoo's `false` for an empty non-boolean value becomes NULL; x2many lists become `integer[]`
-//!   (an empty list stays `{}`); datetimes are UTC `timestamptz`; binaries are `bytea`;
+//!   (an empty list stays `{}`); datetimes are UTC `timestamptz`; binaries are `bytea`; amounts
+//!   (`monetary`, and `float` with `digits`) are `numeric`, as Odoo itself stores them;
 //! * columns the extension adds start with `sga_`, a prefix no Odoo field may use here, so they
 //!   can never clash with a field that appears later.
 use serde_json::{Map, Value};
@@ -23,8 +24,12 @@ pub const COL_DELETED_AT: &str = "sga_deleted_at";
 /// Suffix of the column that keeps a many2one's display name.
 pub const DISPLAY_SUFFIX: &str = "_display";
 
-/// One entry of `fields_get`, reduced to what the mapping needs.
-#[derive(Debug, Clone, PartialEq)]
+/// The `fields_get` attributes the mapping and the catalog use: asked for by name, since Odoo
+/// answers 15 to 22 attributes per field otherwise.
+pub const FIELDS_GET_ATTRIBUTES: [&str; 9] = ["type", "string", "relation", "relation_field", "store", "required", "readonly", "selection", "digits"];
+
+/// One entry of `fields_get`, reduced to what the mapping and the catalog need.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OdooField {
     pub name: String,
     pub ftype: String,
@@ -32,18 +37,35 @@ pub struct OdooField {
     /// Odoo says `store: false` for computed fields that are not kept in its database.
     pub store: bool,
     pub label: Option<String>,
+    /// `[precision, scale]` of a float with `digits` (empty when Odoo gave a bare `digits`,
+    /// still a numeric column there); None without.
+    pub digits: Option<Vec<i32>>,
+    /// A selection's `[value, label]` pairs, as Odoo sent them.
+    pub selection: Option<Value>,
+    /// For a one2many: the many2one of the related model that points back.
+    pub relation_field: Option<String>,
 }
 
 impl OdooField {
     /// Read one `fields_get` entry (`name` is the key of the answer's object).
     pub fn from_fields_get(name: &str, attrs: &Value) -> OdooField {
         let s = |k: &str| attrs.get(k).and_then(Value::as_str).map(str::to_owned);
+        // Odoo leaves an attribute out where it does not apply, and says `false` for a float
+        // declared without digits on some versions.
+        let digits = match attrs.get("digits") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_i64).filter_map(|n| i32::try_from(n).ok()).collect()),
+            Some(_) => Some(Vec::new()),
+        };
         OdooField {
             name: name.to_owned(),
             ftype: s("type").unwrap_or_else(|| "unknown".into()),
             relation: s("relation"),
             store: attrs.get("store").and_then(Value::as_bool).unwrap_or(true),
             label: s("string"),
+            digits,
+            selection: attrs.get("selection").filter(|v| v.is_array()).cloned(),
+            relation_field: s("relation_field"),
         }
     }
 }
@@ -125,12 +147,17 @@ pub enum MappingError {
 }
 
 /// Postgres type and conversion for an Odoo field type. Unknown types are kept as jsonb: they
-/// are copied as Odoo sent them rather than dropped.
+/// are copied as Odoo sent them rather than dropped. A float's type also depends on its digits
+/// ([`column_type`]).
 pub fn pg_type_for(ftype: &str) -> (&'static str, Conversion) {
     match ftype {
         "char" | "text" | "html" | "selection" | "reference" => ("text", Conversion::Text),
         "integer" | "many2one_reference" => ("integer", Conversion::Integer),
-        "float" | "monetary" => ("double precision", Conversion::Float),
+        // Amounts are numeric in Odoo's own database: as double precision, a sum of them in SQL
+        // or in Django would come out as 1234.5800002. The JSON number travels as text into the
+        // numeric column, so the value is the decimal Odoo sent (its shortest representation).
+        "monetary" => ("numeric", Conversion::Float),
+        "float" => ("double precision", Conversion::Float),
         "boolean" => ("boolean", Conversion::Boolean),
         "date" => ("date", Conversion::Date),
         "datetime" => ("timestamptz", Conversion::DateTime),
@@ -138,6 +165,15 @@ pub fn pg_type_for(ftype: &str) -> (&'static str, Conversion) {
         "many2one" => ("integer", Conversion::Many2OneId),
         "one2many" | "many2many" => ("integer[]", Conversion::IdList),
         _ => ("jsonb", Conversion::Json),
+    }
+}
+
+/// The column type of one field: by its type, and for a float by whether Odoo gives it digits
+/// (then Odoo stores a numeric, otherwise a double precision, and so does the mirror).
+pub fn column_type(f: &OdooField) -> (&'static str, Conversion) {
+    match f.ftype.as_str() {
+        "float" if f.digits.is_some() => ("numeric", Conversion::Float),
+        t => pg_type_for(t),
     }
 }
 
@@ -170,7 +206,7 @@ pub fn plan_model(fields: &[OdooField], copy_computed: &BTreeSet<String>) -> Res
             plan.skipped.push(skip(format!("the prefix {META_PREFIX:?} is reserved for scrap_sga's own columns")));
             continue;
         }
-        let (pg_type, conversion) = pg_type_for(&f.ftype);
+        let (pg_type, conversion) = column_type(f);
         let mut columns =
             vec![Column { name: f.name.clone(), pg_type, field: f.name.clone(), conversion }];
         if conversion == Conversion::Many2OneId {
@@ -362,7 +398,7 @@ mod tests {
     use serde_json::json;
 
     fn field(name: &str, ftype: &str) -> OdooField {
-        OdooField { name: name.into(), ftype: ftype.into(), relation: None, store: true, label: None }
+        OdooField { name: name.into(), ftype: ftype.into(), store: true, ..Default::default() }
     }
 
     fn conv(ftype: &str, v: Value) -> Result<Value, String> {
@@ -380,7 +416,7 @@ mod tests {
             ("integer", "integer"),
             ("many2one_reference", "integer"),
             ("float", "double precision"),
-            ("monetary", "double precision"),
+            ("monetary", "numeric"),
             ("boolean", "boolean"),
             ("date", "date"),
             ("datetime", "timestamptz"),
@@ -396,6 +432,35 @@ mod tests {
         for (ftype, pg) in expected {
             assert_eq!(pg_type_for(ftype).0, pg, "{ftype}");
         }
+    }
+
+    #[test]
+    fn amounts_are_numeric_as_in_odoo() {
+        let attrs = |v: Value| OdooField::from_fields_get("x", &v);
+        let plain = attrs(json!({"type": "float", "string": "Poids"}));
+        let with_digits = attrs(json!({"type": "float", "digits": [16, 2]}));
+        let bare_digits = attrs(json!({"type": "float", "digits": 0}));
+        let no_digits = attrs(json!({"type": "float", "digits": false}));
+        let money = attrs(json!({"type": "monetary", "currency_field": "currency_id"}));
+        assert_eq!(with_digits.digits, Some(vec![16, 2]));
+        assert_eq!(bare_digits.digits, Some(vec![]));
+        assert_eq!((plain.digits.clone(), no_digits.digits.clone()), (None, None));
+        let types: Vec<&str> = [&plain, &with_digits, &bare_digits, &no_digits, &money].iter().map(|f| column_type(f).0).collect();
+        assert_eq!(types, vec!["double precision", "numeric", "numeric", "double precision", "numeric"]);
+        // The value travels as the JSON number Odoo sent; Postgres reads its text as a decimal.
+        assert_eq!(convert_value(column_type(&money).1, &json!(1234.58)), Ok(json!(1234.58)));
+    }
+
+    #[test]
+    fn fields_get_attributes_for_the_catalog() {
+        let f = OdooField::from_fields_get(
+            "state",
+            &json!({"type": "selection", "string": "Statut", "selection": [["draft", "Brouillon"], ["done", "Fait"]], "store": true}),
+        );
+        assert_eq!(f.selection, Some(json!([["draft", "Brouillon"], ["done", "Fait"]])));
+        let lines = OdooField::from_fields_get("line_ids", &json!({"type": "one2many", "relation": "dimagaz.bc.line", "relation_field": "bc_id"}));
+        assert_eq!((lines.relation.as_deref(), lines.relation_field.as_deref()), (Some("dimagaz.bc.line"), Some("bc_id")));
+        assert!(FIELDS_GET_ATTRIBUTES.contains(&"digits") && FIELDS_GET_ATTRIBUTES.contains(&"selection"));
     }
 
     #[test]

@@ -60,6 +60,30 @@ fn term(items: &[Value], pos: &mut usize) -> Result<Domain, String> {
 }
 
 impl Domain {
+    /// The domain in Odoo 19's normalized prefix form (`list(Domain(...))`): `[[1, "=", 1]]`
+    /// for no condition, every `&` written out.
+    pub fn to_json(&self) -> Value {
+        let mut out = Vec::new();
+        self.prefix(&mut out);
+        Value::Array(out)
+    }
+
+    fn prefix(&self, out: &mut Vec<Value>) {
+        match self {
+            Domain::True => out.push(serde_json::json!([1, "=", 1])),
+            Domain::And(a, b) | Domain::Or(a, b) => {
+                out.push(Value::from(if matches!(self, Domain::And(..)) { "&" } else { "|" }));
+                a.prefix(out);
+                b.prefix(out);
+            }
+            Domain::Not(a) => {
+                out.push(Value::from("!"));
+                a.prefix(out);
+            }
+            Domain::Leaf { field, op, value } => out.push(serde_json::json!([field, op, value])),
+        }
+    }
+
     pub fn fields(&self, out: &mut Vec<String>) {
         match self {
             Domain::True => {}
@@ -194,7 +218,7 @@ fn whole_second_leaf(t: i64, op: &str, value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{fmt_datetime, Store};
+    use crate::data::{fmt_datetime, Store, ORDER};
     use serde_json::json;
 
     fn ids(store: &Store, d: Value) -> Vec<i64> {
@@ -203,7 +227,8 @@ mod tests {
 
     fn ids_as(store: &Store, d: Value, whole_seconds: bool) -> Vec<i64> {
         let d = parse(&d).unwrap();
-        store.orders.records.iter().filter(|(id, r)| d.matches(store, &store.orders, **id, r, whole_seconds)).map(|(id, _)| *id).collect()
+        let orders = store.model(ORDER).unwrap();
+        orders.records.iter().filter(|(id, r)| d.matches(store, orders, **id, r, whole_seconds)).map(|(id, _)| *id).collect()
     }
 
     #[test]
@@ -219,7 +244,7 @@ mod tests {
     #[test]
     fn write_date_equality_never_matches_the_truncated_value() {
         let s = Store::new(1, 3, 0);
-        let shown = fmt_datetime(s.orders.records[&1].write_us);
+        let shown = fmt_datetime(s.model(ORDER).unwrap().records[&1].write_us);
         assert!(ids(&s, json!([["write_date", "=", shown]])).is_empty());
         assert_eq!(ids(&s, json!([["write_date", ">", shown]])), vec![1, 2, 3]);
     }
@@ -228,7 +253,7 @@ mod tests {
     fn odoo_19_compares_datetimes_at_whole_seconds() {
         // Orders 1 to 3 share one second (a batch create), at distinct microseconds.
         let s = Store::new(1, 3, 0);
-        let shown = fmt_datetime(s.orders.records[&1].write_us);
+        let shown = fmt_datetime(s.model(ORDER).unwrap().records[&1].write_us);
         assert_eq!(ids_as(&s, json!([["write_date", "=", shown]]), true), vec![1, 2, 3], "= matches the row it was read from");
         assert!(ids_as(&s, json!([["write_date", ">", shown]]), true).is_empty(), "> X is >= X + 1 s");
         assert_eq!(ids_as(&s, json!([["write_date", ">=", shown]]), true), vec![1, 2, 3]);
@@ -240,6 +265,13 @@ mod tests {
         assert!(ids_as(&s, json!([["write_date", "=", shown]]), false).is_empty());
         assert_eq!(ids_as(&s, json!([["write_date", ">", shown]]), false), vec![1, 2, 3]);
         assert!(ids_as(&s, json!([["write_date", "<=", shown]]), false).is_empty());
+    }
+
+    #[test]
+    fn domains_serialize_in_prefix_form() {
+        assert_eq!(parse(&json!([])).unwrap().to_json(), json!([[1, "=", 1]]));
+        assert_eq!(parse(&json!([["id", ">", 0], ["id", "<=", 1000]])).unwrap().to_json(), json!(["&", ["id", ">", 0], ["id", "<=", 1000]]));
+        assert_eq!(parse(&json!(["|", ["id", "=", 1], "!", ["id", "=", 2]])).unwrap().to_json(), json!(["|", ["id", "=", 1], "!", ["id", "=", 2]]));
     }
 
     #[test]

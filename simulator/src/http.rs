@@ -22,6 +22,11 @@ pub enum Reply {
     Send { status: u16, content_type: &'static str, body: Vec<u8>, headers: Vec<(&'static str, String)> },
     /// Close the connection without answering (a dropped connection, for fault tests).
     Drop,
+    /// The worker was killed past `limit_time_real`: on the wire, the same as `Drop`.
+    Killed,
+    /// Send the status line, the headers (the full Content-Length) and half of the body, then
+    /// close: a connection reset in the middle of an answer.
+    Cut { status: u16, content_type: &'static str, body: Vec<u8>, headers: Vec<(&'static str, String)> },
 }
 
 impl Reply {
@@ -92,32 +97,70 @@ fn connection<H: Fn(Request) -> Reply>(stream: TcpStream, handler: &H) -> std::i
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         match handler(Request { method, path, headers, body }) {
-            Reply::Drop => return Ok(()),
-            Reply::Send { status, content_type, body, headers } => {
-                let reason = match status {
-                    200 => "OK",
-                    400 => "BAD REQUEST",
-                    401 => "UNAUTHORIZED",
-                    403 => "FORBIDDEN",
-                    404 => "NOT FOUND",
-                    415 => "UNSUPPORTED MEDIA TYPE",
-                    422 => "UNPROCESSABLE ENTITY",
-                    _ => "INTERNAL SERVER ERROR",
-                };
-                // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
-                let date = chrono::DateTime::from_timestamp_micros(crate::data::now_us()).unwrap().format("%a, %d %b %Y %H:%M:%S GMT");
-                let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-                let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
-                    body.len()
-                );
-                out.write_all(head.as_bytes())?;
-                out.write_all(&body)?;
-                out.flush()?;
+            Reply::Drop | Reply::Killed => return Ok(()),
+            Reply::Cut { status, content_type, body, headers } => {
+                write_reply(&mut out, status, content_type, &headers, &body, body.len() / 2)?;
+                return Ok(());
             }
+            Reply::Send { status, content_type, body, headers } => write_reply(&mut out, status, content_type, &headers, &body, body.len())?,
         }
         if close {
             return Ok(());
         }
+    }
+}
+
+/// The answer, of which only the first `keep` bytes of the body are sent.
+fn write_reply(out: &mut TcpStream, status: u16, content_type: &str, headers: &[(&str, String)], body: &[u8], keep: usize) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "BAD REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT FOUND",
+        415 => "UNSUPPORTED MEDIA TYPE",
+        422 => "UNPROCESSABLE ENTITY",
+        429 => "TOO MANY REQUESTS",
+        502 => "BAD GATEWAY",
+        503 => "SERVICE UNAVAILABLE",
+        504 => "GATEWAY TIMEOUT",
+        _ => "INTERNAL SERVER ERROR",
+    };
+    // Odoo's HTTP server sends its clock in a Date header, as every HTTP/1.1 server should.
+    let date = chrono::DateTime::from_timestamp_micros(crate::data::now_us()).unwrap().format("%a, %d %b %Y %H:%M:%S GMT");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let head = format!("HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n", body.len());
+    out.write_all(head.as_bytes())?;
+    out.write_all(&body[..keep])?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a client reads from a server whose every answer is `reply()`, until the server closes.
+    fn exchange(reply: fn() -> Reply) -> String {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || serve(listener, Arc::new(move |_req: Request| reply())));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST /json/2/m/search HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn a_cut_answer_stops_in_the_middle_of_its_body() {
+        let got = exchange(|| Reply::Cut { status: 200, content_type: "application/json", body: b"[1234567890]".to_vec(), headers: vec![] });
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("Content-Length: 12\r\n"), "{got}");
+        assert!(got.ends_with("\r\n\r\n[12345"), "half of the body, then the end: {got}");
+    }
+
+    #[test]
+    fn a_killed_worker_closes_without_a_byte() {
+        assert_eq!(exchange(|| Reply::Killed), "");
     }
 }

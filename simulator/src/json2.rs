@@ -1,10 +1,12 @@
 //! `POST /json/2/<model>/<method>`: Odoo 19's JSON-2 API, in the wire format of the real server
 //! (see tests/fixtures/odoo19): bearer API key, `X-Odoo-Database`, keyword arguments plus `ids`
 //! and `context` in the body, the bare result, and errors as HTTP statuses whose JSON body is the
-//! serialized exception. Odoo 18 does not have it.
+//! serialized exception. Odoo 16 to 18 do not have it.
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
+use std::time::Duration;
 
+use crate::faults;
 use crate::http::{Reply, Request};
 use crate::methods::{self, Refusal};
 use crate::state::Sim;
@@ -31,20 +33,8 @@ fn status_of(name: &str) -> u16 {
 
 const NO_DATABASE: &str = "<!DOCTYPE html>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>No database is selected and the requested URL was not found in the server-wide controllers.</p>\n<p>Please verify the hostname, <a href=/web/login>login</a> and try again.</p>\n\n<!-- Alternatively, use the X-Odoo-Database header. -->\n";
 
-/// The keyword arguments each read method takes (besides the reserved `ids` and `context`).
-fn accepted(method: &str) -> &'static [&'static str] {
-    match method {
-        "search_read" => &["domain", "fields", "offset", "limit", "order", "load"],
-        "search" => &["domain", "offset", "limit", "order"],
-        "search_count" => &["domain", "limit"],
-        "read" => &["fields", "load"],
-        "fields_get" => &["allfields", "attributes"],
-        _ => &[],
-    }
-}
-
 /// `owed`: the serving time of the answer, which the caller spends without holding `sim`.
-pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut std::time::Duration) -> Reply {
+pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut Duration) -> Reply {
     if sim.lock().unwrap().version < 19 {
         return Reply::not_found_page();
     }
@@ -81,34 +71,38 @@ pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut std::time::Duration) -
         return error(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey").with_header("WWW-Authenticate", "Bearer ");
     }
 
-    let fault = sim.lock().unwrap().take_fault(method);
-    if let Some(reply) = fault.and_then(|f| f.reply(|name, message| error(status_of(name), name, message))) {
-        return reply;
-    }
-
+    let post = match faults::intercept(sim, method, owed, |name, message| error(status_of(name), name, message)) {
+        Ok(post) => post,
+        Err(reply) => return reply,
+    };
     let mut sim = sim.lock().unwrap();
     sim.count(method);
     sim.count_protocol("json2", req.header("user-agent"));
+    let reply = call(&mut sim, model_name, method, body, owed);
+    match post {
+        Some(p) => p.apply(reply),
+        None => reply,
+    }
+}
+
+/// The call itself, once the request is authenticated: its body is the method's keyword
+/// arguments, plus `ids` for a record method (`read`) and `context`.
+fn call(sim: &mut Sim, model_name: &str, method: &str, kwargs: Map<String, Value>, owed: &mut Duration) -> Reply {
     if sim.store.model(model_name).is_none() {
         return error(404, "werkzeug.exceptions.NotFound", &format!("the model '{model_name}' does not exist"));
     }
-    let ids = body.get("ids").cloned();
-    if ids.is_some() && method != "read" && methods::READ_METHODS.contains(&method) {
+    let params = methods::params(method);
+    if kwargs.contains_key("ids") && !params.is_empty() && !params.contains(&"ids") {
         return error(422, "werkzeug.exceptions.UnprocessableEntity", &format!("cannot call {model_name}.{method} with ids"));
     }
-    let mut kwargs = body;
-    kwargs.remove("ids");
-    if let Some(bad) = kwargs.keys().find(|k| *k != "context" && methods::READ_METHODS.contains(&method) && !accepted(method).contains(&k.as_str())) {
+    if let Some(bad) = kwargs.keys().find(|k| *k != "context" && !params.is_empty() && !params.contains(&k.as_str())) {
         return error(422, "werkzeug.exceptions.UnprocessableEntity", &format!("got an unexpected keyword argument '{bad}'"));
     }
-    let target = if method == "read" { ids } else { kwargs.remove("domain") };
-    match methods::execute(&mut sim, model_name, method, target.as_ref(), &kwargs) {
+    match methods::execute(sim, model_name, method, &kwargs) {
         Ok(v) => {
-            *owed = sim.serving_time(model_name, method, &v);
+            let records = v.as_array().map_or(0, Vec::len);
             let reply = Reply::json(200, &v);
-            if let Reply::Send { body, .. } = &reply {
-                sim.stats.bytes_out += body.len() as u64;
-            }
+            sim.answered(model_name, method, records, &reply, owed);
             reply
         }
         Err(Refusal::UnknownMethod) => error(404, "werkzeug.exceptions.NotFound", &format!("The method '{model_name}.{method}' does not exist")),

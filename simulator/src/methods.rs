@@ -1,14 +1,38 @@
 //! The read methods themselves, whatever the protocol that asked: `fields_get`, `search`,
-//! `search_read`, `search_count`, `read`, with Odoo's semantics (archived records hidden unless
-//! the context says otherwise, ids that do not exist left out of `read`).
+//! `search_read`, `search_count`, `read` (and the group methods of `fingerprint.rs`), with Odoo's
+//! semantics (archived records hidden unless the context says otherwise, ids that do not exist
+//! left out of `read`, an AccessError on a relational field whose model may not be read).
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
-use crate::data::{FieldDef, Model};
-use crate::domain;
+use crate::data::{FieldDef, Model, Rec};
+use crate::domain::{self, Domain};
 use crate::state::Sim;
 
 pub const READ_METHODS: [&str; 5] = ["fields_get", "search", "search_read", "search_count", "read"];
+
+/// The parameters of each method served, in their positional order (`ids` first for `read`, a
+/// record method): JSON-RPC's positional arguments bind to them, JSON-2's body names them.
+pub fn params(method: &str) -> &'static [&'static str] {
+    match method {
+        "search_read" => &["domain", "fields", "offset", "limit", "order", "load"],
+        "search" => &["domain", "offset", "limit", "order"],
+        "search_count" => &["domain", "limit"],
+        "read" => &["ids", "fields", "load"],
+        "fields_get" => &["allfields", "attributes"],
+        "read_group" => &["domain", "fields", "groupby", "offset", "limit", "orderby", "lazy"],
+        "formatted_read_group" => &["domain", "groupby", "aggregates", "having", "offset", "limit", "order"],
+        _ => &[],
+    }
+}
+
+/// `execute_kw`'s positional arguments, named, into its keyword arguments.
+pub fn bind(method: &str, positional: &[Value], mut kwargs: Map<String, Value>) -> Map<String, Value> {
+    for (name, v) in params(method).iter().zip(positional) {
+        kwargs.insert((*name).to_owned(), v.clone());
+    }
+    kwargs
+}
 
 /// Why a method was not run; each protocol says it in its own way.
 #[derive(Debug)]
@@ -21,6 +45,8 @@ pub enum Refusal {
     NotRead,
     /// The user may not read this model (`/sim/acl`).
     NoReadRight,
+    /// An AccessError worded in full (a relational field whose model may not be read).
+    Access(String),
     /// An exception while running it (a bad domain, an unknown field): `builtins.ValueError`.
     Value(String),
 }
@@ -37,6 +63,7 @@ impl Refusal {
                 "odoo.exceptions.AccessError",
                 format!("You are not allowed to access '{model}' ({model}) records.\n\nThis operation is allowed for the following groups:\n\t- Role / Administrator\n\nContact your administrator to request access if necessary."),
             ),
+            Refusal::Access(m) => ("odoo.exceptions.AccessError", m.clone()),
             Refusal::Value(m) => ("builtins.ValueError", m.clone()),
         }
     }
@@ -45,16 +72,15 @@ impl Refusal {
 /// Names of Odoo methods that write: known to exist, refused here.
 const WRITE_METHODS: [&str; 6] = ["write", "create", "unlink", "copy", "toggle_active", "action_archive"];
 
-/// Run `method` of `model_name`. `target` is the first argument: the ids of `read`, the domain
-/// of the searches.
-pub fn execute(sim: &mut Sim, model_name: &str, method: &str, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+/// Run `method` of `model_name` with its arguments by name (see [`bind`]).
+pub fn execute(sim: &mut Sim, model_name: &str, method: &str, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
     if sim.store.model(model_name).is_none() {
         return Err(Refusal::UnknownModel);
     }
     if method.starts_with('_') {
         return Err(Refusal::Private);
     }
-    if !READ_METHODS.contains(&method) {
+    if !sim.serves(method) {
         if !WRITE_METHODS.contains(&method) {
             return Err(Refusal::UnknownMethod);
         }
@@ -68,8 +94,10 @@ pub fn execute(sim: &mut Sim, model_name: &str, method: &str, target: Option<&Va
     let model = sim.store.model(model_name).expect("checked above");
     match method {
         "fields_get" => Ok(fields_get(model, kwargs.get("attributes"))),
-        "read" => read(sim, model, target, kwargs).map_err(Refusal::Value),
-        _ => search(sim, model, method, target, kwargs).map_err(Refusal::Value),
+        "read" => read(sim, model, kwargs),
+        "read_group" => crate::fingerprint::read_group(sim, model, kwargs).map_err(Refusal::Value),
+        "formatted_read_group" => crate::fingerprint::formatted_read_group(sim, model, kwargs).map_err(Refusal::Value),
+        _ => search(sim, model, method, kwargs),
     }
 }
 
@@ -89,8 +117,18 @@ pub fn fields_get(model: &Model, attributes: Option<&Value>) -> Value {
         if let Some(r) = &f.relation {
             a.insert("relation".into(), json!(r));
         }
+        if let Some(r) = &f.relation_field {
+            a.insert("relation_field".into(), json!(r));
+        }
         if let Some(sel) = &f.selection {
             a.insert("selection".into(), sel.clone());
+        }
+        if let Some((p, s)) = f.digits {
+            a.insert("digits".into(), json!([p, s]));
+        }
+        // A field from a fields_get document is served as the document gave it.
+        if let Some(doc) = &f.attrs {
+            a.extend(doc.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         if let Some(w) = &wanted {
             a.retain(|k, _| w.contains(&k.as_str()));
@@ -113,23 +151,38 @@ fn requested_fields<'m>(model: &'m Model, kwargs: &Map<String, Value>) -> Result
     }
 }
 
-fn active_test(kwargs: &Map<String, Value>) -> bool {
+pub fn active_test(kwargs: &Map<String, Value>) -> bool {
     kwargs.get("context").and_then(|c| c.get("active_test")).and_then(Value::as_bool).unwrap_or(true)
 }
 
-fn read(sim: &Sim, model: &Model, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, String> {
-    let fields = requested_fields(model, kwargs)?;
-    let ids: Vec<i64> = target.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
-    Ok(Value::Array(
-        ids.iter()
-            .filter_map(|id| model.records.get(id).map(|r| Value::Object(sim.store.render(model, *id, r, &fields))))
-            .collect(),
-    ))
+fn read(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+    let fields = requested_fields(model, kwargs).map_err(Refusal::Value)?;
+    let ids: Vec<i64> = kwargs.get("ids").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    let page: Vec<(i64, &Rec)> = ids.iter().filter_map(|id| model.records.get(id).map(|r| (*id, r))).collect();
+    render_page(sim, model, &fields, page)
 }
 
-fn search(sim: &Sim, model: &Model, method: &str, target: Option<&Value>, kwargs: &Map<String, Value>) -> Result<Value, String> {
-    let domain_v = target.cloned().or_else(|| kwargs.get("domain").cloned()).unwrap_or(json!([]));
-    let dom = domain::parse(&domain_v)?;
+/// The records of a page, as `read` and `search_read` answer them. Reading a one2many or
+/// many2many whose model the user may not read fails as in Odoo (the comodel is searched).
+fn render_page(sim: &Sim, model: &Model, fields: &[&FieldDef], page: Vec<(i64, &Rec)>) -> Result<Value, Refusal> {
+    if !page.is_empty() {
+        if let Some(f) = fields.iter().find(|f| sim.denied.iter().any(|d| f.reads_model(d))) {
+            let rel = f.relation.as_deref().unwrap_or("");
+            return Err(Refusal::Access(format!(
+                "Failed to read field {}.{}\nYou are not allowed to access '{}' ({rel}) records.\n\nThis operation is allowed for the following groups:\n\t- Contact/Creation\n\t- Role / User\n\nContact your administrator to request access if necessary.",
+                model.name,
+                f.name,
+                sim.store.label(rel)
+            )));
+        }
+    }
+    Ok(Value::Array(page.into_iter().map(|(id, r)| Value::Object(sim.store.render(model, id, r, fields))).collect()))
+}
+
+/// The records a domain selects, in id order, as Odoo's `_search` would: every field it names
+/// must exist; archived records are hidden unless the context or the domain says otherwise.
+pub fn matching<'a>(sim: &'a Sim, model: &'a Model, domain: &Value, kwargs: &Map<String, Value>) -> Result<(Domain, impl Iterator<Item = (i64, &'a Rec)> + 'a), String> {
+    let dom = domain::parse(domain)?;
     let mut used = Vec::new();
     dom.fields(&mut used);
     for f in &used {
@@ -137,8 +190,17 @@ fn search(sim: &Sim, model: &Model, method: &str, target: Option<&Value>, kwargs
             return Err(format!("Invalid field {}.{f} in leaf", model.name));
         }
     }
-    // As in Odoo: archived records are hidden unless the context or the domain says otherwise.
     let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
+    let whole_seconds = sim.whole_second_datetimes();
+    let store = &sim.store;
+    let filter = dom.clone();
+    let records = model.records.iter().filter(move |(id, r)| (!hide_archived || r.active) && filter.matches(store, model, **id, r, whole_seconds)).map(|(id, r)| (*id, r));
+    Ok((dom, records))
+}
+
+fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+    let domain_v = kwargs.get("domain").cloned().unwrap_or(json!([]));
+    let (_, matching) = matching(sim, model, &domain_v, kwargs).map_err(Refusal::Value)?;
     let order = kwargs.get("order").and_then(Value::as_str).unwrap_or("id asc").to_ascii_lowercase();
     let keys: Vec<(String, bool)> = order
         .split(',')
@@ -149,22 +211,19 @@ fn search(sim: &Sim, model: &Model, method: &str, target: Option<&Value>, kwargs
         .collect();
     for (k, _) in &keys {
         if model.field(k).is_none() {
-            return Err(format!("Invalid field {k:?} on model {:?}", model.name));
+            return Err(Refusal::Value(format!("Invalid field {k:?} on model {:?}", model.name)));
         }
     }
     let offset = kwargs.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
     let limit = kwargs.get("limit").and_then(Value::as_u64).map(|l| l as usize);
-    let store = &sim.store;
-    let whole_seconds = sim.whole_second_datetimes();
-    let matching = model.records.iter().filter(|(id, r)| (!hide_archived || r.active) && dom.matches(store, model, **id, r, whole_seconds));
     let by_id_asc = keys.len() == 1 && keys[0] == ("id".to_owned(), false);
-    let page: Vec<(i64, &crate::data::Rec)> = if method == "search_count" {
+    let page: Vec<(i64, &Rec)> = if method == "search_count" {
         return Ok(json!(matching.count()));
     } else if by_id_asc {
         // The keyset path: walk the id index and stop at the limit.
-        matching.skip(offset).take(limit.unwrap_or(usize::MAX)).map(|(id, r)| (*id, r)).collect()
+        matching.skip(offset).take(limit.unwrap_or(usize::MAX)).collect()
     } else {
-        let mut all: Vec<(i64, &crate::data::Rec)> = matching.map(|(id, r)| (*id, r)).collect();
+        let mut all: Vec<(i64, &Rec)> = matching.collect();
         all.sort_by(|a, b| {
             for (k, desc) in &keys {
                 let o = match k.as_str() {
@@ -185,6 +244,6 @@ fn search(sim: &Sim, model: &Model, method: &str, target: Option<&Value>, kwargs
     if method == "search" {
         return Ok(Value::Array(page.iter().map(|(id, _)| json!(id)).collect()));
     }
-    let fields = requested_fields(model, kwargs)?;
-    Ok(Value::Array(page.into_iter().map(|(id, r)| Value::Object(store.render(model, id, r, &fields))).collect()))
+    let fields = requested_fields(model, kwargs).map_err(Refusal::Value)?;
+    render_page(sim, model, &fields, page)
 }

@@ -1,73 +1,11 @@
-//! What the simulator is serving now: the data, the credentials, the faults to inject, counters.
-use serde::Deserialize;
+//! What the simulator is serving now: the data, the credentials, the faults to inject, the
+//! limits, the serving costs, counters.
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use crate::data::Store;
-use crate::http::Reply;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Wait `delay_ms`, then answer normally.
-    Delay,
-    /// HTTP 500 with an HTML body, as a reverse proxy in front of a dead Odoo would.
-    Http500,
-    /// HTTP 200 with a truncated JSON body.
-    Malformed,
-    /// Close the connection without answering.
-    Drop,
-    /// Odoo's error envelope with `name` and `message` (say, an AccessError on a record).
-    OdooError,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Fault {
-    pub kind: FaultKind,
-    /// Only requests for this method (`search_read`, `authenticate`, ...); any when absent.
-    #[serde(default)]
-    pub method: Option<String>,
-    /// How many requests it hits; negative means until cleared.
-    #[serde(default = "one")]
-    pub count: i64,
-    /// How many matching requests it lets through first (a fault in the middle of a run).
-    #[serde(default)]
-    pub after: u64,
-    #[serde(default)]
-    pub delay_ms: u64,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-fn one() -> i64 {
-    1
-}
-
-impl Fault {
-    /// What the fault does to a request: `None` lets it through (after a delay, for `Delay`);
-    /// `odoo_error` words an Odoo exception in the protocol of the request.
-    pub fn reply(&self, odoo_error: impl FnOnce(&str, &str) -> Reply) -> Option<Reply> {
-        match self.kind {
-            FaultKind::Delay => {
-                std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
-                None
-            }
-            FaultKind::Http500 => Some(Reply::html(500, "<html><body><h1>500 Internal Server Error</h1></body></html>")),
-            FaultKind::Malformed => Some(Reply::Send {
-                status: 200,
-                content_type: "application/json",
-                body: br#"{"jsonrpc": "2.0", "id": 1, "result": [{"id": 1, "name": "#.to_vec(),
-                headers: vec![],
-            }),
-            FaultKind::Drop => Some(Reply::Drop),
-            FaultKind::OdooError => Some(odoo_error(
-                self.name.as_deref().unwrap_or("odoo.exceptions.AccessError"),
-                self.message.as_deref().unwrap_or("You are not allowed to access this document."),
-            )),
-        }
-    }
-}
+use crate::faults::{Chaos, Fault};
+use crate::limits::Limits;
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
@@ -79,22 +17,48 @@ pub struct Stats {
     pub non_read_calls: u64,
     /// The most model requests served at once (each on a worker).
     pub most_at_once: usize,
+    /// The most Odoo requests (JSON-RPC, JSON-2, version routes) that arrived within one second.
+    pub most_per_second: usize,
+    /// Answers other than 200, by status (`"404"`, `"429"`, ...), and connections closed without
+    /// a full answer: `"drop"`, `"cut"`, `"time_limit"` (a worker killed by `limit_time_real`).
+    pub failed: BTreeMap<String, u64>,
+    /// Faults injected (by `/sim/fault` or chaos), by kind.
+    pub faults: BTreeMap<String, u64>,
     /// The User-Agent of the last request.
     pub user_agent: Option<String>,
 }
 
-/// What serving one record costs a simulated Odoo worker, in wall time (a sleep, not CPU): so
-/// that a 2-core machine can play an Odoo with several remote workers. Zero by default.
+impl Stats {
+    /// Count an answer that is not a 200 (or no answer at all).
+    pub fn count_reply(&mut self, reply: &crate::http::Reply) {
+        use crate::http::Reply;
+        let key = match reply {
+            Reply::Send { status: 200, .. } => return,
+            Reply::Send { status, .. } => status.to_string(),
+            Reply::Drop => "drop".into(),
+            Reply::Cut { .. } => "cut".into(),
+            Reply::Killed => "time_limit".into(),
+        };
+        *self.failed.entry(key).or_default() += 1;
+    }
+}
+
+/// What serving costs a simulated Odoo worker, in wall time (a sleep, not CPU): so that a 2-core
+/// machine can play an Odoo with several remote workers. Zero by default.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ServingCost {
-    pub order: std::time::Duration,
-    pub line: std::time::Duration,
+pub struct Cost {
+    /// Each record of a `read` or `search_read` answer.
+    pub per_record: Duration,
+    /// Each KB (1,024 bytes) of the answer's body.
+    pub per_kb: Duration,
 }
 
 pub struct Sim {
-    /// The Odoo major version played: 18 (JSON-RPC only), 19 (both), 20 (JSON-2 only).
+    /// The Odoo major version played, 16 to 22 (`main.rs` says what each serves).
     pub version: u32,
-    pub serving_cost: ServingCost,
+    /// Per model (`--cost-order-us`, `--cost-line-us`, `/sim/cost`).
+    pub costs: BTreeMap<String, Cost>,
+    pub limits: Limits,
     pub store: Store,
     pub database: String,
     pub login: String,
@@ -102,17 +66,44 @@ pub struct Sim {
     pub uid: i64,
     /// API keys of the user (any of them also works in place of the password on JSON-RPC).
     pub api_keys: BTreeSet<String>,
-    /// Models the user may not read (`/sim/acl`): an AccessError, as with a missing ACL.
+    /// Models the user may not read (`/sim/acl`): an AccessError on the model, and on any
+    /// one2many / many2many to it that a read asks for.
     pub denied: BTreeSet<String>,
     pub keys_made: u64,
     pub faults: Vec<Fault>,
+    pub chaos: Option<Chaos>,
     pub stats: Stats,
-    /// Deleted records, for /sim/restore: (model, id, record, the order of a line).
-    pub graveyard: Vec<(String, i64, crate::data::Rec, Option<i64>)>,
 }
 
 impl Sim {
+    /// A simulator serving `store`, with the default credentials and nothing injected.
+    pub fn new(version: u32, store: Store) -> Sim {
+        Sim {
+            version,
+            costs: BTreeMap::new(),
+            limits: Limits::default(),
+            store,
+            database: "dimagaz".into(),
+            login: "admin".into(),
+            password: "admin".into(),
+            uid: 2,
+            api_keys: BTreeSet::new(),
+            denied: BTreeSet::new(),
+            keys_made: 0,
+            faults: Vec::new(),
+            chaos: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The fault for this request: a queued one for its method first, else chaos' draw.
     pub fn take_fault(&mut self, method: &str) -> Option<Fault> {
+        let f = self.queued_fault(method).or_else(|| self.chaos.as_mut().and_then(Chaos::draw))?;
+        *self.stats.faults.entry(f.kind.name().to_owned()).or_default() += 1;
+        Some(f)
+    }
+
+    fn queued_fault(&mut self, method: &str) -> Option<Fault> {
         let i = self.faults.iter().position(|f| f.method.as_deref().is_none_or(|m| m == method))?;
         if self.faults[i].after > 0 {
             self.faults[i].after -= 1;
@@ -158,21 +149,44 @@ impl Sim {
         key
     }
 
-    /// What serving `result` (a list of records, for `read` and `search_read`) costs.
-    pub fn serving_time(&self, model: &str, method: &str, result: &serde_json::Value) -> std::time::Duration {
-        let per_record = match model {
-            crate::data::ORDER => self.serving_cost.order,
-            crate::data::LINE => self.serving_cost.line,
-            _ => std::time::Duration::ZERO,
-        };
-        match (method, result.as_array()) {
-            ("read" | "search_read", Some(records)) => per_record * records.len() as u32,
-            _ => std::time::Duration::ZERO,
+    /// What serving an answer costs: per record of a `read` / `search_read` result (`records`:
+    /// the length of the result), and per KB of the body sent (`body_len`).
+    pub fn serving_time(&self, model: &str, method: &str, records: usize, body_len: usize) -> Duration {
+        let cost = self.costs.get(model).copied().unwrap_or_default();
+        let records = if matches!(method, "read" | "search_read") { records as u32 } else { 0 };
+        cost.per_record * records + cost.per_kb.mul_f64(body_len as f64 / 1024.0)
+    }
+
+    /// A successful answer: counts its bytes, and adds what serving it costs to `owed` (which the
+    /// caller spends without holding the simulator's lock).
+    pub fn answered(&mut self, model: &str, method: &str, records: usize, reply: &crate::http::Reply, owed: &mut Duration) {
+        if let crate::http::Reply::Send { body, .. } = reply {
+            self.stats.bytes_out += body.len() as u64;
+            *owed += self.serving_time(model, method, records, body.len());
         }
     }
 
     /// Odoo 19 compares datetimes at whole-second granularity.
     pub fn whole_second_datetimes(&self) -> bool {
         self.version >= 19
+    }
+
+    /// Whether this server has `method` (besides the plain read methods every version serves):
+    /// `read_group` until 20 (Odoo Online 19.1+ has dropped it: `disabled_methods`),
+    /// `formatted_read_group` from 19, with the `web` addon.
+    pub fn serves(&self, method: &str) -> bool {
+        if self.limits.disabled_methods.contains(method) {
+            return false;
+        }
+        match method {
+            "read_group" => self.version <= 20,
+            "formatted_read_group" => self.version >= 19 && self.limits.web,
+            _ => crate::methods::READ_METHODS.contains(&method),
+        }
+    }
+
+    /// `/jsonrpc`: Odoo 16 to 21 (deprecated from 19, removed in 22), unless a proxy hides it.
+    pub fn serves_jsonrpc(&self) -> bool {
+        self.version <= 21 && self.limits.jsonrpc
     }
 }

@@ -80,6 +80,17 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
                         changes.push(format!("added column {} {}", c.name, c.pg_type));
                         needs_full_pass = true;
                     }
+                    Some(t) if converts_in_place(t, c.pg_type).is_some() && !used_by_views(&table, &c.name)? => {
+                        // A change Postgres can make without losing a value (amounts that were
+                        // double precision before 0.3.0 and are numeric now): the column keeps
+                        // its name, and each value becomes the decimal a fresh read would give.
+                        // (A view on the column would make the ALTER fail at every run: such a
+                        // column takes the path below instead.)
+                        let using = converts_in_place(t, c.pg_type).unwrap().replace("{}", &quote(&c.name));
+                        ddl.push("SET LOCAL extra_float_digits TO 1".into());
+                        ddl.push(format!("ALTER TABLE {table} ALTER COLUMN {} TYPE {} USING {using}", quote(&c.name), c.pg_type));
+                        changes.push(format!("column {} converted from {t} to {} in place (every value kept)", c.name, c.pg_type));
+                    }
                     Some(t) if !same_type(t, c.pg_type) => {
                         // The field's type changed in Odoo. Its old values are kept under a name in
                         // scrap_sga's reserved prefix, and a fresh column takes the new type.
@@ -152,6 +163,28 @@ fn existing_triggers(conf: &ModelConf) -> Result<BTreeMap<String, bool>, SyncErr
         }
         Ok(out)
     })
+}
+
+/// Whether a view (or rule) reads the column: Postgres refuses to change the type of such a column.
+fn used_by_views(table: &str, column: &str) -> Result<bool, SyncError> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                        WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refobjid = $1::regclass AND a.attname = $2)",
+        &[table.into(), column.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// The conversion of a column from type `from` to `to` that keeps every value, as a USING
+/// expression over `{}` (the column), where there is one. double precision to numeric goes
+/// through text: a double's text is its shortest exact form (extra_float_digits = 1, the default
+/// since PostgreSQL 12), the very number Odoo's JSON carries, whereas the direct cast rounds to
+/// 15 digits.
+fn converts_in_place(from: &str, to: &str) -> Option<&'static str> {
+    match (from, to) {
+        ("double precision", "numeric") => Some("{}::text::numeric"),
+        _ => None,
+    }
 }
 
 fn same_type(existing: &str, wanted: &str) -> bool {

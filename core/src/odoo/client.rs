@@ -335,7 +335,7 @@ impl Client {
     }
 
     pub fn fields_get(&self, model: &str) -> Result<Map<String, Value>, OdooError> {
-        let attributes = json!({"attributes": ["type", "string", "relation", "store", "required", "readonly"]});
+        let attributes = json!({"attributes": crate::mapping::FIELDS_GET_ATTRIBUTES});
         self.call(&ReadCall::new(model, ReadMethod::FieldsGet, None, attributes))
     }
 

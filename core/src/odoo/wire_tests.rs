@@ -226,7 +226,10 @@ fn json2_sends_only_allowlisted_methods_in_the_url_with_the_key_in_a_header() {
         assert_eq!(s.header("user-agent"), Some(USER_AGENT));
         assert!(!s.body.contains(KEY), "the key travels in the header only");
     }
-    assert_eq!(seen[1].json(), json!({"attributes": ["type", "string", "relation", "store", "required", "readonly"]}));
+    assert_eq!(
+        seen[1].json(),
+        json!({"attributes": ["type", "string", "relation", "relation_field", "store", "required", "readonly", "selection", "digits"]})
+    );
     assert_eq!(seen[2].json(), json!({"domain": [], "order": "id asc", "limit": 5, "context": {"active_test": false}}));
     assert_eq!(seen[3].json(), json!({"domain": [["id", ">", 0]], "fields": ["id"], "order": "id asc", "limit": 10, "context": {"active_test": false}}));
     assert_eq!(seen[4].json(), json!({"domain": [], "context": {"active_test": false}}));
