@@ -146,7 +146,7 @@ fi
 cluster_stop "$WORK/pg"
 
 # These replace the extension files installed above, and put the current build back at the end.
-step "upgrade on PostgreSQL $PG_MAJOR: 0.1.0 built from its commit, synced, ALTER EXTENSION UPDATE, restart; catalog against a fresh install"
+step "upgrade on PostgreSQL $PG_MAJOR: each earlier release built from its commit, synced, ALTER EXTENSION UPDATE, restart; catalog against a fresh install"
 bash "$ROOT/tests/upgrade_test.sh" 2>&1 | tally
 
 if [ "$PG_MAJOR" = 15 ]; then
