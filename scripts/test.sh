@@ -117,14 +117,14 @@ if [ "$PG_MAJOR" = 15 ] || [ -n "${SGA_TEST_BOTH_PROTOCOLS:-}" ]; then
     step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 18 (JSON-RPC)"
     e2e 18 --test '*'
     step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2)"
-    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel
+    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile
 else
     step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2), and protocol choice"
-    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test protocols
+    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile --test protocols
 fi
 
 if [ "$PG_MAJOR" = 15 ]; then
-    step "Django (examples/django): the app pip-installed, generated models, filters, OpenAPI schema"
+    step "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the change feed"
     DJ="$ROOT/examples/django"
     # A fresh virtual environment, and the app installed into it by pip from its directory, as a
     # project installs it: the tests import the installed copy, never the source tree.
@@ -133,7 +133,8 @@ if [ "$PG_MAJOR" = 15 ]; then
     SIM_LOG=/dev/null sim_start 120 500
     DJ_SIM_PID=$SIM_PID
     # `|| true`: a failing run must still reach the tally below, and the simulator be stopped.
-    (cd "$DJ" && SGA_SIM_URL=$SIM_URL BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
+    # SGA_SIM_BIN: tests/test_schemas.py starts simulators of its own, serving other schemas.
+    (cd "$DJ" && SGA_SIM_URL=$SIM_URL SGA_SIM_BIN="$SIM_BIN" BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
         "$WORK/django-venv/bin/python" manage.py test --noinput 2>&1) | tee "$WORK/django.log" || true
     kill "$DJ_SIM_PID" 2>/dev/null || true
     # Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)".

@@ -73,7 +73,8 @@ COMMENT ON FUNCTION scrap_sga.resync_failed(text) IS
 'Retry now every record waiting in scrap_sga.failed_record, whatever its next_attempt_at.';
 
 CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text DEFAULT NULL, secret text DEFAULT NULL,
-                                         secret_file text DEFAULT NULL, protocol text DEFAULT 'auto')
+                                         secret_file text DEFAULT NULL, protocol text DEFAULT 'auto',
+                                         max_requests_per_second real DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -102,6 +103,10 @@ BEGIN
         RAISE EXCEPTION 'scrap_sga.set_connection: JSON-RPC needs a login (JSON-2 does not: its API key names the user)'
             USING ERRCODE = '22023';
     END IF;
+    IF max_requests_per_second <= 0 THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: max_requests_per_second must be more than 0, or NULL for no limit (got %)', max_requests_per_second
+            USING ERRCODE = '22023';
+    END IF;
     IF coalesce(secret_file, '') <> '' THEN
         -- The worker reads the file as the server's OS user, which may read any file the server
         -- can: only those allowed to read server files may name one.
@@ -111,15 +116,18 @@ BEGIN
         END IF;
         PERFORM scrap_sga._check_secret_file(secret_file);
     END IF;
-    INSERT INTO scrap_sga.connection (url, database, login, secret, secret_file, protocol)
-    VALUES (rtrim(url, '/'), database, nullif(login, ''), nullif(secret, ''), nullif(secret_file, ''), protocol)
+    -- What was found out about the server before is forgotten: the next run asks again.
+    INSERT INTO scrap_sga.connection (url, database, login, secret, secret_file, protocol, max_requests_per_second)
+    VALUES (rtrim(url, '/'), database, nullif(login, ''), nullif(secret, ''), nullif(secret_file, ''), protocol, max_requests_per_second)
     ON CONFLICT (singleton) DO UPDATE
        SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login, secret = EXCLUDED.secret,
-           secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now();
+           secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now(),
+           max_requests_per_second = EXCLUDED.max_requests_per_second,
+           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL;
 END
 $$;
-COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text) IS
-'Set the Odoo server to read from: base URL (https://erp.example.com), database, login (JSON-RPC only), and the password or API key, either as secret or as secret_file, an absolute path on this server to a file only its owner can read, read at every run. protocol: auto (default), json2 or jsonrpc.';
+COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text, real) IS
+'Set the Odoo server to read from: base URL (https://erp.example.com), database, login (JSON-RPC only), and the password or API key, either as secret or as secret_file, an absolute path on this server to a file only its owner can read, read at every run. protocol: auto (default), json2 or jsonrpc. max_requests_per_second: a budget every process syncing this database shares (1 for Odoo Online); NULL for none.';
 
 -- After a run that changed rows: NOTIFY scrap_sga with what changed, for LISTEN scrap_sga.
 -- Delivered when the calling transaction commits; nothing for a run that changed nothing.
@@ -159,6 +167,29 @@ $$;
 COMMENT ON FUNCTION scrap_sga.copy_computed_field(text, text, boolean) IS
 'Copy (or stop copying) a field Odoo computes without storing it. Its value can change without write_date moving: besides being read with every record read, it is refreshed for every record every scrap_sga.model.computed_refresh (1 hour by default).';
 
+CREATE FUNCTION scrap_sga.exclude_field(model text, field text, exclude boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF field = 'id' THEN
+        RAISE EXCEPTION 'scrap_sga.exclude_field: id is how records are told apart: it cannot be left out' USING ERRCODE = '22023';
+    END IF;
+    UPDATE scrap_sga.model_field mf SET excluded = exclude, changed_at = now()
+     WHERE mf.model = exclude_field.model AND mf.field = exclude_field.field;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scrap_sga.exclude_field: Odoo reported no field % on model % (see scrap_sga.model_field)', field, model
+            USING ERRCODE = '42703';
+    END IF;
+    -- The next run plans the model again: the field is no longer read (or is read again, its
+    -- column filled by a full pass when it is new).
+    UPDATE scrap_sga.model m SET schema_checked_at = NULL WHERE m.model = exclude_field.model;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.exclude_field(text, text, boolean) IS
+'Leave a field in Odoo (a scanned PDF, say): it is no longer read; its column and data stay. exclude => false reads it again.';
+
 -- One row per model: how fresh the mirror is and how its runs went. Its subqueries name their
 -- columns: a view keeps the columns `*` meant when it was created, whatever is added later.
 -- Cheap whatever the size of the mirror and of the run log (0.3.0): the live rows are the count
@@ -186,14 +217,18 @@ SELECT m.model,
        CASE WHEN w.state IN ('idle', 'backing off') AND NOT pg_is_in_recovery() THEN w.next_run_at END AS next_run_at,
        w.consecutive_failures AS worker_failures,
        m.cursor,
-       m.reconciled_at
+       m.reconciled_at,
+       (SELECT array_agg(f.field ORDER BY f.field) FROM scrap_sga.model_field f
+         WHERE f.model = m.model AND f.unreadable_since IS NOT NULL) AS unreadable_fields
 FROM scrap_sga.model m
-LEFT JOIN scrap_sga.worker_state w ON true
+-- A singleton, said so: the planner never analyzes these small tables and would assume hundreds
+-- of rows in each, then cost the view high enough to JIT-compile it at every call.
+LEFT JOIN LATERAL (SELECT w.pid, w.state, w.next_run_at, w.consecutive_failures FROM scrap_sga.worker_state w LIMIT 1) w ON true
 LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_pid FROM scrap_sga.sync_run r
                    WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
                    WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
-COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run, fields the sync user may not read.';
 
 -- Register an Odoo model to mirror: the next sync asks Odoo for its fields, creates the table
 -- and copies every record. One call instead of an INSERT that must know the catalog's columns.

@@ -19,7 +19,16 @@ CREATE TABLE scrap_sga.connection (
     secret_file text CHECK (secret_file ~ '^/'),
     -- auto: ask the server its version at each run; JSON-2 on Odoo 19 and later.
     protocol    text NOT NULL DEFAULT 'auto' CHECK (protocol IN ('auto', 'json2', 'jsonrpc')),
-    CONSTRAINT connection_one_secret CHECK ((secret IS NULL) <> (secret_file IS NULL))
+    CONSTRAINT connection_one_secret CHECK ((secret IS NULL) <> (secret_file IS NULL)),
+    -- Added in 0.3.0. Requests per second to Odoo from every process syncing this database
+    -- together (NULL: no limit). Hosted Odoo answers 429 beyond its own limit.
+    max_requests_per_second real CHECK (max_requests_per_second > 0),
+    -- What the last run found out about the server, so that a run need not ask (found out
+    -- again every schema_refresh, and after a failure that says the server changed).
+    detected_protocol text CHECK (detected_protocol IN ('json2', 'jsonrpc')),
+    detected_version  text,
+    detected_uid      integer,
+    detected_at       timestamptz
 );
 COMMENT ON TABLE scrap_sga.connection IS 'The Odoo server scrap_sga reads from. Set it with scrap_sga.set_connection().';
 
@@ -68,6 +77,12 @@ CREATE TABLE scrap_sga.model (
     -- range. An Odoo serves one request per HTTP worker (odoo --workers N): up to N streams go
     -- faster, more only queue. 1 suits every Odoo, --workers 0 included.
     parallel          integer NOT NULL DEFAULT 1 CHECK (parallel BETWEEN 1 AND 16),
+    -- Added in 0.3.0. Records per request that last worked, and what a record weighed then:
+    -- batches shrink when Odoo cannot serve them (too large, too slow) and grow back gradually.
+    batch_size        integer CHECK (batch_size > 0),
+    bytes_per_record  integer CHECK (bytes_per_record >= 0),
+    -- How a job worker is told which model to sync.
+    model_id          integer GENERATED ALWAYS AS IDENTITY UNIQUE,
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
@@ -101,6 +116,11 @@ CREATE TABLE scrap_sga.model_field (
     selection    jsonb,
     -- A one2many's inverse: the many2one of the related model that points back.
     relation_field text,
+    -- Left out by the DBA (scrap_sga.exclude_field): never read, its column and data stay.
+    excluded     boolean NOT NULL DEFAULT false,
+    -- Since when the sync user may not read it (Odoo refused it, naming it): not read, and tried
+    -- again at each field check (schema_refresh).
+    unreadable_since timestamptz,
     PRIMARY KEY (model, field)
 );
 COMMENT ON TABLE scrap_sga.model_field IS 'Every field fields_get reported for each model, its columns, or why it is not copied.';
@@ -147,7 +167,12 @@ CREATE TABLE scrap_sga.sync_run (
     protocol       text,
     -- Records reconcile found out of date and read again: a late commit the window missed (or a
     -- write made while the run went on). Non-zero means the repair worked.
-    repaired       bigint NOT NULL DEFAULT 0
+    repaired       bigint NOT NULL DEFAULT 0,
+    -- Added in 0.3.0. Records Odoo could not serve even alone, set aside in the retry queue;
+    -- batches halved after Odoo could not serve them; answers of 429 or 503 waited for.
+    parked         bigint NOT NULL DEFAULT 0,
+    splits         integer NOT NULL DEFAULT 0,
+    waits          integer NOT NULL DEFAULT 0
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);
@@ -156,9 +181,10 @@ CREATE INDEX sync_run_model_run_id_idx ON scrap_sga.sync_run (model, run_id DESC
 CREATE INDEX sync_run_model_succeeded_idx ON scrap_sga.sync_run (model, run_id DESC) WHERE status = 'succeeded';
 COMMENT ON TABLE scrap_sga.sync_run IS 'One row per model per run: what started it, counts, cursor before and after, and the error of a failed run.';
 
--- Records that could not be stored (a value that does not fit its column, a constraint). The
--- rest of their page is stored; each later sync retries those that are due, with exponential
--- back-off, and an entry leaves the queue when its record is stored.
+-- Records that could not be stored (a value that does not fit its column, a constraint), or not
+-- even fetched alone (an answer too large or too slow for one record). The rest of their page is
+-- stored; each later sync retries those that are due, with exponential back-off, and an entry
+-- leaves the queue when its record is stored.
 CREATE TABLE scrap_sga.failed_record (
     model            text NOT NULL,
     odoo_id          integer NOT NULL,
@@ -169,10 +195,13 @@ CREATE TABLE scrap_sga.failed_record (
     last_failed_at   timestamptz NOT NULL DEFAULT now(),
     next_attempt_at  timestamptz NOT NULL DEFAULT now() + interval '1 minute',
     last_run_id      bigint,
-    PRIMARY KEY (model, odoo_id)
+    PRIMARY KEY (model, odoo_id),
+    -- Added in 0.3.0. The write_date Odoo listed for the record since it failed: while it stays
+    -- the same, windows and reconcile leave the record to its retry (NULL: not known).
+    write_date       timestamptz
 );
 COMMENT ON TABLE scrap_sga.failed_record IS
-'Records that could not be stored, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
+'Records that could not be stored or fetched, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
 
 -- What the background worker is doing (one row; written by the worker itself).
 CREATE TABLE scrap_sga.worker_state (
@@ -192,3 +221,4 @@ SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.failed_record', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.invocation_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_model_id_seq', '');

@@ -7,19 +7,129 @@
 
 -- What fields_get says besides types: digits (amounts become numeric), selection choices, a
 -- one2many's inverse. Every model asks fields_get again at its next run to fill them in; an
--- amount column that was double precision is then converted to numeric in place.
+-- amount column that was double precision is then converted to numeric in place. Fields can be
+-- left out by the DBA (exclude_field), or because the sync user may not read them.
 ALTER TABLE scrap_sga.model_field
     ADD COLUMN digits integer[],
     ADD COLUMN selection jsonb,
-    ADD COLUMN relation_field text;
+    ADD COLUMN relation_field text,
+    ADD COLUMN excluded boolean NOT NULL DEFAULT false,
+    ADD COLUMN unreadable_since timestamptz;
 UPDATE scrap_sga.model SET schema_checked_at = NULL;
+
+-- Adaptive batches (the size that worked, a record's weight), and the id a job worker is told.
+ALTER TABLE scrap_sga.model
+    ADD COLUMN batch_size integer CHECK (batch_size > 0),
+    ADD COLUMN bytes_per_record integer CHECK (bytes_per_record >= 0),
+    ADD COLUMN model_id integer GENERATED ALWAYS AS IDENTITY UNIQUE;
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_model_id_seq', '');
+
+-- The request budget, and what the last run found out about the server.
+ALTER TABLE scrap_sga.connection
+    ADD COLUMN max_requests_per_second real CHECK (max_requests_per_second > 0),
+    ADD COLUMN detected_protocol text CHECK (detected_protocol IN ('json2', 'jsonrpc')),
+    ADD COLUMN detected_version text,
+    ADD COLUMN detected_uid integer,
+    ADD COLUMN detected_at timestamptz;
+
+-- What a run set aside, split and waited for. A constant default adds a column without
+-- rewriting the (possibly large) run log.
+ALTER TABLE scrap_sga.sync_run
+    ADD COLUMN parked bigint NOT NULL DEFAULT 0,
+    ADD COLUMN splits integer NOT NULL DEFAULT 0,
+    ADD COLUMN waits integer NOT NULL DEFAULT 0;
+ALTER TABLE scrap_sga.failed_record ADD COLUMN write_date timestamptz;
+COMMENT ON TABLE scrap_sga.failed_record IS
+'Records that could not be stored or fetched, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
 
 -- The status view's last run and last success of each model, read from an index.
 CREATE INDEX sync_run_model_run_id_idx ON scrap_sga.sync_run (model, run_id DESC);
 CREATE INDEX sync_run_model_succeeded_idx ON scrap_sga.sync_run (model, run_id DESC) WHERE status = 'succeeded';
 
+-- set_connection() gains max_requests_per_second: a new signature.
+DROP FUNCTION scrap_sga.set_connection(text, text, text, text, text, text);
+CREATE FUNCTION scrap_sga.set_connection(url text, database text, login text DEFAULT NULL, secret text DEFAULT NULL,
+                                         secret_file text DEFAULT NULL, protocol text DEFAULT 'auto',
+                                         max_requests_per_second real DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- A failed call must not write its statement, which may hold the secret, to the server log.
+SET log_min_error_statement = 'panic'
+AS $$
+BEGIN
+    -- Checked here rather than left to the table's constraints: a constraint violation would
+    -- print the whole row, secret included, in its DETAIL.
+    IF url IS NULL OR url !~ '^https?://[^/]+' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: url must start with http:// or https:// (got %)', coalesce(url, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF coalesce(database, '') = '' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: database must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF protocol IS NULL OR protocol NOT IN ('auto', 'json2', 'jsonrpc') THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: protocol must be auto, json2 or jsonrpc (got %)', coalesce(protocol, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF (coalesce(secret, '') = '') = (coalesce(secret_file, '') = '') THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: give either secret or secret_file, not both and not neither'
+            USING ERRCODE = '22023';
+    END IF;
+    IF protocol = 'jsonrpc' AND coalesce(login, '') = '' THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: JSON-RPC needs a login (JSON-2 does not: its API key names the user)'
+            USING ERRCODE = '22023';
+    END IF;
+    IF max_requests_per_second <= 0 THEN
+        RAISE EXCEPTION 'scrap_sga.set_connection: max_requests_per_second must be more than 0, or NULL for no limit (got %)', max_requests_per_second
+            USING ERRCODE = '22023';
+    END IF;
+    IF coalesce(secret_file, '') <> '' THEN
+        -- The worker reads the file as the server's OS user, which may read any file the server
+        -- can: only those allowed to read server files may name one.
+        IF NOT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') THEN
+            RAISE EXCEPTION 'scrap_sga.set_connection: naming a secret_file needs the privileges of pg_read_server_files'
+                USING ERRCODE = '42501';
+        END IF;
+        PERFORM scrap_sga._check_secret_file(secret_file);
+    END IF;
+    -- What was found out about the server before is forgotten: the next run asks again.
+    INSERT INTO scrap_sga.connection (url, database, login, secret, secret_file, protocol, max_requests_per_second)
+    VALUES (rtrim(url, '/'), database, nullif(login, ''), nullif(secret, ''), nullif(secret_file, ''), protocol, max_requests_per_second)
+    ON CONFLICT (singleton) DO UPDATE
+       SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login, secret = EXCLUDED.secret,
+           secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now(),
+           max_requests_per_second = EXCLUDED.max_requests_per_second,
+           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text, real) IS
+'Set the Odoo server to read from: base URL (https://erp.example.com), database, login (JSON-RPC only), and the password or API key, either as secret or as secret_file, an absolute path on this server to a file only its owner can read, read at every run. protocol: auto (default), json2 or jsonrpc. max_requests_per_second: a budget every process syncing this database shares (1 for Odoo Online); NULL for none.';
+
+CREATE FUNCTION scrap_sga.exclude_field(model text, field text, exclude boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF field = 'id' THEN
+        RAISE EXCEPTION 'scrap_sga.exclude_field: id is how records are told apart: it cannot be left out' USING ERRCODE = '22023';
+    END IF;
+    UPDATE scrap_sga.model_field mf SET excluded = exclude, changed_at = now()
+     WHERE mf.model = exclude_field.model AND mf.field = exclude_field.field;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scrap_sga.exclude_field: Odoo reported no field % on model % (see scrap_sga.model_field)', field, model
+            USING ERRCODE = '42703';
+    END IF;
+    -- The next run plans the model again: the field is no longer read (or is read again, its
+    -- column filled by a full pass when it is new).
+    UPDATE scrap_sga.model m SET schema_checked_at = NULL WHERE m.model = exclude_field.model;
+END
+$$;
+COMMENT ON FUNCTION scrap_sga.exclude_field(text, text, boolean) IS
+'Leave a field in Odoo (a scanned PDF, say): it is no longer read; its column and data stay. exclude => false reads it again.';
+
 -- The status view reads the kept count of live rows instead of counting the table at each call
--- (same columns, so views of the DBA's own built on it stay valid).
+-- (its columns stay, one is added at the end: views of the DBA's own built on it stay valid).
 -- One row per model: how fresh the mirror is and how its runs went. Its subqueries name their
 -- columns: a view keeps the columns `*` meant when it was created, whatever is added later.
 -- Cheap whatever the size of the mirror and of the run log (0.3.0): the live rows are the count
@@ -47,15 +157,19 @@ SELECT m.model,
        CASE WHEN w.state IN ('idle', 'backing off') AND NOT pg_is_in_recovery() THEN w.next_run_at END AS next_run_at,
        w.consecutive_failures AS worker_failures,
        m.cursor,
-       m.reconciled_at
+       m.reconciled_at,
+       (SELECT array_agg(f.field ORDER BY f.field) FROM scrap_sga.model_field f
+         WHERE f.model = m.model AND f.unreadable_since IS NOT NULL) AS unreadable_fields
 FROM scrap_sga.model m
-LEFT JOIN scrap_sga.worker_state w ON true
+-- A singleton, said so: the planner never analyzes these small tables and would assume hundreds
+-- of rows in each, then cost the view high enough to JIT-compile it at every call.
+LEFT JOIN LATERAL (SELECT w.pid, w.state, w.next_run_at, w.consecutive_failures FROM scrap_sga.worker_state w LIMIT 1) w ON true
 LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_pid FROM scrap_sga.sync_run r
                    WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
                    WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
 DROP FUNCTION scrap_sga._live_rows(regclass);
-COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run.';
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run, fields the sync user may not read.';
 
 -- Register an Odoo model to mirror: the next sync asks Odoo for its fields, creates the table
 -- and copies every record. One call instead of an INSERT that must know the catalog's columns.

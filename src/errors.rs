@@ -52,6 +52,9 @@ impl std::fmt::Display for SqlState {
 pub struct SyncError {
     pub sqlstate: SqlState,
     pub message: String,
+    /// The Odoo error it came from, for what the engine decides by its kind (a field the user
+    /// may not read, a `Retry-After`).
+    pub odoo: Option<OdooError>,
 }
 
 pub mod state {
@@ -75,11 +78,13 @@ pub mod state {
     pub const ACTIVE_TRANSACTION: SqlState = SqlState::new("25000");
     pub const READ_ONLY_TRANSACTION: SqlState = SqlState::new("25006");
     pub const TOO_MANY_WORKERS: SqlState = SqlState::new("53400");
+    /// Odoo, or a proxy in front of it, kept answering 429 or 503 (too many requests).
+    pub const RATE_LIMITED: SqlState = SqlState::new("53300");
 }
 
 impl SyncError {
     pub fn new(sqlstate: SqlState, message: impl Into<String>) -> SyncError {
-        SyncError { sqlstate, message: message.into() }
+        SyncError { sqlstate, message: message.into(), odoo: None }
     }
 
     /// Prefix the message with where it happened (model, operation, page).
@@ -88,11 +93,17 @@ impl SyncError {
         self
     }
 
+    /// An Odoo error as the engine reports it. An interrupted call on a backend that was told
+    /// to stop is that stop (57P01), not a failure of Odoo's.
     pub fn from_odoo(e: &OdooError) -> SyncError {
+        if matches!(e, OdooError::Interrupted) && crate::interrupt::pending() {
+            return crate::interrupt::stopped();
+        }
         let sqlstate = match e {
             _ if e.is_auth_failure() => state::INVALID_PASSWORD,
             OdooError::Connect { .. } => state::CANNOT_CONNECT,
-            OdooError::Timeout { .. } => state::CONNECTION_FAILURE,
+            OdooError::Timeout { .. } | OdooError::Cut { .. } => state::CONNECTION_FAILURE,
+            OdooError::RateLimited { .. } => state::RATE_LIMITED,
             OdooError::Interrupted => state::QUERY_CANCELED,
             OdooError::Http { .. }
             | OdooError::Malformed { .. }
@@ -107,7 +118,7 @@ impl SyncError {
             OdooError::Settings(_) => state::INVALID_PARAMETER,
             OdooError::Internal(_) => state::INTERNAL,
         };
-        SyncError::new(sqlstate, e.to_string())
+        SyncError { sqlstate, message: e.to_string(), odoo: Some(e.clone()) }
     }
 
     pub fn from_convert(e: &ConvertError) -> SyncError {
@@ -123,7 +134,7 @@ impl SyncError {
                 if let Some(d) = r.detail() {
                     msg.push_str(&format!(" ({d})"));
                 }
-                SyncError { sqlstate: SqlState::from_code(r.sql_error_code() as i32), message: msg }
+                SyncError::new(SqlState::from_code(r.sql_error_code() as i32), msg)
             }
             CaughtError::RustPanic { .. } => SyncError::new(state::INTERNAL, "internal error in scrap_sga (see the server log)"),
         }

@@ -1,27 +1,33 @@
 //! scrap_sga: mirror Odoo models into PostgreSQL tables, from inside the database.
 //!
 //! * `settings`: server settings (GUCs).
-//! * `catalog`: the extension's own tables (models, fields, run log).
-//! * `connection`: the Odoo connection settings, the API key read from its file.
-//! * `engine`: plans a model's columns and applies pages of records.
-//! * `launcher`: runs the engine in a background worker for `scrap_sga.sync()`.
-//! * `txn`: transactions that can fail without ending the worker.
-//! * `worker`: the scheduler, when the library is in shared_preload_libraries.
+//! * `catalog`: the extension's own tables, each with one owner (models and their state,
+//!   fields, run log, retry queue, connection, the scheduler's state).
+//! * `engine`: plans a model's columns, reads Odoo and writes the mirror tables.
+//! * `scheduler`: the background worker that syncs every interval (shared_preload_libraries).
+//! * `job_worker`: runs the engine in a background worker for `scrap_sga.sync()` and friends.
 //! * `verify`: compares the mirror with Odoo.
+//! * `budget`: the request budget shared by every process syncing a database.
+//! * `interrupt`: being told to stop, in one place.
+//! * `listing`: Odoo's `(id, write_date)` pairs as SQL reads them.
+//! * `txn`: transactions that can fail without ending the worker.
+//! * `errors`: one error type, with the SQLSTATE each error is raised with.
 //!
-//! The Odoo client and the field mapping live in the `scrap_sga_core` crate: they know nothing
-//! of Postgres and are tested on their own.
+//! The Odoo client, the field mapping and the batch sizes live in the `scrap_sga_core` crate:
+//! they know nothing of Postgres and are tested on their own.
 use pgrx::prelude::*;
 
+mod budget;
 mod catalog;
-mod connection;
 mod engine;
 mod errors;
-mod launcher;
+mod interrupt;
+mod job_worker;
+mod listing;
+mod scheduler;
 mod settings;
 mod txn;
 mod verify;
-mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -33,13 +39,14 @@ extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
-    worker::register();
+    scheduler::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
-    use crate::engine::apply::Upsert;
+    use crate::engine::pages::Upsert;
+    use crate::engine::schema::create_table_sql;
     use crate::errors::{code_of, state, SqlState};
     use pgrx::prelude::*;
     use scrap_sga_core::mapping::{self, OdooField};
@@ -57,7 +64,7 @@ mod tests {
             field("tags", "many2many"),
             field("blob", "binary"),
             field("props", "properties"),
-        ], &Default::default())
+        ], &mapping::Choices::default())
         .unwrap()
     }
 
@@ -89,8 +96,8 @@ mod tests {
     #[pg_test]
     fn a_page_is_upserted_once_and_unchanged_rows_are_left_alone() {
         let plan = plan();
-        Spi::run(&mapping::create_table_sql("public", "t_apply", &plan)).unwrap();
-        let up = Upsert::new("public", "t_apply", &plan);
+        Spi::run(&create_table_sql("public.t_apply", &plan)).unwrap();
+        let up = Upsert::new("public.t_apply", &plan);
         let first = page(&plan, serde_json::json!([
             {"id": 1, "name": "a", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
             {"id": 2, "name": false, "partner_id": false, "when": false, "tags": [], "blob": false, "props": [{"name": "x", "value": 1}]}

@@ -8,6 +8,7 @@ pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option
 pub static CONNECT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static READ_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static MAX_RESPONSE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
+pub static MAX_PAGE_MB: GucSetting<i32> = GucSetting::<i32>::new(32);
 pub static CA_BUNDLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static AUDIT_RETENTION: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"90 days"));
 pub static WORKER_ROLE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
@@ -34,6 +35,8 @@ pub fn define() {
     );
     // A postmaster-level setting can only be defined while shared_preload_libraries loads (later
     // it is FATAL), and only the worker, which exists only then, reads it.
+    // SAFETY: a global the postmaster sets around loading preloaded libraries, read in _PG_init
+    // on the process's only thread.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         GucRegistry::define_string_guc(
             c"scrap_sga.database",
@@ -67,8 +70,18 @@ pub fn define() {
     GucRegistry::define_int_guc(
         c"scrap_sga.max_response_mb",
         c"Largest answer accepted from Odoo, in megabytes.",
-        c"Protects the backend's memory from a runaway answer; lower page_size if pages are refused.",
+        c"Protects the backend's memory from a runaway answer. A page refused for it is asked again in halves; a record over it alone waits in the retry queue.",
         &MAX_RESPONSE_MB,
+        1,
+        4096,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"scrap_sga.max_page_mb",
+        c"Size, in megabytes, that pages of records read from Odoo aim at.",
+        c"Pages hold fewer records than page_size when records are heavy (large binaries), from the bytes per record of the pages before. Capped by max_response_mb.",
+        &MAX_PAGE_MB,
         1,
         4096,
         GucContext::Suset,
@@ -106,6 +119,7 @@ pub fn define() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    // SAFETY: a static C string, in _PG_init, as every extension reserves its prefix.
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"scrap_sga".as_ptr());
     }
@@ -125,6 +139,11 @@ pub fn ca_bundle() -> Result<Option<Vec<u8>>, crate::errors::SyncError> {
 
 pub fn database() -> String {
     DATABASE.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
+}
+
+/// The size pages of records aim at, in bytes: `max_page_mb`, never over `max_response_mb`.
+pub fn max_page_bytes() -> u64 {
+    MAX_PAGE_MB.get().min(MAX_RESPONSE_MB.get()).max(1) as u64 * 1024 * 1024
 }
 
 /// `scrap_sga.worker_role`, when set.

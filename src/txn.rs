@@ -9,6 +9,9 @@ use std::panic::AssertUnwindSafe;
 use crate::errors::SyncError;
 
 pub fn in_transaction<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, SyncError> {
+    // SAFETY: called on the backend's thread outside any transaction (the worker's loop, between
+    // pages), which is where StartTransactionCommand may be called; the snapshot pushed here is
+    // popped before the commit below, or dropped with the abort.
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
@@ -18,6 +21,7 @@ pub fn in_transaction<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, 
     let result = PgTryBuilder::new(AssertUnwindSafe(|| {
         let r = (f.take().unwrap())();
         if r.is_ok() {
+            // SAFETY: the transaction and snapshot started above, still current.
             unsafe {
                 pg_sys::PopActiveSnapshot();
                 pg_sys::CommitTransactionCommand();
@@ -29,6 +33,8 @@ pub fn in_transaction<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, 
     .catch_rust_panic(|e| Err(SyncError::from_caught(e)))
     .execute();
     if result.is_err() {
+        // SAFETY: AbortCurrentTransaction undoes whatever state the failed unit left (an open
+        // transaction, a pushed snapshot, an ERROR in progress), as PostgresMain does after one.
         unsafe {
             pg_sys::AbortCurrentTransaction();
         }

@@ -29,7 +29,9 @@ pub fn valid_field_name(name: &str, max_bytes: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// An Odoo model name (`dimagaz.bc.line`): lowercase words separated by dots.
+/// An Odoo model name (`dimagaz.bc.line`): lowercase words separated by dots, the rule of
+/// `scrap_sga.model`'s CHECK constraint. Model names go into JSON-2 URL paths: nothing else can
+/// add a path segment or a query there.
 pub fn valid_model_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("a model name has 1 to 128 characters".into());
@@ -110,8 +112,11 @@ mod tests {
 
     #[test]
     fn model_names() {
-        assert!(valid_model_name("dimagaz.bc.line").is_ok());
-        for bad in ["", ".a", "a.", "a..b", "A.b", "a b", "a;b", "a\"b"] {
+        for ok in ["dimagaz.bc", "dimagaz.bc.line", "res.partner", "x_custom_2"] {
+            assert!(valid_model_name(ok).is_ok(), "{ok}");
+        }
+        // Nothing that could change a JSON-2 URL (/json/2/<model>/<method>) either.
+        for bad in ["", ".a", "a.", "a..b", "A.b", "a b", "a;b", "a\"b", "../web", "res.partner/write", "res.partner?x=1", "Res.Partner", "res.partner#"] {
             assert!(valid_model_name(bad).is_err(), "{bad:?}");
         }
     }

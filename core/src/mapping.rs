@@ -11,8 +11,7 @@
 //! * columns the extension adds start with `sga_`, a prefix no Odoo field may use here, so they
 //!   can never clash with a field that appears later.
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ident;
 
@@ -177,9 +176,18 @@ pub fn column_type(f: &OdooField) -> (&'static str, Conversion) {
     }
 }
 
+/// What is decided about a model's fields besides what Odoo says of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    /// Fields Odoo computes without storing them, copied all the same (a DBA's choice).
+    pub copy_computed: BTreeSet<String>,
+    /// Fields not to read, with the reason: left out by a DBA, or not readable by the sync user.
+    pub left_out: BTreeMap<String, String>,
+}
+
 /// Decide the columns of a model from its fields. Fields Odoo does not store are skipped, except
-/// those named in `copy_computed`.
-pub fn plan_model(fields: &[OdooField], copy_computed: &BTreeSet<String>) -> Result<ModelPlan, MappingError> {
+/// those named in `choices.copy_computed`, and so are the fields of `choices.left_out`.
+pub fn plan_model(fields: &[OdooField], choices: &Choices) -> Result<ModelPlan, MappingError> {
     match fields.iter().find(|f| f.name == "id") {
         Some(f) if f.ftype == "integer" => {}
         _ => return Err(MappingError::NoId),
@@ -191,8 +199,14 @@ pub fn plan_model(fields: &[OdooField], copy_computed: &BTreeSet<String>) -> Res
     let mut plan = ModelPlan { fields: Vec::new(), skipped: Vec::new() };
     for f in sorted {
         let skip = |reason: String| Skipped { field: f.name.clone(), ftype: f.ftype.clone(), reason };
+        if f.name != "id" {
+            if let Some(why) = choices.left_out.get(&f.name) {
+                plan.skipped.push(skip(why.clone()));
+                continue;
+            }
+        }
         let computed = !f.store;
-        if computed && !copy_computed.contains(&f.name) {
+        if computed && !choices.copy_computed.contains(&f.name) {
             plan.skipped.push(skip(
                 "computed and not stored by Odoo: it can change without write_date moving, so a mirror of it would silently go stale".into(),
             ));
@@ -253,7 +267,12 @@ impl ModelPlan {
 
     /// The same plan restricted to `id` and the opted-in computed fields.
     pub fn computed_only(&self) -> ModelPlan {
-        ModelPlan { fields: self.fields.iter().filter(|f| f.field == "id" || f.computed).cloned().collect(), skipped: Vec::new() }
+        self.restricted_to(&self.fields.iter().filter(|f| f.computed).map(|f| f.field.clone()).collect::<Vec<_>>())
+    }
+
+    /// The same plan restricted to `id` and `fields` (a pass over some columns).
+    pub fn restricted_to(&self, fields: &[String]) -> ModelPlan {
+        ModelPlan { fields: self.fields.iter().filter(|f| f.field == "id" || fields.contains(&f.field)).cloned().collect(), skipped: Vec::new() }
     }
 
     pub fn has_field(&self, name: &str) -> bool {
@@ -370,30 +389,16 @@ pub fn convert_record(plan: &ModelPlan, rec: &Map<String, Value>) -> Result<Map<
     Ok(out)
 }
 
-/// `CREATE TABLE` for a mirror table. Identifiers are quoted; `schema`/`table` come from the catalog.
-pub fn create_table_sql(schema: &str, table: &str, plan: &ModelPlan) -> String {
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {}.{} (", ident::quote(schema), ident::quote(table));
-    for c in plan.columns() {
-        if c.name == "id" {
-            write!(sql, "\n  \"id\" integer PRIMARY KEY,").unwrap();
-        } else {
-            write!(sql, "\n  {} {},", ident::quote(&c.name), c.pg_type).unwrap();
-        }
-    }
-    write!(
-        sql,
-        "\n  {COL_SYNCED_AT} timestamptz NOT NULL DEFAULT now(),\n  {COL_RUN_ID} bigint,\n  {COL_DELETED_AT} timestamptz\n)"
-    )
-    .unwrap();
-    sql
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn none() -> BTreeSet<String> {
-        BTreeSet::new()
+    fn none() -> Choices {
+        Choices::default()
+    }
+
+    fn opted(names: &[&str]) -> Choices {
+        Choices { copy_computed: names.iter().map(|n| n.to_string()).collect(), ..Default::default() }
     }
     use serde_json::json;
 
@@ -575,14 +580,28 @@ mod tests {
         assert!(plan.computed_field_names().is_empty());
 
         // Opted in by a DBA: copied, and known as computed (for its refresh pass).
-        let opted: BTreeSet<String> = ["display_name".to_owned()].into();
-        let plan = plan_model(&fields, &opted).unwrap();
+        let plan = plan_model(&fields, &opted(&["display_name"])).unwrap();
         assert_eq!(plan.field_names(), vec!["id", "display_name", "ok"]);
         assert_eq!(plan.computed_field_names(), vec!["id", "display_name"]);
         assert_eq!(plan.computed_only().field_names(), vec!["id", "display_name"]);
         // Opting in a stored field changes nothing.
-        let plan = plan_model(&fields, &["ok".to_owned()].into()).unwrap();
+        let plan = plan_model(&fields, &opted(&["ok"])).unwrap();
         assert!(plan.computed_field_names().is_empty());
+    }
+
+    #[test]
+    fn fields_left_out_are_skipped_with_their_reason() {
+        let mut choices = opted(&["display_name"]);
+        choices.left_out.insert("scan".into(), "left out by the DBA".into());
+        choices.left_out.insert("tag_ids".into(), "the sync user may not read it".into());
+        choices.left_out.insert("id".into(), "never".into());
+        let mut computed = field("display_name", "char");
+        computed.store = false;
+        let fields = [field("id", "integer"), field("scan", "binary"), field("tag_ids", "many2many"), computed];
+        let plan = plan_model(&fields, &choices).unwrap();
+        assert_eq!(plan.field_names(), vec!["id", "display_name"], "id is always read");
+        let skipped: Vec<(&str, &str)> = plan.skipped.iter().map(|s| (s.field.as_str(), s.reason.as_str())).collect();
+        assert_eq!(skipped, vec![("scan", "left out by the DBA"), ("tag_ids", "the sync user may not read it")]);
     }
 
     #[test]
@@ -609,15 +628,5 @@ mod tests {
         let err = convert_record(&plan, bad.as_object().unwrap()).unwrap_err();
         assert_eq!(err.field, "qty");
         assert!(err.to_string().contains("\"qty\" (integer): unexpected a string"), "{err}");
-    }
-
-    #[test]
-    fn create_table_quotes_every_identifier() {
-        let plan = plan_model(&[field("id", "integer"), field("Weird_Name", "char")], &none()).unwrap();
-        let sql = create_table_sql("public", "scrap_x", &plan);
-        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"scrap_x\" ("), "{sql}");
-        assert!(sql.contains("\"id\" integer PRIMARY KEY"));
-        assert!(sql.contains("\"Weird_Name\" text"));
-        assert!(sql.contains("sga_deleted_at timestamptz"));
     }
 }

@@ -1,4 +1,4 @@
-//! The sync engine. For each model of an invocation:
+//! The sync engine. For each model of an invocation (`run_model`, under the model's lock):
 //!
 //! 1. plan: ask Odoo for the fields when due (`schema_refresh`), map them to columns, create or
 //!    extend the mirror table (`schema`);
@@ -9,98 +9,80 @@
 //! 4. reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window missed;
 //! 5. refresh opted-in computed fields when due (`computed`).
 //!
-//! Records are read by id through one loop (`reread`), whatever found them. `job` holds the
-//! types of an invocation, `session` its connection to Odoo, `runlog` the end of each run.
+//! A field the sync user may not read is left out when Odoo says so, and the run goes on without
+//! it. Each step is a method of the run's context (`context::ModelRun`); the run log, the retry
+//! queue and the model's state are written through their owners in `catalog`.
 //!
 //! Nothing here holds a transaction while Odoo is being asked: each page is written in a short
 //! transaction of its own (`pages`), and the cursor moves only when the whole run has committed,
 //! so a run that dies half-way is done again, harmlessly.
-pub mod apply;
 mod computed;
+mod context;
 mod deletions;
 mod full;
 mod incremental;
 mod job;
-mod pages;
+pub mod pages;
+mod reader;
 mod reconcile;
 mod remote;
-mod reread;
 mod resync;
 mod retry;
-mod runlog;
 pub mod schema;
 mod session;
 mod streams;
 
-pub use job::{Invocation, Job, Outcome};
-use runlog::{finish_failed, finish_succeeded, Done};
-use session::Session;
+pub use job::{Invocation, Job, JobArgs, Outcome};
+pub use remote::Remote;
+pub use session::Session;
+pub use streams::{fetch, Event, Listing};
 
 use pgrx::prelude::*;
-use scrap_sga_core::ident::quote;
-use scrap_sga_core::mapping::{self, OdooField};
-use scrap_sga_core::odoo::OdooError;
-use std::collections::BTreeMap;
+use scrap_sga_core::ids::IdRange;
+use scrap_sga_core::mapping::{self, ModelPlan, OdooField};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use crate::catalog::{self, ModelConf};
+use crate::catalog::model_state::{ModelState, Progress};
+use crate::catalog::run_log::{RunEnd, RunLog, RunMode};
+use crate::catalog::{self, connection, fields, ModelConf};
 use crate::errors::{state, SyncError};
-use crate::txn;
+use crate::{budget, interrupt, txn};
+use context::{DbClock, ModelRun};
+use incremental::Window;
+use remote::ClientCounts;
+use schema::TableOutcome;
 
-pub(crate) fn shutdown_requested() -> bool {
-    unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
-}
-
-pub(crate) fn check_interrupts() -> Result<(), SyncError> {
-    if shutdown_requested() {
-        return Err(SyncError::new(state::ADMIN_SHUTDOWN, "stopped: the server is shutting down or the run was cancelled"));
-    }
-    Ok(())
-}
-
-/// An Odoo error as the engine reports it: inside a worker, an interrupted request means we
-/// were told to stop (SIGTERM), which is 57P01 rather than a cancelled query.
-pub(crate) fn odoo_error(e: &OdooError) -> SyncError {
-    match e {
-        OdooError::Interrupted => check_interrupts().err().unwrap_or_else(|| SyncError::from_odoo(e)),
-        _ => SyncError::from_odoo(e),
-    }
-}
-
-pub(crate) fn page_error(e: &OdooError, model: &str, what: &str, page: usize, after_id: i64) -> SyncError {
-    odoo_error(e).context(format!("{model}: {what}, page {page} (ids after {after_id})"))
-}
+/// Seconds before the previous read whose records the next run reads again (see
+/// `scrap_sga.model.recheck_from`).
+const RECHECK_SECS: i64 = 10;
 
 /// Run every model of an invocation. Failures are recorded in the run log, never raised: the
 /// caller reads the outcome there.
 pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
     let models = match txn::in_transaction(|| match inv.job {
         // A resync touches the record's model and the models that point to it (its lines).
-        Job::Resync { .. } => catalog::resync_models(inv.model.as_deref().unwrap_or_default()),
-        _ => catalog::models(inv.model.as_deref()),
+        Job::Resync { .. } => catalog::models::resync_models(inv.model.as_deref().unwrap_or_default()),
+        _ => catalog::models::models(inv.model.as_deref()),
     }) {
         Ok(m) => m,
         Err(e) => {
             let name = inv.model.clone().unwrap_or_else(|| "*".into());
-            let _ = txn::in_transaction(|| {
-                Spi::connect_mut(|c| {
-                    let run_id = catalog::start_run(c, inv.id, &name, inv.trigger(), None)?;
-                    finish_failed(c, run_id, &e, None, 0, &Outcome::default())
-                })
-            });
-            return vec![Outcome { error: Some(e), ..Default::default() }];
+            let _ = txn::in_transaction(|| RunLog::record_failure(inv.id, &name, inv.trigger(), &e));
+            return vec![Outcome { error: Some(e) }];
         }
     };
-    let mirrored: BTreeMap<String, String> = models.iter().map(|m| (m.model.clone(), m.table_name.clone())).collect();
-    let settings = txn::in_transaction(crate::connection::load);
-    if let Ok(s) = &settings {
-        if s.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&s.url) {
+    let mirrored: BTreeSet<String> = models.iter().map(|m| m.model.clone()).collect();
+    let conn = txn::in_transaction(|| connection::load(budget::pace));
+    if let Ok(c) = &conn {
+        if c.settings.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&c.settings.url) {
             warning!(
                 "scrap_sga: the Odoo connection uses plain HTTP to {}: the secret crosses the network unencrypted",
-                scrap_sga_core::odoo::client::display_url(&s.url)
+                scrap_sga_core::odoo::client::display_url(&c.settings.url)
             );
         }
     }
-    let mut session = Session::new(settings);
+    let mut session = Session::new(conn, true);
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &mut session, &mirrored)).collect();
     if let Err(e) = txn::in_transaction(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
         warning!("scrap_sga: pruning the audit log or the run log failed: {}", e.message);
@@ -113,165 +95,306 @@ fn lock_key(model: &str) -> String {
 }
 
 /// One model of an invocation: its lock, its run-log row, the sync, the bookkeeping.
-fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeMap<String, String>) -> Outcome {
-    let mut out = Outcome::default();
+fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>) -> Outcome {
     let key = lock_key(&conf.model);
     // A session-level advisory lock: it outlives the page transactions, so a manual sync() and
-    // the worker never work on the same model at once.
+    // the scheduler never work on the same model at once.
     let locked = txn::in_transaction(|| {
         let sql = if inv.wait_for_lock { format!("SELECT pg_advisory_lock({key}), true") } else { format!("SELECT null::void, pg_try_advisory_lock({key})") };
         Ok(Spi::get_two::<(), bool>(&sql)?.1.unwrap_or(false))
     });
-    match locked {
-        Ok(true) => {}
-        Ok(false) => {
-            out.skipped = true;
-            return out;
-        }
-        Err(e) => {
-            out.error = Some(e);
-            return out;
-        }
-    }
+    let outcome = match locked {
+        Ok(true) => run_locked(inv, conf, session, mirrored),
+        Ok(false) => return Outcome::default(),
+        Err(e) => return Outcome { error: Some(e) },
+    };
+    let _ = txn::in_transaction(|| Ok(Spi::run(&format!("SELECT pg_advisory_unlock({key})"))?));
+    outcome
+}
+
+fn run_locked(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>) -> Outcome {
     // Read the model again now that we hold its lock: a run that just finished moved its cursor.
-    let conf = match txn::in_transaction(|| catalog::models(Some(&conf.model))) {
+    let conf = match txn::in_transaction(|| catalog::models::models(Some(&conf.model))) {
         Ok(mut v) if !v.is_empty() => v.remove(0),
         _ => conf.clone(),
     };
-    match txn::in_transaction(|| Spi::connect_mut(|c| catalog::start_run(c, inv.id, &conf.model, inv.trigger(), conf.cursor.as_deref()))) {
-        Ok(run_id) => {
-            out.run_id = run_id;
-            let requests_before = session.requests();
-            let result = sync_model(&ModelRun { inv, conf: &conf, run_id }, session, mirrored, &mut out);
-            let requests = session.requests() - requests_before;
-            let finished = match &result {
-                Ok(done) => txn::in_transaction(|| finish_succeeded(&conf, run_id, done, &session, requests, &out)),
-                Err(e) => txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, e, Some(&session), requests, &out))),
-            };
-            let failure = match (result, finished) {
-                (Ok(_), Err(e)) => {
-                    // The run's last transaction (cursor, window, NOTIFY) failed: nothing of it
-                    // moved, and the run is failed like any other, so that the caller hears of it.
-                    let _ = txn::in_transaction(|| Spi::connect_mut(|c| finish_failed(c, run_id, &e, Some(session), requests, &out)));
-                    Some(e)
-                }
-                (Err(e), _) => Some(e),
-                (Ok(done), Ok(())) => {
-                    if out.written > 0 || !done.schema_changes.is_empty() {
-                        log!(
-                            "scrap_sga: synced {} (run {run_id}, {}): {} fetched, {} written, {} deleted",
-                            conf.model, done.mode, out.fetched, out.written, out.deleted
-                        );
-                    }
-                    None
-                }
-            };
-            if let Some(e) = failure {
-                warning!("scrap_sga: sync of {} failed (run {run_id}): {}", conf.model, e.message);
-                out.error = Some(e);
-            }
+    let run_id = match txn::in_transaction(|| RunLog::start(inv.id, &conf.model, inv.trigger(), conf.cursor)) {
+        Ok(id) => id,
+        Err(e) => return Outcome { error: Some(e) },
+    };
+    let mut report = sync_model(inv, &conf, run_id, session, mirrored);
+    if report.result.as_ref().is_err_and(|e| session.may_have_changed(e)) {
+        // The server may not be what it was when last found out (upgraded, moved): find it out
+        // again, and try once more within the same run.
+        if session.rediscover().is_ok() {
+            let again = sync_model(inv, &conf, run_id, session, mirrored);
+            report = report.then(again);
         }
-        Err(e) => out.error = Some(e),
     }
-    let _ = txn::in_transaction(|| Ok(Spi::run(&format!("SELECT pg_advisory_unlock({key})"))?));
-    out
+    finish(inv, &conf, run_id, report, session)
 }
 
-/// Odoo datetime text minus some seconds (the lookback window). The text comes from our own
-/// catalog: one that does not parse is a bug, reported as such rather than read as 1970 (which
-/// would silently re-read every record).
-fn minus_seconds(odoo_datetime: &str, secs: i64) -> Result<String, SyncError> {
-    chrono::NaiveDateTime::parse_from_str(odoo_datetime, "%Y-%m-%d %H:%M:%S")
-        .map(|t| (t - chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S").to_string())
-        .map_err(|e| SyncError::new(state::INTERNAL, format!("scrap_sga.model holds a time that does not parse ({odoo_datetime:?}: {e})")))
+/// How a model's run went, for its run-log row and the model's state.
+struct Report {
+    result: Result<Done, SyncError>,
+    schema_changes: Vec<String>,
+    db: Duration,
+    read_started: Option<scrap_sga_core::odoo::time::OdooTime>,
+    max_write_date: Option<scrap_sga_core::odoo::time::OdooTime>,
+    splits: u64,
+    batch: Option<(usize, u64)>,
+    /// The remote's counts before and after: the difference is this run's.
+    counts: (ClientCounts, ClientCounts, Duration, Duration),
 }
 
-/// One model's run: which invocation asked for it, the model, its row in the run log.
-struct ModelRun<'a> {
-    inv: &'a Invocation,
-    conf: &'a ModelConf,
-    run_id: i64,
+impl Report {
+    /// A second attempt within the same run: its result, with both attempts' work.
+    fn then(self, mut next: Report) -> Report {
+        next.schema_changes = [self.schema_changes, next.schema_changes].concat();
+        next.db += self.db;
+        next.splits += self.splits;
+        next.counts.0 = self.counts.0;
+        next.counts.2 = self.counts.2;
+        next
+    }
 }
 
-fn sync_model(run: &ModelRun, session: &mut Session, mirrored: &BTreeMap<String, String>, out: &mut Outcome) -> Result<Done, SyncError> {
-    let (inv, conf, run_id) = (run.inv, run.conf, run.run_id);
+/// What a successful run did, for the model's state.
+struct Done {
+    mode: RunMode,
+    sets_window: bool,
+    reconciled: bool,
+    computed_refreshed: bool,
+}
+
+fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Session, mirrored: &BTreeSet<String>) -> Report {
+    let mut report = Report {
+        result: Err(interrupt::stopped()),
+        schema_changes: Vec::new(),
+        db: Duration::ZERO,
+        read_started: None,
+        max_write_date: None,
+        splits: 0,
+        batch: None,
+        counts: Default::default(),
+    };
+    let remote = match session.ensure() {
+        Ok(r) => r,
+        Err(e) => {
+            report.result = Err(e);
+            return report;
+        }
+    };
+    report.counts.0 = remote.counts();
+    report.counts.2 = remote.waited();
+    let mut db = DbClock::default();
+    let planned = plan(inv, conf, remote, mirrored, &mut db, &mut report.schema_changes);
+    report.result = match planned {
+        Err(e) => Err(e),
+        Ok(p) => {
+            let mut run = ModelRun::new(inv, conf.clone(), run_id, p.plan, remote);
+            run.mirror.db = db;
+            run.mirror.schema_changes = std::mem::take(&mut report.schema_changes);
+            let result = run.run_steps(&p.table, &p.fields, &p.refill);
+            report.schema_changes = std::mem::take(&mut run.mirror.schema_changes);
+            report.read_started = run.mirror.read_started;
+            report.max_write_date = run.mirror.max_write_date;
+            report.splits = run.mirror.splits();
+            report.batch = Some(run.mirror.batch_memory());
+            db = std::mem::take(&mut run.mirror.db);
+            result
+        }
+    };
+    report.db = db.total;
+    if let Some(r) = session.remote() {
+        report.counts.1 = r.counts();
+        report.counts.3 = r.waited();
+    }
+    report
+}
+
+/// The plan of a model's run: its fields, its columns, its table.
+struct Planned {
+    fields: Vec<OdooField>,
+    plan: ModelPlan,
+    table: TableOutcome,
+    /// Fields the sync user may read again, whose columns exist: filled by a pass of their own.
+    refill: Vec<String>,
+}
+
+fn plan(inv: &Invocation, conf: &ModelConf, remote: &mut Remote, mirrored: &BTreeSet<String>, db: &mut DbClock, changes: &mut Vec<String>) -> Result<Planned, SyncError> {
     let model = conf.model.as_str();
-    session.ensure()?;
-
-    // 1. Plan: ask Odoo for the fields when due, otherwise reuse what it said last time.
-    let known = txn::in_transaction(|| catalog::known_fields(model))?;
-    let copy_computed = txn::in_transaction(|| catalog::copy_computed(model))?;
+    let known = db.txn(|| fields::known_fields(model))?;
     let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
-    let remote = session.remote.as_mut().unwrap();
     let fields: Vec<OdooField> = if ask {
-        let answer = remote.fields_get(model).0.map_err(|e| page_error(&e, model, "fields_get", 1, 0))?;
+        let answer = remote.fields_get(model).map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fields_get")))?;
         answer.iter().map(|(name, attrs)| OdooField::from_fields_get(name, attrs)).collect()
     } else {
         known
     };
-    let plan = mapping::plan_model(&fields, &copy_computed).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
-    let mut schema_changes = Vec::new();
+    // A field the sync user could not read is tried again with each field check: granting the
+    // right in Odoo is enough to get it.
+    let mut refill = Vec::new();
     if ask {
-        schema_changes.extend(txn::in_transaction(|| catalog::save_fields(model, &fields, &plan))?);
+        for field in db.txn(|| fields::unreadable(model))? {
+            if readable(remote, model, &field) {
+                db.txn(|| fields::mark_readable(model, &field))?;
+                changes.push(format!("field {field} is readable again: its column is filled"));
+                refill.push(field);
+            }
+        }
     }
-    let table = txn::in_transaction(|| schema::ensure_table(conf, &plan, mirrored))?;
-    schema_changes.extend(table.changes.iter().cloned());
-    check_interrupts()?;
+    let choices = db.txn(|| fields::choices(model))?;
+    let plan = mapping::plan_model(&fields, &choices).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
+    if ask {
+        changes.extend(db.txn(|| fields::save_fields(model, &fields, &plan))?);
+    }
+    let table = db.txn(|| schema::ensure_table(conf, &plan, mirrored))?;
+    changes.extend(table.changes.iter().cloned());
+    interrupt::check()?;
+    Ok(Planned { fields, plan, table, refill })
+}
 
-    let t = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
-    let mut writer = pages::PageWriter::new(model, &plan, &conf.table_schema, &conf.table_name, run_id, conf.page_size, conf.cursor.clone());
-    let done = |mode, sets_recheck, reconciled, computed_refreshed, cursor_after, schema_changes| Done {
+/// Whether the sync user may read `field` of `model` now (one record of it, nothing else).
+fn readable(remote: &mut Remote, model: &str, field: &str) -> bool {
+    let (m, f) = (model.to_owned(), field.to_owned());
+    match remote.call(move |c| c.search_read(&m, &serde_json::json!([]), &[f], "id asc", 1)) {
+        Ok(_) => true,
+        Err(e) => e.unreadable_field(model).is_none(),
+    }
+}
+
+impl ModelRun<'_> {
+    /// The copy and its checks, again without a field each time Odoo refuses to read one to the
+    /// sync user: what was written stays, and the steps start over with the new plan.
+    fn run_steps(&mut self, table: &TableOutcome, fields: &[OdooField], refill: &[String]) -> Result<Done, SyncError> {
+        let model = self.model().to_owned();
+        for _ in 0..=fields.len() {
+            let e = match self.steps(table, refill) {
+                Ok(done) => return Ok(done),
+                Err(e) => e,
+            };
+            let Some(field) = e.odoo.as_ref().and_then(|o| o.unreadable_field(&model)).map(str::to_owned) else { return Err(e) };
+            // The second line of Odoo's message says which model the user may not read.
+            let why = e.odoo.as_ref().and_then(|o| match o {
+                scrap_sga_core::odoo::OdooError::AccessDenied { message, .. } => message.lines().nth(1).map(str::to_owned),
+                _ => None,
+            });
+            let why = why.unwrap_or_else(|| "Odoo refused to read it".into());
+            self.mirror.db.txn(|| fields::mark_unreadable(&model, &field, &why))?;
+            self.mirror.schema_changes.push(format!("field {field} not copied: the sync user may not read it ({why})"));
+            warning!("scrap_sga: {model}: field {field} is left out: the sync user may not read it ({why}); grant the right in Odoo, the next field check takes it back");
+            let choices = self.mirror.db.txn(|| fields::choices(&model))?;
+            let plan = mapping::plan_model(fields, &choices).map_err(|e| SyncError::new(state::DATA_EXCEPTION, format!("{model}: {e}")))?;
+            self.mirror.db.txn(|| fields::save_fields(&model, fields, &plan))?;
+            self.mirror.replan(plan);
+        }
+        Err(SyncError::new(state::INTERNAL, format!("{model}: every field was refused")))
+    }
+
+    fn steps(&mut self, table: &TableOutcome, refill: &[String]) -> Result<Done, SyncError> {
+        let (inv, conf) = (self.inv, self.mirror.conf.clone());
+        // A resync copies one record and those that point to it, nothing else.
+        if let Job::Resync { id } = inv.job {
+            self.resync_record(inv.model.as_deref().unwrap_or_default(), id)?;
+            return Ok(Done { mode: RunMode::Resync, sets_window: false, reconciled: false, computed_refreshed: false });
+        }
+        // The records waiting in the queue (all of them for resync_failed), then the copy.
+        let retry_all = inv.job == Job::RetryFailed;
+        self.retry_queued(retry_all)?;
+        if retry_all {
+            return Ok(Done { mode: RunMode::Retry, sets_window: false, reconciled: false, computed_refreshed: false });
+        }
+        let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !self.mirror.plan.has_field("write_date");
+        if full {
+            self.copy_all()?;
+        } else {
+            // Anchored on Odoo's clock when the previous run read; a run from before that was
+            // kept (or a server without a Date header) falls back on the newest write_date copied.
+            let anchor = conf.read_at.or(conf.cursor).expect("an incremental run has a cursor");
+            self.copy_changes(&Window { recheck_from: conf.recheck_from, since: anchor.minus_seconds(conf.lookback_secs) })?;
+            self.refresh_columns(refill, "filling the columns of fields readable again")?;
+        }
+        // Deletions since the last run, cheaply; or every pair compared when due.
+        let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
+        if reconcile_now {
+            self.reconcile(IdRange::ALL, conf.parallel)?;
+        } else if !table.created {
+            self.find_deletions()?;
+        }
+        // Computed fields whose value may have changed without write_date moving.
+        let refresh_computed = conf.computed_due || full;
+        if refresh_computed && !full {
+            self.refresh_computed()?;
+        }
+        let mode = if full { RunMode::Full } else { RunMode::Incremental };
+        Ok(Done { mode, sets_window: true, reconciled: reconcile_now || table.created, computed_refreshed: refresh_computed })
+    }
+}
+
+/// The run's end in the run log and, for a success, the model's state, in one transaction.
+fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, session: &Session) -> Outcome {
+    let (before, after, waited_before, waited_after) = report.counts;
+    let mode = report.result.as_ref().ok().map(|d| d.mode);
+    let keeps_cursor = matches!(inv.job, Job::Resync { .. } | Job::RetryFailed);
+    let cursor_after = if keeps_cursor { conf.cursor } else { report.max_write_date.or(conf.cursor) };
+    let end = RunEnd {
         mode,
-        sets_recheck,
-        reconciled,
-        computed_refreshed,
+        protocol: session.protocol,
+        odoo_version: session.version.as_deref(),
+        requests: after.requests.saturating_sub(before.requests),
+        splits: report.splits,
+        waits: after.waits.saturating_sub(before.waits),
+        odoo_time: waited_after.saturating_sub(waited_before),
+        db_time: report.db,
         cursor_after,
-        schema_changes,
+        schema_changes: report.schema_changes.clone(),
+        reconciled: report.result.as_ref().is_ok_and(|d| d.reconciled),
     };
-
-    // A resync copies one record and those that point to it, nothing else.
-    if let Job::Resync { id } = inv.job {
-        let parent = inv.model.as_deref().unwrap_or_default();
-        resync::resync_record(remote, &mut writer, conf, parent, id, out)?;
-        return Ok(done("resync", false, false, false, conf.cursor.clone(), schema_changes));
+    let model = conf.model.as_str();
+    let batch = report.batch;
+    let written = txn::in_transaction(|| {
+        if let Ok(done) = &report.result {
+            ModelState::advance(
+                model,
+                &Progress {
+                    cursor: cursor_after,
+                    read_at: report.read_started,
+                    sets_window: done.sets_window,
+                    recheck_secs: RECHECK_SECS,
+                    reconciled: done.reconciled,
+                    computed_refreshed: done.computed_refreshed,
+                },
+            )?;
+        }
+        if let Some((size, weight)) = batch {
+            ModelState::remember_batch(model, size, weight)?;
+        }
+        RunLog::finish(run_id, &end, report.result.as_ref().err())
+    });
+    let error = match (report.result, written) {
+        (Ok(done), Ok(())) => {
+            let c = txn::in_transaction(|| Ok(Spi::get_three_with_args::<i64, i64, i64>(
+                "SELECT fetched, inserted + updated + restored + deleted, deleted FROM scrap_sga.sync_run WHERE run_id = $1",
+                &[run_id.into()],
+            )?));
+            if let Ok((Some(fetched), Some(written), Some(deleted))) = c {
+                if written > 0 || !end.schema_changes.is_empty() {
+                    log!("scrap_sga: synced {model} (run {run_id}, {}): {fetched} fetched, {written} written, {deleted} deleted", done.mode.as_str());
+                }
+            }
+            None
+        }
+        // The run's last transaction (cursor, window, NOTIFY) failed: nothing of it moved, and
+        // the run is failed like any other, so that the caller hears of it.
+        (Ok(_), Err(e)) => {
+            let _ = txn::in_transaction(|| RunLog::finish(run_id, &end, Some(&e)));
+            Some(e)
+        }
+        (Err(e), _) => Some(e),
+    };
+    if let Some(e) = &error {
+        warning!("scrap_sga: sync of {model} failed (run {run_id}): {}", e.message);
     }
-
-    // 2. Retry the records waiting in the queue (all of them for resync_failed), then copy.
-    let retry_all = inv.job == Job::RetryFailed;
-    retry::retry_queued(remote, &mut writer, conf, retry_all, out)?;
-    if retry_all {
-        return Ok(done("retry", false, false, false, conf.cursor.clone(), schema_changes));
-    }
-    let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !plan.has_field("write_date");
-    if full {
-        full::copy_all(remote, &mut writer, conf.parallel, out)?;
-    } else {
-        // Anchored on Odoo's clock when the previous run read; a run from before that was kept
-        // (or a server without a Date header) falls back on the newest write_date copied.
-        let anchor = conf.read_at.as_deref().or(conf.cursor.as_deref()).unwrap();
-        let window = incremental::Window { recheck_from: conf.recheck_from.clone(), since: minus_seconds(anchor, conf.lookback_secs)? };
-        incremental::copy_changes(remote, &mut writer, &t, &window, out)?;
-    }
-
-    // 3. Deletions since the last run, cheaply; 4. every pair compared when due.
-    let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
-    if reconcile_now {
-        reconcile::reconcile_range(remote, &mut writer, &t, reconcile::IdRange::ALL, conf.parallel, out)?;
-    } else if !table.created {
-        deletions::find_deletions(remote, &mut writer, &t, out)?;
-    }
-
-    // 5. Computed fields whose value may have changed without write_date moving.
-    let refresh_computed = conf.computed_due || full;
-    if refresh_computed && !full {
-        computed::refresh_computed(remote, &plan, conf, run_id, out)?;
-    }
-    Ok(done(
-        if full { "full" } else { "incremental" },
-        true,
-        reconcile_now || table.created,
-        refresh_computed,
-        writer.max_write_date.clone(),
-        schema_changes,
-    ))
+    Outcome { error }
 }

@@ -1,39 +1,118 @@
-//! Converting a page of Odoo records and writing it, with its counters, in one transaction.
+//! Writing to a mirror table: pages of records, soft deletions, refreshed columns, each in a
+//! transaction of its own with the run's counters.
 //!
-//! A record that cannot be stored (a value of the wrong shape, or one Postgres refuses: SQLSTATE
-//! classes 22 and 23) must not block its page: the page is split in halves until the culprits
-//! are alone, the rest is written, and the culprits go to scrap_sga.failed_record for a retry.
+//! A page travels as one JSON document, `json_to_recordset` turns it into rows, and one
+//! `INSERT ... ON CONFLICT (id) DO UPDATE` writes the rows that differ: an unchanged record costs
+//! neither a new row version nor WAL. A record that cannot be stored (a value of the wrong shape,
+//! or one Postgres refuses: SQLSTATE classes 22 and 23) must not block its page: the page is
+//! split in halves until the culprits are alone, the rest is written, and the culprits wait in
+//! the retry queue.
 use pgrx::prelude::*;
-use scrap_sga_core::mapping::{self, ModelPlan};
+use scrap_sga_core::ident::quote;
+use scrap_sga_core::ids::record_id;
+use scrap_sga_core::mapping::{self, ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
-use std::time::Instant;
 
-use super::apply::{PageCounts, Upsert};
-use super::Outcome;
+use super::context::Mirror;
+use crate::catalog::model_state::ModelState;
+use crate::catalog::retry_queue::{Queued, RetryQueue};
+use crate::catalog::run_log::{Counts, RunLog};
 use crate::errors::{state, SyncError};
-use crate::txn;
 
-pub struct PageWriter<'a> {
-    pub model: &'a str,
-    pub plan: &'a ModelPlan,
-    pub upsert: Upsert,
-    pub run_id: i64,
-    /// Records per `read` or `search_read`.
-    pub page_size: usize,
-    /// Highest `write_date` seen, as Odoo writes it (`YYYY-MM-DD HH:MM:SS`, UTC).
-    pub max_write_date: Option<String>,
-    pub pages: usize,
-    /// The retry queue may hold records of this model: stored records must leave it.
-    pub queue_in_use: bool,
+/// A page as rows: `SELECT <typed columns> FROM json_to_recordset($1::json) AS r(<inputs>)`,
+/// and the quoted column names, `id` first.
+fn page_source(plan: &ModelPlan) -> (String, Vec<String>) {
+    let cols: Vec<_> = plan.columns().collect();
+    let names: Vec<String> = cols.iter().map(|c| quote(&c.name)).collect();
+    let inputs: Vec<String> = cols.iter().map(|c| format!("{} {}", quote(&c.name), c.input_type())).collect();
+    let exprs: Vec<String> = cols.iter().map(|c| format!("{} AS {}", c.select_expr("r"), quote(&c.name))).collect();
+    (format!("SELECT {} FROM json_to_recordset($1::json) AS r({})", exprs.join(", "), inputs.join(", ")), names)
 }
 
-/// Keep `scrap_sga.model.live_rows` in step with a write, in the write's own transaction (the
-/// deletion check compares it with Odoo's count; NULL until first counted, and it stays so).
-fn adjust_live_rows(model: &str, delta: i64) -> Result<(), SyncError> {
-    if delta != 0 {
-        Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = live_rows + $2 WHERE model = $1", &[model.into(), delta.into()])?;
+/// The statement that writes a page: inserts new rows, updates changed ones, restores
+/// soft-deleted ones; returns how many of each.
+pub struct Upsert {
+    sql: String,
+}
+
+impl Upsert {
+    pub fn new(table: &str, plan: &ModelPlan) -> Upsert {
+        let t = table;
+        let (source, names) = page_source(plan);
+        let data: Vec<&String> = names.iter().filter(|n| n.as_str() != "\"id\"").collect();
+        let list = |f: &dyn Fn(&str) -> String| data.iter().map(|n| f(n)).collect::<Vec<_>>().join(", ");
+        // Unchanged rows are filtered out before the INSERT: ON CONFLICT DO UPDATE locks every
+        // conflicting row even when its WHERE is false, and a lock dirties the page and writes WAL.
+        let sql = format!(
+            "WITH src AS (
+                {source}
+             ), changed AS (
+                SELECT src.*, t.id IS NOT NULL AS existed, t.{COL_DELETED_AT} IS NOT NULL AS was_deleted
+                FROM src LEFT JOIN {t} t ON t.id = src.id
+                WHERE t.id IS NULL OR t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({src_vals})
+             ), up AS (
+                INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                SELECT {changed_names}, now(), $2, NULL FROM changed
+                ON CONFLICT (id) DO UPDATE SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                    = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
+                RETURNING t.id
+             )
+             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted)
+             FROM changed WHERE id IN (SELECT id FROM up)",
+            names = names.join(", "),
+            changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
+            set_cols = list(&|n| n.to_string()),
+            set_vals = list(&|n| format!("EXCLUDED.{n}")),
+            old_vals = list(&|n| format!("t.{n}")),
+            src_vals = list(&|n| format!("src.{n}")),
+        );
+        Upsert { sql }
     }
-    Ok(())
+
+    /// `page_json` is a JSON array of converted records, ids unique.
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<Counts, SyncError> {
+        Spi::connect_mut(|c| {
+            let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
+            let row = t.first();
+            Ok(Counts {
+                inserted: row.get::<i64>(1)?.unwrap_or(0),
+                updated: row.get::<i64>(2)?.unwrap_or(0),
+                restored: row.get::<i64>(3)?.unwrap_or(0),
+                ..Default::default()
+            })
+        })
+    }
+}
+
+/// Updating some columns of rows that exist, from a page that has only `id` and those fields
+/// (computed fields on their own schedule, a field readable again). Rows Odoo did not send, or
+/// whose values did not change, are left alone; nothing is inserted.
+pub struct Refresh {
+    sql: String,
+}
+
+impl Refresh {
+    pub fn new(table: &str, plan: &ModelPlan) -> Refresh {
+        let t = table;
+        let (source, names) = page_source(plan);
+        let data: Vec<&String> = names.iter().filter(|n| n.as_str() != "\"id\"").collect();
+        let list = |f: &dyn Fn(&str) -> String| data.iter().map(|n| f(n)).collect::<Vec<_>>().join(", ");
+        let (cols, src_vals, old_vals) = (list(&|n| n.to_string()), list(&|n| format!("src.{n}")), list(&|n| format!("t.{n}")));
+        let sql = format!(
+            "WITH src AS ({source}), up AS (
+                UPDATE {t} AS t SET ({cols}, {COL_SYNCED_AT}, {COL_RUN_ID}) = ROW({src_vals}, now(), $2)
+                FROM src WHERE t.id = src.id AND t.{COL_DELETED_AT} IS NULL AND ROW({old_vals}) IS DISTINCT FROM ROW({src_vals})
+                RETURNING 1
+             ) SELECT count(*) FROM up"
+        );
+        Refresh { sql }
+    }
+
+    /// Returns how many rows changed.
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<i64, SyncError> {
+        Ok(Spi::get_one_with_args::<i64>(&self.sql, &[page_json.into(), run_id.into()])?.unwrap_or(0))
+    }
 }
 
 /// The error is about the record's values, not about the database or the run.
@@ -41,31 +120,17 @@ fn is_record_error(e: &SyncError) -> bool {
     matches!(e.sqlstate.class(), "22" | "23")
 }
 
-impl<'a> PageWriter<'a> {
-    pub fn new(model: &'a str, plan: &'a ModelPlan, schema: &str, table: &str, run_id: i64, page_size: usize, cursor: Option<String>) -> Self {
-        PageWriter { model, plan, upsert: Upsert::new(schema, table, plan), run_id, page_size, max_write_date: cursor, pages: 0, queue_in_use: true }
-    }
-
-    pub fn note_write_date(&mut self, rec: &Map<String, Value>) {
-        if let Some(wd) = rec.get("write_date").and_then(Value::as_str) {
-            if self.max_write_date.as_deref().is_none_or(|m| wd > m) {
-                self.max_write_date = Some(wd.to_owned());
-            }
-        }
-    }
-
-    /// Convert and write one page; each part commits with the run's counters.
-    pub fn write(&mut self, page: Vec<Map<String, Value>>, out: &mut Outcome) -> Result<PageCounts, SyncError> {
-        self.pages += 1;
+impl Mirror {
+    /// Convert and write one page of records; each part commits with the run's counters.
+    pub fn write_page(&mut self, page: Vec<Map<String, Value>>) -> Result<Counts, SyncError> {
         let fetched = page.len() as i64;
-        let mut rows: std::collections::BTreeMap<i64, Map<String, Value>> = Default::default();
-        let mut failures: Vec<(i64, SyncError)> = Vec::new();
+        let mut rows: std::collections::BTreeMap<i32, Map<String, Value>> = Default::default();
+        let mut failures: Vec<(i32, SyncError)> = Vec::new();
         for rec in &page {
-            let id = rec.get("id").and_then(Value::as_i64).ok_or_else(|| {
-                SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: page {}: a record without an integer id", self.model, self.pages))
-            })?;
+            let id = record_id(rec)
+                .ok_or_else(|| SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model)))?;
             self.note_write_date(rec);
-            match mapping::convert_record(self.plan, rec) {
+            match mapping::convert_record(&self.plan, rec) {
                 Ok(converted) => {
                     rows.insert(id, converted);
                 }
@@ -73,123 +138,72 @@ impl<'a> PageWriter<'a> {
             }
         }
         drop(page);
-        let rows: Vec<(i64, Value)> = rows.into_iter().map(|(id, m)| (id, Value::Object(m))).collect();
-        let t0 = Instant::now();
+        let rows: Vec<(i32, Value)> = rows.into_iter().map(|(id, m)| (id, Value::Object(m))).collect();
         // The usual case, one transaction: the whole page and its counters.
+        let page_counts = Counts { fetched, pages: 1, ..Default::default() };
         let counters_now = failures.is_empty();
-        let counts = self.write_isolating(&rows, if counters_now { fetched } else { 0 }, &mut failures)?;
-        let counted = counters_now && failures.is_empty();
-        if !counted {
-            self.record_failures(&failures, fetched)?;
+        let mut written = self.write_isolating(&rows, if counters_now { page_counts } else { Counts::default() }, &mut failures)?;
+        if !counters_now || !failures.is_empty() {
+            self.queue_failures(&failures, page_counts)?;
+            written.failed = failures.len() as i64;
         }
-        out.db_secs += t0.elapsed().as_secs_f64();
-        out.fetched += fetched;
-        out.failed += failures.len() as i64;
-        out.written += counts.inserted + counts.updated + counts.restored;
+        let counts = Counts { fetched, pages: 1, ..written };
+        self.done.add(&counts);
         Ok(counts)
     }
 
-    fn write_isolating(&self, rows: &[(i64, Value)], fetched: i64, failures: &mut Vec<(i64, SyncError)>) -> Result<PageCounts, SyncError> {
+    fn write_isolating(&mut self, rows: &[(i32, Value)], extra: Counts, failures: &mut Vec<(i32, SyncError)>) -> Result<Counts, SyncError> {
         if rows.is_empty() {
-            return Ok(PageCounts::default());
+            return Ok(Counts::default());
         }
-        match self.write_part(rows, fetched) {
+        match self.write_part(rows, extra) {
             Ok(c) => Ok(c),
             Err(e) if is_record_error(&e) && rows.len() == 1 => {
                 failures.push((rows[0].0, e));
-                Ok(PageCounts::default())
+                Ok(Counts::default())
             }
             Err(e) if is_record_error(&e) => {
                 let (a, b) = rows.split_at(rows.len() / 2);
-                let x = self.write_isolating(a, 0, failures)?;
-                let y = self.write_isolating(b, 0, failures)?;
-                Ok(PageCounts { inserted: x.inserted + y.inserted, updated: x.updated + y.updated, restored: x.restored + y.restored })
+                let mut x = self.write_isolating(a, Counts::default(), failures)?;
+                x.add(&self.write_isolating(b, Counts::default(), failures)?);
+                Ok(x)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// One transaction: the rows, their counters, and their exit from the retry queue.
-    fn write_part(&self, rows: &[(i64, Value)], fetched: i64) -> Result<PageCounts, SyncError> {
+    /// One transaction: the rows, the run's counters (with `extra`), and the rows' exit from the
+    /// retry queue.
+    fn write_part(&mut self, rows: &[(i32, Value)], extra: Counts) -> Result<Counts, SyncError> {
         let doc = serde_json::to_string(&rows.iter().map(|(_, v)| v).collect::<Vec<_>>()).expect("JSON values serialize");
         let (first, last) = (rows[0].0, rows[rows.len() - 1].0);
-        let (run_id, model, page_no) = (self.run_id, self.model, self.pages);
-        txn::in_transaction(|| {
+        let (run_id, model, queue) = (self.run_id, self.conf.model.as_str(), self.queue_in_use);
+        let upsert = &self.upsert;
+        self.db.txn(|| {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
             Spi::run("SET LOCAL synchronous_commit TO off")?;
-            let counts = self
-                .upsert
-                .apply(&doc, run_id)
-                .map_err(|e| e.context(format!("{model}: writing page {page_no} (ids {first} to {last})")))?;
-            Spi::run_with_args(
-                "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, inserted = inserted + $3, updated = updated + $4,
-                        restored = restored + $5, pages = pages + ($2 > 0)::int WHERE run_id = $1",
-                &[run_id.into(), fetched.into(), counts.inserted.into(), counts.updated.into(), counts.restored.into()],
-            )?;
-            adjust_live_rows(model, counts.inserted + counts.restored)?;
-            if self.queue_in_use {
-                let ids: Vec<i32> = rows.iter().map(|(id, _)| *id as i32).collect();
-                Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), ids.into()])?;
+            let counts = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
+            let mut logged = counts;
+            logged.add(&extra);
+            RunLog::add(run_id, &logged)?;
+            ModelState::add_live_rows(model, counts.inserted + counts.restored)?;
+            if queue {
+                RetryQueue::remove(model, &rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
             }
             Ok(counts)
         })
     }
 
-    /// Soft-delete the rows of `table` that `condition` selects (SQL on its columns, with the
-    /// `n_args` values `args` makes as $1, $2, ...), stamp them with this run, and count them in
-    /// the run log. `args` runs inside the transaction: a datum such as an array is allocated in
-    /// the transaction's memory, which does not exist before it starts.
-    pub fn soft_delete<'d>(
-        &self,
-        table: &str,
-        condition: &str,
-        n_args: usize,
-        args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'d>>,
-        out: &mut Outcome,
-    ) -> Result<i64, SyncError> {
-        let run_id = self.run_id;
-        let sql = format!(
-            "WITH d AS (UPDATE {table} SET sga_deleted_at = now(), sga_synced_at = now(), sga_run_id = ${}
-                        WHERE sga_deleted_at IS NULL AND ({condition}) RETURNING 1)
-             SELECT count(*) FROM d",
-            n_args + 1
-        );
-        let deleted = txn::in_transaction(|| {
-            let mut args = args();
-            args.push(run_id.into());
-            let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
-            Spi::run_with_args("UPDATE scrap_sga.sync_run SET deleted = deleted + $2 WHERE run_id = $1", &[run_id.into(), n.into()])?;
-            adjust_live_rows(self.model, -n)?;
-            Ok(n)
-        })?;
-        out.deleted += deleted;
-        out.written += deleted;
-        Ok(deleted)
-    }
-
     /// Queue the records that could not be stored, and count the page.
-    fn record_failures(&mut self, failures: &[(i64, SyncError)], fetched: i64) -> Result<(), SyncError> {
-        let (run_id, model) = (self.run_id, self.model);
-        let ids: Vec<i32> = failures.iter().map(|(id, _)| *id as i32).collect();
+    fn queue_failures(&mut self, failures: &[(i32, SyncError)], page: Counts) -> Result<(), SyncError> {
+        let (run_id, model) = (self.run_id, self.conf.model.as_str());
         let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
-        let errors: Vec<String> = failures.iter().map(|(_, e)| e.message.clone()).collect();
-        txn::in_transaction(|| {
-            Spi::run_with_args(
-                "UPDATE scrap_sga.sync_run SET fetched = fetched + $2, failed = failed + $3, pages = pages + 1 WHERE run_id = $1",
-                &[run_id.into(), fetched.into(), (failures.len() as i64).into()],
-            )?;
-            Spi::run_with_args(
-                "INSERT INTO scrap_sga.failed_record AS f (model, odoo_id, sqlstate, error, last_run_id)
-                 SELECT $1, u.id, u.state, u.error, $5 FROM unnest($2::integer[], $3::text[], $4::text[]) AS u(id, state, error)
-                 ON CONFLICT (model, odoo_id) DO UPDATE SET
-                    attempts = f.attempts + 1, sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error, last_failed_at = now(),
-                    next_attempt_at = now() + least(interval '1 minute' * power(2, f.attempts), interval '1 day'),
-                    last_run_id = EXCLUDED.last_run_id",
-                &[model.into(), ids.clone().into(), states.clone().into(), errors.clone().into(), run_id.into()],
-            )?;
-            Ok(())
+        let queued: Vec<Queued> = failures.iter().zip(&states).map(|((id, e), s)| Queued { id: *id, sqlstate: s, error: &e.message }).collect();
+        self.db.txn(|| {
+            RunLog::add(run_id, &Counts { failed: failures.len() as i64, ..page })?;
+            RetryQueue::put(model, run_id, &queued)
         })?;
         if !failures.is_empty() {
             self.queue_in_use = true;
@@ -202,5 +216,47 @@ impl<'a> PageWriter<'a> {
             );
         }
         Ok(())
+    }
+
+    /// A record Odoo could not serve even alone (an answer over `max_response_mb`, too slow for
+    /// `read_timeout` or for Odoo's own time limit, cut): it waits in the retry queue, and the
+    /// rest of the model goes on.
+    pub fn set_aside(&mut self, id: i32, error: &OdooError) -> Result<(), SyncError> {
+        let e = SyncError::from_odoo(error);
+        let why = format!("record {id} could not be fetched even alone: {}", e.message);
+        let (run_id, model, sqlstate) = (self.run_id, self.conf.model.as_str(), e.sqlstate.to_string());
+        self.db.txn(|| {
+            RunLog::add(run_id, &Counts { parked: 1, ..Default::default() })?;
+            RetryQueue::put(model, run_id, &[Queued { id, sqlstate: &sqlstate, error: &why }])
+        })?;
+        self.done.parked += 1;
+        self.queue_in_use = true;
+        warning!("scrap_sga: {model}: {why}; it waits for a retry in scrap_sga.failed_record, the rest goes on");
+        Ok(())
+    }
+
+    /// Soft-delete the rows `condition` selects (SQL on the table's columns, with the `n_args`
+    /// values `args` makes as $1, $2, ...), stamp them with this run, and count them. `args` runs
+    /// inside the transaction: a datum such as an array is allocated in the transaction's
+    /// memory, which does not exist before it starts.
+    pub fn soft_delete<'d>(&mut self, condition: &str, n_args: usize, args: impl FnOnce() -> Vec<pgrx::datum::DatumWithOid<'d>>) -> Result<i64, SyncError> {
+        let (run_id, model) = (self.run_id, self.conf.model.as_str());
+        let sql = format!(
+            "WITH d AS (UPDATE {} SET {COL_DELETED_AT} = now(), {COL_SYNCED_AT} = now(), {COL_RUN_ID} = ${}
+                        WHERE {COL_DELETED_AT} IS NULL AND ({condition}) RETURNING 1)
+             SELECT count(*) FROM d",
+            self.table,
+            n_args + 1
+        );
+        let deleted = self.db.txn(|| {
+            let mut args = args();
+            args.push(run_id.into());
+            let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
+            RunLog::add(run_id, &Counts { deleted: n, ..Default::default() })?;
+            ModelState::add_live_rows(model, -n)?;
+            Ok(n)
+        })?;
+        self.done.deleted += deleted;
+        Ok(deleted)
     }
 }

@@ -1,45 +1,34 @@
-//! Every Odoo call of the engine goes through [`Remote`], so that waits are interruptible: a call
-//! runs on a short-lived thread while the backend's own thread polls the shutdown flag, so
-//! SIGTERM (`pg_ctl stop -m fast`, `pg_terminate_backend`) stops a worker within a fraction of a
-//! second even while Odoo holds an answer back; timeouts alone would keep it for up to
-//! `scrap_sga.read_timeout`. Reading pages while others are written is `streams`' job, with
-//! clients forked from this one ([`Remote::fork`]).
+//! Every Odoo call of the engine goes through [`Remote`], so that waits are interruptible and
+//! timed in one place: a call runs on a short-lived thread while the backend's own thread polls
+//! for a stop, so SIGTERM (`pg_ctl stop -m fast`, `pg_terminate_backend`) stops a worker within
+//! a fraction of a second even while Odoo holds an answer back; timeouts alone would keep it for
+//! up to `scrap_sga.read_timeout`. The time the backend spends waiting is Odoo's time in the run
+//! log. Reading pages while others are written is `streams`' job, with clients forked from this
+//! one ([`Remote::fork`]).
 //!
 //! The thread makes no Postgres call (none is allowed off the main thread), reads none of
 //! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
-//! on the backend's thread. The one signal that crosses over is explicit: `stop`, an atomic flag
-//! the backend's thread sets when it sees the shutdown request, and which the client reads
-//! between chunks of an answer.
-use scrap_sga_core::odoo::{Client, Interrupt, OdooError, Settings};
+//! on the backend's thread. What crosses over is explicit: the [`Stop`] the backend's thread
+//! raises when it is told to stop, which the client reads between chunks of an answer.
+use scrap_sga_core::odoo::time::OdooTime;
+use scrap_sga_core::odoo::{Client, Detected, OdooError, Settings};
 use serde_json::{json, Map, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::interrupt::Stop;
 
 pub type Page = Vec<Map<String, Value>>;
 
-/// Odoo's clock at the client's last answer (HTTP `Date` header), in Odoo's datetime format.
-pub fn odoo_time(client: &Client) -> Option<String> {
-    client.server_time().map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+/// Odoo's clock at the client's last answer (its HTTP `Date` header).
+pub fn odoo_time(client: &Client) -> Option<OdooTime> {
+    client.server_time().map(OdooTime::from_utc)
 }
 
-type Done<T> = (Client, Result<T, OdooError>, Duration);
-
-struct InFlight<T> {
-    handle: JoinHandle<Done<T>>,
-}
-
-pub struct Remote {
-    /// None while a call is under way on its thread (or after one was abandoned on shutdown).
-    client: Option<Client>,
-    requests_before: u64,
-    /// Requests sent by the streams' forked clients, once their streams ended.
-    by_streams: u64,
-    stop: Arc<AtomicBool>,
-}
-
-pub(super) fn block_signals() {
+/// Block every signal on the calling thread: Postgres' handlers must only run on the backend's.
+pub fn block_signals() {
+    // SAFETY: sigfillset fills a zeroed sigset_t owned by this frame, and pthread_sigmask changes
+    // the calling thread's mask only (a null old-set pointer is allowed); neither touches memory
+    // shared with Postgres.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -47,46 +36,84 @@ pub(super) fn block_signals() {
     }
 }
 
+/// What forked clients did, added when their streams end.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClientCounts {
+    pub requests: u64,
+    pub waits: u64,
+}
+
+impl ClientCounts {
+    pub fn of(c: &Client) -> ClientCounts {
+        ClientCounts { requests: c.requests_sent(), waits: c.waits().0 }
+    }
+}
+
+pub struct Remote {
+    /// None while a call is under way on its thread (or after one was abandoned on shutdown).
+    client: Option<Client>,
+    /// What the client had done when it left for its thread (it counts on there).
+    before_call: ClientCounts,
+    by_streams: ClientCounts,
+    stop: Stop,
+    /// Time the backend spent waiting on Odoo.
+    waited: Duration,
+}
+
 impl Remote {
     /// A client for `settings` whose calls stop when this backend is told to.
     pub fn connect(settings: Settings) -> Result<Remote, OdooError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = stop.clone();
-        let interrupt: Interrupt = Arc::new(move || seen.load(Ordering::Relaxed));
-        Ok(Remote { client: Some(Client::new(settings, Some(interrupt))?), requests_before: 0, by_streams: 0, stop })
+        let stop = Stop::new();
+        let client = Client::new(settings, Some(stop.as_interrupt()))?;
+        Ok(Remote { client: Some(client), before_call: ClientCounts::default(), by_streams: ClientCounts::default(), stop, waited: Duration::ZERO })
     }
 
-    /// `n` clients for concurrent streams of calls (see `streams`). Each stops when this backend
-    /// is told to, as this one does, or when `abandon` is set.
-    pub fn fork(&self, n: usize, abandon: Arc<AtomicBool>) -> Result<Vec<Client>, OdooError> {
+    /// Open the client: with what was found out before when there is something, else by asking
+    /// the server. Returns what is known now.
+    pub fn open(&mut self, known: Option<Detected>) -> Result<Option<Detected>, OdooError> {
+        match known {
+            Some(d) => self.call(move |c| c.open_as(&d).map(|_| c.detected())),
+            None => self.call(|c| c.open().map(|_| c.detected())),
+        }
+    }
+
+    /// A stop of its own for streams: raised when this backend is told to stop, or by itself.
+    pub fn stream_stop(&self) -> Stop {
+        self.stop.child()
+    }
+
+    /// `n` clients for concurrent streams of calls, each stopping on `stop`.
+    pub fn fork(&self, n: usize, stop: &Stop) -> Result<Vec<Client>, OdooError> {
         let client = self.client.as_ref().ok_or(OdooError::Interrupted)?;
-        (0..n)
-            .map(|_| {
-                let (stop, abandon) = (self.stop.clone(), abandon.clone());
-                client.fork(Some(Arc::new(move || stop.load(Ordering::Relaxed) || abandon.load(Ordering::Relaxed))))
-            })
-            .collect()
+        (0..n).map(|_| client.fork(Some(stop.as_interrupt()))).collect()
     }
 
-    /// Count the requests a forked client sent.
-    pub fn add_stream_requests(&mut self, n: u64) {
-        self.by_streams += n;
+    /// Count what a forked client did.
+    pub fn add_stream_counts(&mut self, c: ClientCounts) {
+        self.by_streams.requests += c.requests;
+        self.by_streams.waits += c.waits;
     }
 
     /// Called on the backend's thread only.
-    pub(super) fn stop_requested(&self) -> bool {
-        let stop = super::shutdown_requested();
-        if stop {
-            self.stop.store(true, Ordering::Relaxed);
-        }
-        stop
+    pub fn stop_requested(&self) -> bool {
+        self.stop.poll()
     }
 
-    pub fn requests_sent(&self) -> u64 {
-        self.client.as_ref().map(|c| c.requests_sent()).unwrap_or(self.requests_before) + self.by_streams
+    pub fn counts(&self) -> ClientCounts {
+        let own = self.client.as_ref().map(ClientCounts::of).unwrap_or(self.before_call);
+        ClientCounts { requests: own.requests + self.by_streams.requests, waits: own.waits + self.by_streams.waits }
     }
 
-    /// The protocol the client chose, once it is open.
+    /// Time the backend spent waiting on Odoo, this one's calls and streams' pages alike.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// Add time the backend waited for a stream's page.
+    pub fn add_waited(&mut self, d: Duration) {
+        self.waited += d;
+    }
+
     pub fn protocol(&self) -> Option<&'static str> {
         self.client.as_ref()?.protocol().map(|p| p.as_str())
     }
@@ -95,71 +122,64 @@ impl Remote {
         self.client.as_ref()?.server_version().map(str::to_owned)
     }
 
-    /// Odoo's clock at its last answer (HTTP `Date` header), in Odoo's datetime format.
-    pub fn server_time(&self) -> Option<String> {
+    /// Odoo's clock at its last answer.
+    pub fn server_time(&self) -> Option<OdooTime> {
         odoo_time(self.client.as_ref()?)
     }
 
-    /// Start a call on its own thread.
-    fn start<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<InFlight<T>, OdooError> {
+    /// The body size of the last answer.
+    pub fn last_answer_bytes(&self) -> u64 {
+        self.client.as_ref().map(Client::last_answer_bytes).unwrap_or(0)
+    }
+
+    /// One call on its own thread, waited for interruptibly.
+    pub fn call<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> Result<T, OdooError> {
         if self.stop_requested() {
             return Err(OdooError::Interrupted);
         }
         let mut client = self.client.take().ok_or(OdooError::Interrupted)?;
-        self.requests_before = client.requests_sent();
+        self.before_call = ClientCounts::of(&client);
+        let t0 = Instant::now();
         let handle = std::thread::spawn(move || {
             block_signals();
-            let t0 = Instant::now();
             let r = f(&mut client);
-            (client, r, t0.elapsed())
+            (client, r)
         });
-        Ok(InFlight { handle })
-    }
-
-    /// Wait for a started call, giving up at once if the backend is told to stop.
-    fn finish<T>(&mut self, call: InFlight<T>) -> (Result<T, OdooError>, Duration) {
-        let t0 = Instant::now();
-        while !call.handle.is_finished() {
+        while !handle.is_finished() {
             if self.stop_requested() {
                 // The thread ends when its socket does; the process is about to exit anyway.
-                return (Err(OdooError::Interrupted), t0.elapsed());
+                self.waited += t0.elapsed();
+                return Err(OdooError::Interrupted);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
-        match call.handle.join() {
-            Ok((client, r, took)) => {
+        self.waited += t0.elapsed();
+        match handle.join() {
+            Ok((client, r)) => {
                 self.client = Some(client);
-                (r, took)
+                r
             }
-            Err(_) => (Err(OdooError::Internal("the thread of an Odoo request panicked (see the server log)".into())), t0.elapsed()),
+            Err(_) => Err(OdooError::Internal("the thread of an Odoo request panicked (see the server log)".into())),
         }
     }
 
-    /// One call, waited for interruptibly; returns the time it took.
-    pub fn call<T: Send + 'static>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, OdooError> + Send + 'static) -> (Result<T, OdooError>, Duration) {
-        match self.start(f) {
-            Ok(c) => self.finish(c),
-            Err(e) => (Err(e), Duration::ZERO),
-        }
-    }
-
-    pub fn search_read(&mut self, model: &str, domain: Value, fields: Vec<String>, order: &str, limit: usize) -> (Result<Page, OdooError>, Duration) {
-        let (model, order) = (model.to_owned(), order.to_owned());
-        self.call(move |c| c.search_read(&model, &domain, &fields, &order, limit))
-    }
-
-    pub fn read(&mut self, model: &str, ids: Vec<i64>, fields: Vec<String>) -> (Result<Page, OdooError>, Duration) {
+    pub fn read(&mut self, model: &str, ids: Vec<i32>, fields: Vec<String>) -> Result<Page, OdooError> {
         let model = model.to_owned();
-        self.call(move |c| c.read(&model, &ids, &fields))
+        self.call(move |c| c.read(&model, &ids.into_iter().map(i64::from).collect::<Vec<_>>(), &fields))
     }
 
-    pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> (Result<Vec<i64>, OdooError>, Duration) {
+    pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> Result<Vec<i64>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| c.search_ids(&model, &domain, "id asc", limit))
     }
 
+    pub fn search_count(&mut self, model: &str, domain: Value) -> Result<i64, OdooError> {
+        let model = model.to_owned();
+        self.call(move |c| c.search_count(&model, &domain))
+    }
+
     /// The lowest and the highest id of the records in `domain` (archived included), if any.
-    pub fn id_bounds(&mut self, model: &str, domain: Value) -> (Result<Option<(i64, i64)>, OdooError>, Duration) {
+    pub fn id_bounds(&mut self, model: &str, domain: Value) -> Result<Option<(i64, i64)>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| {
             let lowest = c.search_ids(&model, &domain, "id asc", Some(1))?;
@@ -168,12 +188,19 @@ impl Remote {
         })
     }
 
-    pub fn fields_get(&mut self, model: &str) -> (Result<Map<String, Value>, OdooError>, Duration) {
+    pub fn fields_get(&mut self, model: &str) -> Result<Map<String, Value>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| c.fields_get(&model))
     }
 
-    pub fn ids_after(last: i64) -> Value {
-        json!([["id", ">", last]])
+    /// After a request failed as too heavy: is Odoo answering small requests? A count that
+    /// matches nothing is the smallest request a model takes.
+    pub fn answers_small_requests(&mut self, model: &str) -> bool {
+        self.search_count(model, json!([["id", "=", 0]])).is_ok()
     }
+}
+
+/// [`Remote::answers_small_requests`], for a stream's own client.
+pub fn answers_small_requests(c: &Client, model: &str) -> bool {
+    c.search_count(model, &json!([["id", "=", 0]])).is_ok()
 }

@@ -1,12 +1,27 @@
-//! Keep a mirror table's columns in step with the plan: create it, add columns for new fields.
-//! Nothing is ever dropped: a field that disappears from Odoo keeps its column and its data.
+//! The mirror tables' DDL, all of it: create a table, add columns for new fields, change a
+//! column's type, its indexes, grants and audit triggers. Nothing is ever dropped: a field that
+//! disappears from Odoo keeps its column and its data.
 use pgrx::prelude::*;
 use scrap_sga_core::ident::{literal, quote};
-use scrap_sga_core::mapping::{self, ModelPlan};
+use scrap_sga_core::mapping::{self, ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
 use std::collections::BTreeMap;
 
+use crate::catalog::model_state::ModelState;
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
+
+/// `CREATE TABLE` for a mirror table: the plan's columns, `id` the primary key, and scrap_sga's
+/// own columns last. Every identifier is quoted.
+pub fn create_table_sql(table: &str, plan: &ModelPlan) -> String {
+    let mut cols: Vec<String> = plan
+        .columns()
+        .map(|c| if c.name == "id" { "\"id\" integer PRIMARY KEY".to_owned() } else { format!("{} {}", quote(&c.name), c.pg_type) })
+        .collect();
+    cols.push(format!("{COL_SYNCED_AT} timestamptz NOT NULL DEFAULT now()"));
+    cols.push(format!("{COL_RUN_ID} bigint"));
+    cols.push(format!("{COL_DELETED_AT} timestamptz"));
+    format!("CREATE TABLE IF NOT EXISTS {table} (\n  {}\n)", cols.join(",\n  "))
+}
 
 fn existing_columns(conf: &ModelConf) -> Result<Option<BTreeMap<String, String>>, SyncError> {
     Spi::connect(|c| {
@@ -39,8 +54,8 @@ pub struct TableOutcome {
 }
 
 /// Create or extend the table and set its audit triggers. Returns the changes, for the run log.
-pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap<String, String>) -> Result<TableOutcome, SyncError> {
-    let table = format!("{}.{}", quote(&conf.table_schema), quote(&conf.table_name));
+pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collections::BTreeSet<String>) -> Result<TableOutcome, SyncError> {
+    let table = conf.table();
     let mut changes = Vec::new();
     let mut ddl = Vec::new();
     let mut created = false;
@@ -48,7 +63,7 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
     let existing = existing_columns(conf)?;
     match &existing {
         None => {
-            ddl.push(mapping::create_table_sql(&conf.table_schema, &conf.table_name, plan));
+            ddl.push(create_table_sql(&table, plan));
             ddl.push(format!(
                 "COMMENT ON TABLE {table} IS {}",
                 literal(&format!("Mirror of the Odoo model {} kept by the scrap_sga extension. Do not write to it: the next sync would overwrite the change.", conf.model))
@@ -63,11 +78,9 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
             }
             changes.push(format!("created table {}.{}", conf.table_schema, conf.table_name));
             created = true;
-            // The kept count of live rows starts again with the table (see engine::deletions).
-            ddl.push(format!("UPDATE scrap_sga.model SET live_rows = 0 WHERE model = {}", literal(&conf.model)));
             // A many2one to another mirrored model is how Django joins them (lines of an order).
             for f in &plan.fields {
-                if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| synced_tables.contains_key(r)) {
+                if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| mirrored.contains(r)) {
                     ddl.push(format!("CREATE INDEX {} ON {table} ({})", quote(&format!("{}_{}_idx", conf.table_name, f.field)), quote(&f.field)));
                 }
             }
@@ -137,6 +150,10 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, synced_tables: &BTreeMap
         }
         Ok(())
     })?;
+    if created {
+        // The kept count of live rows starts again with the table (see engine::deletions).
+        ModelState::set_live_rows(&conf.model, 0)?;
+    }
     Ok(TableOutcome { changes, created, needs_full_pass })
 }
 
@@ -189,4 +206,21 @@ fn converts_in_place(from: &str, to: &str) -> Option<&'static str> {
 
 fn same_type(existing: &str, wanted: &str) -> bool {
     existing == wanted || (existing == "timestamp with time zone" && wanted == "timestamptz")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scrap_sga_core::mapping::{plan_model, Choices, OdooField};
+
+    #[test]
+    fn create_table_quotes_every_identifier() {
+        let field = |name: &str, ftype: &str| OdooField { name: name.into(), ftype: ftype.into(), store: true, ..Default::default() };
+        let plan = plan_model(&[field("id", "integer"), field("Weird_Name", "char")], &Choices::default()).unwrap();
+        let sql = create_table_sql("\"public\".\"scrap_x\"", &plan);
+        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"scrap_x\" ("), "{sql}");
+        assert!(sql.contains("\"id\" integer PRIMARY KEY"));
+        assert!(sql.contains("\"Weird_Name\" text"));
+        assert!(sql.contains("sga_deleted_at timestamptz"));
+    }
 }

@@ -1,118 +1,141 @@
-//! Reading a model's records over id ranges on several streams at once. An Odoo with several
-//! HTTP workers serves one request per worker at a time, so a full pass or a reconcile listing
-//! of a large model can use as many of them as the model's `parallel` setting allows.
+//! Reading a model's records page by page, over id ranges, on one or several streams at once.
+//! Every listing the engine makes goes through here (full pass, the window's listing, reconcile,
+//! computed refresh, verify): one keyset pager, with batches adapted to what Odoo can serve.
 //!
 //! Each stream is a thread with a client of its own (`Remote::fork`). It takes the next id range
 //! from a shared queue and pages through it by keyset (`id > last` and `id <= end`, in id order),
 //! so that nothing is skipped or read twice while Odoo changes: a record created meanwhile gets a
 //! higher id and falls in the last range, which has no end. Pages reach the backend's thread
 //! through a channel that holds one page: a stream with a page ready waits for the writer, so at
-//! most `streams + 2` pages are in memory (one per stream, one waiting, one being written) and a
-//! writer slower than Odoo never falls further behind. Only that thread writes: no Postgres call
-//! is made off it. With one stream this is the overlap of fetching the next page while the
-//! current one is written.
+//! most `streams + 2` pages are in memory and a writer slower than Odoo never falls behind
+//! further. Only that thread writes: no Postgres call is made off it.
 //!
-//! A failed page stops every stream (their clients stop between chunks of an answer and take no
-//! new page), and the function returns once every thread has ended: no thread outlives the run.
-//! The exception is shutdown, where the process is about to exit and must not wait for Odoo.
+//! A page Odoo cannot serve (see `BatchSizer`) is asked again for half as many records, as long
+//! as Odoo still answers a small request (else it is down, and the run fails); what one record
+//! alone cannot pass is reported to the backend's thread, which sets it aside, and the stream
+//! goes on after it. Any other failure stops every stream, and the function returns once every
+//! thread has ended: no thread outlives the run, except on shutdown, where the process is about
+//! to exit and must not wait for Odoo.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use scrap_sga_core::batch::BatchSizer;
+use scrap_sga_core::ids::{record_id, IdRange};
+use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
 
-use super::reconcile::IdRange;
-use super::remote::{block_signals, odoo_time, Page, Remote};
-use super::{check_interrupts, odoo_error, page_error, Outcome};
+use super::remote::{answers_small_requests, block_signals, odoo_time, ClientCounts, Page, Remote};
 use crate::errors::SyncError;
+use crate::interrupt::{self, Stop};
 
 /// Ranges handed out per stream: a stream that drew a dense part of the id space does not hold
 /// the others up for long, since the rest is shared out as streams come free.
 const RANGES_PER_STREAM: i64 = 4;
 
-/// What to read: `search_read` of `fields` (plus `id`), `page_size` records per request.
-pub struct Listing<'a> {
-    pub model: &'a str,
+/// What to read: `search_read` of `fields` (plus `id`) under `domain` and the id range.
+#[derive(Clone)]
+pub struct Listing {
+    pub model: String,
     pub fields: Vec<String>,
-    pub page_size: usize,
+    /// Conditions besides the id range (the window's `write_date >= since`).
+    pub domain: Vec<Value>,
     /// Names the step in an error message.
-    pub what: &'a str,
+    pub what: &'static str,
+    /// Records too heavy to fetch even alone are set aside (pages of whole records); a listing of
+    /// ids and write dates has no such records, and fails instead.
+    pub sets_aside: bool,
+}
+
+impl Listing {
+    fn domain_for(&self, range: IdRange) -> Value {
+        let mut d = self.domain.clone();
+        if let Value::Array(r) = range.domain() {
+            d.extend(r);
+        }
+        Value::Array(d)
+    }
 }
 
 /// One page, and the ids it speaks for: Odoo had no other record in `span` when it answered.
 pub struct RangePage {
     pub span: IdRange,
     pub records: Page,
+    /// Odoo's clock when it answered.
+    pub answered_at: Option<OdooTime>,
+}
+
+/// What a stream hands to the backend's thread.
+pub enum Event {
+    Page(RangePage),
+    /// A record Odoo could not serve even alone.
+    SetAside { id: i32, error: OdooError },
 }
 
 enum Message {
-    Page(RangePage, Option<String>),
-    Failed(OdooError, i64),
+    Event(Event),
+    Failed(OdooError, i32),
 }
 
 /// Cut `range` for `streams` streams: pieces of equal id width between the lowest and the
 /// highest id Odoo has in it (two small requests), the last one open-ended. One stream: the
 /// range as it is, and no request.
-pub fn split(remote: &mut Remote, model: &str, range: IdRange, streams: usize, out: &mut Outcome) -> Result<Vec<IdRange>, SyncError> {
+pub fn split(remote: &mut Remote, listing: &Listing, range: IdRange, streams: usize) -> Result<Vec<IdRange>, SyncError> {
     if streams <= 1 {
         return Ok(vec![range]);
     }
-    let (bounds, took) = remote.id_bounds(model, range.domain());
-    out.odoo_secs += took.as_secs_f64();
-    let Some((lowest, highest)) = bounds.map_err(|e| odoo_error(&e).context(format!("{model}: finding the id range to share out")))? else {
-        return Ok(vec![range]);
-    };
-    Ok(cut(range, lowest, highest, streams as i64 * RANGES_PER_STREAM))
+    let bounds = remote
+        .id_bounds(&listing.model, listing.domain_for(range))
+        .map_err(|e| SyncError::from_odoo(&e).context(format!("{}: finding the id range to share out", listing.model)))?;
+    let Some((lowest, highest)) = bounds else { return Ok(vec![range]) };
+    Ok(cut(range, lowest as i32, highest as i32, streams as i64 * RANGES_PER_STREAM))
 }
 
 /// `pieces` ranges covering `range`, cut at equal steps from `lowest - 1` to `highest`; the
 /// first starts where `range` does and the last ends where it does.
-fn cut(range: IdRange, lowest: i64, highest: i64, pieces: i64) -> Vec<IdRange> {
-    let from = (lowest - 1).max(range.lo);
-    let step = ((highest - from) / pieces.max(1)).max(1);
+fn cut(range: IdRange, lowest: i32, highest: i32, pieces: i64) -> Vec<IdRange> {
+    let from = (lowest as i64 - 1).max(range.lo as i64);
+    let step = ((highest as i64 - from) / pieces.max(1)).max(1);
     let mut out = Vec::new();
     let mut lo = range.lo;
     for k in 1..pieces {
         let hi = from + k * step;
-        if hi >= highest {
+        if hi >= highest as i64 {
             break;
         }
-        out.push(IdRange { lo, hi: Some(hi) });
-        lo = hi;
+        out.push(IdRange { lo, hi: Some(hi as i32) });
+        lo = hi as i32;
     }
     out.push(IdRange { lo, hi: range.hi });
     out
 }
 
-/// Read every record of `ranges` on up to `streams` streams, and hand each page to `each` on the
-/// backend's thread, in whatever order pages arrive. `each` may use `remote` (the streams have
-/// clients of their own). Time spent waiting for a page counts as Odoo's in `out`.
+/// Read every record of `ranges` on up to `streams` streams, and hand each page (or record set
+/// aside) to `each` on the backend's thread, in whatever order they come. `each` may use
+/// `remote` (the streams have clients of their own). Time spent waiting for a page is Odoo's.
 pub fn fetch(
     remote: &mut Remote,
     listing: &Listing,
     ranges: Vec<IdRange>,
     streams: usize,
-    out: &mut Outcome,
-    mut each: impl FnMut(&mut Remote, RangePage, &mut Outcome) -> Result<(), SyncError>,
+    sizer: &Arc<Mutex<BatchSizer>>,
+    mut each: impl FnMut(&mut Remote, Event) -> Result<(), SyncError>,
 ) -> Result<(), SyncError> {
-    let model = listing.model;
     let streams = streams.clamp(1, ranges.len().max(1));
-    let abandon = Arc::new(AtomicBool::new(false));
-    let clients = remote.fork(streams, abandon.clone()).map_err(|e| odoo_error(&e).context(format!("{model}: {}", listing.what)))?;
+    let stop = remote.stream_stop();
+    let clients = remote.fork(streams, &stop).map_err(|e| SyncError::from_odoo(&e).context(format!("{}: {}", listing.model, listing.what)))?;
     let queue = Arc::new(Mutex::new(VecDeque::from(ranges)));
     let (tx, rx) = sync_channel::<Message>(1);
     let threads: Vec<_> = clients
         .into_iter()
         .map(|client| {
-            let (tx, queue, abandon) = (tx.clone(), queue.clone(), abandon.clone());
-            let (model, fields, limit) = (model.to_owned(), listing.fields.clone(), listing.page_size);
+            let (tx, queue, stop, sizer, listing) = (tx.clone(), queue.clone(), stop.clone(), sizer.clone(), listing.clone());
             std::thread::spawn(move || {
                 block_signals();
-                read_ranges(&client, &model, &fields, limit, &queue, &abandon, &tx);
-                client.requests_sent()
+                read_ranges(&client, &listing, &queue, &sizer, &stop, &tx);
+                ClientCounts::of(&client)
             })
         })
         .collect();
@@ -128,36 +151,32 @@ pub fn fetch(
                 Err(RecvTimeoutError::Disconnected) => break None,
             }
         };
-        out.odoo_secs += t0.elapsed().as_secs_f64();
+        remote.add_waited(t0.elapsed());
         match message {
             // Every stream ended, or the backend is told to stop.
-            None => break check_interrupts(),
-            Some(Message::Failed(e, after_id)) => break Err(page_error(&e, model, listing.what, pages + 1, after_id)),
-            Some(Message::Page(page, answered_at)) => {
-                pages += 1;
-                // Odoo's clock at the earliest answer: the next window is anchored on it.
-                if let Some(t) = answered_at {
-                    if out.read_started.as_ref().is_none_or(|s| t < *s) {
-                        out.read_started = Some(t);
-                    }
-                }
-                if let Err(e) = check_interrupts().and_then(|_| each(remote, page, out)) {
+            None => break interrupt::check(),
+            Some(Message::Failed(e, after_id)) => {
+                break Err(SyncError::from_odoo(&e).context(format!("{}: {}, page {} (ids after {after_id})", listing.model, listing.what, pages + 1)))
+            }
+            Some(Message::Event(event)) => {
+                pages += matches!(event, Event::Page(_)) as usize;
+                if let Err(e) = interrupt::check().and_then(|_| each(remote, event)) {
                     break Err(e);
                 }
             }
         }
     };
-    abandon.store(true, Ordering::Relaxed);
-    if result.is_err() && super::shutdown_requested() {
+    stop.raise();
+    if result.is_err() && interrupt::pending() {
         return result;
     }
     // A stream waiting to hand over a page gives up once nobody receives.
     drop(rx);
     for t in threads {
         match t.join() {
-            Ok(sent) => remote.add_stream_requests(sent),
+            Ok(counts) => remote.add_stream_counts(counts),
             Err(_) if result.is_ok() => {
-                return Err(odoo_error(&OdooError::Internal("the thread of a stream panicked (see the server log)".into())));
+                return Err(SyncError::from_odoo(&OdooError::Internal("the thread of a stream panicked (see the server log)".into())));
             }
             Err(_) => {}
         }
@@ -166,26 +185,57 @@ pub fn fetch(
 }
 
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
-fn read_ranges(client: &Client, model: &str, fields: &[String], limit: usize, queue: &Mutex<VecDeque<IdRange>>, abandon: &AtomicBool, tx: &SyncSender<Message>) {
+fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &Mutex<BatchSizer>, stop: &Stop, tx: &SyncSender<Message>) {
+    let send = |m: Message| tx.send(m).is_ok();
     loop {
+        // Its own statement: the queue's lock must not live on through the range's pages.
         let Some(range) = queue.lock().unwrap().pop_front() else { return };
         let mut last = range.lo;
         loop {
-            if abandon.load(Ordering::Relaxed) {
+            if stop.is_raised() {
                 return;
             }
-            let domain = IdRange { lo: last, hi: range.hi }.domain();
-            let records = match client.search_read(model, &domain, fields, "id asc", limit) {
+            let limit = sizer.lock().unwrap().next();
+            let domain = listing.domain_for(IdRange { lo: last, hi: range.hi });
+            let records = match client.search_read(&listing.model, &domain, &listing.fields, "id asc", limit) {
                 Ok(r) => r,
+                Err(e) if e.is_too_heavy() && answers_small_requests(client, &listing.model) => {
+                    if limit > 1 {
+                        sizer.lock().unwrap().refused(limit, &e);
+                        continue;
+                    }
+                    if !listing.sets_aside {
+                        send(Message::Failed(e, last));
+                        return;
+                    }
+                    // One record alone is too heavy for Odoo to serve: its id alone is not.
+                    match client.search_ids(&listing.model, &domain, "id asc", Some(1)) {
+                        Ok(ids) => match ids.first().and_then(|&i| i32::try_from(i).ok()) {
+                            Some(id) => {
+                                if !send(Message::Event(Event::SetAside { id, error: e })) {
+                                    return;
+                                }
+                                last = id;
+                                continue;
+                            }
+                            None => break,
+                        },
+                        Err(e) => {
+                            send(Message::Failed(e, last));
+                            return;
+                        }
+                    }
+                }
                 Err(e) => {
-                    let _ = tx.send(Message::Failed(e, last));
+                    send(Message::Failed(e, last));
                     return;
                 }
             };
+            sizer.lock().unwrap().passed(limit, records.len(), client.last_answer_bytes());
             let full = records.len() >= limit;
-            let page_last = records.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).max().unwrap_or(last);
+            let page_last = records.iter().filter_map(record_id).max().unwrap_or(last);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
-            if tx.send(Message::Page(RangePage { span, records }, odoo_time(client))).is_err() {
+            if !send(Message::Event(Event::Page(RangePage { span, records, answered_at: odoo_time(client) }))) {
                 return;
             }
             if !full {
@@ -200,7 +250,7 @@ fn read_ranges(client: &Client, model: &str, fields: &[String], limit: usize, qu
 mod tests {
     use super::*;
 
-    fn ends(v: &[IdRange]) -> Vec<(i64, Option<i64>)> {
+    fn ends(v: &[IdRange]) -> Vec<(i32, Option<i32>)> {
         v.iter().map(|r| (r.lo, r.hi)).collect()
     }
 

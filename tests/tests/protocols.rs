@@ -139,7 +139,7 @@ fn the_key_file_is_read_at_every_run_refused_when_others_can_read_it_and_never_l
     assert!(err.stderr.contains("cannot read the secret file /nonexistent/key"), "{}", err.stderr);
     // Only those who may read server files may name one.
     db.sql("DROP ROLE IF EXISTS e2e_plain; CREATE ROLE e2e_plain LOGIN");
-    db.sql("GRANT USAGE ON SCHEMA scrap_sga TO e2e_plain; GRANT EXECUTE ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text) TO e2e_plain");
+    db.sql("GRANT USAGE ON SCHEMA scrap_sga TO e2e_plain; GRANT EXECUTE ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text, real) TO e2e_plain");
     let err = db.try_sql_as("e2e_plain", &format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', secret_file => '{path}')", sim.url)).unwrap_err();
     assert!(err.stderr.contains("needs the privileges of pg_read_server_files") || err.stderr.contains("permission denied"), "{}", err.stderr);
     key_file(&dir, &new_key, "600");

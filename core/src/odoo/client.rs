@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
-use super::call::{valid_model_name, ReadCall};
+use super::call::ReadCall;
 use super::error::OdooError;
 use super::methods::ReadMethod;
 use super::transport::{Answer, Transport};
@@ -16,6 +16,21 @@ use super::{json2, jsonrpc};
 /// Asked between chunks of an answer: `true` stops the call with [`OdooError::Interrupted`].
 /// The extension plugs Postgres' interrupt flags in here; the client itself knows nothing of them.
 pub type Interrupt = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Asked before every request: how long to wait before sending it, the slot being taken. The
+/// extension plugs a budget shared by every process syncing the same database in here
+/// (`max_requests_per_second`); forked clients share it.
+pub type Pace = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// What [`Client::open`] found out about a server: the protocol, the version it reported, and
+/// for JSON-RPC the user id of the login. Kept by the caller, it lets the next client start
+/// at once ([`Client::open_as`]), without asking again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub protocol: Protocol,
+    pub version: Option<String>,
+    pub uid: Option<i64>,
+}
 
 #[derive(Clone)]
 pub struct Settings {
@@ -33,6 +48,8 @@ pub struct Settings {
     pub max_response_bytes: u64,
     /// Extra trusted CA certificates (PEM), added to the bundled web PKI roots.
     pub ca_bundle_pem: Option<Vec<u8>>,
+    /// The request budget, if any.
+    pub pace: Option<Pace>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -110,8 +127,14 @@ impl Client {
         self.transport.requests_sent()
     }
 
-    pub fn bytes_received(&self) -> u64 {
-        self.transport.bytes_received()
+    /// The body size of the last answer.
+    pub fn last_answer_bytes(&self) -> u64 {
+        self.transport.last_answer_bytes()
+    }
+
+    /// Answers of 429 or 503 waited for, and the time spent waiting for them and for the budget.
+    pub fn waits(&self) -> (u64, Duration) {
+        self.transport.waits()
     }
 
     /// Odoo's time when it sent its last answer (from the HTTP `Date` header), if it said.
@@ -127,6 +150,27 @@ impl Client {
     /// The server's version as it reported it, when it did.
     pub fn server_version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// What [`Client::open`] found out, once the client is open.
+    pub fn detected(&self) -> Option<Detected> {
+        Some(Detected { protocol: self.protocol?, version: self.version.clone(), uid: self.uid })
+    }
+
+    /// Get ready to call with what an earlier [`Client::open`] found out, sending nothing.
+    /// Refused when it does not fit the settings (a fixed protocol other than the one found).
+    pub fn open_as(&mut self, d: &Detected) -> Result<(), OdooError> {
+        let fits = match self.settings.protocol {
+            ProtocolChoice::Auto => true,
+            ProtocolChoice::Fixed(p) => p == d.protocol,
+        } && (d.protocol == Protocol::Json2 || d.uid.is_some());
+        if !fits {
+            return Err(OdooError::Settings("what was found out about this server does not fit the connection's settings".into()));
+        }
+        self.protocol = Some(d.protocol);
+        self.version = d.version.clone();
+        self.uid = d.uid;
+        Ok(())
     }
 
     /// Get ready to call: choose the protocol (asking the server its version for `auto`), and
@@ -237,8 +281,9 @@ impl Client {
     /// The only path to a model method, under either protocol. The method is a
     /// [`ReadMethod`], so nothing that writes can be sent.
     pub fn call<T: DeserializeOwned>(&self, call: &ReadCall) -> Result<T, OdooError> {
-        if !valid_model_name(&call.model) {
-            return Err(OdooError::Settings(format!("{:?} is not an Odoo model name", call.model)));
+        // Model names go into JSON-2 URL paths: nothing that could add a path segment or a query.
+        if let Err(why) = crate::ident::valid_model_name(&call.model) {
+            return Err(OdooError::Settings(format!("{:?} is not an Odoo model name: {why}", call.model)));
         }
         match self.protocol {
             Some(Protocol::Json2) => self.call_json2(call),

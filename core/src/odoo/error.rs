@@ -9,6 +9,14 @@ pub enum OdooError {
     Connect { url: String, detail: String },
     #[error("Odoo at {url} did not answer in time ({phase})")]
     Timeout { url: String, phase: String },
+    /// The request was sent, then the connection closed or was reset before the whole answer
+    /// came: Odoo killed the worker serving it (`limit_time_real`), or a proxy gave up.
+    #[error("Odoo at {url} closed the connection before its answer was complete ({detail})")]
+    Cut { url: String, detail: String },
+    /// HTTP 429 or 503 still, after waiting as told (`Retry-After`) as long as scrap_sga waits
+    /// within a run: the next run comes after at least `retry_after`.
+    #[error("Odoo at {url} (or a proxy in front of it) keeps answering HTTP {status}, too many requests or unavailable{}", retry_after.map(|d| format!("; it asks to wait {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited { url: String, status: u16, retry_after: Option<std::time::Duration> },
     #[error("interrupted while waiting for Odoo")]
     Interrupted,
     /// An answer that is neither a result nor one of Odoo's error formats (a proxy's error page,
@@ -54,11 +62,55 @@ impl OdooError {
         }
     }
 
-    /// The failure says nothing about the data (network, overload): retrying later may work.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            OdooError::Connect { .. } | OdooError::Timeout { .. } | OdooError::Malformed { .. }
-        ) || matches!(self, OdooError::Http { status, .. } if *status >= 500)
+    /// The answer failed while Odoo was serving it: too large for `max_response_mb`, slower than
+    /// `read_timeout`, cut (a worker killed by `limit_time_real`), or a proxy's 502 or 504. A
+    /// request for fewer records may pass where this one did not.
+    pub fn is_too_heavy(&self) -> bool {
+        matches!(self, OdooError::TooLarge { .. } | OdooError::Timeout { .. } | OdooError::Cut { .. })
+            || matches!(self, OdooError::Http { status: 502 | 504, .. })
+    }
+
+    /// The field of `model` the user may not read, when that is why Odoo refused a read: its
+    /// AccessError begins "Failed to read field <model>.<field>" (the field's related model is
+    /// one the user has no read access to). The rest of the record can be read without it.
+    pub fn unreadable_field(&self, model: &str) -> Option<&str> {
+        let OdooError::AccessDenied { message, .. } = self else { return None };
+        let rest = message.strip_prefix("Failed to read field ")?.strip_prefix(model)?.strip_prefix('.')?;
+        let field = rest.split(|c: char| c.is_whitespace()).next()?;
+        (!field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(field)
+    }
+
+    /// How long Odoo asked to be left alone, when it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            OdooError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_field_an_access_error_names() {
+        let denied = |message: &str| OdooError::AccessDenied { model: "dimagaz.bc".into(), name: "odoo.exceptions.AccessError".into(), message: message.into() };
+        let e = denied("Failed to read field dimagaz.bc.tag_ids\nYou are not allowed to access 'Partner Tags' (res.partner.category) records.");
+        assert_eq!(e.unreadable_field("dimagaz.bc"), Some("tag_ids"));
+        assert_eq!(e.unreadable_field("dimagaz.bc.line"), None, "another model's field");
+        assert_eq!(denied("You are not allowed to access 'dimagaz.bc' (dimagaz.bc) records.").unreadable_field("dimagaz.bc"), None);
+        assert_eq!(denied("Failed to read field dimagaz.bc.\nx").unreadable_field("dimagaz.bc"), None);
+    }
+
+    #[test]
+    fn what_a_smaller_batch_may_cure() {
+        let url = String::from("http://odoo");
+        assert!(OdooError::TooLarge { limit: 1 }.is_too_heavy());
+        assert!(OdooError::Cut { url: url.clone(), detail: "reset".into() }.is_too_heavy());
+        assert!(OdooError::Timeout { url: url.clone(), phase: "answer".into() }.is_too_heavy());
+        assert!(OdooError::Http { url: url.clone(), status: 504, what: String::new() }.is_too_heavy());
+        assert!(!OdooError::Http { url: url.clone(), status: 500, what: String::new() }.is_too_heavy());
+        assert!(!OdooError::Connect { url, detail: "refused".into() }.is_too_heavy());
     }
 }

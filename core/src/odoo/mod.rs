@@ -10,6 +10,7 @@
 //! * [`transport`]: HTTP (ureq + rustls), timeouts, size limit, interruption between chunks.
 //! * [`client`]: settings, choosing the protocol, login, the read calls.
 //! * [`secret_file`]: reading the API key from a file that only its owner can read.
+//! * [`time`]: Odoo's datetimes.
 pub mod call;
 pub mod client;
 pub mod error;
@@ -17,13 +18,14 @@ pub mod json2;
 pub mod jsonrpc;
 pub mod methods;
 pub mod secret_file;
+pub mod time;
 pub mod transport;
 pub mod version;
 
 #[cfg(test)]
 mod wire_tests;
 
-pub use client::{Client, Interrupt, Settings};
+pub use client::{Client, Detected, Interrupt, Pace, Settings};
 pub use error::OdooError;
 pub use methods::ReadMethod;
 pub use version::{Protocol, ProtocolChoice};

@@ -1,12 +1,31 @@
 //! HTTP for both protocols: one agent (ureq + rustls), timeouts, a size limit, interruption
-//! between chunks of an answer, Odoo's clock from the `Date` header, and counters.
+//! between chunks of an answer, Odoo's clock from the `Date` header, the request budget, the
+//! waits a rate limit asks for (HTTP 429 and 503, `Retry-After`), and counters.
 use std::cell::Cell;
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::client::{display_url, Interrupt, Settings};
+use super::client::{display_url, Interrupt, Pace, Settings};
 use super::error::OdooError;
+
+/// Answers of 429 or 503 waited for, per request, before giving up for this run.
+const MAX_WAITS: u32 = 5;
+/// A `Retry-After` longer than this is not waited for within a run: the run ends, and the
+/// scheduler's next one comes after it (see `OdooError::retry_after`).
+pub const LONGEST_WAIT: Duration = Duration::from_secs(120);
+
+/// How long a 429 or 503 asks to wait: `Retry-After` in seconds or as an HTTP date; without
+/// one, 1, 2, 4, 8 ... seconds by attempt (`attempt` from 0).
+pub fn retry_after(header: Option<&str>, attempt: u32, now: chrono::DateTime<chrono::Utc>) -> Duration {
+    let told = header.map(str::trim).and_then(|h| {
+        h.parse::<u64>().ok().map(Duration::from_secs).or_else(|| {
+            chrono::DateTime::parse_from_rfc2822(h).ok().map(|t| (t.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
+        })
+    });
+    told.unwrap_or_else(|| Duration::from_secs(1 << attempt.min(6)))
+}
 
 pub const USER_AGENT: &str = concat!("scrap_sga/", env!("CARGO_PKG_VERSION"));
 
@@ -33,8 +52,14 @@ pub struct Transport {
     secret: String,
     limit: u64,
     interrupt: Option<Interrupt>,
+    pace: Option<Pace>,
     requests: Cell<u64>,
     bytes_in: Cell<u64>,
+    /// The body size of the last answer: what a page of records weighs.
+    last_bytes: Cell<u64>,
+    /// Answers of 429 or 503 waited for, and the time spent waiting (for them, and for the budget).
+    waits: Cell<u64>,
+    waited: Cell<Duration>,
     server_time: Cell<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
@@ -73,8 +98,12 @@ impl Transport {
             secret: settings.secret.clone(),
             limit: settings.max_response_bytes,
             interrupt,
+            pace: settings.pace.clone(),
             requests: Cell::new(0),
             bytes_in: Cell::new(0),
+            last_bytes: Cell::new(0),
+            waits: Cell::new(0),
+            waited: Cell::new(Duration::ZERO),
             server_time: Cell::new(None),
         })
     }
@@ -89,8 +118,12 @@ impl Transport {
             secret: self.secret.clone(),
             limit: self.limit,
             interrupt,
+            pace: self.pace.clone(),
             requests: Cell::new(0),
             bytes_in: Cell::new(0),
+            last_bytes: Cell::new(0),
+            waits: Cell::new(0),
+            waited: Cell::new(Duration::ZERO),
             server_time: Cell::new(None),
         }
     }
@@ -101,6 +134,15 @@ impl Transport {
 
     pub fn bytes_received(&self) -> u64 {
         self.bytes_in.get()
+    }
+
+    pub fn last_answer_bytes(&self) -> u64 {
+        self.last_bytes.get()
+    }
+
+    /// Answers of 429 or 503 waited for, and the time spent waiting for them and for the budget.
+    pub fn waits(&self) -> (u64, Duration) {
+        (self.waits.get(), self.waited.get())
     }
 
     pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -123,32 +165,68 @@ impl Transport {
 
     /// `POST <url><path>` with a JSON body and extra headers (never shown in any message).
     pub fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Answer, OdooError> {
-        self.before_sending()?;
         let payload = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
-        let mut req = self.agent.post(format!("{}{path}", self.base)).header("Content-Type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.receive(req.send(&payload[..]))
+        self.exchange(|| {
+            let mut req = self.agent.post(format!("{}{path}", self.base)).header("Content-Type", "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send(&payload[..])
+        })
     }
 
     pub fn get(&self, path: &str) -> Result<Answer, OdooError> {
-        self.before_sending()?;
-        self.receive(self.agent.get(format!("{}{path}", self.base)).call())
+        self.exchange(|| self.agent.get(format!("{}{path}", self.base)).call())
     }
 
-    fn before_sending(&self) -> Result<(), OdooError> {
-        if self.interrupted() {
-            return Err(OdooError::Interrupted);
+    /// One request, within the budget, sent again after the wait a 429 or 503 asks for.
+    fn exchange(&self, send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, OdooError> {
+        let mut attempt = 0;
+        loop {
+            if let Some(pace) = &self.pace {
+                self.wait(pace())?;
+            }
+            if self.interrupted() {
+                return Err(OdooError::Interrupted);
+            }
+            self.requests.set(self.requests.get() + 1);
+            let (answer, told) = self.receive(send())?;
+            if !matches!(answer.status, 429 | 503) {
+                return Ok(answer);
+            }
+            let wait = retry_after(told.as_deref(), attempt, chrono::Utc::now());
+            if attempt >= MAX_WAITS || wait > LONGEST_WAIT {
+                let retry_after = told.is_some().then_some(wait);
+                return Err(OdooError::RateLimited { url: self.shown_url.clone(), status: answer.status, retry_after });
+            }
+            attempt += 1;
+            self.waits.set(self.waits.get() + 1);
+            self.wait(wait)?;
         }
-        self.requests.set(self.requests.get() + 1);
+    }
+
+    /// Sleep, stopping as soon as the call is interrupted.
+    fn wait(&self, d: Duration) -> Result<(), OdooError> {
+        if d.is_zero() {
+            return Ok(());
+        }
+        let until = Instant::now() + d;
+        while let Some(left) = until.checked_duration_since(Instant::now()).filter(|l| !l.is_zero()) {
+            if self.interrupted() {
+                return Err(OdooError::Interrupted);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+        self.waited.set(self.waited.get() + d);
         Ok(())
     }
 
-    fn receive(&self, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, OdooError> {
+    /// The whole answer, and its `Retry-After` header.
+    fn receive(&self, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(Answer, Option<String>), OdooError> {
         let resp = sent.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let told = header("retry-after");
         if let Some(d) = header("date").and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok()) {
             self.server_time.set(Some(d.with_timezone(&chrono::Utc)));
         }
@@ -163,9 +241,9 @@ impl Transport {
             let n = reader.read(&mut chunk).map_err(|e| match e.into_inner() {
                 Some(inner) => match inner.downcast::<ureq::Error>() {
                     Ok(ue) => self.transport_error(*ue),
-                    Err(other) => OdooError::Connect { url: self.shown_url.clone(), detail: self.scrub(&other.to_string()) },
+                    Err(other) => OdooError::Cut { url: self.shown_url.clone(), detail: self.scrub(&other.to_string()) },
                 },
-                None => OdooError::Connect { url: self.shown_url.clone(), detail: "connection closed while reading the answer".into() },
+                None => OdooError::Cut { url: self.shown_url.clone(), detail: "connection closed while reading the answer".into() },
             })?;
             if n == 0 {
                 break;
@@ -173,18 +251,30 @@ impl Transport {
             body.extend_from_slice(&chunk[..n]);
         }
         self.bytes_in.set(self.bytes_in.get() + body.len() as u64);
-        Ok(Answer { status, content_type, body })
+        self.last_bytes.set(body.len() as u64);
+        Ok((Answer { status, content_type, body }, told))
     }
 
+    /// What went wrong, by when: before the request reached Odoo (unreachable: `Connect`), or
+    /// while Odoo was serving it (`Timeout`, `Cut`, `TooLarge`: a smaller request may pass).
     fn transport_error(&self, e: ureq::Error) -> OdooError {
+        use std::io::ErrorKind;
+        use ureq::Timeout as T;
         let url = self.shown_url.clone();
         match e {
-            ureq::Error::Timeout(t) => OdooError::Timeout { url, phase: format!("{t:?}") },
+            ureq::Error::Timeout(t @ (T::RecvResponse | T::RecvBody | T::Global | T::PerCall)) => OdooError::Timeout { url, phase: format!("{t:?}") },
+            ureq::Error::Timeout(t) => OdooError::Connect { url, detail: format!("timed out ({t:?})") },
             ureq::Error::BodyExceedsLimit(limit) => OdooError::TooLarge { limit },
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut || io.kind() == std::io::ErrorKind::WouldBlock => {
+            ureq::Error::Io(io) if matches!(io.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
                 OdooError::Timeout { url, phase: "reading the answer".into() }
             }
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::Interrupted && self.interrupted() => OdooError::Interrupted,
+            ureq::Error::Io(io) if io.kind() == ErrorKind::Interrupted && self.interrupted() => OdooError::Interrupted,
+            ureq::Error::Io(io)
+                if matches!(io.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe) =>
+            {
+                OdooError::Cut { url, detail: self.scrub(&io.to_string()) }
+            }
+            ureq::Error::Protocol(p) => OdooError::Cut { url, detail: self.scrub(&p.to_string()) },
             other => OdooError::Connect { url, detail: self.scrub(&other.to_string()) },
         }
     }
@@ -236,6 +326,17 @@ fn tag_text(html: &str, tag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_as_a_date_or_by_attempt() {
+        let now = chrono::DateTime::parse_from_rfc2822("Sun, 29 Nov 2026 03:12:19 GMT").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(retry_after(Some("7"), 0, now), Duration::from_secs(7));
+        assert_eq!(retry_after(Some(" 0 "), 3, now), Duration::ZERO);
+        assert_eq!(retry_after(Some("Sun, 29 Nov 2026 03:12:49 GMT"), 0, now), Duration::from_secs(30));
+        assert_eq!(retry_after(Some("Sun, 29 Nov 2026 03:00:00 GMT"), 0, now), Duration::ZERO, "a date in the past: at once");
+        assert_eq!(retry_after(None, 0, now), Duration::from_secs(1));
+        assert_eq!(retry_after(Some("soon"), 3, now), Duration::from_secs(8), "unreadable: as if absent");
+    }
 
     #[test]
     fn titles_of_html_pages() {

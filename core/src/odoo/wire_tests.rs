@@ -135,6 +135,7 @@ fn settings(url: &str, protocol: ProtocolChoice) -> Settings {
         read_timeout: Duration::from_secs(2),
         max_response_bytes: 1 << 20,
         ca_bundle_pem: None,
+        pace: None,
     }
 }
 
@@ -293,7 +294,7 @@ fn a_server_error_while_asking_the_version_is_reported_as_such() {
     let (url, _rx) = serve(vec![Raw { status: 502, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>502 Bad Gateway</title>".to_vec() }]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     let e = c.open().unwrap_err();
-    assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_transient(), "{e:?}");
+    assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_too_heavy(), "{e:?}");
     assert_eq!(c.requests_sent(), 1, "a proxy in front of a dead Odoo is not asked twice more");
 }
 
@@ -438,7 +439,7 @@ fn bodies_that_are_not_json_get_a_clean_message_never_a_parser_message() {
     let e = json2_error(Raw { status: 200, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<html><title>Login</title></html>".to_vec() });
     assert!(e.to_string().ends_with("text/html body of 33 bytes: \"Login\""), "{e}");
     let e = json2_error(Raw { status: 502, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<html><head><title>502 Bad Gateway</title></head></html>".to_vec() });
-    assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_transient(), "{e:?}");
+    assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_too_heavy(), "{e:?}");
     assert!(e.to_string().ends_with("HTTP 502 with a text/html body of 56 bytes: \"502 Bad Gateway\""), "{e}");
     for text in [e.to_string()] {
         assert!(!text.contains("line ") && !text.contains("column"), "{text}");

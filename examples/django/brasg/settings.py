@@ -37,16 +37,33 @@ TEMPLATES = [
     }
 ]
 
+_DATABASE = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ.get("BRASG_DB_NAME", "brasg"),
+    "HOST": os.environ.get("BRASG_DB_HOST", "127.0.0.1"),
+    "PORT": os.environ.get("BRASG_DB_PORT", "5432"),
+}
+# Two connections to one database, with two roles (docs/django.md, "Two roles"): Django's own
+# tables through the role that owns them, the mirror through a role granted scrap_sga_reader,
+# which the database lets read it and nothing else.
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": os.environ.get("BRASG_DB_NAME", "brasg"),
+    "default": _DATABASE | {
         "USER": os.environ.get("BRASG_DB_USER", "postgres"),
         "PASSWORD": os.environ.get("BRASG_DB_PASSWORD", ""),
-        "HOST": os.environ.get("BRASG_DB_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("BRASG_DB_PORT", "5432"),
-    }
+    },
+    "mirror": _DATABASE | {
+        "USER": os.environ.get("BRASG_MIRROR_USER", "brasg_reader"),
+        "PASSWORD": os.environ.get("BRASG_MIRROR_PASSWORD", ""),
+    },
 }
+DATABASE_ROUTERS = ["scrap_sga.routers.MirrorRouter"]
+SCRAP_SGA = {
+    "DATABASE": "mirror",
+    # The project's own filters for the orders: the derived ones, and ?ids= (brasg/api.py).
+    "OVERRIDES": {"dimagaz.bc": {"filterset": "brasg.api.OrderFilter"}},
+}
+# Creates the reader role in the test cluster, as the DBA does in production.
+TEST_RUNNER = "brasg.test_runner.TwoRoleRunner"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

@@ -8,7 +8,7 @@ import json
 import os
 import urllib.request
 
-from django.db import connection
+from django.db import connections
 from django.test import TestCase
 
 SIM = os.environ.get("SGA_SIM_URL", "http://127.0.0.1:18069")
@@ -20,8 +20,10 @@ def sim(path, body=None):
         return json.load(r)
 
 
-def sql(query, *args):
-    with connection.cursor() as cur:
+def sql(query, *args, using="default"):
+    """A statement on the default connection (the test cluster's superuser, standing for the DBA),
+    or on another."""
+    with connections[using].cursor() as cur:
         cur.execute(query, args)
         return cur.fetchall() if cur.description else None
 
@@ -31,6 +33,9 @@ def odoo_orders():
 
 
 class SyncedTestCase(TestCase):
+    # The mirror is read through its own connection, as a role granted scrap_sga_reader.
+    databases = {"default", "mirror"}
+
     @classmethod
     def setUpClass(cls):
         # Before TestCase opens its transaction: the sync runs in a worker of its own, which only

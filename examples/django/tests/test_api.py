@@ -2,11 +2,16 @@
 pointed at the Odoo simulator and synced, and every answer is compared with what the simulator
 holds."""
 import datetime as dt
+from decimal import Decimal
 import urllib.parse
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import NotSupportedError
+from django.db import NotSupportedError, models
+from django.db.models import Sum
 
+from scrap_sga.admin import admin_for
+from scrap_sga.routers import MirrorRouter
 from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
 
 from .helpers import SyncedTestCase, odoo_orders, sim, sql
@@ -37,7 +42,7 @@ class MirrorApiTests(SyncedTestCase):
             "active=false": [o for o in odoo if o["active"] is False],
             "active=true": [o for o in odoo if o["active"] is True],
             "state=done&active=true": [o for o in odoo if o["state"] == "done" and o["active"] is True],
-            "date_from=2025-12-31&date_to=2025-12-31": [o for o in odoo if o["date_order"][:10] == "2025-12-31"],
+            "date_order_from=2025-12-31&date_order_to=2025-12-31": [o for o in odoo if o["date_order"][:10] == "2025-12-31"],
         }
         for query, want in cases.items():
             got = self.all_pages(f"/api/orders/?{query}")
@@ -56,12 +61,22 @@ class MirrorApiTests(SyncedTestCase):
         self.assertTrue(by_product and all(line["product_id"] == some_product for line in by_product))
         self.assertEqual(len(by_product), ScrapDimagazBcLine.objects.filter(product_id=some_product).count())
 
+    def test_the_projects_own_filter_beside_the_derived_ones(self):
+        # brasg/api.py: the orders' FilterSet is the project's, a subclass of the derived one.
+        self.assertEqual(sorted(o["id"] for o in self.all_pages("/api/orders/?ids=7,3,5")), [3, 5, 7])
+        done = [o["id"] for o in self.all_pages("/api/orders/?state=done")]
+        self.assertTrue(done)
+        both = self.all_pages(f"/api/orders/?state=done&ids={done[0]},{done[0] + 1}")
+        self.assertEqual([o["id"] for o in both], [i for i in (done[0], done[0] + 1) if i in done])
+
     def test_a_value_that_cannot_be_read_is_a_400_naming_the_parameter(self):
         for url, param in [
             ("/api/orders/?partner=abc", "partner"),
             ("/api/orders/?partner=1.5", "partner"),
-            ("/api/orders/?date_from=yesterday", "date_from"),
-            ("/api/orders/?date_to=2026-02-30", "date_to"),
+            ("/api/orders/?date_order_from=yesterday", "date_order_from"),
+            ("/api/orders/?date_order_to=2026-02-30", "date_order_to"),
+            ("/api/orders/?state=shipped", "state"),
+            ("/api/orders/?ids=1,x", "ids"),
             ("/api/orders/?changed_since=soon", "changed_since"),
             ("/api/orders/?active=yes", "active"),
             ("/api/orders/?state=done&active=1", "active"),
@@ -78,8 +93,20 @@ class MirrorApiTests(SyncedTestCase):
         self.assertEqual(first["count"], len(odoo_orders()))
         self.assertEqual(len(first["results"]), 50)
         self.assertIsNotNone(first["next"])
-        by_amount = [o["amount_total"] for o in self.get("/api/orders/?ordering=-amount_total")["results"]]
+        by_amount = [Decimal(str(o["amount_total"])) for o in self.get("/api/orders/?ordering=-amount_total")["results"]]
         self.assertEqual(by_amount, sorted(by_amount, reverse=True))
+
+    def test_cursor_pages(self):
+        live = sorted(ScrapDimagazBcLine.objects.values_list("id", flat=True))
+        with self.settings(SCRAP_SGA=settings.SCRAP_SGA | {"PAGINATION": "cursor", "PAGE_SIZE": 40}):
+            first = self.get("/api/lines/")
+            self.assertNotIn("count", first)
+            self.assertEqual(len(first["results"]), 40)
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/")], live)
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/?ordering=-id")], live[::-1])
+            self.assertEqual([line["id"] for line in self.all_pages("/api/lines/?order=2")], sorted(odoo_orders()[2]["line_ids"]))
+            r = self.client.get("/api/lines/?ordering=sequence")
+            self.assertEqual((r.status_code, list(r.json())), (400, ["ordering"]))
 
     def test_read_only(self):
         for method in ("post", "put", "patch", "delete"):
@@ -88,9 +115,28 @@ class MirrorApiTests(SyncedTestCase):
                 self.assertEqual(r.status_code, 405, f"{method} {url}")
         admin = User.objects.create_superuser("admin", "admin@example.com", "x")
         self.client.force_login(admin)
-        self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/").status_code, 200)
+        changelist = self.client.get("/admin/scrap_sga/scrapdimagazbc/?id=1")
+        self.assertEqual(changelist.status_code, 200)
+        # An amount as stored, not padded to the field's 6 decimal places.
+        amount = ScrapDimagazBc.objects.get(id=1).amount_total
+        self.assertContains(changelist, f">{amount:f}<")
+        self.assertNotContains(changelist, f"{amount:.6f}")
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/1/change/").status_code, 200)
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/add/").status_code, 403)
+
+    def test_the_admin_is_chosen_by_rule(self):
+        # docs/django.md, "The admin", on the default schema, spelled out.
+        orders = admin_for(ScrapDimagazBc)
+        self.assertEqual(orders.list_display, [
+            "id", "name", "company_id_display", "currency_id_display", "partner_id_display", "state",
+            "date_order", "date_planned", "amount_total_exact", "amount_untaxed_exact", "active",
+        ])
+        self.assertEqual(orders.list_filter, ["active", "date_order", "date_planned", "is_urgent", "state"])
+        self.assertEqual(orders.search_fields, ["name", "company_id_display", "currency_id_display", "partner_id_display"])
+        self.assertNotIn("signature", orders.fields, "no binary on the record's page")
+        [lines] = orders.inlines
+        self.assertEqual((lines.model, lines.fk_name, str(lines.verbose_name_plural)), (ScrapDimagazBcLine, "order", "Lignes"))
+        self.assertEqual(lines.fields, ["name", "currency_id_display", "product_id_display", "state", "date_planned", "price_subtotal_exact"])
 
     def test_the_models_refuse_to_write(self):
         order = ScrapDimagazBc.objects.get(id=1)
@@ -129,7 +175,45 @@ class MirrorApiTests(SyncedTestCase):
         sim("/sim/write", {"model": "dimagaz.bc", "id": 3, "values": {"notes": "changed in Odoo", "amount_total": 123.45}})
         sql("SELECT * FROM scrap_sga.sync()")
         body = self.get("/api/orders/3/")
-        self.assertEqual((body["notes"], body["amount_total"]), ("changed in Odoo", 123.45))
+        self.assertEqual((body["notes"], Decimal(str(body["amount_total"]))), ("changed in Odoo", Decimal("123.45")))
+
+    def test_amounts_are_exact(self):
+        # Odoo stores monetary fields as numeric, and so do the mirror and the models: a sum is
+        # the sum of the decimals Odoo sent, to the last digit, and the API serves each amount
+        # as the decimal text Odoo sent.
+        sql("SELECT * FROM scrap_sga.sync()")
+        odoo = odoo_orders()
+        self.assertIsInstance(ScrapDimagazBc._meta.get_field("amount_total"), models.DecimalField)
+        self.assertIsInstance(ScrapDimagazBcLine._meta.get_field("price_subtotal"), models.DecimalField)
+        total = ScrapDimagazBc.objects.aggregate(total=Sum("amount_total"))["total"]
+        self.assertEqual(total, sum(Decimal(str(o["amount_total"])) for o in odoo.values()))
+        self.assertNotEqual(Decimal(sum(o["amount_total"] for o in odoo.values())), total, "a float sum would not be")
+        for order in self.all_pages("/api/orders/")[:20]:
+            self.assertIsInstance(order["amount_total"], str)
+            self.assertEqual(Decimal(order["amount_total"]), Decimal(str(odoo[order["id"]]["amount_total"])))
+
+    def test_the_router_sends_the_mirror_to_the_reader_and_nothing_else(self):
+        router = MirrorRouter()
+        self.assertEqual((router.db_for_read(ScrapDimagazBcLine), router.db_for_write(ScrapDimagazBc)), ("mirror", "mirror"))
+        self.assertEqual((router.db_for_read(User), router.db_for_write(User)), (None, None))
+        # A project's model may point to a mirrored record.
+        self.assertTrue(router.allow_relation(User(), ScrapDimagazBc()))
+        # Nothing is created through the reader; everything else is Django's usual choice.
+        self.assertEqual([router.allow_migrate("mirror", app) for app in ("auth", "sessions", "scrap_sga")], [False, False, False])
+        self.assertEqual([router.allow_migrate("default", app) for app in ("auth", "scrap_sga")], [None, None])
+        self.assertEqual(ScrapDimagazBc.objects.all().db, "mirror")
+        # The mirror's connection is a reader's: no superuser, scrap_sga_reader granted.
+        self.assertEqual(sql("SELECT current_user, rolsuper, pg_has_role('scrap_sga_reader', 'MEMBER') FROM pg_roles WHERE rolname = current_user", using="mirror"),
+                         [(settings.DATABASES["mirror"]["USER"], False, True)])
+
+    def test_the_checks_find_a_connection_the_mirror_cannot_be_read_through(self):
+        from scrap_sga.checks import settings_needed
+
+        self.assertEqual(settings_needed(None), [])
+        with self.settings(SCRAP_SGA=settings.SCRAP_SGA | {"DATABASE": "replica"}):
+            self.assertEqual([e.id for e in settings_needed(None)], ["scrap_sga.E003"])
+        with self.settings(DATABASE_ROUTERS=[]):
+            self.assertEqual([e.id for e in settings_needed(None)], ["scrap_sga.E004"])
 
     def test_sync_status_endpoint(self):
         status = self.get("/api/sync-status/")

@@ -1,16 +1,20 @@
 """The change feed against a real sync: a run that changes rows reaches a receiver of
-``mirror_changed`` through LISTEN/NOTIFY; a quiet run sends nothing."""
+``mirror_changed`` through LISTEN/NOTIFY; a quiet run sends nothing; a dropped connection is
+taken up again and the runs missed meanwhile are signalled from the run log."""
 import threading
+import time
 
 from django.test import TransactionTestCase
 
-from scrap_sga.feed import listen
+from scrap_sga.feed import APPLICATION_NAME, listen
 from scrap_sga.signals import mirror_changed
 
 from .helpers import SIM, sim, sql
 
 
 class ChangeFeedTests(TransactionTestCase):
+    databases = {"default", "mirror"}
+
     def setUp(self):
         sql("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
         sql("SELECT * FROM scrap_sga.sync()")
@@ -44,3 +48,65 @@ class ChangeFeedTests(TransactionTestCase):
     def test_a_quiet_run_sends_nothing(self):
         sent = self.listen_during(lambda: sql("SELECT * FROM scrap_sga.sync()"), timeout=3)
         self.assertEqual((sent, self.received), (0, []))
+
+    def test_a_dropped_connection_is_taken_up_again_and_nothing_is_missed(self):
+        listening = []
+        done = {}
+
+        def run():
+            done["sent"] = listen(timeout=40, stop_after=3, on_listening=lambda: listening.append(time.monotonic()), backoff=(5, 5))
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.addCleanup(thread.join, 45)
+        self.wait_for(lambda: len(listening) == 1, "LISTEN in place")
+
+        def change(order_id):
+            sim("/sim/write", {"model": "dimagaz.bc", "id": order_id, "values": {"notes": f"feed {time.time()}"}})
+            sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+            return sql("SELECT max(run_id) FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc'")[0][0]
+
+        heard = change(3)
+        self.wait_for(lambda: len(self.received) == 1, "the first run signalled")
+        # The listener's backend goes away; two runs commit before it listens again (5 s later).
+        killed = sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", APPLICATION_NAME)[0][0]
+        self.assertEqual(killed, 1)
+        missed = [change(4), change(5)]
+        self.assertEqual(len(listening), 1, "still away while the runs happened")
+        self.wait_for(lambda: len(listening) == 2, "listening again")
+        thread.join(45)
+        self.assertEqual(done.get("sent"), 3)
+        self.assertEqual([c["run_id"] for c in self.received], [heard, *missed])
+        self.assertEqual([c.get("caught_up", False) for c in self.received], [False, True, True])
+        self.assertEqual({c["model"] for c in self.received}, {"dimagaz.bc"})
+        self.assertEqual([c["updated"] for c in self.received], [1, 1, 1])
+
+    def test_a_run_heard_and_read_again_is_signalled_once(self):
+        # The run log read after a reconnection holds runs the listener heard before its
+        # connection dropped (and runs that commit between LISTEN and that read): each is
+        # signalled once.
+        listening = []
+        done = {}
+        thread = threading.Thread(target=lambda: done.update(sent=listen(
+            timeout=30, stop_after=2, on_listening=lambda: listening.append(1), backoff=(1, 1))))
+        thread.start()
+        self.addCleanup(thread.join, 35)
+        self.wait_for(lambda: listening, "LISTEN in place")
+        runs = []
+        for order_id in (6, 7):
+            sim("/sim/write", {"model": "dimagaz.bc", "id": order_id, "values": {"notes": f"once {time.time()}"}})
+            sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+            runs.append(sql("SELECT max(run_id) FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc'")[0][0])
+            self.wait_for(lambda n=len(runs): len(self.received) >= n, "signalled")
+            if order_id == 6:
+                sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", APPLICATION_NAME)
+                self.wait_for(lambda: len(listening) == 2, "listening again")
+        thread.join(35)
+        self.assertEqual(done.get("sent"), 2)
+        self.assertEqual([c["run_id"] for c in self.received], runs)
+
+    def wait_for(self, condition, what, seconds=20):
+        end = time.monotonic() + seconds
+        while not condition():
+            self.assertLess(time.monotonic(), end, f"waited {seconds} s for: {what}")
+            time.sleep(0.05)

@@ -89,6 +89,15 @@ class ScrapResPartner(MirrorModel):
     sga_run_id = models.BigIntegerField(blank=True, null=True, help_text='The scrap_sga.sync_run that last wrote the row.')
     sga_synced_at = models.DateTimeField(help_text='When scrap_sga last wrote the row.')
 
+    odoo = Odoo('res.partner', {
+        'child_ids': OdooField('one2many', 'res.partner'),
+        'credit_limit': OdooField('float'),
+        'id': OdooField('integer'),
+        'last_bc_id': OdooField('many2one', 'dimagaz.bc'),
+        'name': OdooField('char'),
+        'parent_id': OdooField('many2one', 'res.partner'),
+    })
+
     class Meta:
         managed = False
         db_table = '"odoo_extra"."scrap_res_partner"'
@@ -151,6 +160,7 @@ class RegenerationTests(SimpleTestCase):
 
         self.assertEqual(changed_lines(before, after), [
             f"+    {self.FIELD} = models.TextField(blank=True, null=True, verbose_name='{self.FIELD}', help_text='Odoo field {self.FIELD} (char).')",
+            f"+        '{self.FIELD}': OdooField('char'),",
         ])
         # Django does not follow the fields of unmanaged models: no migration to write.
         self.assertIn("No changes detected", self.django("makemigrations", "scrap_sga", "--check", "--dry-run"))

@@ -2,13 +2,16 @@
 
 Each column's type is the one ``inspectdb`` would choose (its own code is called), and the
 catalog adds what inspectdb cannot see: an ``integer[]`` is an ArrayField, a many2one to another
-mirrored model is a ForeignKey, labels come from Odoo, and every model derives from
-:class:`scrap_sga.mirror.MirrorModel` (read-only, soft-deleted rows hidden).
+mirrored model is a ForeignKey, a selection has Odoo's choices, an exact number (numeric) has
+Odoo's digits, labels come from Odoo, each model carries its Odoo name and fields' Odoo types
+(``odoo = Odoo(...)``: what the API, its filters and the admin are derived from), and every model
+derives from :class:`scrap_sga.mirror.MirrorModel` (read-only, soft-deleted rows hidden).
 
 Nothing in the output depends on the database's history or on the order rows come back in, so a
 regeneration's diff is exactly what changed in Odoo: models by Odoo model name, columns by name
 (``id`` first, the extension's ``sga_`` columns last).
 """
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -29,6 +32,12 @@ EXTENSION_COLUMNS = {
 OLD_VALUES = re.compile(r"sga_old_(\w+?)(?:_\d+)?$")
 
 
+# An Odoo monetary field has no digits of its own: its values are rounded to their currency's,
+# and an Odoo currency has at most 6 decimals (res.currency.rounding is a float with digits
+# (12, 6)). 28 digits in all is Python's decimal precision, which Decimal arithmetic keeps.
+MONETARY_DIGITS = (28, 6)
+
+
 @dataclass
 class Field:
     """A row of scrap_sga.model_field."""
@@ -38,6 +47,9 @@ class Field:
     label: str | None
     status: str
     columns: list
+    selection: list | None = None  # [[value, label], ...] as Odoo sent it
+    digits: list | None = None  # [precision, scale]
+    relation_field: str | None = None  # a one2many's inverse many2one
 
 
 @dataclass
@@ -78,7 +90,7 @@ def generate(connection):
         raise ValueError(f"several mirror tables would make the model {', '.join(duplicates)}: rename a table")
     by_model = {m.model: m for m in mirrors}
     bodies = [_model_source(connection, m, by_model) for m in mirrors]
-    imports = ["from django.db import models", "", "from scrap_sga.mirror import MirrorModel"]
+    imports = ["from django.db import models", "", "from scrap_sga.mirror import MirrorModel, Odoo, OdooField"]
     if any("ArrayField(" in b for b in bodies):
         imports.insert(0, "from django.contrib.postgres.fields import ArrayField")
     return HEADER + "\n".join(imports) + "\n" + "".join("\n\n" + b for b in bodies)
@@ -92,14 +104,19 @@ def _read(connection):
             " WHERE t.oid IS NOT NULL ORDER BY model"
         )
         mirrors = [Mirror(model, schema, table, comment, {}) for model, schema, table, comment in cur.fetchall()]
+        # selection, digits and relation_field through to_jsonb: catalogs of extension 0.2.0
+        # lack them, and the models are then generated without choices or digits.
         cur.execute(
-            "SELECT model, field, odoo_type, relation, label, status, columns FROM scrap_sga.model_field"
-            " WHERE model = ANY(%s) ORDER BY model, field",
+            "SELECT model, field, odoo_type, relation, label, status, columns,"
+            " to_jsonb(mf) ->> 'selection', to_jsonb(mf) ->> 'digits', to_jsonb(mf) ->> 'relation_field'"
+            " FROM scrap_sga.model_field mf WHERE model = ANY(%s) ORDER BY model, field",
             [[m.model for m in mirrors]],
         )
         by_model = {m.model: m for m in mirrors}
-        for model, name, *rest in cur.fetchall():
-            by_model[model].fields[name] = Field(name, *rest)
+        for model, name, odoo_type, relation, label, status, columns, selection, digits, relation_field in cur.fetchall():
+            # As text: Django's connection leaves JSON to the fields that read it.
+            selection, digits = (json.loads(v) if v is not None else None for v in (selection, digits))
+            by_model[model].fields[name] = Field(name, odoo_type, relation, label, status, columns, selection, digits, relation_field)
         for m in mirrors:
             _read_columns(connection, cur, m)
     return mirrors
@@ -134,6 +151,8 @@ def _model_source(connection, m, by_model):
         odoo_field, first = m.field_of(col.name)
         target = _fk_target(inspectdb, connection, m, col, odoo_field, first, by_model)
         name, params, notes = inspectdb.normalize_col_name(col.name, used_names, target is not None)
+        if name == "odoo":
+            raise ValueError(f"{m.table}: a column named odoo would hide the model's Odoo description: rename the field in Odoo")
         used_names.append(name)
         if col.name in m.primary_key and len(m.primary_key) == 1:
             params["primary_key"] = True
@@ -145,7 +164,7 @@ def _model_source(connection, m, by_model):
             if related:
                 params["related_name"] = related
         else:
-            kind, args, more_params, more_notes = _column_type(inspectdb, connection, m, col)
+            kind, args, more_params, more_notes = _column_type(inspectdb, connection, m, col, odoo_field if first else None)
             params.update(more_params)
             notes += more_notes
         if col.null_ok:
@@ -154,20 +173,54 @@ def _model_source(connection, m, by_model):
         if col.comment:
             params["db_comment"] = col.comment
         params.update(_describe_column(col.name, odoo_field, first))
-        line = f"    {name} = {kind}({', '.join(args + [f'{k}={v!r}' for k, v in params.items()])})"
+        rendered = args + [f"{k}={v!r}" for k, v in params.items()]
+        choices = _choices(odoo_field) if first and kind == "models.TextField" else None
+        if choices:
+            # One choice a line: a choice added in Odoo is a one-line diff.
+            rendered.append("choices=[\n" + "".join(f"        {c!r},\n" for c in choices) + "    ]")
+        line = f"    {name} = {kind}({', '.join(rendered)})"
         lines.append(line + (f"  # {' '.join(notes)}" if notes else ""))
+    lines += ["", *_odoo_source(m)]
     lines += ["", "    class Meta:", "        managed = False", f"        db_table = {m.db_table!r}"]
     if m.comment:
         lines.append(f"        db_table_comment = {m.comment!r}")
     return "\n".join(lines) + "\n"
 
 
-def _column_type(inspectdb, connection, m, col):
-    """inspectdb's choice, except for arrays, which it leaves to a guess: an ArrayField of the
-    element type it would choose."""
+def _odoo_source(m):
+    """``odoo = Odoo(...)``: the model's Odoo name and, for each field that has columns, its
+    Odoo type, relation and (a one2many) inverse, by Odoo field name."""
+    out = [f"    odoo = Odoo({m.model!r}, {{"]
+    for f in sorted(m.fields.values(), key=lambda f: f.name):
+        if not f.columns:
+            continue
+        args = [repr(f.odoo_type)]
+        if f.relation:
+            args.append(repr(f.relation))
+        if f.odoo_type == "one2many" and f.relation_field:
+            args.append(f"inverse={f.relation_field!r}")
+        out.append(f"        {f.name!r}: OdooField({', '.join(args)}),")
+    out.append("    })")
+    return out
+
+
+def _choices(odoo_field):
+    """A selection's choices as Odoo lists them, value then label."""
+    if odoo_field is None or odoo_field.odoo_type != "selection" or not odoo_field.selection:
+        return None
+    return [(str(value), str(label)) for value, label in odoo_field.selection]
+
+
+def _column_type(inspectdb, connection, m, col, odoo_field):
+    """inspectdb's choice, except for arrays, which it leaves to a guess (an ArrayField of the
+    element type it would choose), and for numeric columns without a precision of their own (as
+    Odoo stores monetary fields and floats with digits), whose digits come from Odoo."""
     element = m.array_elements.get(col.name)
     row = col._replace(type_code=element) if element is not None else col
     kind, params, notes = inspectdb.get_field_type(connection, m.table, row)
+    if kind == "DecimalField" and element is None and (col.precision is None or col.scale is None or col.precision > 1000):
+        digits = (odoo_field.digits if odoo_field is not None else None) or MONETARY_DIGITS
+        return "models.DecimalField", [], {"max_digits": digits[0], "decimal_places": digits[1]}, []
     if element is None or notes:
         return f"models.{kind}", [], params, notes
     inner = f"models.{kind}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
@@ -187,16 +240,23 @@ def _fk_target(inspectdb, connection, m, col, odoo_field, first, by_model):
 
 def _related_name(m, odoo_field, name, target):
     """The reverse accessor on the target. When Odoo declares the pair (a one2many on the target
-    whose inverse must be this model's only many2one to it), it is named after the one2many:
-    ``line_ids`` gives ``order.line_set``. Several many2ones to one model get inspectdb's
-    distinct names. Otherwise Django's default."""
+    whose inverse is this many2one), it is named after the one2many: ``line_ids`` gives
+    ``order.line_set``. Catalogs that do not record a one2many's inverse (extension 0.2.0)
+    pair them when this is the model's only many2one to the target and the target's only
+    one2many to it. Other many2ones to a model that has several get inspectdb's distinct names;
+    otherwise Django's default."""
+    inverses = [f for f in target.fields.values() if f.odoo_type == "one2many" and f.status == "active" and f.relation == m.model]
+    declared = [f for f in inverses if f.relation_field == odoo_field.name]
     to_target = [f for f in m.fields.values() if f.odoo_type == "many2one" and f.status == "active" and f.relation == target.model]
-    if len(to_target) > 1:
+    if len(declared) == 1:
+        one2many = declared[0]
+    elif len(to_target) > 1:
         return f"{m.class_name.lower()}_{name}_set"
-    inverse = [f for f in target.fields.values() if f.odoo_type == "one2many" and f.status == "active" and f.relation == m.model]
-    if len(inverse) != 1:
+    elif len(inverses) == 1 and inverses[0].relation_field is None:
+        one2many = inverses[0]
+    else:
         return None
-    related = inverse[0].name.removesuffix("_ids") + "_set"
+    related = one2many.name.removesuffix("_ids") + "_set"
     return None if related in {c.name for c in target.columns} else related
 
 

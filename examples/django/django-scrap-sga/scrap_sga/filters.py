@@ -1,11 +1,17 @@
-"""The API's filters. A value that cannot be read is a 400 naming the parameter (django-filter
-through DRF), and drf-spectacular documents each one in the schema, its description from its
-help_text."""
+"""The API's filters, derived for each mirrored model from its Odoo field types (derive.filter_specs).
+A value that cannot be read is a 400 naming the parameter (django-filter through DRF), and
+drf-spectacular documents each one in the schema, its description from its help_text.
+
+A project replaces one model's FilterSet with its own (SCRAP_SGA["OVERRIDES"]), usually a
+subclass of the derived one: ``class OrderFilter(filterset_for("dimagaz.bc")): ...``.
+"""
+from functools import cache
+
 import django_filters as df
 from django import forms
 from drf_spectacular.utils import extend_schema_field
 
-from .models import ScrapDimagazBc, ScrapDimagazBcLine
+from . import derive
 
 
 class OdooIdFilter(df.NumberFilter):
@@ -18,6 +24,15 @@ class OdooIdFilter(df.NumberFilter):
         # mirrored model is a ForeignKey, documented as "number". Stated here instead; a stated
         # type replaces the description too, so it is restated.
         extend_schema_field({"type": "integer", "description": self.extra.get("help_text", "")})(self)
+
+
+class OdooIdInFilter(OdooIdFilter):
+    """A many2many: the records whose id list holds this id."""
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(**{f"{self.field_name}__contains": [value]})
 
 
 class TrueFalseField(forms.Field):
@@ -36,29 +51,40 @@ class TrueFalseFilter(df.Filter):
     field_class = TrueFalseField
 
 
-class ChangedSinceFilterSet(df.FilterSet):
-    changed_since = df.IsoDateTimeFilter(
-        field_name="write_date", lookup_expr="gte",
-        help_text="Written in Odoo at or after this ISO 8601 date-time (write_date), e.g. 2026-01-31T08:00:00Z.",
-    )
+def _label(model, field_name):
+    f = model._meta.get_field(field_name)
+    return f"{f.verbose_name} ({f.column})"
 
 
-class OrderFilter(ChangedSinceFilterSet):
-    state = df.CharFilter(help_text="Odoo state, e.g. draft, confirmed, done, cancel.")
-    partner = OdooIdFilter(field_name="partner_id", help_text="Odoo id of the partner (partner_id).")
-    date_from = df.DateFilter(field_name="date_order", lookup_expr="date__gte", help_text="date_order on or after this day (YYYY-MM-DD, in the server's time zone).")
-    date_to = df.DateFilter(field_name="date_order", lookup_expr="date__lte", help_text="date_order on or before this day (YYYY-MM-DD, in the server's time zone).")
-    active = TrueFalseFilter(help_text="true: active orders only; false: archived ones only. Both when absent.")
+def _filter(model, spec):
+    label = _label(model, spec.field)
+    if spec.kind == "many2one":
+        return OdooIdFilter(field_name=spec.field, lookup_expr="exact", help_text=f"Odoo id of {label}.")
+    if spec.kind == "many2many":
+        return OdooIdInFilter(field_name=spec.field, help_text=f"Records whose {label} include this Odoo id.")
+    if spec.kind == "date":
+        side = "on or after" if spec.lookup.endswith("gte") else "on or before"
+        return df.DateFilter(field_name=spec.field, lookup_expr=spec.lookup, help_text=(
+            f"{label} {side} this day (YYYY-MM-DD" + (", in the server's time zone)." if "date__" in spec.lookup else ").")
+        ))
+    if spec.kind == "selection":
+        f = model._meta.get_field(spec.field)
+        values = ", ".join(f"{value} ({text})" for value, text in f.choices)
+        return df.ChoiceFilter(field_name=spec.field, choices=f.choices, help_text=f"{label}, one of: {values}.")
+    if spec.kind == "boolean":
+        return TrueFalseFilter(field_name=spec.field, help_text=f"{label}: true or false (both when absent).")
+    if spec.kind == "changed_since":
+        return df.IsoDateTimeFilter(field_name=spec.field, lookup_expr="gte", help_text=(
+            f"Written in Odoo at or after this ISO 8601 date-time ({spec.field}), e.g. 2026-01-31T08:00:00Z."
+        ))
+    raise ValueError(spec.kind)
 
-    class Meta:
-        model = ScrapDimagazBc
-        fields = []
 
-
-class LineFilter(ChangedSinceFilterSet):
-    order = OdooIdFilter(field_name="order_id", help_text="Odoo id of the order (order_id).")
-    product = OdooIdFilter(field_name="product_id", help_text="Odoo id of the product (product_id).")
-
-    class Meta:
-        model = ScrapDimagazBcLine
-        fields = []
+@cache
+def filterset_for(model):
+    """The derived FilterSet of a generated model (or of an Odoo model name)."""
+    if isinstance(model, str):
+        model = derive.model_for(model)
+    attrs = {spec.name: _filter(model, spec) for spec in derive.filter_specs(model)}
+    attrs["Meta"] = type("Meta", (), {"model": model, "fields": []})
+    return type(f"{model.__name__}Filter", (df.FilterSet,), attrs)

@@ -3,8 +3,22 @@
 The mirror tables belong to the extension: a row changed here would be overwritten by the next
 sync, and a row deleted here would come back. So writes are refused before they reach the
 database, and rows Odoo deleted (soft-deleted, ``sga_deleted_at`` set) are hidden by default.
+
+Each generated model also carries what the catalog (``scrap_sga.model_field``) says of it and
+Django's field types cannot: its Odoo model name and, per Odoo field, its type, relation and a
+one2many's inverse (``Model.odoo``). The API, the filters and the admin are derived from that and
+from the fields themselves, never from the names of one particular Odoo's fields.
 """
+from dataclasses import dataclass, field
+
 from django.db import NotSupportedError, models
+
+
+# The fields that name a record, in the order Odoo prefers them: its display name (only where a
+# DBA copied it: Odoo computes it without storing it), then its _rec_name (name, or x_name on a
+# custom model). Odoo's conventions, not one database's fields.
+REC_NAMES = ("display_name", "complete_name", "name", "x_name")
+TEXT_TYPES = ("char", "text")
 
 
 def _refuse(what):
@@ -12,7 +26,9 @@ def _refuse(what):
 
 
 class MirrorQuerySet(models.QuerySet):
-    # create(), get_or_create() and update_or_create() go through Model.save(), refused below.
+    # create() and get_or_create() go through Model.save(), refused below;
+    # the async variants (aupdate(), adelete(), ...) call these. The underscored ones are the
+    # internal paths Model.save_base() and Django's deletion collector take.
     def update(self, **kwargs):
         _refuse("update()")
 
@@ -25,6 +41,27 @@ class MirrorQuerySet(models.QuerySet):
     def bulk_update(self, objs, fields, batch_size=None):
         _refuse("bulk_update()")
 
+    def update_or_create(self, *args, **kwargs):
+        # It locks the row (SELECT ... FOR UPDATE) before its save(), refused anyway.
+        _refuse("update_or_create()")
+
+    def select_for_update(self, *args, **kwargs):
+        # Not a write, but a row lock held by Django would hold the sync back.
+        _refuse("select_for_update()")
+
+    def _update(self, values):
+        _refuse("_update()")
+
+    _update.queryset_only = False
+
+    def _insert(self, *args, **kwargs):
+        _refuse("_insert()")
+
+    _insert.queryset_only = False
+
+    def _raw_delete(self, using):
+        _refuse("_raw_delete()")
+
 
 class LiveManager(models.Manager.from_queryset(MirrorQuerySet)):
     """Rows Odoo still has. Reverse relations use it too: ``order.line_set`` has live lines only."""
@@ -33,16 +70,64 @@ class LiveManager(models.Manager.from_queryset(MirrorQuerySet)):
         return super().get_queryset().filter(sga_deleted_at__isnull=True)
 
 
+@dataclass(frozen=True)
+class OdooField:
+    """A row of scrap_sga.model_field, as far as Django needs it."""
+
+    type: str
+    relation: str | None = None
+    # A one2many's inverse: the many2one on ``relation`` that points back (Odoo's relation_field).
+    inverse: str | None = None
+
+
+@dataclass(frozen=True)
+class Odoo:
+    """The catalog's view of a mirrored model: its Odoo name and its fields by Odoo name."""
+
+    model: str
+    fields: dict = field(default_factory=dict)
+
+    @property
+    def str_field(self):
+        """The field __str__ shows: the first of REC_NAMES the model has, as text."""
+        return next((n for n in REC_NAMES if n in self.fields and self.fields[n].type in TEXT_TYPES), None)
+
+    def field_of(self, django_field):
+        """The Odoo field a Django field holds (a many2one's id or its ``_display`` name), and
+        whether it is that field's first column (its value rather than a name beside it)."""
+        column = django_field.column
+        if column in self.fields:
+            return self.fields[column], True
+        if column.endswith("_display") and self.fields.get(column.removesuffix("_display"), OdooField("")).type == "many2one":
+            return self.fields[column.removesuffix("_display")], False
+        return None, False
+
+
 class MirrorModel(models.Model):
     # The first manager is the default one (admin, API, reverse relations): live rows only.
     objects = LiveManager()
     all_objects = models.Manager.from_queryset(MirrorQuerySet)()
+    odoo = Odoo("")  # each generated model has its own
 
     class Meta:
         abstract = True
+        # Django's base manager (related objects, save(), the deletion collector) would
+        # otherwise be a plain Manager, which writes: it is all_objects, which does not. The
+        # generated models' own Meta does not repeat it: Django takes a parent's base manager.
+        base_manager_name = "all_objects"
 
     def save(self, *args, **kwargs):
         _refuse("save()")
 
+    def save_base(self, *args, **kwargs):
+        _refuse("save_base()")
+
     def delete(self, *args, **kwargs):
         _refuse("delete()")
+
+    def __str__(self):
+        column = self.odoo.str_field
+        attname = next((f.attname for f in self._meta.concrete_fields if f.column == column), None)
+        value = getattr(self, attname) if attname else None
+        # Odoo's own fallback for a record without a name: "model,id".
+        return str(value) if value not in (None, "") else f"{self.odoo.model},{self.pk}"

@@ -3,14 +3,14 @@
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from scrap_sga.mirror import MirrorModel
+from scrap_sga.mirror import MirrorModel, Odoo, OdooField
 
 
 class ScrapDimagazBc(MirrorModel):
     id = models.IntegerField(primary_key=True, verbose_name='ID', help_text='Odoo field id (integer).')
     active = models.BooleanField(blank=True, null=True, verbose_name='Active', help_text='Odoo field active (boolean).')
-    amount_total = models.FloatField(blank=True, null=True, verbose_name='Total', help_text='Odoo field amount_total (monetary).')
-    amount_untaxed = models.FloatField(blank=True, null=True, verbose_name='Montant HT', help_text='Odoo field amount_untaxed (monetary).')
+    amount_total = models.DecimalField(max_digits=28, decimal_places=6, blank=True, null=True, verbose_name='Total', help_text='Odoo field amount_total (monetary).')
+    amount_untaxed = models.DecimalField(max_digits=28, decimal_places=6, blank=True, null=True, verbose_name='Montant HT', help_text='Odoo field amount_untaxed (monetary).')
     company_id = models.IntegerField(blank=True, null=True, verbose_name='Société', help_text="Odoo field company_id (many2one to res.company): the record's id.")
     company_id_display = models.TextField(blank=True, null=True, verbose_name='Société (name)', help_text="Odoo field company_id (many2one to res.company): the record's name, as Odoo displayed it.")
     create_date = models.DateTimeField(blank=True, null=True, verbose_name='Created on', help_text='Odoo field create_date (datetime).')
@@ -34,7 +34,12 @@ class ScrapDimagazBc(MirrorModel):
     res_id = models.IntegerField(blank=True, null=True, verbose_name='Enregistrement lié', help_text='Odoo field res_id (many2one_reference).')
     res_model = models.TextField(blank=True, null=True, verbose_name='Modèle lié', help_text='Odoo field res_model (char).')
     signature = models.BinaryField(blank=True, null=True, verbose_name='Signature', help_text='Odoo field signature (binary).')
-    state = models.TextField(blank=True, null=True, verbose_name='Statut', help_text='Odoo field state (selection).')
+    state = models.TextField(blank=True, null=True, verbose_name='Statut', help_text='Odoo field state (selection).', choices=[
+        ('draft', 'Brouillon'),
+        ('confirmed', 'Confirmé'),
+        ('done', 'Réceptionné'),
+        ('cancel', 'Annulé'),
+    ])
     tag_ids = ArrayField(models.IntegerField(), blank=True, null=True, verbose_name='Étiquettes', help_text="Odoo field tag_ids (many2many to dimagaz.bc.tag): the records' ids.")
     user_id = models.IntegerField(blank=True, null=True, verbose_name='Acheteur', help_text="Odoo field user_id (many2one to res.users): the record's id.")
     user_id_display = models.TextField(blank=True, null=True, verbose_name='Acheteur (name)', help_text="Odoo field user_id (many2one to res.users): the record's name, as Odoo displayed it.")
@@ -45,6 +50,38 @@ class ScrapDimagazBc(MirrorModel):
     sga_deleted_at = models.DateTimeField(blank=True, null=True, help_text='When scrap_sga found the record deleted in Odoo; null while Odoo has it.')
     sga_run_id = models.BigIntegerField(blank=True, null=True, help_text='The scrap_sga.sync_run that last wrote the row.')
     sga_synced_at = models.DateTimeField(help_text='When scrap_sga last wrote the row.')
+
+    odoo = Odoo('dimagaz.bc', {
+        'active': OdooField('boolean'),
+        'amount_total': OdooField('monetary'),
+        'amount_untaxed': OdooField('monetary'),
+        'company_id': OdooField('many2one', 'res.company'),
+        'create_date': OdooField('datetime'),
+        'create_uid': OdooField('many2one', 'res.users'),
+        'currency_id': OdooField('many2one', 'res.currency'),
+        'date_order': OdooField('datetime'),
+        'date_planned': OdooField('date'),
+        'description': OdooField('html'),
+        'id': OdooField('integer'),
+        'is_urgent': OdooField('boolean'),
+        'line_ids': OdooField('one2many', 'dimagaz.bc.line', inverse='order_id'),
+        'metadata': OdooField('json'),
+        'name': OdooField('char'),
+        'notes': OdooField('text'),
+        'origin_ref': OdooField('reference'),
+        'partner_id': OdooField('many2one', 'res.partner'),
+        'priority': OdooField('integer'),
+        'properties': OdooField('properties'),
+        'res_id': OdooField('many2one_reference'),
+        'res_model': OdooField('char'),
+        'signature': OdooField('binary'),
+        'state': OdooField('selection'),
+        'tag_ids': OdooField('many2many', 'dimagaz.bc.tag'),
+        'user_id': OdooField('many2one', 'res.users'),
+        'weight': OdooField('float'),
+        'write_date': OdooField('datetime'),
+        'write_uid': OdooField('many2one', 'res.users'),
+    })
 
     class Meta:
         managed = False
@@ -64,13 +101,18 @@ class ScrapDimagazBcLine(MirrorModel):
     name = models.TextField(blank=True, null=True, verbose_name='Description', help_text='Odoo field name (text).')
     order = models.ForeignKey('ScrapDimagazBc', models.DO_NOTHING, db_constraint=False, related_name='line_set', blank=True, null=True, verbose_name='Bon de commande', help_text="Odoo field order_id (many2one to dimagaz.bc): the record's id.")
     order_id_display = models.TextField(blank=True, null=True, verbose_name='Bon de commande (name)', help_text="Odoo field order_id (many2one to dimagaz.bc): the record's name, as Odoo displayed it.")
-    price_subtotal = models.FloatField(blank=True, null=True, verbose_name='Sous-total', help_text='Odoo field price_subtotal (monetary).')
+    price_subtotal = models.DecimalField(max_digits=28, decimal_places=6, blank=True, null=True, verbose_name='Sous-total', help_text='Odoo field price_subtotal (monetary).')
     price_unit = models.FloatField(blank=True, null=True, verbose_name='Prix unitaire', help_text='Odoo field price_unit (float).')
     product_id = models.IntegerField(blank=True, null=True, verbose_name='Article', help_text="Odoo field product_id (many2one to product.product): the record's id.")
     product_id_display = models.TextField(blank=True, null=True, verbose_name='Article (name)', help_text="Odoo field product_id (many2one to product.product): the record's name, as Odoo displayed it.")
     product_qty = models.FloatField(blank=True, null=True, verbose_name='Quantité', help_text='Odoo field product_qty (float).')
     sequence = models.IntegerField(blank=True, null=True, verbose_name='Séquence', help_text='Odoo field sequence (integer).')
-    state = models.TextField(blank=True, null=True, verbose_name='Statut', help_text='Odoo field state (selection).')
+    state = models.TextField(blank=True, null=True, verbose_name='Statut', help_text='Odoo field state (selection).', choices=[
+        ('draft', 'Brouillon'),
+        ('confirmed', 'Confirmé'),
+        ('done', 'Réceptionné'),
+        ('cancel', 'Annulé'),
+    ])
     tax_ids = ArrayField(models.IntegerField(), blank=True, null=True, verbose_name='Taxes', help_text="Odoo field tax_ids (many2many to account.tax): the records' ids.")
     write_date = models.DateTimeField(blank=True, null=True, verbose_name='Last Updated on', help_text='Odoo field write_date (datetime).')
     write_uid = models.IntegerField(blank=True, null=True, verbose_name='Last Updated by', help_text="Odoo field write_uid (many2one to res.users): the record's id.")
@@ -78,6 +120,26 @@ class ScrapDimagazBcLine(MirrorModel):
     sga_deleted_at = models.DateTimeField(blank=True, null=True, help_text='When scrap_sga found the record deleted in Odoo; null while Odoo has it.')
     sga_run_id = models.BigIntegerField(blank=True, null=True, help_text='The scrap_sga.sync_run that last wrote the row.')
     sga_synced_at = models.DateTimeField(help_text='When scrap_sga last wrote the row.')
+
+    odoo = Odoo('dimagaz.bc.line', {
+        'create_date': OdooField('datetime'),
+        'create_uid': OdooField('many2one', 'res.users'),
+        'currency_id': OdooField('many2one', 'res.currency'),
+        'date_planned': OdooField('date'),
+        'discount': OdooField('float'),
+        'id': OdooField('integer'),
+        'name': OdooField('text'),
+        'order_id': OdooField('many2one', 'dimagaz.bc'),
+        'price_subtotal': OdooField('monetary'),
+        'price_unit': OdooField('float'),
+        'product_id': OdooField('many2one', 'product.product'),
+        'product_qty': OdooField('float'),
+        'sequence': OdooField('integer'),
+        'state': OdooField('selection'),
+        'tax_ids': OdooField('many2many', 'account.tax'),
+        'write_date': OdooField('datetime'),
+        'write_uid': OdooField('many2one', 'res.users'),
+    })
 
     class Meta:
         managed = False

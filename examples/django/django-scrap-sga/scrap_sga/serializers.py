@@ -1,11 +1,25 @@
+"""The API's serializers, derived for each mirrored model from its generated model.
+
+Every column is served under its Django field name (a many2one to a mirrored model under the
+field's name without ``_id``, as the model has it), binaries as base64 and exact numbers
+(numeric: Odoo's monetary fields and floats with digits) as decimal strings, digit for digit
+what the mirror holds. The detail of a record also nests its children, where a one2many's
+inverse is mirrored (derive.children); lists leave out what has no size bound (derive.heavy_fields).
+
+A project replaces one model's serializers with its own (SCRAP_SGA["OVERRIDES"]), usually
+subclasses of the derived ones: ``class OrderSerializer(serializer_for(ScrapDimagazBc)): ...``.
+"""
 import base64
+from functools import cache
 
 from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import ScrapDimagazBc, ScrapDimagazBcLine
+from . import conf, derive
+
+HIDDEN = derive.HIDDEN
 
 
 @extend_schema_field(OpenApiTypes.BYTE)
@@ -20,27 +34,50 @@ class MirrorSerializer(serializers.ModelSerializer):
     # By column type, not by name: a binary field added in Odoo is base64 too, with no edit here.
     serializer_field_mapping = serializers.ModelSerializer.serializer_field_mapping | {models.BinaryField: Base64Field}
 
-
-class LineSerializer(MirrorSerializer):
-    class Meta:
-        model = ScrapDimagazBcLine
-        exclude = ["sga_run_id"]
-
-
-class OrderSerializer(MirrorSerializer):
-    lines = LineSerializer(source="line_set", many=True, read_only=True, help_text="The order's lines (live ones), by sequence.")
-
-    class Meta:
-        model = ScrapDimagazBc
-        exclude = ["sga_run_id"]
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.DecimalField):
+            # Not rounded to the model's decimal_places: the value as the mirror holds it, which
+            # is Odoo's (a monetary field has its currency's decimals, not a fixed number).
+            kwargs.update(max_digits=None, decimal_places=None)
+        return field_class, kwargs
 
 
-class OrderListSerializer(MirrorSerializer):
-    """The list leaves lines out (GET /orders/<id>/ has them): pages stay small."""
+def _model(model):
+    return derive.model_for(model) if isinstance(model, str) else model
 
-    class Meta:
-        model = ScrapDimagazBc
-        exclude = ["sga_run_id", "line_ids"]
+
+@cache
+def list_serializer_for(model):
+    """What a list shows of each row: every column but the unbounded ones."""
+    model = _model(model)
+    custom = conf.override(model.odoo.model, "list_serializer")
+    if custom:
+        return custom
+    meta = type("Meta", (), {"model": model, "exclude": HIDDEN + derive.heavy_fields(model)})
+    return type(f"{model.__name__}ListSerializer", (MirrorSerializer,), {
+        "Meta": meta, "__doc__": f"A row of {model._meta.db_table} (Odoo {model.odoo.model}) in a list.",
+    })
+
+
+@cache
+def serializer_for(model):
+    """What the detail shows: every column, and the children nested (live ones, by Odoo's
+    ``sequence`` where they have one, then id)."""
+    model = _model(model)
+    custom = conf.override(model.odoo.model, "serializer")
+    if custom:
+        return custom
+    attrs = {
+        "Meta": type("Meta", (), {"model": model, "exclude": HIDDEN}),
+        "__doc__": f"A row of {model._meta.db_table} (Odoo {model.odoo.model}).",
+    }
+    for c in derive.children(model):
+        attrs[c.key] = list_serializer_for(c.model)(
+            source=c.accessor, many=True, read_only=True,
+            help_text=f"The records of {c.one2many} ({c.model.odoo.model} whose {c.fk} is this one), live ones.",
+        )
+    return type(f"{model.__name__}Serializer", (MirrorSerializer,), attrs)
 
 
 class SyncStatusSerializer(serializers.Serializer):

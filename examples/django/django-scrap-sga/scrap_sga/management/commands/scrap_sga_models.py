@@ -3,8 +3,9 @@ from pathlib import Path
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 
+from scrap_sga import conf
 from scrap_sga.codegen import generate
 
 
@@ -18,13 +19,13 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="the database where scrap_sga runs")
+        parser.add_argument("--database", default=None, help='the connection to read the catalog through (default: SCRAP_SGA["DATABASE"])')
         parser.add_argument("--output", help="the file to write, or - for standard output (default: the app's models.py)")
         parser.add_argument("--check", action="store_true", help="write nothing; fail, showing the diff, if the file is not what would be written")
 
     def handle(self, *args, database, output, check, **options):
         try:
-            source = generate(connections[database])
+            source = generate(connections[database or conf.database()])
         except ValueError as e:
             raise CommandError(str(e)) from e
         if output == "-":

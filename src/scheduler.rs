@@ -9,7 +9,8 @@
 //!   even during a slow Odoo answer; it exits with code 1 so that the postmaster restarts it
 //!   after `RESTART_AFTER` unless the cluster is shutting down.
 //! * SIGHUP re-reads the configuration: a new interval applies from the next wait.
-//! * After failed cycles it waits longer (interval × 2^failures, at most an hour).
+//! * After failed cycles it waits longer (interval × 2^failures, at most an hour), and never
+//!   less than a `Retry-After` Odoo (or a proxy) asked for.
 //! * It works as `scrap_sga.worker_role`: it connects as that role; without one, as the
 //!   extension's owner (it connects as the bootstrap superuser, which any role can be looked up
 //!   as, then takes the owner's identity for the session before any sync). A change of the
@@ -18,19 +19,18 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTi
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
 
+use crate::catalog::worker_state;
 use crate::engine::{self, Invocation, Job};
-use crate::errors::SyncError;
-use crate::settings;
-use crate::txn;
+use crate::{interrupt, settings, txn};
 
 const RESTART_AFTER: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 pub fn register() {
-    unsafe {
-        if !pg_sys::process_shared_preload_libraries_in_progress || pg_sys::IsBinaryUpgrade {
-            return;
-        }
+    // SAFETY: both globals are set by the postmaster before it loads preloaded libraries and do
+    // not change while _PG_init runs, on the postmaster's only thread.
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress || pg_sys::IsBinaryUpgrade } {
+        return;
     }
     BackgroundWorkerBuilder::new("scrap_sga scheduler")
         .set_type("scrap_sga scheduler")
@@ -48,17 +48,7 @@ fn interval() -> Duration {
 
 /// Record what the worker is doing, for scrap_sga.status. Ignored while the extension is absent.
 fn set_state(state: &str, next_run_in: Option<Duration>, failures: u32) {
-    let next = next_run_in.map(|d| d.as_secs_f64());
-    let _ = txn::in_transaction(|| {
-        Spi::run_with_args(
-            "INSERT INTO scrap_sga.worker_state AS w (pid, state, next_run_at, consecutive_failures, interval_s, updated_at)
-             VALUES (pg_backend_pid(), $1, clock_timestamp() + make_interval(secs => $2), $3, $4, clock_timestamp())
-             ON CONFLICT (singleton) DO UPDATE SET pid = EXCLUDED.pid, state = EXCLUDED.state, next_run_at = EXCLUDED.next_run_at,
-                 consecutive_failures = EXCLUDED.consecutive_failures, interval_s = EXCLUDED.interval_s, updated_at = EXCLUDED.updated_at",
-            &[state.into(), next.into(), (failures as i32).into(), (settings::INTERVAL.get()).into()],
-        )?;
-        Ok(())
-    });
+    let _ = txn::in_transaction(|| worker_state::record(state, next_run_in, failures, settings::INTERVAL.get()));
 }
 
 fn extension_present() -> bool {
@@ -68,12 +58,9 @@ fn extension_present() -> bool {
 
 /// Without `scrap_sga.worker_role`, act as the extension's owner from now on (the session's
 /// identity, for every transaction after this one). Returns who that is, for the log.
-fn become_extension_owner() -> Result<String, SyncError> {
+fn become_extension_owner() -> Result<String, crate::errors::SyncError> {
     txn::in_transaction(|| {
-        let owner = Spi::get_one::<String>(
-            "SELECT (SELECT r.rolname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_roles r ON r.oid = e.extowner WHERE e.extname = 'scrap_sga')",
-        )?
-        .ok_or_else(|| SyncError::new(crate::errors::state::NOT_CONFIGURED, "cannot find the owner of extension scrap_sga"))?;
+        let (_, owner) = crate::job_worker::extension_owner()?;
         Spi::run(&format!("SET SESSION AUTHORIZATION {}", scrap_sga_core::ident::quote(&owner)))?;
         Ok(owner)
     })
@@ -83,11 +70,13 @@ fn become_extension_owner() -> Result<String, SyncError> {
 fn wait(d: Duration) -> bool {
     let deadline = Instant::now() + d;
     loop {
-        if unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 } {
+        if interrupt::pending() {
             return false;
         }
         if BackgroundWorker::sighup_received() {
             let role = settings::worker_role();
+            // SAFETY: the scheduler's own thread, between two waits, as Postgres' own background
+            // processes call it when their SIGHUP flag is set.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             // A connection's role is for life: a new one means a new process.
             if settings::worker_role() != role {
@@ -119,10 +108,12 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
     let mut failures: u32 = 0;
     let mut waiting_logged = false;
     let mut last_start: Option<Instant> = None;
+    // The longest Retry-After the last cycle's runs were told (429 or 503 beyond what a run waits).
+    let mut told_to_wait = Duration::ZERO;
     loop {
         // When is the next run due? An interval after the last start; a run that took longer
         // than the interval is followed by one run at once, never by a pile of them.
-        let delay = interval().saturating_mul(2u32.saturating_pow(failures)).min(MAX_BACKOFF.max(interval()));
+        let delay = interval().saturating_mul(2u32.saturating_pow(failures)).min(MAX_BACKOFF.max(interval())).max(told_to_wait);
         let due_in = last_start.map(|s| delay.saturating_sub(s.elapsed())).unwrap_or(Duration::ZERO);
         if !due_in.is_zero() {
             let label = if failures > 0 { "backing off" } else { "idle" };
@@ -167,21 +158,24 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
         }
         last_start = Some(Instant::now());
         set_state("running", None, failures);
-        let inv = match txn::in_transaction(|| Ok(Spi::get_one::<i64>("SELECT nextval('scrap_sga.invocation_seq')")?.unwrap_or(0))) {
+        let inv = match txn::in_transaction(crate::job_worker::next_invocation) {
             Ok(i) => i,
-            Err(SyncError { message, .. }) => {
-                warning!("scrap_sga scheduler: {message}");
+            Err(e) => {
+                warning!("scrap_sga scheduler: {}", e.message);
                 failures = failures.saturating_add(1).min(16);
                 continue;
             }
         };
         let outcomes = engine::run_invocation(&Invocation { id: inv, job: Job::Sync, model: None, scheduled: true, wait_for_lock: false });
-        if unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 } {
+        if interrupt::pending() {
             break;
         }
+        told_to_wait = outcomes.iter().filter_map(|o| o.error.as_ref()?.odoo.as_ref()?.retry_after()).max().unwrap_or(Duration::ZERO);
         failures = if outcomes.iter().any(|o| o.error.is_some()) { failures.saturating_add(1).min(16) } else { 0 };
     }
     // Exit code 1: the postmaster restarts us after RESTART_AFTER, unless the cluster is stopping.
     set_state("stopped", None, failures);
+    // SAFETY: proc_exit runs the exit callbacks and ends the process; called from the worker's
+    // main function, outside any transaction, as Postgres' own workers end.
     unsafe { pg_sys::proc_exit(1) };
 }

@@ -1,0 +1,61 @@
+//! Odoo record ids, and ranges of them.
+//!
+//! Odoo's ids are PostgreSQL `integer`s in its own database (`id serial`), and so are the
+//! mirror's: an id is an `i32` everywhere, and a value that does not fit is refused where it
+//! comes in ([`record_id`]), never truncated.
+use serde_json::{json, Map, Value};
+
+/// The id of a record as Odoo sent it (`"id": 17`), if it is one.
+pub fn record_id(rec: &Map<String, Value>) -> Option<i32> {
+    rec.get("id").and_then(Value::as_i64).and_then(|i| i32::try_from(i).ok())
+}
+
+/// An id range of a model: `lo < id`, and `id <= hi` when there is a `hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub lo: i32,
+    pub hi: Option<i32>,
+}
+
+impl IdRange {
+    pub const ALL: IdRange = IdRange { lo: 0, hi: None };
+
+    /// The same range as an Odoo domain.
+    pub fn domain(&self) -> Value {
+        match self.hi {
+            Some(hi) => json!([["id", ">", self.lo], ["id", "<=", hi]]),
+            None => json!([["id", ">", self.lo]]),
+        }
+    }
+
+    /// The same range as SQL on `column` (constants only: both ends are integers).
+    pub fn sql(&self, column: &str) -> String {
+        match self.hi {
+            Some(hi) => format!("{column} > {} AND {column} <= {hi}", self.lo),
+            None => format!("{column} > {}", self.lo),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_as_domains_and_sql() {
+        assert_eq!(IdRange::ALL.domain(), json!([["id", ">", 0]]));
+        let r = IdRange { lo: 10, hi: Some(20) };
+        assert_eq!(r.domain(), json!([["id", ">", 10], ["id", "<=", 20]]));
+        assert_eq!(r.sql("t.id"), "t.id > 10 AND t.id <= 20");
+        assert_eq!(IdRange::ALL.sql("id"), "id > 0");
+    }
+
+    #[test]
+    fn ids_that_do_not_fit_are_not_ids() {
+        let rec = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(record_id(&rec(json!({"id": 7}))), Some(7));
+        assert_eq!(record_id(&rec(json!({"id": 3_000_000_000i64}))), None);
+        assert_eq!(record_id(&rec(json!({"id": "7"}))), None);
+        assert_eq!(record_id(&rec(json!({}))), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The request budget: at most `max_requests_per_second` requests to Odoo from every process
+//! that syncs this database, the scheduler's, each `sync()` call's worker and every stream of
+//! theirs together (hosted Odoo answers 429 to more: Odoo Online tolerates about one a second).
+//!
+//! The processes share no memory (a `sync()` call's worker may run in a cluster that does not
+//! preload the library), so the budget lives in a small file of the data directory: the time
+//! from which the next request may go, read and pushed forward under an exclusive `flock`. A
+//! request takes the next free slot and waits for it; the lock is held for microseconds, never
+//! across a wait or a request.
+use scrap_sga_core::odoo::Pace;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The budget of this database's syncs. Called on the backend's thread (it reads globals); the
+/// [`Pace`] it returns may be called from any thread.
+pub fn pace(per_second: f64) -> Pace {
+    // SAFETY: DataDir and MyDatabaseId are set once at process start and never change while the
+    // process lives; they are read here on the backend's thread.
+    let (data_dir, database) = unsafe { (std::ffi::CStr::from_ptr(pgrx::pg_sys::DataDir).to_string_lossy().into_owned(), u32::from(pgrx::pg_sys::MyDatabaseId)) };
+    let path = PathBuf::from(data_dir).join("pg_stat_tmp").join(format!("scrap_sga_budget.{database}"));
+    // A few percent apart more than asked: a proxy counting requests in a sliding second must
+    // never see two where one was meant, whatever the network's jitter.
+    let gap = Duration::from_secs_f64(1.05 / per_second.max(0.001));
+    Arc::new(move || take_slot(&path, gap).unwrap_or(gap))
+}
+
+fn micros_since_epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Reserve the next free slot; how long to wait for it.
+fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration> {
+    let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    // SAFETY: flock on a file descriptor this function owns for as long as the call; the lock
+    // goes with the descriptor when `f` is dropped.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut buf = [0u8; 8];
+    let next_free = match f.read(&mut buf)? {
+        8 => u64::from_le_bytes(buf),
+        _ => 0,
+    };
+    let now = micros_since_epoch();
+    let start = next_free.max(now);
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(&(start + gap.as_micros() as u64).to_le_bytes())?;
+    Ok(Duration::from_micros(start - now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_a_gap_apart_whoever_takes_them() {
+        let path = std::env::temp_dir().join(format!("scrap_sga_budget_test.{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let gap = Duration::from_millis(200);
+        let waits: Vec<Duration> = (0..4).map(|_| take_slot(&path, gap).unwrap()).collect();
+        assert!(waits[0] < Duration::from_millis(5), "the first goes at once: {waits:?}");
+        for (k, w) in waits.iter().enumerate().skip(1) {
+            let want = gap * k as u32;
+            assert!(*w <= want && *w + Duration::from_millis(50) >= want, "slot {k}: {w:?}, want about {want:?}");
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,83 @@
+//! What the runs leave in `scrap_sga.model` for the next ones: the cursor and the window's
+//! anchor, the kept count of live rows, when the schema was checked, reconciled and refreshed,
+//! and the batch size that worked. The only writer of those columns (the DBA writes the
+//! settings). Every function runs inside the caller's transaction.
+use pgrx::prelude::*;
+use scrap_sga_core::odoo::time::OdooTime;
+
+use super::run_log::timestamptz;
+use crate::errors::SyncError;
+
+/// How far a successful run got, for the next one.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The newest write_date copied (the cursor only moves forward).
+    pub cursor: Option<OdooTime>,
+    /// Odoo's clock when the run first read: the next window's anchor.
+    pub read_at: Option<OdooTime>,
+    /// A sync run sets the next window; a resync or retry run may only widen the recheck.
+    pub sets_window: bool,
+    /// Seconds before `read_at` whose records are read again even if listed unchanged.
+    pub recheck_secs: i64,
+    pub reconciled: bool,
+    pub computed_refreshed: bool,
+}
+
+pub struct ModelState;
+
+impl ModelState {
+    /// A write changed the number of live rows by `delta` (NULL stays NULL: not counted yet).
+    pub fn add_live_rows(model: &str, delta: i64) -> Result<(), SyncError> {
+        if delta != 0 {
+            Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = live_rows + $2 WHERE model = $1", &[model.into(), delta.into()])?;
+        }
+        Ok(())
+    }
+
+    /// The live rows, counted.
+    pub fn set_live_rows(model: &str, n: i64) -> Result<(), SyncError> {
+        Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = $2 WHERE model = $1", &[model.into(), n.into()])?;
+        Ok(())
+    }
+
+    pub fn live_rows(model: &str) -> Result<Option<i64>, SyncError> {
+        Ok(Spi::get_one_with_args::<i64>("SELECT live_rows FROM scrap_sga.model WHERE model = $1", &[model.into()])?)
+    }
+
+    /// Odoo's fields were asked for now.
+    pub fn schema_checked(model: &str) -> Result<(), SyncError> {
+        Spi::run_with_args("UPDATE scrap_sga.model SET schema_checked_at = now() WHERE model = $1", &[model.into()])?;
+        Ok(())
+    }
+
+    /// A successful run's end: the cursor only moves forward, and only once everything before
+    /// it is committed. Without Odoo's clock (no Date header), read_at is cleared and the next
+    /// window falls back on the cursor: correct, though the last seconds before it are read again
+    /// at every run until the cursor moves (an old read_at would widen the window run after run).
+    pub fn advance(model: &str, p: &Progress) -> Result<(), SyncError> {
+        Spi::run_with_args(
+            "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2),
+                    recheck_from = CASE WHEN $3 THEN coalesce($5, $2) - make_interval(secs => $7)
+                                        ELSE least(recheck_from, $5 - make_interval(secs => $7)) END,
+                    read_at = CASE WHEN $3 THEN $5 ELSE read_at END,
+                    reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
+                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END
+             WHERE model = $1",
+            &[
+                model.into(), timestamptz(p.cursor).into(), p.sets_window.into(), p.reconciled.into(), timestamptz(p.read_at).into(),
+                p.computed_refreshed.into(), (p.recheck_secs as f64).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The batch size that worked last, and what a record weighed: the next run starts there.
+    pub fn remember_batch(model: &str, size: usize, bytes_per_record: u64) -> Result<(), SyncError> {
+        Spi::run_with_args(
+            "UPDATE scrap_sga.model SET batch_size = $2, bytes_per_record = $3
+             WHERE model = $1 AND (batch_size, bytes_per_record) IS DISTINCT FROM ($2, $3)",
+            &[model.into(), (size.min(i32::MAX as usize) as i32).into(), (bytes_per_record.min(i32::MAX as u64) as i32).into()],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! Reading records by id and writing them: what the incremental pass, reconciliation, a resync
+//! and the retry queue all do once they know which records to read. One loop, so that each of
+//! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
+use scrap_sga_core::ids::record_id;
+
+use super::context::{Mirror, ModelRun};
+use super::remote::Remote;
+use crate::errors::SyncError;
+use crate::interrupt;
+
+impl ModelRun<'_> {
+    /// [`Mirror::read_ids`] through this run's remote.
+    pub fn read_ids(&mut self, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
+        self.mirror.read_ids(self.remote, ids, what)
+    }
+}
+
+impl Mirror {
+    /// `read` the records `ids` with the plan's fields, in batches the model's sizer chooses,
+    /// and write each page. A batch Odoo cannot serve is asked again in halves, while Odoo still
+    /// answers a small request; a record it cannot serve alone is set aside. Returns the ids
+    /// Odoo returned: `read` silently leaves out those it no longer has. `what` names the step.
+    pub fn read_ids(&mut self, remote: &mut Remote, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
+        let names = self.plan.field_names();
+        let mut found = Vec::with_capacity(ids.len());
+        let mut pos = 0;
+        while pos < ids.len() {
+            interrupt::check()?;
+            let n = self.sizer.lock().unwrap().next().min(ids.len() - pos);
+            let chunk = &ids[pos..pos + n];
+            let model = self.conf.model.clone();
+            let page = match remote.read(&model, chunk.to_vec(), names.clone()) {
+                Ok(page) => page,
+                Err(e) if e.is_too_heavy() && remote.answers_small_requests(&model) => {
+                    if n > 1 {
+                        self.sizer.lock().unwrap().refused(n, &e);
+                    } else {
+                        self.set_aside(chunk[0], &e)?;
+                        pos += 1;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(SyncError::from_odoo(&e).context(format!("{model}: {what}, ids {} to {}", chunk[0], chunk[n - 1]))),
+            };
+            self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
+            let at = remote.server_time();
+            self.note_answer(at);
+            found.extend(page.iter().filter_map(record_id));
+            self.write_page(page)?;
+            pos += n;
+        }
+        Ok(found)
+    }
+}

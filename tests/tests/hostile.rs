@@ -1,0 +1,226 @@
+//! Issue 17: what a real Odoo does that a tidy one does not, and that must never stop a model for
+//! good: heavy records, pages killed by Odoo's time limit, fields the sync user may not read,
+//! rate limits, and a budget of requests per second; and a quiet run that asks nothing in vain.
+use scrap_sga_e2e::{compare_both_mirrors, compare_mirror, count, eventually, odoo_version, row_of, Cluster, Db, Sim};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn failed_ids(db: &Db, model: &str) -> String {
+    db.sql(&format!("SELECT string_agg(odoo_id::text, ',' ORDER BY odoo_id) FROM scrap_sga.failed_record WHERE model = '{model}'"))
+}
+
+#[test]
+fn heavy_records_come_in_smaller_pages_what_cannot_pass_alone_waits_and_a_later_change_arrives() {
+    let sim = Sim::start(1000, 0);
+    let db = Db::fresh("e2e_heavy");
+    // Answers of at most 1 MB (the setting's smallest): a few hundred kB per record is heavy.
+    db.sql("ALTER DATABASE e2e_heavy SET scrap_sga.max_response_mb = 1");
+    db.connect_to(&sim);
+    db.sync();
+    db.sync();
+    // 400 orders get a scan of 200 kB each (about three to a page now), three get one of 1.5 MB
+    // (no answer can hold one of them), and an unrelated order changes afterwards.
+    sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "from": 1, "to": 400, "bytes": 200_000}));
+    sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "ids": [401, 402, 403], "bytes": 1_500_000}));
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 900, "values": {"notes": "after the heavy ones"}}));
+    let result = db.sync();
+    let run = db.last_run("dimagaz.bc");
+    eprintln!(
+        "heavy-page run: {}",
+        db.sql(&format!(
+            "SELECT format('status %s, mode %s, listed %s, fetched %s, updated %s, parked %s, splits %s, requests %s, odoo %s, db %s',
+                           status, mode, listed, fetched, updated, parked, splits, requests, odoo_time, db_time)
+             FROM scrap_sga.sync_run WHERE run_id = {}",
+            run["run_id"]
+        ))
+    );
+    assert_eq!(run["status"], json!("succeeded"), "{run}");
+    assert_eq!(count(&run, "parked"), 3, "{run}");
+    assert!(count(&run, "splits") >= 3, "pages were halved: {run}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "updated"), 401, "400 scans and the later change: {result}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 900"), "after the heavy ones");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "401,402,403");
+    let why = db.sql("SELECT error FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND odoo_id = 401");
+    assert!(why.contains("record 401 could not be fetched even alone") && why.contains("max_response_mb"), "{why}");
+    assert_eq!(db.sql("SELECT waiting_retry FROM scrap_sga.status WHERE model = 'dimagaz.bc'"), "3");
+    // Every order but the three equals Odoo, scans included.
+    let problems = compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc");
+    assert!(problems.iter().all(|p| ["id 401:", "id 402:", "id 403:"].iter().any(|id| p.contains(id))), "{problems:?}");
+    // The size that worked is kept for the next run, which leaves the three to their retry
+    // rather than failing on them again (they did not change since).
+    assert!(db.int("SELECT batch_size FROM scrap_sga.model WHERE model = 'dimagaz.bc'") < 2000);
+    db.sync();
+    let next = db.last_run("dimagaz.bc");
+    assert_eq!((next["status"].as_str(), count(&next, "parked")), (Some("succeeded"), 0), "{next}");
+    assert_eq!(db.int("SELECT sum(attempts) FROM scrap_sga.failed_record"), 3, "not fetched in vain");
+    // Once the three are light enough (or their field left out), their retry takes them.
+    sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "ids": [401, 402, 403], "bytes": 0}));
+    db.sql("SELECT * FROM scrap_sga.resync_failed()");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "");
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+}
+
+#[test]
+fn a_field_left_out_by_the_dba_is_never_read_again_and_keeps_its_column() {
+    let sim = Sim::start(50, 0);
+    let db = Db::fresh("e2e_exclude");
+    db.connect_to(&sim);
+    db.sync();
+    let before = db.sql("SELECT md5(string_agg(coalesce(encode(signature, 'hex'), '-'), ',' ORDER BY id)) FROM scrap_dimagaz_bc");
+    db.sql("SELECT scrap_sga.exclude_field('dimagaz.bc', 'signature')");
+    sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "from": 1, "to": 50, "bytes": 100_000}));
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    assert!(sim.stats()["bytes_out"].as_u64().unwrap() < 200_000, "the scans stayed in Odoo: {}", sim.stats());
+    let field = db.json("SELECT to_jsonb(f) FROM scrap_sga.model_field f WHERE model = 'dimagaz.bc' AND field = 'signature'");
+    assert_eq!(field["status"], json!("skipped"), "{field}");
+    assert!(field["reason"].as_str().unwrap().contains("scrap_sga.exclude_field"), "{field}");
+    assert_eq!(db.sql("SELECT md5(string_agg(coalesce(encode(signature, 'hex'), '-'), ',' ORDER BY id)) FROM scrap_dimagaz_bc"), before, "column and data stay");
+    let err = db.try_sql("SELECT scrap_sga.exclude_field('dimagaz.bc', 'no_such_field')").unwrap_err();
+    assert!(err.stderr.contains("Odoo reported no field no_such_field on model dimagaz.bc"), "{}", err.stderr);
+    // Taken back: read again.
+    db.sql("SELECT scrap_sga.exclude_field('dimagaz.bc', 'signature', false)");
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'signature'"), "active");
+    db.sql("SELECT * FROM scrap_sga.full_resync('dimagaz.bc')");
+    assert_eq!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc"), Vec::<String>::new());
+}
+
+#[test]
+fn a_page_odoo_kills_for_its_time_limit_is_asked_again_in_halves_and_the_copy_completes() {
+    let sim = Sim::start(3000, 0);
+    // 1 ms a record and a worker killed after 600 ms, as limit_time_real does: 2,000 records a
+    // page cannot pass, 500 can.
+    sim.post("/sim/cost", json!({"model": "dimagaz.bc", "per_record_us": 1000}));
+    sim.post("/sim/limits", json!({"time_real_ms": 600}));
+    let db = Db::fresh("e2e_time_limit");
+    db.connect_to(&sim);
+    let result = db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["status"].as_str(), run["mode"].as_str()), (Some("succeeded"), Some("full")), "{run}");
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "inserted"), 3000, "{result}");
+    assert!(count(&run, "splits") >= 2, "{run}");
+    assert_eq!(count(&run, "parked"), 0, "{run}");
+    assert!(sim.stats()["failed"]["time_limit"].as_u64().unwrap_or(0) >= 2, "{}", sim.stats());
+    assert!(db.int("SELECT batch_size FROM scrap_sga.model WHERE model = 'dimagaz.bc'") <= 600);
+    assert_eq!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc"), Vec::<String>::new());
+}
+
+#[test]
+fn a_relational_field_the_user_may_not_read_is_left_out_with_its_reason_then_filled_once_granted() {
+    let sim = Sim::start(200, 400);
+    // The README's recipe, half followed: read rights on the mirrored models, none on the model
+    // a many2many of the orders points to.
+    sim.post("/sim/acl", json!({"model": "dimagaz.bc.tag", "read": false}));
+    let db = Db::fresh("e2e_unreadable");
+    db.connect_to(&sim);
+    let result = db.sync();
+    for m in ["dimagaz.bc", "dimagaz.bc.line"] {
+        assert_eq!(db.last_run(m)["status"], json!("succeeded"), "{m}: {}", db.last_run(m));
+    }
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "inserted"), 200, "{result}");
+    let field = db.json("SELECT to_jsonb(f) FROM scrap_sga.model_field f WHERE model = 'dimagaz.bc' AND field = 'tag_ids'");
+    assert_eq!(field["status"], json!("skipped"), "{field}");
+    let reason = field["reason"].as_str().unwrap();
+    assert!(reason.contains("may not read it") && reason.contains("(dimagaz.bc.tag)"), "{reason}");
+    assert_eq!(db.sql("SELECT unreadable_fields FROM scrap_sga.status WHERE model = 'dimagaz.bc'"), "{tag_ids}");
+    let changes = db.sql("SELECT array_to_string(schema_changes, ' | ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc' ORDER BY run_id DESC LIMIT 1");
+    assert!(changes.contains("field tag_ids not copied: the sync user may not read it"), "{changes}");
+    // Everything else is there.
+    let problems = compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc");
+    assert!(problems.iter().all(|p| p.contains("column tag_ids")), "{problems:?}");
+    // Quiet runs ask nothing of the field, and fail on nothing.
+    db.sync();
+    assert_eq!(db.last_run("dimagaz.bc")["status"], json!("succeeded"));
+    // The right is granted in Odoo: the next field check finds it, and the column is filled.
+    sim.post("/sim/acl", json!({"model": "dimagaz.bc.tag", "read": true}));
+    db.sql("UPDATE scrap_sga.model SET schema_checked_at = NULL"); // as once schema_refresh has passed
+    db.sync();
+    let changes = db.sql("SELECT array_to_string(schema_changes, ' | ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc' ORDER BY run_id DESC LIMIT 1");
+    assert!(changes.contains("field tag_ids is readable again"), "{changes}");
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'tag_ids'"), "active");
+    assert_eq!(db.sql("SELECT unreadable_fields IS NULL FROM scrap_sga.status WHERE model = 'dimagaz.bc'"), "t");
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+}
+
+#[test]
+fn odoo_asking_to_wait_is_waited_for_and_the_run_succeeds() {
+    let sim = Sim::start(100, 300);
+    let db = Db::fresh("e2e_rate_limit");
+    db.connect_to(&sim);
+    db.sync();
+    db.sync();
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 5, "values": {"notes": "after a 429"}}));
+    sim.post("/sim/fault", json!({"kind": "http429", "retry_after": "1", "count": 2}));
+    let t0 = Instant::now();
+    let result = db.sync();
+    assert!(t0.elapsed() >= Duration::from_secs(2), "waited as told: {:?}", t0.elapsed());
+    assert_eq!(count(row_of(&result, "dimagaz.bc"), "updated"), 1, "{result}");
+    assert_eq!(db.int("SELECT sum(waits) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"), 2);
+    // Without Retry-After, a default wait; a 503 is waited for alike.
+    sim.post("/sim/fault", json!({"kind": "http503", "count": 1}));
+    db.sync();
+    assert_eq!(db.int("SELECT sum(waits) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"), 1);
+    // Asked to wait longer than a run waits: the run fails and says how long it was asked.
+    sim.post("/sim/fault", json!({"kind": "http429", "retry_after": "600", "count": -1}));
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("keeps answering HTTP 429") && err.stderr.contains("it asks to wait 600 s"), "{}", err.stderr);
+    assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("53300"));
+    sim.post("/sim/faults/clear", json!({}));
+    db.sync();
+    assert_eq!(db.verify(), json!([]));
+}
+
+#[test]
+fn the_scheduler_waits_as_long_as_odoo_asks_before_its_next_run() {
+    let sim = Sim::start(20, 20);
+    let cluster = Cluster::start("retry_after", &["scrap_sga.interval = 1", "scrap_sga.database = 'postgres'"]);
+    let db = cluster.db("postgres");
+    db.sql("CREATE EXTENSION scrap_sga");
+    db.connect_to(&sim);
+    assert!(eventually(30, || db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'succeeded'") >= 2));
+    sim.post("/sim/fault", json!({"kind": "http429", "retry_after": "300", "count": -1}));
+    assert!(eventually(30, || db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE sqlstate = '53300'") >= 1));
+    assert!(
+        eventually(10, || db.sql("SELECT worker = 'backing off' AND next_run_at > now() + interval '250 seconds' FROM scrap_sga.status WHERE model = 'dimagaz.bc'") == "t"),
+        "the next run is at least Retry-After away: {}",
+        db.sql("SELECT worker || ' ' || (next_run_at - now()) FROM scrap_sga.status WHERE model = 'dimagaz.bc'")
+    );
+    let failed = db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE sqlstate = '53300'");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE sqlstate = '53300'"), failed, "no run meanwhile, though the interval is 1 s");
+}
+
+#[test]
+fn the_request_budget_holds_under_four_streams() {
+    let sim = Sim::start_with(odoo_version(), 1500, 0, &["--workers", "4"]);
+    let db = Db::fresh("e2e_budget");
+    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
+    let secret = sim.secret();
+    let login = if sim.version >= 19 { "NULL" } else { "'admin'" };
+    db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', {login}, '{secret}', max_requests_per_second => 4)", sim.url));
+    let t0 = Instant::now();
+    db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
+    let stats = sim.stats();
+    let requests: u64 = stats["requests"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    eprintln!("{requests} requests in {:?} at a budget of 4 a second: {stats}", t0.elapsed());
+    assert!(requests >= 16, "{stats}");
+    assert!(stats["most_per_second"].as_u64().unwrap() <= 4, "{stats}");
+    assert!(t0.elapsed() >= Duration::from_secs_f64((requests - 1) as f64 / 4.0), "{:?}", t0.elapsed());
+    assert_eq!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc"), Vec::<String>::new());
+}
+
+#[test]
+fn a_quiet_run_asks_one_listing_and_one_count_per_model_and_nothing_fails() {
+    let sim = Sim::start(100, 300);
+    let db = Db::fresh("e2e_quiet");
+    db.connect_to(&sim);
+    db.sync();
+    db.sync();
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    let stats = sim.stats();
+    assert_eq!(stats["failed"], json!({}), "no request fails: {stats}");
+    let requests: Value = stats["requests"].clone();
+    assert_eq!(requests, json!({"search_read": 2, "search_count": 2}), "no version request, no login: {stats}");
+}
