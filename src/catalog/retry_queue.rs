@@ -8,11 +8,12 @@ use crate::errors::SyncError;
 use scrap_sga_core::ident::literal;
 use scrap_sga_core::ids::IdRange;
 
-/// One record for the queue: its id, and why it is there.
+/// One record for the queue: its id, why it is there, and its write_date when known.
 pub struct Queued<'a> {
     pub id: i32,
     pub sqlstate: &'a str,
     pub error: &'a str,
+    pub write_date: Option<scrap_sga_core::odoo::time::OdooTime>,
 }
 
 pub struct RetryQueue;
@@ -34,14 +35,16 @@ impl RetryQueue {
         let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
         let states: Vec<&str> = records.iter().map(|r| r.sqlstate).collect();
         let errors: Vec<&str> = records.iter().map(|r| r.error).collect();
+        let write_dates: Vec<Option<pgrx::datum::TimestampWithTimeZone>> = records.iter().map(|r| super::run_log::timestamptz(r.write_date)).collect();
         Spi::run_with_args(
-            "INSERT INTO scrap_sga.failed_record AS f (model, odoo_id, sqlstate, error, last_run_id)
-             SELECT $1, u.id, u.state, u.error, $5 FROM unnest($2::integer[], $3::text[], $4::text[]) AS u(id, state, error)
+            "INSERT INTO scrap_sga.failed_record AS f (model, odoo_id, sqlstate, error, last_run_id, write_date)
+             SELECT $1, u.id, u.state, u.error, $5, u.write_date
+             FROM unnest($2::integer[], $3::text[], $4::text[], $6::timestamptz[]) AS u(id, state, error, write_date)
              ON CONFLICT (model, odoo_id) DO UPDATE SET
                 attempts = f.attempts + 1, sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error, last_failed_at = now(),
                 next_attempt_at = now() + least(interval '1 minute' * power(2, f.attempts), interval '1 day'),
-                last_run_id = EXCLUDED.last_run_id",
-            &[model.into(), ids.into(), states.into(), errors.into(), run_id.into()],
+                last_run_id = EXCLUDED.last_run_id, write_date = coalesce(EXCLUDED.write_date, f.write_date)",
+            &[model.into(), ids.into(), states.into(), errors.into(), run_id.into(), write_dates.into()],
         )?;
         Ok(())
     }
@@ -68,13 +71,14 @@ impl RetryQueue {
     }
 
     /// SQL that is true when the record `id_sql` of `model`, listed by Odoo with
-    /// `write_date_sql`, waits in the queue, is not due yet, and has not changed since it failed:
-    /// a window or a reconcile leaves it to its retry instead of failing on it at every run. A
-    /// record changed since is read at once (the change may be the cure).
+    /// `write_date_sql`, waits in the queue, is not due yet, and is known not to have changed
+    /// since it failed: a window or a reconcile leaves it to its retry instead of failing on it
+    /// at every run. A record changed since, or whose write_date is not known yet, is read at
+    /// once (the change may be the cure).
     pub fn waiting_sql(model: &str, id_sql: &str, write_date_sql: &str) -> String {
         format!(
             "EXISTS (SELECT 1 FROM scrap_sga.failed_record f WHERE f.model = {} AND f.odoo_id = {id_sql} AND f.next_attempt_at > now()
-                     AND (f.write_date IS NULL OR f.write_date IS NOT DISTINCT FROM {write_date_sql}))",
+                     AND f.write_date = {write_date_sql})",
             literal(model)
         )
     }

@@ -19,6 +19,9 @@ use crate::errors::SyncError;
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
 
+/// A record waiting in the retry queue is left to its retry while its write_date stays what it
+/// was when it failed, except inside the recheck window, where a second write in the same second
+/// keeps the same write_date (and may be the cure).
 pub struct Window {
     /// `write_date >= since`.
     pub since: OdooTime,
@@ -35,7 +38,7 @@ impl ModelRun<'_> {
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
              FROM {PAIRS} LEFT JOIN {t} t ON t.id = o.id
              WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date OR o.write_date >= $2)
-               AND NOT {}",
+               AND (o.write_date >= $2 OR NOT {})",
             RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
         let listing = self.listing(vec!["write_date".into()], vec![json!(["write_date", ">=", window.since.to_string()])], "listing changes", false);

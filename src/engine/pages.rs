@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 use scrap_sga_core::ident::quote;
 use scrap_sga_core::ids::record_id;
 use scrap_sga_core::mapping::{self, ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
 
@@ -126,10 +127,12 @@ impl Mirror {
         let fetched = page.len() as i64;
         let mut rows: std::collections::BTreeMap<i32, Map<String, Value>> = Default::default();
         let mut failures: Vec<(i32, SyncError)> = Vec::new();
+        let mut write_dates = std::collections::BTreeMap::new();
         for rec in &page {
             let id = record_id(rec)
                 .ok_or_else(|| SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model)))?;
             self.note_write_date(rec);
+            write_dates.insert(id, rec.get("write_date").and_then(Value::as_str).and_then(OdooTime::parse));
             match mapping::convert_record(&self.plan, rec) {
                 Ok(converted) => {
                     rows.insert(id, converted);
@@ -144,7 +147,7 @@ impl Mirror {
         let counters_now = failures.is_empty();
         let mut written = self.write_isolating(&rows, if counters_now { page_counts } else { Counts::default() }, &mut failures)?;
         if !counters_now || !failures.is_empty() {
-            self.queue_failures(&failures, page_counts)?;
+            self.queue_failures(&failures, &write_dates, page_counts)?;
             written.failed = failures.len() as i64;
         }
         let counts = Counts { fetched, pages: 1, ..written };
@@ -197,10 +200,14 @@ impl Mirror {
     }
 
     /// Queue the records that could not be stored, and count the page.
-    fn queue_failures(&mut self, failures: &[(i32, SyncError)], page: Counts) -> Result<(), SyncError> {
+    fn queue_failures(&mut self, failures: &[(i32, SyncError)], write_dates: &std::collections::BTreeMap<i32, Option<OdooTime>>, page: Counts) -> Result<(), SyncError> {
         let (run_id, model) = (self.run_id, self.conf.model.as_str());
         let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
-        let queued: Vec<Queued> = failures.iter().zip(&states).map(|((id, e), s)| Queued { id: *id, sqlstate: s, error: &e.message }).collect();
+        let queued: Vec<Queued> = failures
+            .iter()
+            .zip(&states)
+            .map(|((id, e), s)| Queued { id: *id, sqlstate: s, error: &e.message, write_date: write_dates.get(id).copied().flatten() })
+            .collect();
         self.db.txn(|| {
             RunLog::add(run_id, &Counts { failed: failures.len() as i64, ..page })?;
             RetryQueue::put(model, run_id, &queued)
@@ -227,7 +234,7 @@ impl Mirror {
         let (run_id, model, sqlstate) = (self.run_id, self.conf.model.as_str(), e.sqlstate.to_string());
         self.db.txn(|| {
             RunLog::add(run_id, &Counts { parked: 1, ..Default::default() })?;
-            RetryQueue::put(model, run_id, &[Queued { id, sqlstate: &sqlstate, error: &why }])
+            RetryQueue::put(model, run_id, &[Queued { id, sqlstate: &sqlstate, error: &why, write_date: None }])
         })?;
         self.done.parked += 1;
         self.queue_in_use = true;

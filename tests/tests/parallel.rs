@@ -74,7 +74,7 @@ fn a_failed_page_in_one_stream_fails_the_run_stops_every_stream_and_the_next_run
     db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
     db.connect_to(&sim);
     // The 11th page of the orders fails, while other streams are at work.
-    sim.post("/sim/fault", json!({"kind": "http500", "method": "search_read", "after": 10}));
+    sim.post("/sim/fault", json!({"kind": "http500", "method": "search_read", "after": 10, "count": -1}));
     let err = db.try_sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')").expect_err("the fault fails the run");
     assert!(err.stderr.contains("dimagaz.bc: search_read, page") && err.stderr.contains("answered HTTP 500"), "{}", err.stderr);
     let run = db.last_run("dimagaz.bc");
@@ -84,6 +84,7 @@ fn a_failed_page_in_one_stream_fails_the_run_stops_every_stream_and_the_next_run
     let after_failure = model_requests(&sim);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(model_requests(&sim), after_failure, "a stream outlived its run");
+    sim.post("/sim/faults/clear", json!({}));
     let next = db.sync();
     assert_eq!(db.last_run("dimagaz.bc")["mode"], json!("full"), "{next}");
     assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());

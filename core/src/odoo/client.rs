@@ -85,6 +85,9 @@ pub fn is_loopback(url: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1"
 }
 
+/// The pause before a call that failed on the way is sent once more.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
 pub struct Client {
     transport: Transport,
     settings: Settings,
@@ -280,11 +283,24 @@ impl Client {
 
     /// The only path to a model method, under either protocol. The method is a
     /// [`ReadMethod`], so nothing that writes can be sent.
+    /// A call that failed on the way (a proxy's error page, a cut or garbled answer, no answer
+    /// in time) is sent once more after a pause: reads can be repeated, and one glitch of the
+    /// network should not cost a failed run. What still fails is the caller's to decide on.
     pub fn call<T: DeserializeOwned>(&self, call: &ReadCall) -> Result<T, OdooError> {
         // Model names go into JSON-2 URL paths: nothing that could add a path segment or a query.
         if let Err(why) = crate::ident::valid_model_name(&call.model) {
             return Err(OdooError::Settings(format!("{:?} is not an Odoo model name: {why}", call.model)));
         }
+        match self.call_once(call) {
+            Err(e) if e.is_glitch() => {
+                self.transport.pause(RETRY_PAUSE)?;
+                self.call_once(call)
+            }
+            r => r,
+        }
+    }
+
+    fn call_once<T: DeserializeOwned>(&self, call: &ReadCall) -> Result<T, OdooError> {
         match self.protocol {
             Some(Protocol::Json2) => self.call_json2(call),
             Some(Protocol::JsonRpc) => {

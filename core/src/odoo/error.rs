@@ -70,6 +70,13 @@ impl OdooError {
             || matches!(self, OdooError::Http { status: 502 | 504, .. })
     }
 
+    /// A failure on the way rather than an answer: a proxy's error page (HTTP 5xx without
+    /// Odoo's exception), a cut, garbled or truncated body, no answer in time. Worth one more try.
+    pub fn is_glitch(&self) -> bool {
+        matches!(self, OdooError::Cut { .. } | OdooError::Timeout { .. } | OdooError::Malformed { .. })
+            || matches!(self, OdooError::Http { status, .. } if *status >= 500)
+    }
+
     /// The field of `model` the user may not read, when that is why Odoo refused a read: its
     /// AccessError begins "Failed to read field <model>.<field>" (the field's related model is
     /// one the user has no read access to). The rest of the record can be read without it.

@@ -205,11 +205,8 @@ impl Transport {
         }
     }
 
-    /// Sleep, stopping as soon as the call is interrupted.
-    fn wait(&self, d: Duration) -> Result<(), OdooError> {
-        if d.is_zero() {
-            return Ok(());
-        }
+    /// Sleep, stopping as soon as the call is interrupted (not counted as a wait Odoo asked for).
+    pub fn pause(&self, d: Duration) -> Result<(), OdooError> {
         let until = Instant::now() + d;
         while let Some(left) = until.checked_duration_since(Instant::now()).filter(|l| !l.is_zero()) {
             if self.interrupted() {
@@ -217,6 +214,15 @@ impl Transport {
             }
             std::thread::sleep(left.min(Duration::from_millis(20)));
         }
+        Ok(())
+    }
+
+    /// Sleep as Odoo or the budget asks, stopping as soon as the call is interrupted.
+    fn wait(&self, d: Duration) -> Result<(), OdooError> {
+        if d.is_zero() {
+            return Ok(());
+        }
+        self.pause(d)?;
         self.waited.set(self.waited.get() + d);
         Ok(())
     }

@@ -32,6 +32,7 @@ impl Seen {
 }
 
 /// An answer: status, headers, body bytes.
+#[derive(Clone)]
 struct Raw {
     status: u16,
     headers: Vec<(String, String)>,
@@ -310,9 +311,9 @@ fn a_server_that_answers_neither_protocol_says_what_was_tried() {
     }
 }
 
-/// A client already open over JSON-2, whose next call gets `answer`.
+/// A client already open over JSON-2, whose next call gets `answer`, and so does its second try.
 fn json2_error(answer: Raw) -> OdooError {
-    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer]);
+    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer.clone(), answer]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     c.search_count("res.partner", &json!([])).unwrap_err()
@@ -430,6 +431,23 @@ fn errors_never_show_the_key_under_either_protocol() {
     c.open().unwrap();
     let e = c.search_count("res.partner", &json!([])).unwrap_err();
     assert_eq!(e.to_string(), "Odoo raised odoo.exceptions.AccessDenied: Access Denied for ********");
+}
+
+#[test]
+fn a_glitch_is_tried_once_more_and_a_rate_limit_is_waited_for() {
+    let proxy_page = Raw { status: 502, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>502 Bad Gateway</title>".to_vec() };
+    let mut too_many = not_found_html();
+    too_many.status = 429;
+    too_many.headers.push(("Retry-After".into(), "1".into()));
+    let (url, rx) = serve(vec![version(json!(19), "19.0"), proxy_page, json_answer(200, json!(7)), too_many, json_answer(200, json!(8))]);
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    c.open().unwrap();
+    assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 7, "the 502 is tried once more");
+    let t0 = std::time::Instant::now();
+    assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 8, "the 429 is waited for");
+    assert!(t0.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured: {:?}", t0.elapsed());
+    assert_eq!(c.waits().0, 1);
+    assert_eq!(rx.try_iter().count(), 5, "one request each, no more");
 }
 
 #[test]
