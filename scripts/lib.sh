@@ -170,11 +170,27 @@ ensure_cargo_pgrx() {
     fi
 }
 
+# A major's target folder starts as a copy of 15's, when 15 has been built and this major not
+# yet: the dependencies that do not depend on PostgreSQL (serde, rustls, ureq, the core...) are
+# then not compiled again (cargo finds them by their fingerprints); pgrx and what is above it
+# are built for this major beside 15's, which stay unused. scripts/test.sh builds 15 first.
+seed_ext_target() {
+    [ "$EXT_TARGET" != "$ROOT/target" ] && [ ! -e "$EXT_TARGET" ] || return 0
+    local profile
+    for profile in debug release; do
+        [ -d "$ROOT/target/$profile" ] || continue
+        say "seeding $EXT_TARGET/$profile with 15's dependencies (target/$profile)"
+        mkdir -p "$EXT_TARGET"
+        cp -a "$ROOT/target/$profile" "$EXT_TARGET/"
+    done
+}
+
 setup() {
     ensure_packages
     mkdir -p "$ROOT/target"
     ensure_private_pg
     ensure_cargo_pgrx
+    seed_ext_target
 }
 
 # install_staged STAGE: the files of a `cargo pgrx package` tree (absolute paths under STAGE),

@@ -22,7 +22,7 @@ if [ -z "${PG_MAJOR:-}" ]; then
     passed=0 failed=0 status=0
     add_tally() { # add_tally LOG: the "N passed, M failed" closing line of a run
         local line
-        line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1 || true)
+        line=$(grep -Eo '[0-9]+ passed[,;] [0-9]+ failed' "$1" | tail -1 || true)
         [ -n "$line" ] || line="0 passed, 1 failed"
         passed=$((passed + $(echo "$line" | grep -Eo '^[0-9]+')))
         failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))

@@ -137,8 +137,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 [ -f "$DIR/postmaster.pid" ] || { fail "a cluster was started in $DIR"; exit 1; }
 postmaster=$(cat "$DIR/postmaster.pid") scheduler=$(cat "$DIR/scheduler.pid")
-check "the cluster is still up (postmaster $postmaster)" \
-    as_root runuser -u postgres -- "$SYS_PG_BIN/pg_ctl" -D "$DIR/data" status >/dev/null
+cluster_up() { as_root runuser -u postgres -- "$SYS_PG_BIN/pg_ctl" -D "$DIR/data" status >/dev/null; }
+check "the cluster is still up (postmaster $postmaster)" cluster_up
 check "with the same postmaster" test "$(as_root head -1 "$DIR/data/postmaster.pid" 2>/dev/null)" = "$postmaster"
 now=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'scrap_sga scheduler'" 2>&1 || true)
 check "with the same scheduler (pid $scheduler, now: ${now:-none})" test "$now" = "$scheduler"
