@@ -123,7 +123,7 @@ BEGIN
        SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login, secret = EXCLUDED.secret,
            secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now(),
            max_requests_per_second = EXCLUDED.max_requests_per_second,
-           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL;
+           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL, detected_fingerprint = NULL;
 END
 $$;
 COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text, real) IS

@@ -28,7 +28,9 @@ CREATE TABLE scrap_sga.connection (
     detected_protocol text CHECK (detected_protocol IN ('json2', 'jsonrpc')),
     detected_version  text,
     detected_uid      integer,
-    detected_at       timestamptz
+    detected_at       timestamptz,
+    -- How it answers fingerprints of record sets (none: the runs list instead).
+    detected_fingerprint text CHECK (detected_fingerprint IN ('formatted_read_group', 'read_group', 'none'))
 );
 COMMENT ON TABLE scrap_sga.connection IS 'The Odoo server scrap_sga reads from. Set it with scrap_sga.set_connection().';
 
@@ -83,6 +85,18 @@ CREATE TABLE scrap_sga.model (
     bytes_per_record  integer CHECK (bytes_per_record >= 0),
     -- How a job worker is told which model to sync.
     model_id          integer GENERATED ALWAYS AS IDENTITY UNIQUE,
+    -- The sum of the live rows' ids, kept with live_rows: Odoo's count and id sum against the
+    -- mirror's tell a deletion even when a creation makes up for its count.
+    live_id_sum       bigint,
+    -- The fingerprint (count, id sum, newest write_date) Odoo gave of the records written since
+    -- window_since, when the window was last listed: a run that gets the same one lists nothing.
+    window_since      timestamptz,
+    window_count      bigint,
+    window_id_sum     bigint,
+    window_newest     timestamptz,
+    -- A row copied less than this after its write_date (Odoo's clock; the measured offset of
+    -- ours folded in) may hide a second write in the same second: read once more.
+    recheck_margin    interval,
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';

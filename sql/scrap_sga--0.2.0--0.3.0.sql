@@ -21,7 +21,13 @@ UPDATE scrap_sga.model SET schema_checked_at = NULL;
 ALTER TABLE scrap_sga.model
     ADD COLUMN batch_size integer CHECK (batch_size > 0),
     ADD COLUMN bytes_per_record integer CHECK (bytes_per_record >= 0),
-    ADD COLUMN model_id integer GENERATED ALWAYS AS IDENTITY UNIQUE;
+    ADD COLUMN model_id integer GENERATED ALWAYS AS IDENTITY UNIQUE,
+    ADD COLUMN live_id_sum bigint,
+    ADD COLUMN window_since timestamptz,
+    ADD COLUMN window_count bigint,
+    ADD COLUMN window_id_sum bigint,
+    ADD COLUMN window_newest timestamptz,
+    ADD COLUMN recheck_margin interval;
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_model_id_seq', '');
 
 -- The request budget, and what the last run found out about the server.
@@ -30,7 +36,8 @@ ALTER TABLE scrap_sga.connection
     ADD COLUMN detected_protocol text CHECK (detected_protocol IN ('json2', 'jsonrpc')),
     ADD COLUMN detected_version text,
     ADD COLUMN detected_uid integer,
-    ADD COLUMN detected_at timestamptz;
+    ADD COLUMN detected_at timestamptz,
+    ADD COLUMN detected_fingerprint text CHECK (detected_fingerprint IN ('formatted_read_group', 'read_group', 'none'));
 
 -- What a run set aside, split and waited for. A constant default adds a column without
 -- rewriting the (possibly large) run log.
@@ -99,7 +106,7 @@ BEGIN
        SET url = EXCLUDED.url, database = EXCLUDED.database, login = EXCLUDED.login, secret = EXCLUDED.secret,
            secret_file = EXCLUDED.secret_file, protocol = EXCLUDED.protocol, updated_at = now(),
            max_requests_per_second = EXCLUDED.max_requests_per_second,
-           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL;
+           detected_protocol = NULL, detected_version = NULL, detected_uid = NULL, detected_at = NULL, detected_fingerprint = NULL;
 END
 $$;
 COMMENT ON FUNCTION scrap_sga.set_connection(text, text, text, text, text, text, real) IS

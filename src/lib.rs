@@ -102,9 +102,10 @@ mod tests {
             {"id": 1, "name": "a", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
             {"id": 2, "name": false, "partner_id": false, "when": false, "tags": [], "blob": false, "props": [{"name": "x", "value": 1}]}
         ]));
-        let c = up.apply(&first, 10).unwrap();
+        let (c, live) = up.apply(&first, 10).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (2, 0, 0));
-        let c = up.apply(&first, 11).unwrap();
+        assert_eq!((live.rows, live.id_sum), (2, 3), "ids 1 and 2 became live");
+        let (c, _) = up.apply(&first, 11).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (0, 0, 0), "the same page again changes nothing");
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t_apply WHERE sga_run_id = 11").unwrap(), Some(0));
 
@@ -112,12 +113,14 @@ mod tests {
             {"id": 1, "name": "b", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
             {"id": 3, "name": "c", "partner_id": false, "when": false, "tags": [], "blob": false, "props": false}
         ]));
-        let c = up.apply(&second, 12).unwrap();
+        let (c, live) = up.apply(&second, 12).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (1, 1, 0));
+        assert_eq!((live.rows, live.id_sum), (1, 3), "id 3 inserted, id 1 only updated");
 
         Spi::run("UPDATE t_apply SET sga_deleted_at = now() WHERE id = 2").unwrap();
-        let c = up.apply(&first, 13).unwrap();
+        let (c, live) = up.apply(&first, 13).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (0, 1, 1), "id 1 goes back to 'a', id 2 is restored");
+        assert_eq!((live.rows, live.id_sum), (1, 2), "id 2 is live again");
 
         let row = Spi::get_one::<String>(
             "SELECT concat_ws('|', partner_id, partner_id_display, \"when\" AT TIME ZONE 'UTC', tags, encode(blob, 'escape'), sga_deleted_at) FROM t_apply WHERE id = 1",

@@ -4,6 +4,7 @@
 //! again. The only place that reads or writes that table besides `set_connection()`.
 use pgrx::prelude::*;
 use scrap_sga_core::odoo::secret_file::{self, SecretFileError};
+use scrap_sga_core::odoo::fingerprint::Support;
 use scrap_sga_core::odoo::{Detected, Pace, Protocol, ProtocolChoice, Settings};
 use std::time::Duration;
 
@@ -35,7 +36,8 @@ fn read_row() -> Result<Option<Row>, SyncError> {
         let t = c.select(
             "SELECT url, database, login, secret, secret_file, protocol, max_requests_per_second::float8,
                     detected_protocol, detected_version, detected_uid,
-                    detected_at IS NULL OR detected_at + (SELECT coalesce(min(schema_refresh), '10 minutes') FROM scrap_sga.model) <= now()
+                    detected_at IS NULL OR detected_at + (SELECT coalesce(min(schema_refresh), '10 minutes') FROM scrap_sga.model) <= now(),
+                    detected_fingerprint
              FROM scrap_sga.connection",
             None,
             &[],
@@ -54,10 +56,11 @@ fn read_row() -> Result<Option<Row>, SyncError> {
             secret_file: r.get::<String>(5)?,
             protocol: r.get::<String>(6)?.unwrap_or_default(),
             max_requests_per_second: r.get::<f64>(7)?,
-            detected: protocol.map(|p| Detected { protocol: p, version: None, uid: None }).map(|mut d| {
-                d.version = r.get::<String>(9).ok().flatten();
-                d.uid = r.get::<i32>(10).ok().flatten().map(i64::from);
-                d
+            detected: protocol.map(|p| Detected {
+                protocol: p,
+                version: r.get::<String>(9).ok().flatten(),
+                uid: r.get::<i32>(10).ok().flatten().map(i64::from),
+                fingerprints: Support::parse(r.get::<String>(12).ok().flatten().as_deref()),
             }),
             detection_due: r.get::<bool>(11)?.unwrap_or(true),
         }))
@@ -101,12 +104,23 @@ pub fn load(pace: impl FnOnce(f64) -> Pace) -> Result<Connection, SyncError> {
 pub fn remember(d: Option<&Detected>) -> Result<(), SyncError> {
     Spi::run_with_args(
         "UPDATE scrap_sga.connection SET detected_protocol = $1, detected_version = $2, detected_uid = $3,
-                detected_at = CASE WHEN $1::text IS NULL THEN NULL ELSE now() END",
+                detected_at = CASE WHEN $1::text IS NULL THEN NULL ELSE now() END, detected_fingerprint = $4",
         &[
             d.map(|d| d.protocol.as_str()).into(),
             d.and_then(|d| d.version.as_deref()).into(),
             d.and_then(|d| d.uid).and_then(|u| i32::try_from(u).ok()).into(),
+            d.and_then(|d| d.fingerprints.as_str()).into(),
         ],
+    )?;
+    Ok(())
+}
+
+/// Keep how the server answers fingerprints, found out during a run: unlike the rest, it does
+/// not put off the next check of the server.
+pub fn remember_fingerprints(support: Support) -> Result<(), SyncError> {
+    Spi::run_with_args(
+        "UPDATE scrap_sga.connection SET detected_fingerprint = $1 WHERE detected_protocol IS NOT NULL",
+        &[support.as_str().into()],
     )?;
     Ok(())
 }

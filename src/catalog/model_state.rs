@@ -3,10 +3,18 @@
 //! and the batch size that worked. The only writer of those columns (the DBA writes the
 //! settings). Every function runs inside the caller's transaction.
 use pgrx::prelude::*;
+use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 
 use super::run_log::timestamptz;
 use crate::errors::SyncError;
+
+/// The live rows of a mirror table, as kept: how many, and the sum of their ids.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    pub rows: i64,
+    pub id_sum: i64,
+}
 
 /// How far a successful run got, for the next one.
 #[derive(Debug, Default)]
@@ -21,27 +29,39 @@ pub struct Progress {
     pub recheck_secs: i64,
     pub reconciled: bool,
     pub computed_refreshed: bool,
+    /// The fingerprint of the window listed (from when, and what Odoo said), when it was listed.
+    pub window: Option<(OdooTime, Fingerprint)>,
+    /// See `scrap_sga.model.recheck_margin`.
+    pub recheck_margin_s: Option<f64>,
 }
 
 pub struct ModelState;
 
 impl ModelState {
-    /// A write changed the number of live rows by `delta` (NULL stays NULL: not counted yet).
-    pub fn add_live_rows(model: &str, delta: i64) -> Result<(), SyncError> {
-        if delta != 0 {
-            Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = live_rows + $2 WHERE model = $1", &[model.into(), delta.into()])?;
+    /// A write changed the live rows by `delta` (NULL stays NULL: not counted yet).
+    pub fn add_live(model: &str, delta: Live) -> Result<(), SyncError> {
+        if delta != Live::default() {
+            Spi::run_with_args(
+                "UPDATE scrap_sga.model SET live_rows = live_rows + $2, live_id_sum = live_id_sum + $3 WHERE model = $1",
+                &[model.into(), delta.rows.into(), delta.id_sum.into()],
+            )?;
         }
         Ok(())
     }
 
     /// The live rows, counted.
-    pub fn set_live_rows(model: &str, n: i64) -> Result<(), SyncError> {
-        Spi::run_with_args("UPDATE scrap_sga.model SET live_rows = $2 WHERE model = $1", &[model.into(), n.into()])?;
+    pub fn set_live(model: &str, live: Live) -> Result<(), SyncError> {
+        Spi::run_with_args(
+            "UPDATE scrap_sga.model SET live_rows = $2, live_id_sum = $3 WHERE model = $1",
+            &[model.into(), live.rows.into(), live.id_sum.into()],
+        )?;
         Ok(())
     }
 
-    pub fn live_rows(model: &str) -> Result<Option<i64>, SyncError> {
-        Ok(Spi::get_one_with_args::<i64>("SELECT live_rows FROM scrap_sga.model WHERE model = $1", &[model.into()])?)
+    /// The live rows as kept, if they were ever counted.
+    pub fn live(model: &str) -> Result<Option<Live>, SyncError> {
+        let (rows, id_sum) = Spi::get_two_with_args::<i64, i64>("SELECT live_rows, live_id_sum FROM scrap_sga.model WHERE model = $1", &[model.into()])?;
+        Ok(rows.zip(id_sum).map(|(rows, id_sum)| Live { rows, id_sum }))
     }
 
     /// Odoo's fields were asked for now.
@@ -61,11 +81,18 @@ impl ModelState {
                                         ELSE least(recheck_from, $5 - make_interval(secs => $7)) END,
                     read_at = CASE WHEN $3 THEN $5 ELSE read_at END,
                     reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
-                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END
+                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END,
+                    window_since = CASE WHEN $8::timestamptz IS NULL THEN window_since ELSE $8 END,
+                    window_count = CASE WHEN $8::timestamptz IS NULL THEN window_count ELSE $9 END,
+                    window_id_sum = CASE WHEN $8::timestamptz IS NULL THEN window_id_sum ELSE $10 END,
+                    window_newest = CASE WHEN $8::timestamptz IS NULL THEN window_newest ELSE $11 END,
+                    recheck_margin = coalesce(make_interval(secs => $12), recheck_margin)
              WHERE model = $1",
             &[
                 model.into(), timestamptz(p.cursor).into(), p.sets_window.into(), p.reconciled.into(), timestamptz(p.read_at).into(),
-                p.computed_refreshed.into(), (p.recheck_secs as f64).into(),
+                p.computed_refreshed.into(), (p.recheck_secs as f64).into(), timestamptz(p.window.map(|w| w.0)).into(),
+                p.window.map(|w| w.1.count).into(), p.window.map(|w| w.1.id_sum).into(), timestamptz(p.window.and_then(|w| w.1.newest)).into(),
+                p.recheck_margin_s.into(),
             ],
         )?;
         Ok(())

@@ -3,6 +3,7 @@
 //! the caller's transaction.
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
+use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 
 use crate::errors::{state, SyncError};
@@ -34,6 +35,10 @@ pub struct ModelConf {
     /// Records per request that last worked, and what a record weighed then (adaptive batches).
     pub batch_size: Option<usize>,
     pub bytes_per_record: Option<u64>,
+    /// Odoo's fingerprint of the records written since a time, when the window was last listed.
+    pub window: Option<(OdooTime, Fingerprint)>,
+    /// How soon after its write a row must have been copied to be read once more (the recheck).
+    pub recheck_margin_s: Option<f64>,
 }
 
 impl ModelConf {
@@ -47,7 +52,8 @@ const MODEL_COLUMNS: &str = "model_id, model, table_schema::text, table_name::te
     extract(epoch FROM lookback)::bigint, cursor, recheck_from, read_at, \
     (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), \
     (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()), \
-    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit, parallel, batch_size, bytes_per_record";
+    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit, parallel, batch_size, bytes_per_record, \
+    window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8";
 
 fn time(t: Option<TimestampWithTimeZone>) -> Option<OdooTime> {
     t.filter(TimestampWithTimeZone::is_finite).and_then(|t| OdooTime::from_pg_micros(t.into_inner()))
@@ -75,6 +81,11 @@ fn read(condition: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Model
                 parallel: r.get::<i32>(14)?.unwrap_or(1).max(1) as usize,
                 batch_size: r.get::<i32>(15)?.map(|n| n.max(1) as usize),
                 bytes_per_record: r.get::<i32>(16)?.map(|n| n.max(0) as u64),
+                window: match (time(r.get(17)?), r.get::<i64>(18)?, r.get::<i64>(19)?) {
+                    (Some(since), Some(count), Some(id_sum)) => Some((since, Fingerprint { count, id_sum, newest: time(r.get(20)?) })),
+                    _ => None,
+                },
+                recheck_margin_s: r.get::<f64>(21)?,
             });
         }
         Ok(out)

@@ -4,6 +4,7 @@
 //! with SQL on that table. Every function runs inside the caller's transaction.
 use pgrx::prelude::*;
 
+use super::model_state::Live;
 use crate::errors::SyncError;
 use scrap_sga_core::ident::literal;
 use scrap_sga_core::ids::IdRange;
@@ -98,17 +99,17 @@ impl RetryQueue {
     }
 
     /// Queued records of `range` that have no live row in `table` (Odoo has them; the mirror
-    /// could not store or fetch them).
-    pub fn missing_from(model: &str, table: &str, range: IdRange) -> Result<i64, SyncError> {
-        Ok(Spi::get_one_with_args::<i64>(
+    /// could not store or fetch them): how many, and the sum of their ids.
+    pub fn missing_from(model: &str, table: &str, range: IdRange) -> Result<Live, SyncError> {
+        let (rows, id_sum) = Spi::get_two_with_args::<i64, i64>(
             &format!(
-                "SELECT count(*) FROM scrap_sga.failed_record f WHERE f.model = $1 AND {}
+                "SELECT count(*), coalesce(sum(f.odoo_id), 0)::bigint FROM scrap_sga.failed_record f WHERE f.model = $1 AND {}
                    AND NOT EXISTS (SELECT 1 FROM ONLY {table} t WHERE t.id = f.odoo_id AND t.sga_deleted_at IS NULL)",
                 range.sql("f.odoo_id")
             ),
             &[model.into()],
-        )?
-        .unwrap_or(0))
+        )?;
+        Ok(Live { rows: rows.unwrap_or(0), id_sum: id_sum.unwrap_or(0) })
     }
 
     /// The highest id queued for `model`.

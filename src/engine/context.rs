@@ -5,6 +5,7 @@
 //! the remote, and [`Mirror`], the table, its plan and what the run did so far.
 use scrap_sga_core::batch::BatchSizer;
 use scrap_sga_core::mapping::ModelPlan;
+use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,12 @@ pub struct Mirror {
     pub schema_changes: Vec<String>,
     /// Batches halved in listings of ids and write dates (those of whole records are `sizer`'s).
     pub listing_splits: u64,
+    /// The fingerprint of the window this run listed, taken before it listed (see `incremental`).
+    pub window: Option<(OdooTime, Fingerprint)>,
+    /// Odoo's clock minus ours at the first answer, in seconds (Odoo's clock truncated).
+    pub clock_offset_s: Option<f64>,
+    /// How far ahead of Odoo's HTTP clock its write_date clock ran, at most (0 when behind).
+    pub skew_s: f64,
 }
 
 impl<'a> ModelRun<'a> {
@@ -98,6 +105,9 @@ impl Mirror {
             queue_in_use: true,
             schema_changes: Vec::new(),
             listing_splits: 0,
+            window: None,
+            clock_offset_s: None,
+            skew_s: 0.0,
         }
     }
 
@@ -107,13 +117,35 @@ impl Mirror {
         self.plan = plan;
     }
 
-    /// Note Odoo's clock at an answer: the earliest is the run's.
+    /// Note Odoo's clock at an answer: the earliest is the run's, and at the first one, how far
+    /// Odoo's clock is from ours.
     pub fn note_answer(&mut self, at: Option<OdooTime>) {
         if let Some(t) = at {
+            if self.clock_offset_s.is_none() {
+                let ours = OdooTime::from_utc(chrono::Utc::now());
+                self.clock_offset_s = Some(t.seconds_since(ours) as f64);
+            }
             if self.read_started.is_none_or(|s| t < s) {
                 self.read_started = Some(t);
             }
         }
+    }
+
+    /// Note how far ahead of an answer's clock (`at`) the write dates it carries run.
+    pub fn note_skew(&mut self, at: Option<OdooTime>, records: &[Map<String, Value>]) {
+        let Some(at) = at else { return };
+        let newest = records.iter().filter_map(|r| r.get("write_date").and_then(Value::as_str).and_then(OdooTime::parse)).max();
+        if let Some(w) = newest {
+            self.skew_s = self.skew_s.max(w.seconds_since(at) as f64);
+        }
+    }
+
+    /// See `scrap_sga.model.recheck_margin`: a row copied less than the recheck's seconds after
+    /// its write_date (plus how far Odoo's write_date clock ran ahead, plus a second for clocks
+    /// read to the second) may hide a second write within that second; in our clock, less Odoo's
+    /// offset from it.
+    pub fn recheck_margin_s(&self, recheck_secs: i64) -> Option<f64> {
+        self.clock_offset_s.map(|offset| recheck_secs as f64 + self.skew_s + 1.0 - offset)
     }
 
     pub fn note_write_date(&mut self, rec: &Map<String, Value>) {

@@ -1,16 +1,19 @@
-//! Deletions within one run. After the copy, Odoo's record count (archived included) is compared
-//! with the mirror's: its live rows, kept up to date in `scrap_sga.model.live_rows` by every
-//! write, plus the records waiting in the retry queue that the mirror lacks. Equal: nothing was
-//! deleted, for the price of one small request. Different: the id space is cut in halves (by id
-//! value, so that every cut halves the range and the search ends), each half counted in Odoo
-//! and in the mirror, down to ranges small enough to reconcile record by record. The comparison
-//! comes after the copy, so a record created and another deleted in the same interval do not
-//! cancel out: the creation is already in the mirror's count.
+//! Deletions within one run. After the copy, Odoo's fingerprint of the model (its record count,
+//! archived included, and the sum of their ids: one small request) is compared with the mirror's:
+//! its live rows and their ids' sum, kept up to date in `scrap_sga.model` by every write, plus
+//! the records waiting in the retry queue that the mirror lacks. Equal: nothing was deleted, for
+//! the price of that request. Different: the id space is cut in halves (by id value, so that
+//! every cut halves the range and the search ends), each half fingerprinted in Odoo and counted
+//! in the mirror from its indexes, down to ranges small enough to reconcile record by record.
+//! The sum of ids is what a count alone misses: a deletion and a creation in the same interval
+//! keep the count but not the sum, whatever order they happen in. (A server without fingerprints
+//! is asked its count alone: the comparison then comes after the copy, so that the creation is
+//! already in the mirror's count.)
 use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::ModelRun;
-use crate::catalog::model_state::ModelState;
+use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::interrupt;
@@ -18,77 +21,110 @@ use crate::interrupt;
 /// A range with at most this many rows is reconciled pair by pair (one or two requests).
 const LEAF_ROWS: i64 = 5_000;
 
-/// Live rows of `table` in `range`: all rows minus the soft-deleted ones, so that both counts
-/// come from indexes (the primary key, and the partial index on soft-deleted rows) without
-/// reading the table.
-fn live_in(table: &str, range: IdRange) -> Result<i64, SyncError> {
+/// Live rows of `table` in `range`, and their ids' sum: all rows minus the soft-deleted ones, so
+/// that both come from indexes (the primary key, and the partial index on soft-deleted rows)
+/// without reading the table.
+fn live_in(table: &str, range: IdRange) -> Result<Live, SyncError> {
     let r = range.sql("id");
-    Ok(Spi::get_one::<i64>(&format!(
-        "SELECT (SELECT count(*) FROM ONLY {table} WHERE {r}) - (SELECT count(*) FROM ONLY {table} WHERE sga_deleted_at IS NOT NULL AND {r})"
-    ))?
-    .unwrap_or(0))
+    let (rows, id_sum) = Spi::get_two::<i64, i64>(&format!(
+        "SELECT a.n - d.n, (a.s - d.s)::bigint
+         FROM (SELECT count(*) n, coalesce(sum(id), 0) s FROM ONLY {table} WHERE {r}) a,
+              (SELECT count(*) n, coalesce(sum(id), 0) s FROM ONLY {table} WHERE sga_deleted_at IS NOT NULL AND {r}) d"
+    ))?;
+    Ok(Live { rows: rows.unwrap_or(0), id_sum: id_sum.unwrap_or(0) })
 }
 
-/// Rows Odoo should have in `range`, as far as the mirror knows: live rows, and records waiting
-/// in the retry queue that have no live row (Odoo has them; the mirror could not store them).
-fn mirror_count(model: &str, table: &str, range: IdRange) -> Result<i64, SyncError> {
-    Ok(live_in(table, range)? + RetryQueue::missing_from(model, table, range)?)
+fn plus(a: Live, b: Live) -> Live {
+    Live { rows: a.rows + b.rows, id_sum: a.id_sum + b.id_sum }
+}
+
+/// Records Odoo should have in `range`, as far as the mirror knows: live rows, and records
+/// waiting in the retry queue that have no live row (Odoo has them; the mirror could not store
+/// or fetch them).
+fn mirror_set(model: &str, table: &str, range: IdRange) -> Result<Live, SyncError> {
+    Ok(plus(live_in(table, range)?, RetryQueue::missing_from(model, table, range)?))
+}
+
+/// What Odoo has in a range: its count and id sum (with fingerprints), or its count alone.
+#[derive(Clone, Copy)]
+struct OdooSet {
+    live: Live,
+    has_sum: bool,
+}
+
+impl OdooSet {
+    fn same_as(self, mirror: Live) -> bool {
+        self.live.rows == mirror.rows && (!self.has_sum || self.live.id_sum == mirror.id_sum)
+    }
+
+    fn minus(self, part: OdooSet) -> OdooSet {
+        OdooSet { live: Live { rows: self.live.rows - part.live.rows, id_sum: self.live.id_sum - part.live.id_sum }, has_sum: self.has_sum && part.has_sum }
+    }
 }
 
 impl ModelRun<'_> {
-    /// Soft-delete what Odoo no longer has, when its count says there is any.
+    /// Soft-delete what Odoo no longer has, when its fingerprint says there is any.
     pub fn find_deletions(&mut self) -> Result<(), SyncError> {
         let (model, table) = (self.mirror.conf.model.clone(), self.mirror.table.clone());
-        let odoo_total = self.count_in_odoo(IdRange::ALL)?;
+        let odoo_total = self.odoo_set(IdRange::ALL)?;
         let kept = self.mirror.db.txn(|| {
             // The kept count, counted once when it never was.
-            let live = match ModelState::live_rows(&model)? {
-                Some(n) => n,
+            let live = match ModelState::live(&model)? {
+                Some(live) => live,
                 None => {
-                    let n = live_in(&table, IdRange::ALL)?;
-                    ModelState::set_live_rows(&model, n)?;
-                    n
+                    let live = live_in(&table, IdRange::ALL)?;
+                    ModelState::set_live(&model, live)?;
+                    live
                 }
             };
-            Ok(live + RetryQueue::missing_from(&model, &table, IdRange::ALL)?)
+            Ok(plus(live, RetryQueue::missing_from(&model, &table, IdRange::ALL)?))
         })?;
-        if odoo_total == kept {
+        if odoo_total.same_as(kept) {
             return Ok(());
         }
         // Someone other than scrap_sga may have changed the table: count it for real before
         // searching, and keep that count. The highest id known here bounds the first cut.
         let (mirror_total, top) = self.mirror.db.txn(|| {
             let live = live_in(&table, IdRange::ALL)?;
-            ModelState::set_live_rows(&model, live)?;
+            ModelState::set_live(&model, live)?;
             let top = Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.max(RetryQueue::highest_id(&model)?).unwrap_or(0);
-            Ok((live + RetryQueue::missing_from(&model, &table, IdRange::ALL)?, top))
+            Ok((plus(live, RetryQueue::missing_from(&model, &table, IdRange::ALL)?), top))
         })?;
         let mut todo = vec![(IdRange::ALL, odoo_total, mirror_total)];
         while let Some((range, odoo, mirror)) = todo.pop() {
             interrupt::check()?;
-            if odoo == mirror {
+            if odoo.same_as(mirror) {
                 continue;
             }
             // The middle id of the range; the open top range is cut below the highest id known here
             // (Odoo's newer ids, if any, fall in its upper half).
             let mid = range.lo + (range.hi.unwrap_or(top).max(range.lo) - range.lo) / 2;
-            if mirror <= LEAF_ROWS || odoo <= LEAF_ROWS || mid <= range.lo || range.hi.is_some_and(|h| mid >= h) {
+            if mirror.rows <= LEAF_ROWS || odoo.live.rows <= LEAF_ROWS || mid <= range.lo || range.hi.is_some_and(|h| mid >= h) {
                 self.reconcile(range, 1)?;
                 continue;
             }
             let left = IdRange { lo: range.lo, hi: Some(mid) };
-            let mirror_left = self.mirror.db.txn(|| mirror_count(&model, &table, left))?;
-            let odoo_left = self.count_in_odoo(left)?;
-            todo.push((IdRange { lo: mid, hi: range.hi }, odoo - odoo_left, mirror - mirror_left));
+            let mirror_left = self.mirror.db.txn(|| mirror_set(&model, &table, left))?;
+            let odoo_left = self.odoo_set(left)?;
+            let right = (IdRange { lo: mid, hi: range.hi }, odoo.minus(odoo_left), Live { rows: mirror.rows - mirror_left.rows, id_sum: mirror.id_sum - mirror_left.id_sum });
+            todo.push(right);
             todo.push((left, odoo_left, mirror_left));
         }
         Ok(())
     }
 
-    fn count_in_odoo(&mut self, range: IdRange) -> Result<i64, SyncError> {
+    /// Odoo's fingerprint of a range; its count alone from a server that answers none.
+    fn odoo_set(&mut self, range: IdRange) -> Result<OdooSet, SyncError> {
         let model = self.model().to_owned();
-        self.remote
-            .search_count(&model, range.domain())
-            .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: counting records (deletion check, ids after {})", range.lo)))
+        let context = |e: scrap_sga_core::odoo::OdooError| {
+            SyncError::from_odoo(&e).context(format!("{model}: counting records (deletion check, ids after {})", range.lo))
+        };
+        match self.remote.fingerprint(&model, range.domain(), false).map_err(context)? {
+            Some(fp) => Ok(OdooSet { live: Live { rows: fp.count, id_sum: fp.id_sum }, has_sum: true }),
+            None => {
+                let rows = self.remote.search_count(&model, range.domain()).map_err(context)?;
+                Ok(OdooSet { live: Live { rows, id_sum: 0 }, has_sum: false })
+            }
+        }
     }
 }

@@ -1,52 +1,82 @@
-//! The incremental pass. First list `(id, write_date)` of the records written in the window
-//! `write_date >= read_at - lookback`, where `read_at` is Odoo's clock when the previous run read
-//! (small answers), compare with the mirror in SQL, then `read` only the records that are new,
-//! changed, soft-deleted here, or inside the recheck window. A quiet minute therefore costs one
-//! small request per model and no write, once `lookback` has passed since the last burst of
-//! writes (within it, the burst is listed again: that is how a late commit inside it is seen).
+//! The incremental pass, over the window of records written since `read_at - lookback` (where
+//! `read_at` is Odoo's clock when the previous run read): late commits up to `lookback` are in
+//! it, and a burst of writes leaves it once `lookback` has passed.
+//!
+//! 1. Odoo's fingerprint of the window as it was last listed (count, id sum, newest write_date,
+//!    one small request, see `Client::fingerprint`), against the one kept then: the same, and
+//!    nothing was written in it since, so nothing is listed. A quiet run is that request, and the
+//!    deletion check's.
+//! 2. Otherwise the window's fingerprint is taken again (before listing: whatever is written from
+//!    then on makes the next one differ), then `(id, write_date)` of the window are listed, compared
+//!    with the mirror in SQL, and only the records that are new, changed, soft-deleted here, or
+//!    copied too soon after their write (the recheck below) are read.
+//!
+//! What a fingerprint cannot see, a late commit that rewrote a record already in the window with a
+//! write_date no newer than the window's newest, the next reconcile sees (`reconcile_every`): its
+//! write_date differs from the mirror's. A server without `read_group` or `formatted_read_group`
+//! has every window listed, as before 0.3.0.
+//!
+//! The recheck: two writes within one second carry the same write_date, so a record copied less
+//! than a couple of seconds after its write (in Odoo's clock, measured) is read once more by the
+//! next run; one copied later cannot hide a second write of its second.
 use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
+use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::json;
 
 use super::context::{Mirror, ModelRun};
-use crate::listing::{pairs_document, PAIRS};
 use super::streams::{self, Event};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
+use crate::listing::{pairs_document, PAIRS};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
 
-/// A record waiting in the retry queue is left to its retry while its write_date stays what it
-/// was when it failed, except inside the recheck window, where a second write in the same second
-/// keeps the same write_date (and may be the cure).
+/// The window of a run. A record waiting in the retry queue is left to its retry while its
+/// write_date stays what it was when it failed, except in the recheck.
 pub struct Window {
     /// `write_date >= since`.
     pub since: OdooTime,
-    /// Records with `write_date >= recheck_from` are read again even if their write_date matches:
-    /// they were written too close to the previous read, and a second write within the same
-    /// second has the same truncated write_date.
+    /// The recheck: rows written at or after `recheck_from` and copied less than
+    /// `recheck_margin_s` (our clock) after their write_date are read again. Without a margin
+    /// (a run from before 0.3.0), every row written since `recheck_from`.
     pub recheck_from: Option<OdooTime>,
+    pub recheck_margin_s: Option<f64>,
+    /// The window's fingerprint when it was last listed, and from when.
+    pub baseline: Option<(OdooTime, Fingerprint)>,
 }
 
 impl ModelRun<'_> {
     pub fn copy_changes(&mut self, window: &Window) -> Result<(), SyncError> {
-        let (t, model) = (self.mirror.table.clone(), self.model().to_owned());
+        if self.window_unchanged(window)? {
+            return self.recheck(window);
+        }
+        let model = self.model().to_owned();
+        let since = json!(["write_date", ">=", window.since.to_string()]);
+        self.mirror.window = self
+            .remote
+            .fingerprint(&model, json!([since.clone()]), true)
+            .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window")))?
+            .map(|fp| (window.since, fp));
+        let t = self.mirror.table.clone();
         let to_read_sql = format!(
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
              FROM {PAIRS} LEFT JOIN {t} t ON t.id = o.id
-             WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date OR o.write_date >= $2)
+             WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date
+                    OR (o.write_date >= $2 AND ($3::float8 IS NULL OR t.write_date + make_interval(secs => $3) >= t.sga_synced_at)))
                AND (o.write_date >= $2 OR NOT {})",
             RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
-        let listing = self.listing(vec!["write_date".into()], vec![json!(["write_date", ">=", window.since.to_string()])], "listing changes", false);
+        let listing = self.listing(vec!["write_date".into()], vec![since], "listing changes", false);
         let pairs = Mirror::pair_sizer(LIST_PAGE);
-        let (mirror, recheck) = (&mut self.mirror, timestamptz(window.recheck_from));
+        let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
         streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
             mirror.note_answer(page.answered_at);
+            mirror.note_skew(page.answered_at, &page.records);
             for r in &page.records {
                 mirror.note_write_date(r);
             }
@@ -55,7 +85,7 @@ impl ModelRun<'_> {
             let run_id = mirror.run_id;
             let to_read: Vec<i32> = mirror.db.txn(|| {
                 RunLog::add(run_id, &listed)?;
-                Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.into()])?.unwrap_or_default())
+                Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.into(), margin.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
             mirror.read_ids(remote, &to_read, "read")?;
@@ -65,6 +95,44 @@ impl ModelRun<'_> {
             Ok(())
         })?;
         self.mirror.count_splits(&pairs);
+        Ok(())
+    }
+
+    /// Whether Odoo's fingerprint of the window, as it was last listed, is still what it was.
+    fn window_unchanged(&mut self, window: &Window) -> Result<bool, SyncError> {
+        // A baseline from before the window's start covers it; one from after does not (the DBA
+        // made lookback longer).
+        let Some((from, then)) = window.baseline.filter(|(from, _)| *from <= window.since) else { return Ok(false) };
+        let model = self.model().to_owned();
+        let now = self
+            .remote
+            .fingerprint(&model, json!([["write_date", ">=", from.to_string()]]), true)
+            .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window")))?;
+        let at = self.remote.server_time();
+        self.mirror.note_answer(at);
+        Ok(now == Some(then))
+    }
+
+    /// Read again the rows copied too soon after their write to trust that no second write of
+    /// the same second followed (the recheck), when the window itself is not listed.
+    fn recheck(&mut self, window: &Window) -> Result<(), SyncError> {
+        let Some(from) = window.recheck_from else { return Ok(()) };
+        let t = self.mirror.table.clone();
+        let (from, margin) = (timestamptz(Some(from)), window.recheck_margin_s);
+        let ids = self.mirror.db.txn(|| {
+            Ok(Spi::get_one_with_args::<Vec<i32>>(
+                &format!(
+                    "SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM {t}
+                     WHERE write_date >= $1 AND sga_deleted_at IS NULL
+                       AND ($2::float8 IS NULL OR write_date + make_interval(secs => $2) >= sga_synced_at)"
+                ),
+                &[from.into(), margin.into()],
+            )?
+            .unwrap_or_default())
+        })?;
+        if !ids.is_empty() {
+            self.read_ids(&ids, "recheck")?;
+        }
         Ok(())
     }
 }

@@ -53,9 +53,10 @@ use incremental::Window;
 use remote::ClientCounts;
 use schema::TableOutcome;
 
-/// Seconds before the previous read whose records the next run reads again (see
-/// `scrap_sga.model.recheck_from`).
-const RECHECK_SECS: i64 = 10;
+/// Seconds before the previous read whose records the next run reads again, if they were
+/// copied as soon (see `scrap_sga.model.recheck_from` and `recheck_margin`): two writes within
+/// one second carry the same write_date.
+const RECHECK_SECS: i64 = 2;
 
 /// Run every model of an invocation. Failures are recorded in the run log, never raised: the
 /// caller reads the outcome there.
@@ -84,6 +85,9 @@ pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
     }
     let mut session = Session::new(conn, true);
     let outcomes = models.iter().map(|conf| run_model(inv, conf, &mut session, &mirrored)).collect();
+    if let Err(e) = session.remember_findings() {
+        warning!("scrap_sga: keeping how Odoo answers fingerprints failed: {}", e.message);
+    }
     if let Err(e) = txn::in_transaction(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
         warning!("scrap_sga: pruning the audit log or the run log failed: {}", e.message);
     }
@@ -131,6 +135,9 @@ fn run_locked(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrore
             report = report.then(again);
         }
     }
+    if let Err(e) = &report.result {
+        session.note_failure(e);
+    }
     finish(inv, &conf, run_id, report, session)
 }
 
@@ -143,6 +150,8 @@ struct Report {
     max_write_date: Option<scrap_sga_core::odoo::time::OdooTime>,
     splits: u64,
     batch: Option<(usize, u64)>,
+    window: Option<(scrap_sga_core::odoo::time::OdooTime, scrap_sga_core::odoo::fingerprint::Fingerprint)>,
+    recheck_margin_s: Option<f64>,
     /// The remote's counts before and after: the difference is this run's.
     counts: (ClientCounts, ClientCounts, Duration, Duration),
 }
@@ -176,6 +185,8 @@ fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Ses
         max_write_date: None,
         splits: 0,
         batch: None,
+        window: None,
+        recheck_margin_s: None,
         counts: Default::default(),
     };
     let remote = match session.ensure() {
@@ -201,6 +212,8 @@ fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Ses
             report.max_write_date = run.mirror.max_write_date;
             report.splits = run.mirror.splits();
             report.batch = Some(run.mirror.batch_memory());
+            report.window = run.mirror.window;
+            report.recheck_margin_s = run.mirror.recheck_margin_s(RECHECK_SECS);
             db = std::mem::take(&mut run.mirror.db);
             result
         }
@@ -312,7 +325,12 @@ impl ModelRun<'_> {
             // Anchored on Odoo's clock when the previous run read; a run from before that was
             // kept (or a server without a Date header) falls back on the newest write_date copied.
             let anchor = conf.read_at.or(conf.cursor).expect("an incremental run has a cursor");
-            self.copy_changes(&Window { recheck_from: conf.recheck_from, since: anchor.minus_seconds(conf.lookback_secs) })?;
+            self.copy_changes(&Window {
+                recheck_from: conf.recheck_from,
+                recheck_margin_s: conf.recheck_margin_s,
+                since: anchor.minus_seconds(conf.lookback_secs),
+                baseline: conf.window,
+            })?;
             self.refresh_columns(refill, "filling the columns of fields readable again")?;
         }
         // Deletions since the last run, cheaply; or every pair compared when due.
@@ -364,6 +382,8 @@ fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, sessi
                     recheck_secs: RECHECK_SECS,
                     reconciled: done.reconciled,
                     computed_refreshed: done.computed_refreshed,
+                    window: report.window,
+                    recheck_margin_s: report.recheck_margin_s,
                 },
             )?;
         }

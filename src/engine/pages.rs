@@ -16,7 +16,7 @@ use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
 
 use super::context::Mirror;
-use crate::catalog::model_state::ModelState;
+use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::{Queued, RetryQueue};
 use crate::catalog::run_log::{Counts, RunLog};
 use crate::errors::{state, SyncError};
@@ -59,7 +59,8 @@ impl Upsert {
                     = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
                 RETURNING t.id
              )
-             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted)
+             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted),
+                    coalesce(sum(id) FILTER (WHERE NOT existed OR was_deleted), 0)::bigint
              FROM changed WHERE id IN (SELECT id FROM up)",
             names = names.join(", "),
             changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
@@ -71,17 +72,19 @@ impl Upsert {
         Upsert { sql }
     }
 
-    /// `page_json` is a JSON array of converted records, ids unique.
-    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<Counts, SyncError> {
+    /// `page_json` is a JSON array of converted records, ids unique. Returns the counts, and
+    /// what the page added to the live rows (inserted and restored, with their ids' sum).
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<(Counts, Live), SyncError> {
         Spi::connect_mut(|c| {
             let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
             let row = t.first();
-            Ok(Counts {
+            let counts = Counts {
                 inserted: row.get::<i64>(1)?.unwrap_or(0),
                 updated: row.get::<i64>(2)?.unwrap_or(0),
                 restored: row.get::<i64>(3)?.unwrap_or(0),
                 ..Default::default()
-            })
+            };
+            Ok((counts, Live { rows: counts.inserted + counts.restored, id_sum: row.get::<i64>(4)?.unwrap_or(0) }))
         })
     }
 }
@@ -187,11 +190,11 @@ impl Mirror {
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
             Spi::run("SET LOCAL synchronous_commit TO off")?;
-            let counts = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
+            let (counts, live) = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
             let mut logged = counts;
             logged.add(&extra);
             RunLog::add(run_id, &logged)?;
-            ModelState::add_live_rows(model, counts.inserted + counts.restored)?;
+            ModelState::add_live(model, live)?;
             if queue {
                 RetryQueue::remove(model, &rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
             }
@@ -250,17 +253,18 @@ impl Mirror {
         let (run_id, model) = (self.run_id, self.conf.model.as_str());
         let sql = format!(
             "WITH d AS (UPDATE {} SET {COL_DELETED_AT} = now(), {COL_SYNCED_AT} = now(), {COL_RUN_ID} = ${}
-                        WHERE {COL_DELETED_AT} IS NULL AND ({condition}) RETURNING 1)
-             SELECT count(*) FROM d",
+                        WHERE {COL_DELETED_AT} IS NULL AND ({condition}) RETURNING id)
+             SELECT count(*), coalesce(sum(id), 0)::bigint FROM d",
             self.table,
             n_args + 1
         );
         let deleted = self.db.txn(|| {
             let mut args = args();
             args.push(run_id.into());
-            let n = Spi::get_one_with_args::<i64>(&sql, &args)?.unwrap_or(0);
+            let (n, id_sum) = Spi::get_two_with_args::<i64, i64>(&sql, &args)?;
+            let (n, id_sum) = (n.unwrap_or(0), id_sum.unwrap_or(0));
             RunLog::add(run_id, &Counts { deleted: n, ..Default::default() })?;
-            ModelState::add_live_rows(model, -n)?;
+            ModelState::add_live(model, Live { rows: -n, id_sum: -id_sum })?;
             Ok(n)
         })?;
         self.done.deleted += deleted;

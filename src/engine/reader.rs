@@ -45,6 +45,7 @@ impl Mirror {
             self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
             let at = remote.server_time();
             self.note_answer(at);
+            self.note_skew(at, &page);
             found.extend(page.iter().filter_map(record_id));
             self.write_page(page)?;
             pos += n;

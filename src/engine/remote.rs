@@ -10,6 +10,7 @@
 //! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
 //! on the backend's thread. What crosses over is explicit: the [`Stop`] the backend's thread
 //! raises when it is told to stop, which the client reads between chunks of an answer.
+use scrap_sga_core::odoo::fingerprint::{Fingerprint, Support};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, Detected, OdooError, Settings};
 use serde_json::{json, Map, Value};
@@ -188,19 +189,34 @@ impl Remote {
         })
     }
 
+    /// The fingerprint of the records of `model` in `domain`, or None when the server answers
+    /// no fingerprint method (see `Client::fingerprint`).
+    pub fn fingerprint(&mut self, model: &str, domain: Value, newest: bool) -> Result<Option<Fingerprint>, OdooError> {
+        let model = model.to_owned();
+        self.call(move |c| c.fingerprint(&model, &domain, newest))
+    }
+
+    /// How the server answers fingerprints, as far as this client found out.
+    pub fn fingerprint_support(&self) -> Option<Support> {
+        self.client.as_ref()?.detected().map(|d| d.fingerprints)
+    }
+
     pub fn fields_get(&mut self, model: &str) -> Result<Map<String, Value>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| c.fields_get(&model))
     }
 
-    /// After a request failed as too heavy: is Odoo answering small requests? A count that
-    /// matches nothing is the smallest request a model takes.
+    /// After a request failed as too heavy: is Odoo answering small requests? See
+    /// [`answers_small_requests`].
     pub fn answers_small_requests(&mut self, model: &str) -> bool {
-        self.search_count(model, json!([["id", "=", 0]])).is_ok()
+        let model = model.to_owned();
+        self.call(move |c| Ok(answers_small_requests(c, &model))).unwrap_or(false)
     }
 }
 
-/// [`Remote::answers_small_requests`], for a stream's own client.
+/// After a request failed as too heavy: does Odoo answer a small one (a count that matches
+/// nothing, the smallest request a model takes)? Any answer but silence says it is up, and the
+/// request was too heavy; silence (after the client's own retries) says it is down.
 pub fn answers_small_requests(c: &Client, model: &str) -> bool {
-    c.search_count(model, &json!([["id", "=", 0]])).is_ok()
+    !c.search_count(model, &json!([["id", "=", 0]])).is_err_and(|e| e.is_silence())
 }

@@ -6,7 +6,7 @@ use scrap_sga_core::ident::{literal, quote};
 use scrap_sga_core::mapping::{self, ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
 use std::collections::BTreeMap;
 
-use crate::catalog::model_state::ModelState;
+use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
 
@@ -152,7 +152,7 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
     })?;
     if created {
         // The kept count of live rows starts again with the table (see engine::deletions).
-        ModelState::set_live_rows(&conf.model, 0)?;
+        ModelState::set_live(&conf.model, Live::default())?;
     }
     Ok(TableOutcome { changes, created, needs_full_pass })
 }

@@ -67,6 +67,14 @@ impl Session {
         Ok(remote)
     }
 
+    /// A model's run failed: when Odoo gave no answer at all (down, after the client's retries),
+    /// the invocation's other models fail at once with the same error instead of each trying.
+    pub fn note_failure(&mut self, e: &SyncError) {
+        if e.odoo.as_ref().is_some_and(|o| o.is_silence()) {
+            self.failure = Some(e.clone());
+        }
+    }
+
     /// A failure that may come from a server that changed since it was found out (upgraded,
     /// moved, its user's password changed): worth a second try after finding it out again.
     pub fn may_have_changed(&self, e: &SyncError) -> bool {
@@ -91,5 +99,19 @@ impl Session {
     /// The remote, if it was opened.
     pub fn remote(&self) -> Option<&Remote> {
         self.remote.as_ref()
+    }
+
+    /// Keep how the server answered fingerprints in this invocation, if that is news.
+    pub fn remember_findings(&mut self) -> Result<(), SyncError> {
+        let (Some(remote), true) = (&self.remote, self.remember) else { return Ok(()) };
+        let Some(found) = remote.fingerprint_support() else { return Ok(()) };
+        let known = self.conn.as_ref().ok().and_then(|c| c.detected.as_ref()).map(|d| d.fingerprints);
+        if known != Some(found) && found != scrap_sga_core::odoo::fingerprint::Support::Unknown {
+            txn::in_transaction(|| connection::remember_fingerprints(found))?;
+            if let Ok(Connection { detected: Some(d), .. }) = &mut self.conn {
+                d.fingerprints = found;
+            }
+        }
+        Ok(())
     }
 }

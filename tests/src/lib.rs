@@ -108,6 +108,12 @@ pub fn odoo_version() -> u32 {
     std::env::var("SGA_ODOO_VERSION").ok().and_then(|v| v.parse().ok()).unwrap_or(18)
 }
 
+/// The method the client asks a fingerprint of a set of records with, on the Odoo the suite plays
+/// (Odoo 19 and later: `formatted_read_group`; before: `read_group`).
+pub fn fingerprint_method() -> &'static str {
+    if odoo_version() >= 19 { "formatted_read_group" } else { "read_group" }
+}
+
 /// The simulated user's first API key (40 hex characters, as Odoo makes them).
 pub const API_KEY: &str = "5ca7f00d5ca7f00d5ca7f00d5ca7f00d5ca7f00d";
 

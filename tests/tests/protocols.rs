@@ -73,13 +73,16 @@ fn a_missing_read_right_an_unknown_database_and_html_pages_are_clear_errors() {
     assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("3D000"));
     db.connect_to(&sim);
 
-    // A proxy's (or a dead Odoo's) HTML page: its title, never the markup.
+    // A proxy's (or a dead Odoo's) HTML page: its title, never the markup (on the listing of a
+    // window that changed).
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 1, "values": {"notes": "listed"}}));
     sim.post("/sim/fault", json!({"kind": "http500", "method": "search_read", "count": -1}));
     let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
     assert!(err.stderr.contains("answered HTTP 500 with a text/html body of 60 bytes: \"500 Internal Server Error\""), "{}", err.stderr);
     assert!(!err.stderr.contains("<h1>"), "{}", err.stderr);
     assert_eq!(db.last_run("dimagaz.bc")["sqlstate"], json!("08P01"));
     sim.post("/sim/faults/clear", json!({}));
+    db.sync();
 
     // Nothing answers either protocol there: one error, naming what was tried.
     db.sql(&format!("SELECT scrap_sga.set_connection('{}/nothing', 'dimagaz', secret => '{API_KEY}')", sim.url));

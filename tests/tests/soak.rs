@@ -54,9 +54,9 @@ fn soak_under_every_fault_then_the_mirror_equals_odoo() {
     sim.post("/sim/stats/reset", json!({}));
     let from_run = db.int("SELECT max(run_id) FROM scrap_sga.sync_run");
 
-    // Faults: about one request in twelve, of every kind. A time limit kills slow pages.
+    // Faults: one request in twenty, of every kind. A time limit kills slow pages.
     let kinds = ["http500", "http502", "http503", "http504", "http429", "drop", "cut", "slow", "huge", "malformed"];
-    sim.post("/sim/chaos", json!({"probability": 0.08, "kinds": kinds, "seed": seed, "slow_ms": 2500, "retry_after": "1", "bytes": 1_500_000}));
+    sim.post("/sim/chaos", json!({"probability": 0.05, "kinds": kinds, "seed": seed, "slow_ms": 2500, "retry_after": "1", "bytes": 1_500_000}));
     sim.post("/sim/cost", json!({"model": "dimagaz.bc.line", "per_record_us": 400}));
     sim.post("/sim/limits", json!({"time_real_ms": 150}));
 

@@ -27,4 +27,13 @@ impl ReadCall {
     pub fn name(&self) -> String {
         format!("{}.{}", self.model, self.method.as_str())
     }
+
+    /// A read of several records: when it is too heavy for Odoo, its caller asks for fewer.
+    pub fn is_batch(&self) -> bool {
+        match self.method {
+            ReadMethod::SearchRead => self.kwargs.get("limit").and_then(Value::as_u64).is_none_or(|l| l > 1),
+            ReadMethod::Read => self.target.as_ref().and_then(Value::as_array).is_some_and(|ids| ids.len() > 1),
+            _ => false,
+        }
+    }
 }

@@ -10,6 +10,7 @@ use super::call::ReadCall;
 use super::error::OdooError;
 use super::methods::ReadMethod;
 use super::transport::{Answer, Transport};
+use super::fingerprint::{self, Fingerprint};
 use super::version::{Protocol, ProtocolChoice, ServerVersion};
 use super::{json2, jsonrpc};
 
@@ -30,6 +31,8 @@ pub struct Detected {
     pub protocol: Protocol,
     pub version: Option<String>,
     pub uid: Option<i64>,
+    /// What the server answers fingerprints with, once tried.
+    pub fingerprints: fingerprint::Support,
 }
 
 #[derive(Clone)]
@@ -85,7 +88,7 @@ pub fn is_loopback(url: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1"
 }
 
-/// The pause before a call that failed on the way is sent once more.
+/// The pause before a call that failed on the way is sent again (times the try).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 pub struct Client {
@@ -95,6 +98,7 @@ pub struct Client {
     version: Option<String>,
     uid: Option<i64>,
     next_id: Cell<u64>,
+    fingerprints: Cell<fingerprint::Support>,
 }
 
 impl Client {
@@ -106,7 +110,15 @@ impl Client {
         if settings.database.is_empty() {
             return Err(OdooError::Settings("the database must not be empty".into()));
         }
-        Ok(Client { transport: Transport::new(&settings, interrupt)?, settings, protocol: None, version: None, uid: None, next_id: Cell::new(1) })
+        Ok(Client {
+            transport: Transport::new(&settings, interrupt)?,
+            settings,
+            protocol: None,
+            version: None,
+            uid: None,
+            next_id: Cell::new(1),
+            fingerprints: Cell::new(fingerprint::Support::Unknown),
+        })
     }
 
     /// A client for a concurrent stream of calls: the same server, protocol and login (no new
@@ -123,6 +135,7 @@ impl Client {
             version: self.version.clone(),
             uid: self.uid,
             next_id: Cell::new(1),
+            fingerprints: Cell::new(self.fingerprints.get()),
         })
     }
 
@@ -157,7 +170,7 @@ impl Client {
 
     /// What [`Client::open`] found out, once the client is open.
     pub fn detected(&self) -> Option<Detected> {
-        Some(Detected { protocol: self.protocol?, version: self.version.clone(), uid: self.uid })
+        Some(Detected { protocol: self.protocol?, version: self.version.clone(), uid: self.uid, fingerprints: self.fingerprints.get() })
     }
 
     /// Get ready to call with what an earlier [`Client::open`] found out, sending nothing.
@@ -173,6 +186,7 @@ impl Client {
         self.protocol = Some(d.protocol);
         self.version = d.version.clone();
         self.uid = d.uid;
+        self.fingerprints.set(d.fingerprints);
         Ok(())
     }
 
@@ -284,19 +298,25 @@ impl Client {
     /// The only path to a model method, under either protocol. The method is a
     /// [`ReadMethod`], so nothing that writes can be sent.
     /// A call that failed on the way (a proxy's error page, a cut or garbled answer, no answer
-    /// in time) is sent once more after a pause: reads can be repeated, and one glitch of the
-    /// network should not cost a failed run. What still fails is the caller's to decide on.
+    /// in time) is sent again after a pause: reads can be repeated, and a glitch of the network
+    /// should not cost a failed run. What still fails is the caller's to decide on.
     pub fn call<T: DeserializeOwned>(&self, call: &ReadCall) -> Result<T, OdooError> {
         // Model names go into JSON-2 URL paths: nothing that could add a path segment or a query.
         if let Err(why) = crate::ident::valid_model_name(&call.model) {
             return Err(OdooError::Settings(format!("{:?} is not an Odoo model name: {why}", call.model)));
         }
-        match self.call_once(call) {
-            Err(e) if e.is_glitch() => {
-                self.transport.pause(RETRY_PAUSE)?;
-                self.call_once(call)
+        let mut tries = 0;
+        loop {
+            match self.call_once(call) {
+                // Twice more, a second and then two apart; a timeout only once more, since each
+                // costs read_timeout. A batch too heavy is not sent again as it is: its caller
+                // asks for fewer records instead.
+                Err(e) if e.is_glitch() && !(e.is_too_heavy() && call.is_batch()) && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } => {
+                    tries += 1;
+                    self.transport.pause(RETRY_PAUSE * tries)?;
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 
@@ -417,6 +437,37 @@ impl Client {
 
     pub fn search_count(&self, model: &str, domain: &Value) -> Result<i64, OdooError> {
         self.call(&ReadCall::new(model, ReadMethod::SearchCount, Some(domain.clone()), json!({"context": {"active_test": false}})))
+    }
+
+    /// The fingerprint of the records in `domain` (archived included, the newest write_date when
+    /// `newest`), with the method this
+    /// server answers (tried once: Odoo 19 and later's first, then the other), or None when it
+    /// answers neither (the caller lists instead).
+    pub fn fingerprint(&self, model: &str, domain: &Value, newest: bool) -> Result<Option<Fingerprint>, OdooError> {
+        use fingerprint::{Method, Support};
+        let order = match (self.fingerprints.get(), self.protocol) {
+            (Support::None, _) => return Ok(None),
+            (Support::With(m), _) => vec![m],
+            (Support::Unknown, Some(Protocol::Json2)) => vec![Method::FormattedReadGroup, Method::ReadGroup],
+            (Support::Unknown, _) => vec![Method::ReadGroup, Method::FormattedReadGroup],
+        };
+        for m in order {
+            let call = m.call(model, domain, newest);
+            match self.call::<Value>(&call) {
+                Ok(answer) => {
+                    let fp = m.parse(&answer).ok_or_else(|| OdooError::Malformed {
+                        url: self.transport.shown_url.clone(),
+                        what: format!("an answer to {} without its group", call.name()),
+                    })?;
+                    self.fingerprints.set(Support::With(m));
+                    return Ok(Some(fp));
+                }
+                Err(e) if e.is_unknown_method() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.fingerprints.set(Support::None);
+        Ok(None)
     }
 
     /// `read` silently leaves out ids that do not exist.

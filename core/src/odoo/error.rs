@@ -77,6 +77,22 @@ impl OdooError {
             || matches!(self, OdooError::Http { status, .. } if *status >= 500)
     }
 
+    /// The server has no such method (JSON-2: a 404 "The method ... does not exist"; JSON-RPC:
+    /// an AttributeError): a method of another version, or of an addon it does not have.
+    pub fn is_unknown_method(&self) -> bool {
+        match self {
+            OdooError::UnknownModel { message, .. } => message.starts_with("The method") && message.contains("does not exist"),
+            OdooError::Server { name, message } => name == "builtins.AttributeError" && message.contains("has no attribute"),
+            _ => false,
+        }
+    }
+
+    /// Nothing came back from the server at all: unreachable, silent, or the connection closed
+    /// before any answer. Any answer, even an error, says the server is up.
+    pub fn is_silence(&self) -> bool {
+        matches!(self, OdooError::Connect { .. } | OdooError::Timeout { .. } | OdooError::Cut { .. })
+    }
+
     /// The field of `model` the user may not read, when that is why Odoo refused a read: its
     /// AccessError begins "Failed to read field <model>.<field>" (the field's related model is
     /// one the user has no read access to). The rest of the record can be read without it.

@@ -11,11 +11,23 @@ pub enum ReadMethod {
     SearchRead,
     SearchCount,
     Read,
+    /// Aggregates over a domain (the count, sum of ids and newest write_date of a set of
+    /// records: its fingerprint). Deprecated in 19, and gone from Odoo Online 19.1.
+    ReadGroup,
+    /// The same, in the form of Odoo 19 and later (defined by the `web` addon).
+    FormattedReadGroup,
 }
 
 impl ReadMethod {
-    pub const ALL: [ReadMethod; 5] =
-        [ReadMethod::FieldsGet, ReadMethod::Search, ReadMethod::SearchRead, ReadMethod::SearchCount, ReadMethod::Read];
+    pub const ALL: [ReadMethod; 7] = [
+        ReadMethod::FieldsGet,
+        ReadMethod::Search,
+        ReadMethod::SearchRead,
+        ReadMethod::SearchCount,
+        ReadMethod::Read,
+        ReadMethod::ReadGroup,
+        ReadMethod::FormattedReadGroup,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -24,6 +36,8 @@ impl ReadMethod {
             ReadMethod::SearchRead => "search_read",
             ReadMethod::SearchCount => "search_count",
             ReadMethod::Read => "read",
+            ReadMethod::ReadGroup => "read_group",
+            ReadMethod::FormattedReadGroup => "formatted_read_group",
         }
     }
 
@@ -33,7 +47,9 @@ impl ReadMethod {
     pub fn target_name(self) -> Option<&'static str> {
         match self {
             ReadMethod::Read => Some("ids"),
-            ReadMethod::Search | ReadMethod::SearchRead | ReadMethod::SearchCount => Some("domain"),
+            ReadMethod::Search | ReadMethod::SearchRead | ReadMethod::SearchCount | ReadMethod::ReadGroup | ReadMethod::FormattedReadGroup => {
+                Some("domain")
+            }
             ReadMethod::FieldsGet => None,
         }
     }
@@ -45,9 +61,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_allowlist_is_exactly_the_five_read_methods() {
+    fn the_allowlist_is_exactly_the_seven_read_methods() {
         let names: Vec<&str> = ReadMethod::ALL.iter().map(|m| m.as_str()).collect();
-        assert_eq!(names, vec!["fields_get", "search", "search_read", "search_count", "read"]);
+        assert_eq!(names, vec!["fields_get", "search", "search_read", "search_count", "read", "read_group", "formatted_read_group"]);
     }
 
     #[test]

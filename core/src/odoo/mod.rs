@@ -1,7 +1,8 @@
 //! A read-only Odoo client that speaks both of Odoo's external APIs.
 //!
 //! * [`methods`]: the allowlist. [`ReadMethod`] is the only way to name a model method, and it
-//!   has exactly five values, so a writing method cannot be expressed, let alone sent.
+//!   has exactly seven values, all reads, so a writing method cannot be expressed, let alone sent.
+//! * [`fingerprint`]: the count, id sum and newest write_date of a set of records, in one answer.
 //! * [`call`]: one read call, in the form both protocols encode.
 //! * [`jsonrpc`]: `POST /jsonrpc` (Odoo 16 to 19): envelopes, errors with HTTP 200.
 //! * [`json2`]: `POST /json/2/<model>/<method>` (Odoo 19 and later): bearer API key, bare
@@ -14,6 +15,7 @@
 pub mod call;
 pub mod client;
 pub mod error;
+pub mod fingerprint;
 pub mod json2;
 pub mod jsonrpc;
 pub mod methods;

@@ -144,13 +144,15 @@ fn version(major: Value, text: &str) -> Raw {
     json_answer(200, json!({"version_info": [major, 0, 0, "final", 0, ""], "version": text}))
 }
 
-/// The five read calls, in the allowlist's order.
+/// The seven read calls, in the allowlist's order (the last two: a fingerprint, asked with each
+/// method in turn, the first refused as a method the server does not have).
 fn every_read_call(c: &Client) {
     c.fields_get("dimagaz.bc").unwrap();
     c.search_ids("dimagaz.bc", &json!([]), "id asc", Some(5)).unwrap();
     c.search_read("dimagaz.bc", &json!([["id", ">", 0]]), &["id".into()], "id asc", 10).unwrap();
     c.search_count("dimagaz.bc", &json!([])).unwrap();
     c.read("dimagaz.bc", &[1, 2], &["id".into()]).unwrap();
+    assert!(c.fingerprint("dimagaz.bc", &json!([]), true).unwrap().is_some());
 }
 
 #[test]
@@ -165,6 +167,11 @@ fn jsonrpc_sends_only_allowlisted_methods() {
         rpc_ok(json!([])),
         rpc_ok(json!(1)),
         rpc_ok(json!([])),
+        // JSON-RPC asks read_group first; here it is gone (as on Odoo Online 19.1), and
+        // formatted_read_group answers.
+        json_answer(200, json!({"jsonrpc": "2.0", "id": 1, "error": {"code": 200, "message": "Odoo Server Error",
+            "data": {"name": "builtins.AttributeError", "message": "type object 'dimagaz.bc' has no attribute 'read_group'"}}})),
+        rpc_ok(json!([{"__extra_domain": [[1, "=", 1]], "__count": 1, "id:sum": 1, "write_date:max": false}])),
     ]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
@@ -197,7 +204,8 @@ fn jsonrpc_sends_only_allowlisted_methods() {
     assert_eq!(seen[6].json()["params"]["args"][6]["context"]["active_test"], json!(false));
     assert_eq!(seen[8].json()["params"]["args"][5], json!([[1, 2]]));
     assert_eq!(c.server_time().map(|t| t.to_rfc3339()), Some("2026-11-25T07:43:43+00:00".into()), "Odoo's clock from the Date header");
-    assert_eq!(c.requests_sent(), 9);
+    assert_eq!(c.requests_sent(), 11);
+    assert_eq!(c.detected().unwrap().fingerprints, crate::odoo::fingerprint::Support::With(crate::odoo::fingerprint::Method::FormattedReadGroup));
 }
 
 #[test]
@@ -209,15 +217,20 @@ fn json2_sends_only_allowlisted_methods_in_the_url_with_the_key_in_a_header() {
         fixture(include_str!("../../../tests/fixtures/odoo19/03_search_read.txt")),
         fixture(include_str!("../../../tests/fixtures/odoo19/09_search_count.txt")),
         fixture(include_str!("../../../tests/fixtures/odoo19/12_read.txt")),
+        // JSON-2 asks formatted_read_group first: this server has no `web` addon (the real
+        // answer of such a server), and read_group answers.
+        fixture(include_str!("../../../tests/fixtures/odoo19/44_formatted_read_group_without_web.txt")),
+        fixture(include_str!("../../../tests/fixtures/odoo19/43_read_group_fingerprint.txt")),
     ]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     assert_eq!((c.protocol(), c.server_version()), (Some(Protocol::Json2), Some("19.0")), "auto picks JSON-2 for 19, with no login");
     every_read_call(&c);
     let seen: Vec<Seen> = rx.try_iter().collect();
-    assert_eq!(seen.len(), 6, "one version request, then the five calls: {seen:?}");
+    assert_eq!(seen.len(), 8, "one version request, then the seven calls: {seen:?}");
     assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("GET", "/json/version"));
-    let allowed: Vec<String> = ReadMethod::ALL.iter().map(|m| format!("/json/2/dimagaz.bc/{}", m.as_str())).collect();
+    let mut allowed: Vec<String> = ReadMethod::ALL.iter().map(|m| format!("/json/2/dimagaz.bc/{}", m.as_str())).collect();
+    allowed.swap(5, 6); // formatted_read_group is tried first on JSON-2
     let paths: Vec<&str> = seen[1..].iter().map(|s| s.path.as_str()).collect();
     assert_eq!(paths, allowed, "each read method in the URL, nothing else");
     for s in &seen[1..] {
@@ -236,6 +249,9 @@ fn json2_sends_only_allowlisted_methods_in_the_url_with_the_key_in_a_header() {
     assert_eq!(seen[3].json(), json!({"domain": [["id", ">", 0]], "fields": ["id"], "order": "id asc", "limit": 10, "context": {"active_test": false}}));
     assert_eq!(seen[4].json(), json!({"domain": [], "context": {"active_test": false}}));
     assert_eq!(seen[5].json(), json!({"ids": [1, 2], "fields": ["id"], "context": {"active_test": false}}));
+    assert_eq!(seen[6].json(), json!({"domain": [], "groupby": [], "aggregates": ["__count", "id:sum", "write_date:max"], "context": {"active_test": false}}));
+    assert_eq!(seen[7].json(), json!({"domain": [], "fields": ["id:sum", "write_date:max"], "groupby": [], "lazy": false, "context": {"active_test": false}}));
+    assert_eq!(c.detected().unwrap().fingerprints, crate::odoo::fingerprint::Support::With(crate::odoo::fingerprint::Method::ReadGroup));
 }
 
 #[test]
@@ -311,9 +327,9 @@ fn a_server_that_answers_neither_protocol_says_what_was_tried() {
     }
 }
 
-/// A client already open over JSON-2, whose next call gets `answer`, and so does its second try.
+/// A client already open over JSON-2, whose next call gets `answer`, and so do its retries.
 fn json2_error(answer: Raw) -> OdooError {
-    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer.clone(), answer]);
+    let (url, _rx) = serve(vec![version(json!(19), "19.0"), answer.clone(), answer.clone(), answer]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     c.search_count("res.partner", &json!([])).unwrap_err()
