@@ -20,10 +20,10 @@ if [ -z "${PG_MAJOR:-}" ]; then
     chmod 755 "$RUN"
     summary=()
     passed=0 failed=0 status=0
-    add_tally() { # add_tally LOG: the "N passed, M failed" closing line of a run
+    add_tally() { # add_tally LOG CLOSING_LINE_REGEX: the "N passed, M failed" of a run's closing line
         local line
-        line=$(grep -Eo '[0-9]+ passed[,;] [0-9]+ failed' "$1" | tail -1 || true)
-        [ -n "$line" ] || line="0 passed, 1 failed"
+        line=$(grep -E "$2" "$1" | grep -Eo '[0-9]+ passed[,;] [0-9]+ failed' | tail -1 || true)
+        [ -n "$line" ] || line="0 passed, 1 failed"   # a run that stopped before its closing line
         passed=$((passed + $(echo "$line" | grep -Eo '^[0-9]+')))
         failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
     }
@@ -33,7 +33,7 @@ if [ -z "${PG_MAJOR:-}" ]; then
     else
         status=1
         summary+=("coexistence cluster: could not start")
-        add_tally "$RUN/coexist-start.log"
+        add_tally "$RUN/coexist-start.log" '^[0-9]+ passed; [0-9]+ failed$'
     fi
     for major in ${SGA_TEST_MAJORS:-15 16 17 18}; do
         t0=$(date +%s)
@@ -41,12 +41,13 @@ if [ -z "${PG_MAJOR:-}" ]; then
         PG_MAJOR=$major bash "$here/test.sh" 2>&1 | tee "$RUN/pg$major.log" || rc=$?
         secs=$(($(date +%s) - t0))
         [ "$rc" -eq 0 ] || status=1
-        add_tally "$RUN/pg$major.log"
-        summary+=("PostgreSQL $major: $(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$RUN/pg$major.log" | tail -1 || echo 'did not finish'), $((secs / 60)) min $((secs % 60)) s")
+        add_tally "$RUN/pg$major.log" "^all suites on PostgreSQL $major: "
+        closing=$(grep -E "^all suites on PostgreSQL $major: " "$RUN/pg$major.log" | grep -Eo '[0-9]+ passed, [0-9]+ failed' || true)
+        summary+=("PostgreSQL $major: ${closing:-stopped at a failing suite (above)}, $((secs / 60)) min $((secs % 60)) s")
     done
     if [ "$coexist" -eq 1 ]; then
         PG_MAJOR=15 bash "$here/../tests/coexist_test.sh" check "$RUN/coexist" 2>&1 | tee "$RUN/coexist.log" || status=1
-        add_tally "$RUN/coexist.log"
+        add_tally "$RUN/coexist.log" '^[0-9]+ passed; [0-9]+ failed$'
         summary+=("coexistence: $(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$RUN/coexist.log" | tail -1 | tr ';' ',')")
     fi
     rm -rf "$RUN"
