@@ -90,6 +90,13 @@ if [ "$PG_MAJOR" = 15 ]; then
     fi
     echo "1 passed; 0 failed" >> "$TALLY"
 
+    step "lints: every unsafe block in the extension says why it is sound (clippy, undocumented_unsafe_blocks)"
+    if (cd "$ROOT" && cargo clippy -q -p scrap_sga 2>&1 | tee "$WORK/clippy.out" >&2) && ! grep -q '^error' "$WORK/clippy.out"; then
+        echo "1 passed; 0 failed" >> "$TALLY"
+    else
+        echo "0 passed; 1 failed" >> "$TALLY"
+    fi
+
     step "unit tests: core (client, mapping) and simulator"
     (cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
 fi

@@ -16,7 +16,10 @@ CREATE TABLE scrap_sga.audit_log (
 );
 CREATE INDEX audit_log_record_idx ON scrap_sga.audit_log (table_name, odoo_id);
 CREATE INDEX audit_log_run_idx ON scrap_sga.audit_log (run_id);
-CREATE INDEX audit_log_logged_at_idx ON scrap_sga.audit_log USING brin (logged_at);
+-- A btree, not a BRIN: prune_audit() runs after every sync, and a BRIN index returns every block
+-- range not summarized yet, the newest part of the log, so that finding nothing to prune read
+-- megabytes each time. Rows are appended in logged_at order: the btree only grows at its end.
+CREATE INDEX audit_log_logged_at_idx ON scrap_sga.audit_log (logged_at);
 COMMENT ON TABLE scrap_sga.audit_log IS
 'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed. Pruned after scrap_sga.audit_retention.';
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log', '');
@@ -31,6 +34,8 @@ BEGIN
 END
 $$;
 
+-- The columns that changed, old and new values as to_jsonb renders them: scrap_sga._audit_diff
+-- (src/audit.rs), which compares typed values and renders only those that differ.
 CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -39,15 +44,10 @@ BEGIN
            CASE WHEN o.sga_deleted_at IS NULL AND n.sga_deleted_at IS NOT NULL THEN 'soft_delete'
                 WHEN o.sga_deleted_at IS NOT NULL AND n.sga_deleted_at IS NULL THEN 'restore'
                 ELSE 'update' END,
-           d.old_values, d.new_values
+           d.diff -> 0, d.diff -> 1
     FROM old_rows o
     JOIN new_rows n ON n.id = o.id
-    CROSS JOIN LATERAL (
-        SELECT jsonb_object_agg(ov.key, ov.value) AS old_values, jsonb_object_agg(ov.key, nv.value) AS new_values
-        FROM jsonb_each(to_jsonb(o)) ov
-        JOIN jsonb_each(to_jsonb(n)) nv ON nv.key = ov.key
-        WHERE ov.value IS DISTINCT FROM nv.value AND ov.key NOT IN ('sga_synced_at', 'sga_run_id')
-    ) d;
+    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff) d;
     RETURN NULL;
 END
 $$;
@@ -61,7 +61,7 @@ DECLARE
     n bigint;
 BEGIN
     DELETE FROM scrap_sga.audit_log WHERE audit_id IN (
-        SELECT audit_id FROM scrap_sga.audit_log WHERE logged_at < cutoff ORDER BY audit_id LIMIT batch);
+        SELECT a.audit_id FROM scrap_sga.audit_log a WHERE a.logged_at < cutoff ORDER BY a.logged_at LIMIT batch);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -77,11 +77,15 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cutoff timestamptz := now() - coalesce(older_than, current_setting('scrap_sga.sync_run_retention', true)::interval, '90 days');
+    first_kept bigint;
     n bigint;
 BEGIN
+    -- As prune_audit: the old runs are the first ones in run_id order. Walking from the first
+    -- to the first recent one passes only the runs kept (each model's latest) once caught up.
+    SELECT r.run_id INTO first_kept FROM scrap_sga.sync_run r WHERE r.started_at >= cutoff ORDER BY r.run_id LIMIT 1;
     DELETE FROM scrap_sga.sync_run WHERE run_id IN (
         SELECT r.run_id FROM scrap_sga.sync_run r
-        WHERE r.started_at < cutoff AND r.status <> 'running'
+        WHERE r.run_id < coalesce(first_kept, 9223372036854775807) AND r.started_at < cutoff AND r.status <> 'running'
           AND r.run_id <> (SELECT max(l.run_id) FROM scrap_sga.sync_run l WHERE l.model = r.model)
         ORDER BY r.run_id LIMIT batch);
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -68,11 +68,15 @@ fn commit(store: &mut Store, model: &str, id: i64) -> Answer {
 fn touch(store: &mut Store, model: &str, req: &Value) -> Answer {
     let ids: Vec<i64> = req["ids"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
     let explicit = req["write_date"].as_str().and_then(data::parse_datetime);
+    // An import that writes back what a record holds: Odoo still moves write_date.
+    let same_values = req["same_values"].as_bool().unwrap_or(false);
     let m = store.model_mut(model).ok_or("unknown model")?;
     let mut n = 0;
     for (i, id) in ids.into_iter().enumerate() {
         if let Some(r) = m.bump(id) {
-            r.version += 1;
+            if !same_values {
+                r.version += 1;
+            }
             if let Some(t) = explicit {
                 r.write_us = t + i as i64;
             }

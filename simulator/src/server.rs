@@ -363,4 +363,22 @@ mod tests {
         assert!(json2(&a, "dimagaz.bc", "fields_get", json!({})).1.get("etat").is_some(), "the schema served stays");
         assert_eq!(send(&a, "POST", "/sim/reset", json!({"schema": "nope"})).0, 400);
     }
+
+    #[test]
+    fn a_touch_with_the_same_values_moves_only_write_date() {
+        let app = app(19, "default", 5, 10);
+        let read = |app: &App| json2(app, "dimagaz.bc", "search_read", json!({"domain": [["id", "=", 1]]})).1[0].clone();
+        let without_write_date = |v: &Value| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("write_date");
+            v
+        };
+        let before = read(&app);
+        control(&app, "/sim/touch", json!({"model": "dimagaz.bc", "ids": [1], "same_values": true, "write_date": "2030-01-01 00:00:00"}));
+        let after = read(&app);
+        assert_eq!(after["write_date"], json!("2030-01-01 00:00:00"));
+        assert_eq!(without_write_date(&before), without_write_date(&after));
+        control(&app, "/sim/touch", json!({"model": "dimagaz.bc", "ids": [1]}));
+        assert_ne!(without_write_date(&after), without_write_date(&read(&app)), "a plain touch writes new values");
+    }
 }
