@@ -1,81 +1,134 @@
 #!/usr/bin/env bash
-# What staying fresh costs, on ORDERS + LINES records (default 100,000 + 500,000) served by the
-# simulator (as Odoo 20, JSON-2, unless ODOO_VERSION=18):
-#   1. quiet runs in steady state: requests, bytes from Odoo, database milliseconds;
-#   2. a bulk import (every record written), then runs an interval apart on Odoo's clock (the
-#      simulator's clock is moved, not waited): the copy, the recheck, the runs within lookback,
-#      and the quiet runs after it;
-#   3. deletion latency: records deleted in Odoo, counted in runs until the mirror has them;
-#   4. a reconcile of every (id, write_date) pair: requests, bytes, seconds.
+# What staying fresh costs, an earlier release (0.2.0 unless BEFORE=<commit>) and this tree side
+# by side: each has its own cluster and its own simulator serving the same ORDERS + LINES records
+# (default 100,000 + 500,000, as Odoo 20 over JSON-2 unless ODOO_VERSION=18), and every step is
+# done to both, one after the other:
+#   1. the first copy, then quiet runs in steady state;
+#   2. a bulk write of every record with new values (a mass update), then runs an interval apart
+#      on Odoo's clock (the simulators' clocks are moved, not waited): the run that copies it, the
+#      runs within lookback and after it;
+#   3. a bulk write of every record with the values it had (an import that changes nothing but
+#      write_date);
+#   4. deletion latency: records deleted in Odoo, counted in runs until the mirror has them;
+#   5. a reconcile of every (id, write_date) pair.
+# Per run: database milliseconds as the run log counts them (sync_run.db_time: since 0.3.0 every
+# transaction of the run, before it only page writes, comparisons and deletions), milliseconds of
+# SQL as pg_stat_statements counts them (every statement of the run, both sides alike), requests,
+# kilobytes Odoo sent, pairs listed, records read, rows written; then the full-table writes'
+# database work over the first copy's.
 # Usage: bench/freshness.sh [ORDERS LINES]. Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
 install_extension
+BEFORE=${BEFORE:-6c87c9e}
+install_release "$BEFORE"
 ORDERS=${1:-100000}; LINES=${2:-500000}; VERSION=${ODOO_VERSION:-20}
 KEY=0123456789abcdef0123456789abcdef01234567
+SIDES=(before after)
+declare -A BIN=([before]="$RELEASE_PG_BIN" [after]="$PG_BIN") PORT URL PID DIR
 
 WORK=$(mktemp -d /tmp/scrap_sga_bench.XXXXXX); chmod 755 "$WORK"
-PORT=$(free_port)
-cleanup() { cluster_stop "$WORK/pg"; as_root rm -rf "$WORK"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null || true; }
-trap cleanup EXIT
-cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'"
-PSQL=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -d postgres)
-sim_start "$ORDERS" "$LINES" "$VERSION" "$KEY"
-login="NULL"; [ "$VERSION" -lt 19 ] && login="'admin'"
-"${PSQL[@]}" -c "CREATE EXTENSION scrap_sga" -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', $login, '$KEY')" >/dev/null
-sim() { curl -s -X POST "$SIM_URL/sim/$1" -d "${2:-{\}}"; }
-
-# One sync; prints a line: wall ms, database ms, Odoo ms, requests, bytes Odoo sent, listed, read, written.
-run() {
-    sim stats/reset >/dev/null
-    "${PSQL[@]}" -c "SELECT * FROM scrap_sga.sync()" >/dev/null
-    local bytes; bytes=$(curl -s "$SIM_URL/sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_out"])')
-    "${PSQL[@]}" -At -F '|' -c "
-        SELECT round(1000 * extract(epoch FROM max(finished_at) - min(started_at)))::int,
-               round(1000 * extract(epoch FROM sum(db_time)), 1), round(1000 * extract(epoch FROM sum(odoo_time)))::int,
-               sum(requests), sum(listed), sum(fetched), sum(inserted + updated + deleted + restored)
-        FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)" |
-    while IFS='|' read -r wall dbms odoo req listed fetched written; do
-        printf '  %-34s %6d ms in all, %7.1f ms database work, %5d ms Odoo, %2d requests, %9d bytes from Odoo, %6d listed, %6d read, %6d written\n' \
-            "$1" "$wall" "$dbms" "$odoo" "$req" "$bytes" "$listed" "$fetched" "$written"
+cleanup() {
+    for s in "${SIDES[@]}"; do
+        [ -n "${DIR[$s]:-}" ] && PG_BIN=${BIN[$s]} cluster_stop "${DIR[$s]}"
+        [ -n "${PID[$s]:-}" ] && kill "${PID[$s]}" 2>/dev/null
     done
+    as_root rm -rf "$WORK"
 }
-advance() { sim clock "{\"advance_s\": $1}" >/dev/null; }
+trap cleanup EXIT
+login="NULL"; [ "$VERSION" -lt 19 ] && login="'admin'"
+for s in "${SIDES[@]}"; do
+    DIR[$s]="$WORK/$s"; PORT[$s]=$(free_port)
+    PG_BIN=${BIN[$s]} cluster_start "${DIR[$s]}" "${PORT[$s]}" "shared_buffers = '512MB'" \
+        "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all"
+    sim_start "$ORDERS" "$LINES" "$VERSION" "$KEY"
+    URL[$s]=$SIM_URL; PID[$s]=$SIM_PID
+done
+q() { local s=$1; shift; "${BIN[$s]}/psql" -X -q -h 127.0.0.1 -p "${PORT[$s]}" -U postgres -v ON_ERROR_STOP=1 -d postgres "$@"; }
+for s in "${SIDES[@]}"; do
+    q "$s" -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION scrap_sga" -c "SELECT scrap_sga.set_connection('${URL[$s]}', 'dimagaz', $login, '$KEY')" >/dev/null
+done
+# sims PATH [BODY]: the same change to both simulators.
+sims() { for s in "${SIDES[@]}"; do curl -s -X POST "${URL[$s]}/sim/$1" --data-binary "${2:-{\}}" >/dev/null; done; }
+advance() { sims clock "{\"advance_s\": $1}"; }
 
-echo "data: $ORDERS orders + $LINES lines, the simulator playing Odoo $VERSION, lookback 5 min, runs 60 s apart on Odoo's clock"
-run "first sync (full copy)"
-for i in 1 2 3; do advance 60; run "steady state, quiet run #$i"; done
+# measure SIDE: one sync; prints run-log db ms|SQL ms|requests|KB from Odoo|listed|read|written.
+measure() {
+    local s=$1 kb sql
+    curl -s -X POST "${URL[$s]}/sim/stats/reset" >/dev/null
+    q "$s" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    q "$s" -c "SELECT * FROM scrap_sga.sync()" >/dev/null
+    # The job worker's statements are top-level in its process; the caller's sync() waits.
+    sql=$(q "$s" -At -c "SELECT round(coalesce(sum(total_exec_time), 0)::numeric, 1) FROM pg_stat_statements
+                          WHERE toplevel AND query !~ 'scrap_sga\.sync\(|pg_stat_statements'")
+    kb=$(curl -s "${URL[$s]}/sim/stats" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["bytes_out"] / 1024))')
+    q "$s" -At -F '|' -c "
+        SELECT round(1000 * extract(epoch FROM sum(db_time)), 1), $sql, sum(requests), $kb, sum(listed), sum(fetched),
+               sum(inserted + updated + deleted + restored)
+        FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"
+}
+declare -A LAST LASTDB
+# step LABEL: a sync on each side, one line with both; the ratio is of SQL time, measured alike.
+step() {
+    local b a
+    b=$(measure before); a=$(measure after)
+    IFS='|' read -r bdb bsql breq bkb blist bread bwrite <<< "$b"
+    IFS='|' read -r adb asql areq akb alist aread awrite <<< "$a"
+    LAST[before]=$bsql; LAST[after]=$asql; LASTDB[before]=$bdb; LASTDB[after]=$adb
+    printf '%-28s|%8.1f %8.1f %4d %6d %6d %6d %6d |%8.1f %8.1f %4d %6d %6d %6d %6d |%5.2f\n' "$1" \
+        "$bdb" "$bsql" "$breq" "$bkb" "$blist" "$bread" "$bwrite" "$adb" "$asql" "$areq" "$akb" "$alist" "$aread" "$awrite" \
+        "$(awk "BEGIN {print ($bsql > 0) ? $asql / $bsql : 0}")"
+}
+ids() { python3 -c "import json; print(json.dumps({'model': '$1', 'ids': list(range(1, $2 + 1)), 'same_values': $3}))" > "$WORK/ids.json"; }
+touch_all() { ids dimagaz.bc "$ORDERS" "$1"; sims touch "@$WORK/ids.json"; ids dimagaz.bc.line "$LINES" "$1"; sims touch "@$WORK/ids.json"; }
+deleted() { q "$1" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NOT NULL) + (SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL)"; }
 
-echo "bulk import: every record written at once"
-ids() { python3 -c "import json; print(json.dumps({'model': '$1', 'ids': list(range(1, $2 + 1))}))"; }
-ids dimagaz.bc "$ORDERS" | curl -s -X POST "$SIM_URL/sim/touch" --data-binary @- >/dev/null
-ids dimagaz.bc.line "$LINES" | curl -s -X POST "$SIM_URL/sim/touch" --data-binary @- >/dev/null
+echo "data: $ORDERS orders + $LINES lines, the simulators playing Odoo $VERSION, lookback 5 min, runs 60 s apart on Odoo's clock"
+echo "before: scrap_sga as of $BEFORE; after: this tree. Per side: database ms (run log), SQL ms (pg_stat_statements), requests, KB from Odoo, pairs listed, records read, rows written; then after/before SQL time"
+printf '%-28s|%8s %8s %4s %6s %6s %6s %6s |%8s %8s %4s %6s %6s %6s %6s |%5s\n' "" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "ratio"
+step "first sync (full copy)"
+declare -A FIRST=([before]=${LAST[before]} [after]=${LAST[after]}) FIRSTDB=([before]=${LASTDB[before]} [after]=${LASTDB[after]})
+for i in 1 2 3; do advance 60; step "steady state, quiet run #$i"; done
+
+echo "a mass update: every record written with new values"
+touch_all False
 advance 5
-run "the run that copies it"
-for i in 1 2 3 4 5 6 7; do advance 60; run "$((i * 60)) s after"; done
+step "the run that copies it"
+declare -A REWRITE=([before]=${LAST[before]} [after]=${LAST[after]}) REWRITEDB=([before]=${LASTDB[before]} [after]=${LASTDB[after]})
+for i in 1 2 3 4 5 6 7; do advance 60; step "$((i * 60)) s after"; done
+
+echo "an import: every record written with the values it had"
+touch_all True
+advance 5
+step "the run that copies it"
+declare -A SAME=([before]=${LAST[before]} [after]=${LAST[after]}) SAMEDB=([before]=${LASTDB[before]} [after]=${LASTDB[after]})
+advance 60; step "60 s after"
+advance 300; step "360 s after"
 
 echo "deletions: 10 orders (with their lines) and 10 lines deleted in Odoo"
-for id in $(seq 1000 997 11000 | head -10); do sim delete "{\"model\": \"dimagaz.bc\", \"id\": $id}" >/dev/null; done
-for id in $(seq 200003 9973 400000 | head -10); do sim delete "{\"model\": \"dimagaz.bc.line\", \"id\": $id}" >/dev/null; done
-deleted_before=$("${PSQL[@]}" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NOT NULL) + (SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL)")
-for i in 1 2 3; do
-    advance 60
-    run "run #$i after the deletions"
-    now=$("${PSQL[@]}" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NOT NULL) + (SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL)")
-    echo "    soft-deleted in the mirror so far: $((now - deleted_before))"
+declare -A GONE
+for s in "${SIDES[@]}"; do GONE[$s]=$(deleted "$s"); done
+for id in $(seq 1000 997 11000 | head -10); do sims delete "{\"model\": \"dimagaz.bc\", \"id\": $id}"; done
+for id in $(seq 200003 9973 400000 | head -10); do sims delete "{\"model\": \"dimagaz.bc.line\", \"id\": $id}"; done
+for i in 1 2; do
+    advance 60; step "run #$i after the deletions"
+    echo "    soft-deleted so far: before $(( $(deleted before) - GONE[before] )), after $(( $(deleted after) - GONE[after] ))"
 done
-echo "  (Odoo: $(curl -s "$SIM_URL/sim/dump?model=dimagaz.bc" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') orders; mirror live: $("${PSQL[@]}" -At -c "SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NULL"))"
 
 echo "reconcile: every (id, write_date) pair compared"
 advance 60
-sim stats/reset >/dev/null
-"${PSQL[@]}" -c "SELECT * FROM scrap_sga.reconcile()" >/dev/null
-bytes=$(curl -s "$SIM_URL/sim/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["bytes_out"], s["requests"])')
-"${PSQL[@]}" -At -F '|' -c "
-    SELECT model, round(extract(epoch FROM finished_at - started_at)::numeric, 2), round(extract(epoch FROM db_time)::numeric, 2),
-           round(extract(epoch FROM odoo_time)::numeric, 2), requests, repaired
-    FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run) ORDER BY run_id" |
-while IFS='|' read -r model secs db odoo req rep; do
-    printf '  %-16s %6s s in all, %5s s database work, %5s s Odoo, %3d requests, %d repaired\n' "$model" "$secs" "$db" "$odoo" "$req" "$rep"
+for s in "${SIDES[@]}"; do
+    curl -s -X POST "${URL[$s]}/sim/stats/reset" >/dev/null
+    q "$s" -c "SELECT * FROM scrap_sga.reconcile()" >/dev/null
+    q "$s" -At -F '|' -c "
+        SELECT round(extract(epoch FROM sum(db_time))::numeric, 2), sum(requests), sum(repaired)
+        FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)" |
+    while IFS='|' read -r db req rep; do printf '  %-6s %6s s database work, %3d requests, %d repaired\n' "$s" "$db" "$req" "$rep"; done
 done
-echo "  Odoo sent: $bytes"
+
+echo "a full-table write over the first copy, in SQL time (in the run log's database time):"
+for s in "${SIDES[@]}"; do
+    printf '  %-6s new values %5.2fx (%5.2fx), the same values %5.2fx (%5.2fx)\n' "$s" \
+        "$(awk "BEGIN {print ${REWRITE[$s]} / ${FIRST[$s]}}")" "$(awk "BEGIN {print ${REWRITEDB[$s]} / ${FIRSTDB[$s]}}")" \
+        "$(awk "BEGIN {print ${SAME[$s]} / ${FIRST[$s]}}")" "$(awk "BEGIN {print ${SAMEDB[$s]} / ${FIRSTDB[$s]}}")"
+done

@@ -219,6 +219,29 @@ install_extension() {
     SIM_BIN="$ROOT/target/release/odoo_sim"
 }
 
+# install_release COMMIT: a second private copy of PostgreSQL with the extension as built from
+# COMMIT (an earlier release), for benchmarks that compare it with this tree side by side. Built
+# once per commit, from a throwaway worktree; sets RELEASE_PG_BIN.
+install_release() {
+    local commit=$1 prefix="$ROOT/target/postgresql-at-$1/$PG_MAJOR" tree="$ROOT/target/tree-at-$1" stage
+    RELEASE_PG_BIN="$prefix/usr/lib/postgresql/$PG_MAJOR/bin"
+    [ -f "$prefix/.built" ] && return 0
+    say "building scrap_sga as of $commit into $prefix (once)"
+    rm -rf "$prefix" && mkdir -p "$prefix"
+    cp -a "$PG_PREFIX/." "$prefix/"
+    rm -f "$prefix/usr/lib/postgresql/$PG_MAJOR/lib/scrap_sga.so" "$prefix/usr/share/postgresql/$PG_MAJOR/extension/scrap_sga"*
+    git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
+    git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null
+    stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
+    (cd "$tree" && CARGO_TARGET_DIR="$ROOT/target/build-at-$commit" \
+        cargo pgrx package --pg-config "$RELEASE_PG_BIN/pg_config" --out-dir "$stage" >/dev/null)
+    install_staged "$stage"
+    rm -rf "$stage"
+    git -C "$ROOT" worktree remove --force "$tree"
+    chmod 755 "$ROOT/target/postgresql-at-$commit" "$prefix"
+    touch "$prefix/.built"
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # cluster_start DIR PORT [postgresql.conf lines...]: initdb + start, as the postgres OS user,

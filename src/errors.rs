@@ -4,6 +4,8 @@ use pgrx::prelude::*;
 use scrap_sga_core::mapping::ConvertError;
 use scrap_sga_core::odoo::OdooError;
 
+use crate::interrupt::Stopped;
+
 /// A five-character SQLSTATE (`28P01`), by value: errors caught from Postgres carry any code,
 /// and a long-lived scheduler must not allocate one for good each time.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,7 +99,7 @@ impl SyncError {
     /// to stop is that stop (57P01), not a failure of Odoo's.
     pub fn from_odoo(e: &OdooError) -> SyncError {
         if matches!(e, OdooError::Interrupted) && crate::interrupt::pending() {
-            return crate::interrupt::stopped();
+            return Stopped.into();
         }
         let sqlstate = match e {
             _ if e.is_auth_failure() => state::INVALID_PASSWORD,
@@ -168,4 +170,11 @@ impl std::fmt::Display for SyncError {
 pub fn code_of(sqlstate: SqlState) -> PgSqlErrorCode {
     let packed = sqlstate.0.iter().enumerate().fold(0i32, |acc, (i, &c)| acc | ((c.wrapping_sub(b'0') as i32 & 0x3F) << (6 * i)));
     PgSqlErrorCode::from(packed)
+}
+
+/// The error of a run that was stopped.
+impl From<Stopped> for SyncError {
+    fn from(_: Stopped) -> SyncError {
+        SyncError::new(state::ADMIN_SHUTDOWN, "stopped: the server is shutting down or the run was cancelled")
+    }
 }

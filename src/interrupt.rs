@@ -10,8 +10,6 @@ use pgrx::pg_sys;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::errors::{state, SyncError};
-
 /// Whether this process was told to stop. On the backend's thread only.
 pub fn pending() -> bool {
     // SAFETY: these are `volatile sig_atomic_t` globals of the backend, set by its signal
@@ -24,18 +22,18 @@ pub fn pending() -> bool {
     }
 }
 
-/// `Err` once this process is told to stop, for `?` between steps and pages.
-pub fn check() -> Result<(), SyncError> {
+/// `Err` once this process is told to stop, for `?` between steps and pages (a `Stopped`
+/// becomes the run's error: see `errors`).
+pub fn check() -> Result<(), Stopped> {
     if pending() {
-        return Err(stopped());
+        return Err(Stopped);
     }
     Ok(())
 }
 
-/// The error of a run that was stopped.
-pub fn stopped() -> SyncError {
-    SyncError::new(state::ADMIN_SHUTDOWN, "stopped: the server is shutting down or the run was cancelled")
-}
+/// This process was told to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopped;
 
 /// A stop signal that other threads can read: raised by the backend's thread when it sees that
 /// it was told to stop ([`Stop::poll`]), or when the work the threads do is abandoned.

@@ -47,7 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
-    use crate::engine::pages::Upsert;
+    use crate::engine::upsert::Upsert;
     use crate::engine::schema::create_table_sql;
     use crate::errors::{code_of, state, SqlState};
     use pgrx::prelude::*;

@@ -47,29 +47,25 @@ pub fn valid_model_name(name: &str) -> Result<(), String> {
 
 /// Quote an identifier for SQL, doubling embedded quotes (what `quote_ident` does, always quoting).
 pub fn quote(ident: &str) -> String {
-    let mut out = String::with_capacity(ident.len() + 2);
-    out.push('"');
-    for c in ident.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    enclose(ident, '"')
 }
 
 /// Quote a string literal for SQL (standard_conforming_strings is on in every supported Postgres).
 pub fn literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push('\'');
+    enclose(value, '\'')
+}
+
+/// `text` between two `q`, each `q` in it doubled.
+fn enclose(text: &str, q: char) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(q);
+    for c in text.chars() {
+        if c == q {
+            out.push(q);
         }
         out.push(c);
     }
-    out.push('\'');
+    out.push(q);
     out
 }
 

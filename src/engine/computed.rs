@@ -11,7 +11,7 @@ use scrap_sga_core::mapping;
 use serde_json::Value;
 
 use super::context::ModelRun;
-use super::pages::Refresh;
+use super::upsert::Refresh;
 use super::streams::{self, Event};
 use crate::catalog::run_log::{Counts, RunLog};
 use crate::errors::SyncError;

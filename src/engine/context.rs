@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::job::Invocation;
-use super::pages::Upsert;
+use super::upsert::Upsert;
 use super::remote::Remote;
 use super::streams::Listing;
 use crate::catalog::run_log::Counts;

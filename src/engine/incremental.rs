@@ -88,11 +88,7 @@ impl ModelRun<'_> {
                 Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.into(), margin.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
-            mirror.read_ids(remote, &to_read, "read")?;
-            if mirror.queue_in_use {
-                mirror.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
-            }
-            Ok(())
+            mirror.read_listed(remote, &to_read, "read", &doc)
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

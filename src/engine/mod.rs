@@ -14,7 +14,7 @@
 //! queue and the model's state are written through their owners in `catalog`.
 //!
 //! Nothing here holds a transaction while Odoo is being asked: each page is written in a short
-//! transaction of its own (`pages`), and the cursor moves only when the whole run has committed,
+//! transaction of its own (`pages`, with the statements of `upsert`), and the cursor moves only when the whole run has committed,
 //! so a run that dies half-way is done again, harmlessly.
 mod computed;
 mod context;
@@ -22,7 +22,7 @@ mod deletions;
 mod full;
 mod incremental;
 mod job;
-pub mod pages;
+mod pages;
 mod reader;
 mod reconcile;
 mod remote;
@@ -31,6 +31,7 @@ mod retry;
 pub mod schema;
 mod session;
 mod streams;
+pub mod upsert;
 
 pub use job::{Invocation, Job, JobArgs, Outcome};
 pub use remote::Remote;
@@ -76,10 +77,10 @@ pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
     let mirrored: BTreeSet<String> = models.iter().map(|m| m.model.clone()).collect();
     let conn = txn::in_transaction(|| connection::load(budget::pace));
     if let Ok(c) = &conn {
-        if c.settings.url.starts_with("http://") && !scrap_sga_core::odoo::client::is_loopback(&c.settings.url) {
+        if c.settings.url.starts_with("http://") && !scrap_sga_core::odoo::settings::is_loopback(&c.settings.url) {
             warning!(
                 "scrap_sga: the Odoo connection uses plain HTTP to {}: the secret crosses the network unencrypted",
-                scrap_sga_core::odoo::client::display_url(&c.settings.url)
+                scrap_sga_core::odoo::settings::display_url(&c.settings.url)
             );
         }
     }
@@ -178,7 +179,7 @@ struct Done {
 
 fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Session, mirrored: &BTreeSet<String>) -> Report {
     let mut report = Report {
-        result: Err(interrupt::stopped()),
+        result: Err(interrupt::Stopped.into()),
         schema_changes: Vec::new(),
         db: Duration::ZERO,
         read_started: None,

@@ -5,6 +5,7 @@ use scrap_sga_core::ids::record_id;
 
 use super::context::{Mirror, ModelRun};
 use super::remote::Remote;
+use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::interrupt;
 
@@ -16,6 +17,17 @@ impl ModelRun<'_> {
 }
 
 impl Mirror {
+    /// After a page of `(id, write_date)` pairs: read the records it showed to be read, then
+    /// tell the retry queue which records were listed (see `RetryQueue::note_listed`).
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, pairs_doc: &str) -> Result<(), SyncError> {
+        self.read_ids(remote, to_read, what)?;
+        if self.queue_in_use {
+            let model = self.conf.model.clone();
+            self.db.txn(|| RetryQueue::note_listed(&model, pairs_doc))?;
+        }
+        Ok(())
+    }
+
     /// `read` the records `ids` with the plan's fields, in batches the model's sizer chooses,
     /// and write each page. A batch Odoo cannot serve is asked again in halves, while Odoo still
     /// answers a small request; a record it cannot serve alone is set aside. Returns the ids

@@ -62,11 +62,7 @@ impl ModelRun<'_> {
                 Ok((ids.unwrap_or_default(), repaired))
             })?;
             mirror.done.add(&Counts { listed: page.records.len() as i64, repaired, ..Default::default() });
-            mirror.read_ids(remote, &to_read, "reconcile read")?;
-            if mirror.queue_in_use {
-                mirror.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
-            }
-            Ok(())
+            mirror.read_listed(remote, &to_read, "reconcile read", &doc)
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

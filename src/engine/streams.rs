@@ -154,13 +154,13 @@ pub fn fetch(
         remote.add_waited(t0.elapsed());
         match message {
             // Every stream ended, or the backend is told to stop.
-            None => break interrupt::check(),
+            None => break interrupt::check().map_err(SyncError::from),
             Some(Message::Failed(e, after_id)) => {
                 break Err(SyncError::from_odoo(&e).context(format!("{}: {}, page {} (ids after {after_id})", listing.model, listing.what, pages + 1)))
             }
             Some(Message::Event(event)) => {
                 pages += matches!(event, Event::Page(_)) as usize;
-                if let Err(e) = interrupt::check().and_then(|_| each(remote, event)) {
+                if let Err(e) = interrupt::check().map_err(SyncError::from).and_then(|_| each(remote, event)) {
                     break Err(e);
                 }
             }

@@ -9,7 +9,8 @@
 //!   results, errors as HTTP statuses.
 //! * [`version`]: which protocol a server speaks, from the version it reports.
 //! * [`transport`]: HTTP (ureq + rustls), timeouts, size limit, interruption between chunks.
-//! * [`client`]: settings, choosing the protocol, login, the read calls.
+//! * [`settings`]: what a client is given (server, secret, timeouts, the stop and budget hooks).
+//! * [`client`]: choosing the protocol, login, the read calls.
 //! * [`secret_file`]: reading the API key from a file that only its owner can read.
 //! * [`time`]: Odoo's datetimes.
 pub mod call;
@@ -20,6 +21,7 @@ pub mod json2;
 pub mod jsonrpc;
 pub mod methods;
 pub mod secret_file;
+pub mod settings;
 pub mod time;
 pub mod transport;
 pub mod version;
@@ -27,7 +29,8 @@ pub mod version;
 #[cfg(test)]
 mod wire_tests;
 
-pub use client::{Client, Detected, Interrupt, Pace, Settings};
+pub use client::{Client, Detected};
+pub use settings::{Interrupt, Pace, Settings};
 pub use error::OdooError;
 pub use methods::ReadMethod;
 pub use version::{Protocol, ProtocolChoice};

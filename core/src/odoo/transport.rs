@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::client::{display_url, Interrupt, Pace, Settings};
+use super::settings::{display_url, Interrupt, Pace, Settings};
 use super::error::OdooError;
 
 /// Answers of 429 or 503 waited for, per request, before giving up for this run.
@@ -53,6 +53,12 @@ pub struct Transport {
     limit: u64,
     interrupt: Option<Interrupt>,
     pace: Option<Pace>,
+    /// Each transport counts its own (a fork starts at zero).
+    meter: Meter,
+}
+
+#[derive(Default)]
+struct Meter {
     requests: Cell<u64>,
     bytes_in: Cell<u64>,
     /// The body size of the last answer: what a page of records weighs.
@@ -99,12 +105,7 @@ impl Transport {
             limit: settings.max_response_bytes,
             interrupt,
             pace: settings.pace.clone(),
-            requests: Cell::new(0),
-            bytes_in: Cell::new(0),
-            last_bytes: Cell::new(0),
-            waits: Cell::new(0),
-            waited: Cell::new(Duration::ZERO),
-            server_time: Cell::new(None),
+            meter: Meter::default(),
         })
     }
 
@@ -119,34 +120,29 @@ impl Transport {
             limit: self.limit,
             interrupt,
             pace: self.pace.clone(),
-            requests: Cell::new(0),
-            bytes_in: Cell::new(0),
-            last_bytes: Cell::new(0),
-            waits: Cell::new(0),
-            waited: Cell::new(Duration::ZERO),
-            server_time: Cell::new(None),
+            meter: Meter::default(),
         }
     }
 
     pub fn requests_sent(&self) -> u64 {
-        self.requests.get()
+        self.meter.requests.get()
     }
 
     pub fn bytes_received(&self) -> u64 {
-        self.bytes_in.get()
+        self.meter.bytes_in.get()
     }
 
     pub fn last_answer_bytes(&self) -> u64 {
-        self.last_bytes.get()
+        self.meter.last_bytes.get()
     }
 
     /// Answers of 429 or 503 waited for, and the time spent waiting for them and for the budget.
     pub fn waits(&self) -> (u64, Duration) {
-        (self.waits.get(), self.waited.get())
+        (self.meter.waits.get(), self.meter.waited.get())
     }
 
     pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.server_time.get()
+        self.meter.server_time.get()
     }
 
     /// Remove the secret from any text that came back from the server or the network stack.
@@ -189,7 +185,7 @@ impl Transport {
             if self.interrupted() {
                 return Err(OdooError::Interrupted);
             }
-            self.requests.set(self.requests.get() + 1);
+            self.meter.requests.set(self.meter.requests.get() + 1);
             let (answer, told) = self.receive(send())?;
             if !matches!(answer.status, 429 | 503) {
                 return Ok(answer);
@@ -200,7 +196,7 @@ impl Transport {
                 return Err(OdooError::RateLimited { url: self.shown_url.clone(), status: answer.status, retry_after });
             }
             attempt += 1;
-            self.waits.set(self.waits.get() + 1);
+            self.meter.waits.set(self.meter.waits.get() + 1);
             self.wait(wait)?;
         }
     }
@@ -223,7 +219,7 @@ impl Transport {
             return Ok(());
         }
         self.pause(d)?;
-        self.waited.set(self.waited.get() + d);
+        self.meter.waited.set(self.meter.waited.get() + d);
         Ok(())
     }
 
@@ -234,7 +230,7 @@ impl Transport {
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let told = header("retry-after");
         if let Some(d) = header("date").and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok()) {
-            self.server_time.set(Some(d.with_timezone(&chrono::Utc)));
+            self.meter.server_time.set(Some(d.with_timezone(&chrono::Utc)));
         }
         let content_type = header("content-type").unwrap_or_default().to_ascii_lowercase();
         let mut reader = resp.into_body().into_with_config().limit(self.limit).reader();
@@ -256,8 +252,8 @@ impl Transport {
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        self.bytes_in.set(self.bytes_in.get() + body.len() as u64);
-        self.last_bytes.set(body.len() as u64);
+        self.meter.bytes_in.set(self.meter.bytes_in.get() + body.len() as u64);
+        self.meter.last_bytes.set(body.len() as u64);
         Ok((Answer { status, content_type, body }, told))
     }
 

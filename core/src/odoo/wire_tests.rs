@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::client::{display_url, is_loopback, Client, Settings};
+use super::client::Client;
+use super::settings::{display_url, is_loopback, Settings};
 use super::error::OdooError;
 use super::methods::ReadMethod;
 use super::transport::USER_AGENT;

@@ -1,0 +1,119 @@
+//! The statements that write a page to a mirror table, built once per plan: `Upsert` for whole
+//! records, `Refresh` for some columns of existing rows. A page travels as one JSON document and
+//! `json_to_recordset` turns it into typed rows. (Which pages to write, and what to do when one
+//! fails, is `pages`'.)
+use pgrx::prelude::*;
+use scrap_sga_core::ident::quote;
+use scrap_sga_core::mapping::{ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+
+use crate::catalog::model_state::Live;
+use crate::catalog::run_log::Counts;
+use crate::errors::SyncError;
+
+/// A page as rows: `SELECT <typed columns> FROM json_to_recordset($1::json) AS r(<inputs>)`,
+/// and the quoted column names, `id` first.
+struct PageColumns {
+    source: String,
+    names: Vec<String>,
+}
+
+impl PageColumns {
+    fn of(plan: &ModelPlan) -> PageColumns {
+        let cols: Vec<_> = plan.columns().collect();
+        let names: Vec<String> = cols.iter().map(|c| quote(&c.name)).collect();
+        let inputs: Vec<String> = cols.iter().map(|c| format!("{} {}", quote(&c.name), c.input_type())).collect();
+        let exprs: Vec<String> = cols.iter().map(|c| format!("{} AS {}", c.select_expr("r"), quote(&c.name))).collect();
+        PageColumns { source: format!("SELECT {} FROM json_to_recordset($1::json) AS r({})", exprs.join(", "), inputs.join(", ")), names }
+    }
+
+    /// The columns other than `id`, each written by `f`, joined with commas.
+    fn data(&self, f: impl Fn(&str) -> String) -> String {
+        self.names.iter().filter(|n| n.as_str() != "\"id\"").map(|n| f(n)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The statement that writes a page: inserts new rows, updates changed ones, restores
+/// soft-deleted ones; returns how many of each.
+pub struct Upsert {
+    sql: String,
+}
+
+impl Upsert {
+    pub fn new(table: &str, plan: &ModelPlan) -> Upsert {
+        let t = table;
+        let page = PageColumns::of(plan);
+        let (source, names) = (&page.source, &page.names);
+        // Unchanged rows are filtered out before the INSERT: ON CONFLICT DO UPDATE locks every
+        // conflicting row even when its WHERE is false, and a lock dirties the page and writes WAL.
+        let sql = format!(
+            "WITH src AS (
+                {source}
+             ), changed AS (
+                SELECT src.*, t.id IS NOT NULL AS existed, t.{COL_DELETED_AT} IS NOT NULL AS was_deleted
+                FROM src LEFT JOIN {t} t ON t.id = src.id
+                WHERE t.id IS NULL OR t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({src_vals})
+             ), up AS (
+                INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                SELECT {changed_names}, now(), $2, NULL FROM changed
+                ON CONFLICT (id) DO UPDATE SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                    = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
+                RETURNING t.id
+             )
+             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted),
+                    coalesce(sum(id) FILTER (WHERE NOT existed OR was_deleted), 0)::bigint
+             FROM changed WHERE id IN (SELECT id FROM up)",
+            names = names.join(", "),
+            changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
+            set_cols = page.data(|n| n.to_string()),
+            set_vals = page.data(|n| format!("EXCLUDED.{n}")),
+            old_vals = page.data(|n| format!("t.{n}")),
+            src_vals = page.data(|n| format!("src.{n}")),
+        );
+        Upsert { sql }
+    }
+
+    /// `page_json` is a JSON array of converted records, ids unique. Returns the counts, and
+    /// what the page added to the live rows (inserted and restored, with their ids' sum).
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<(Counts, Live), SyncError> {
+        Spi::connect_mut(|c| {
+            let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
+            let row = t.first();
+            let counts = Counts {
+                inserted: row.get::<i64>(1)?.unwrap_or(0),
+                updated: row.get::<i64>(2)?.unwrap_or(0),
+                restored: row.get::<i64>(3)?.unwrap_or(0),
+                ..Default::default()
+            };
+            Ok((counts, Live { rows: counts.inserted + counts.restored, id_sum: row.get::<i64>(4)?.unwrap_or(0) }))
+        })
+    }
+}
+
+/// Updating some columns of rows that exist, from a page that has only `id` and those fields
+/// (computed fields on their own schedule, a field readable again). Rows Odoo did not send, or
+/// whose values did not change, are left alone; nothing is inserted.
+pub struct Refresh {
+    sql: String,
+}
+
+impl Refresh {
+    pub fn new(table: &str, plan: &ModelPlan) -> Refresh {
+        let t = table;
+        let page = PageColumns::of(plan);
+        let source = &page.source;
+        let (cols, src_vals, old_vals) = (page.data(|n| n.to_string()), page.data(|n| format!("src.{n}")), page.data(|n| format!("t.{n}")));
+        let sql = format!(
+            "WITH src AS ({source}), up AS (
+                UPDATE {t} AS t SET ({cols}, {COL_SYNCED_AT}, {COL_RUN_ID}) = ROW({src_vals}, now(), $2)
+                FROM src WHERE t.id = src.id AND t.{COL_DELETED_AT} IS NULL AND ROW({old_vals}) IS DISTINCT FROM ROW({src_vals})
+                RETURNING 1
+             ) SELECT count(*) FROM up"
+        );
+        Refresh { sql }
+    }
+
+    /// Returns how many rows changed.
+    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<i64, SyncError> {
+        Ok(Spi::get_one_with_args::<i64>(&self.sql, &[page_json.into(), run_id.into()])?.unwrap_or(0))
+    }
+}
