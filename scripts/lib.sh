@@ -224,14 +224,17 @@ install_extension() {
 # once per commit, from a throwaway worktree; sets RELEASE_PG_BIN.
 install_release() {
     local commit=$1 prefix="$ROOT/target/postgresql-at-$1/$PG_MAJOR" tree="$ROOT/target/tree-at-$1" stage
-    RELEASE_PG_BIN="$prefix/usr/lib/postgresql/$PG_MAJOR/bin"
+    RELEASE_PG_BIN=${PG_BIN/#$PG_PREFIX/$prefix}   # the same layout as this major's private copy
     [ -f "$prefix/.built" ] && return 0
     say "building scrap_sga as of $commit into $prefix (once)"
     rm -rf "$prefix" && mkdir -p "$prefix"
     cp -a "$PG_PREFIX/." "$prefix/"
-    rm -f "$prefix/usr/lib/postgresql/$PG_MAJOR/lib/scrap_sga.so" "$prefix/usr/share/postgresql/$PG_MAJOR/extension/scrap_sga"*
+    rm -f "$("$RELEASE_PG_BIN/pg_config" --pkglibdir)/scrap_sga.so" "$("$RELEASE_PG_BIN/pg_config" --sharedir)/extension/scrap_sga"*
     git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
     git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null
+    # A commit from before 16 to 18 were supported names no pg16...pg18 feature: the line is all it lacks.
+    grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
+        || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
     stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
     (cd "$tree" && CARGO_TARGET_DIR="$ROOT/target/build-at-$commit" \
         cargo pgrx package --pg-config "$RELEASE_PG_BIN/pg_config" --out-dir "$stage" >/dev/null)
