@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, start to finish, on a throwaway cluster:
-#   build and install the extension, start PostgreSQL 15 with scrap_sga preloaded, point it at
+#   build and install the extension, start PostgreSQL (15, or PG_MAJOR) with scrap_sga preloaded, point it at
 #   the Odoo simulator (or at a real Odoo), sync, and show what landed.
 #
 # Usage: scripts/demo.sh [--keep]
@@ -11,6 +11,8 @@
 #   ODOO_PROTOCOL                     auto (default), json2 or jsonrpc
 #   DEMO_ODOO_VERSION                 the Odoo the simulator plays: 20 (default), 19 or 18
 #   DEMO_ORDERS, DEMO_LINES           simulator size (default 1000 orders, 5000 lines)
+#   PG_MAJOR                          the PostgreSQL major: 15 (default, Debian's), 16, 17 or 18
+#                                     (installed under target/postgresql/ by the set-up)
 #   --keep                            leave the cluster running and print how to connect
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KEEP=0
@@ -54,7 +56,7 @@ else
     say "Odoo simulator playing Odoo $DEMO_ODOO_VERSION at $ODOO_URL (${DEMO_ORDERS:-1000} orders, ${DEMO_LINES:-5000} lines)"
 fi
 
-say "starting PostgreSQL 15 on 127.0.0.1:$PORT with shared_preload_libraries = 'scrap_sga'"
+say "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PORT with shared_preload_libraries = 'scrap_sga'"
 cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries = 'scrap_sga'" "scrap_sga.database = 'postgres'"
 PSQL=("$PG_BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
 

@@ -6,6 +6,7 @@
 #   scripts/e2e.sh --test failures                  one file of tests/tests/
 #   scripts/e2e.sh --test freshness -- deletions    the tests of a file whose name has "deletions"
 #   SGA_ODOO_VERSION=20 scripts/e2e.sh --test '*'   every file, the simulator playing Odoo 20
+#   PG_MAJOR=17 scripts/e2e.sh --test worker        on PostgreSQL 17 (15 by default; 16, 17, 18 alike)
 #   SGA_E2E_NO_BUILD=1 ...                          skip building and installing the extension
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup

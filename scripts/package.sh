@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Build the Debian package postgresql-15-scrap-sga_<version>_<arch>.deb from `cargo pgrx package`.
+# Build the Debian package postgresql-NN-scrap-sga_<version>_<arch>.deb from `cargo pgrx package`,
+# for PostgreSQL NN = 15 (the default), 16, 17 or 18.
 #
-# Usage: scripts/package.sh [OUTDIR]     (default OUTDIR: target/debian)
+# Usage: scripts/package.sh [PG_MAJOR] [OUTDIR]     (default OUTDIR: target/debian)
 # Prints the .deb's path on stdout; progress goes to stderr. Install it with
-#   apt-get install ./postgresql-15-scrap-sga_<version>_amd64.deb
+#   apt-get install ./postgresql-NN-scrap-sga_<version>_amd64.deb
 #
-# The version is the extension's: what `cargo pgrx package` wrote into the packaged control
-# file, i.e. Cargo.toml's version. The build itself needs no root (dpkg-deb records the files
-# as root's); only installing missing build tools does.
+# The files go where Debian's and the PostgreSQL project's (apt.postgresql.org) postgresql-NN
+# packages look: /usr/lib/postgresql/NN/lib and /usr/share/postgresql/NN/extension; the package
+# depends on postgresql-NN. The version is the extension's: what `cargo pgrx package` wrote into
+# the packaged control file, i.e. Cargo.toml's version. The build itself needs no root (dpkg-deb
+# records the files as root's); only installing missing build tools does.
+if [[ "${1:-}" =~ ^[0-9]+$ ]]; then export PG_MAJOR=$1; shift; fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PKG=postgresql-$PG_MAJOR-scrap-sga
 OUT=${1:-$ROOT/target/debian}
@@ -22,7 +26,7 @@ fi
 # A fresh tree each time, so that nothing from an earlier build (say, the install script of a
 # previous version) can end up in the package. Laid out as a Debian source tree would be
 # (debian/control, debian/<package>/) because that is where dpkg-shlibdeps expects to run.
-BUILD="$ROOT/target/debian/build"
+BUILD="$ROOT/target/debian/build-$PG_MAJOR"
 STAGE="$BUILD/debian/$PKG"
 rm -rf "$BUILD"
 mkdir -p "$STAGE" "$OUT"
@@ -31,13 +35,17 @@ OUT=$(cd "$OUT" && pwd)
 
 say "cargo pgrx package (release build, for $PG_CONFIG)"
 RAW="$BUILD/pgrx"
-(cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$RAW" >/dev/null)
+(cd "$ROOT" && CARGO_TARGET_DIR="$EXT_TARGET" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$RAW" >/dev/null)
 
 # pgrx lays the files out under its pg_config's folders, the test clusters' private copy
-# (scripts/lib.sh); the package puts them where Debian's postgresql-NN looks, as Debian's own
-# pg_config says (checked rather than assumed).
-LIBDIR=$("$SYS_PG_CONFIG" --pkglibdir)
-EXTDIR=$("$SYS_PG_CONFIG" --sharedir)/extension
+# (scripts/lib.sh); the package puts them where Debian's and the PostgreSQL project's
+# postgresql-NN look. For 15, Debian's own pg_config says so (checked rather than assumed).
+LIBDIR=/usr/lib/postgresql/$PG_MAJOR/lib
+EXTDIR=/usr/share/postgresql/$PG_MAJOR/extension
+if [ "$PG_MAJOR" = 15 ]; then
+    [ "$("$SYS_PG_CONFIG" --pkglibdir)" = "$LIBDIR" ] && [ "$("$SYS_PG_CONFIG" --sharedir)/extension" = "$EXTDIR" ] \
+        || { echo "Debian's pg_config does not name $LIBDIR and $EXTDIR" >&2; exit 1; }
+fi
 BUILT_LIB=$("$PG_CONFIG" --pkglibdir)
 BUILT_EXT=$("$PG_CONFIG" --sharedir)/extension
 mkdir -p "$STAGE$LIBDIR" "$STAGE$EXTDIR"
@@ -87,7 +95,7 @@ find "$STAGE" -type f -exec chmod 0644 {} +
 
 (cd "$STAGE" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$STAGE/DEBIAN/md5sums"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
-sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE@/$INSTALLED_SIZE/" \
+sed -e "s/@PG_MAJOR@/$PG_MAJOR/g" -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE@/$INSTALLED_SIZE/" \
     -e "s/@SHLIBS_DEPENDS@/$SHLIBS_DEPENDS/" \
     "$ROOT/packaging/control.in" > "$STAGE/DEBIAN/control"
 chmod 0644 "$STAGE/DEBIAN/control" "$STAGE/DEBIAN/md5sums"

@@ -1,8 +1,68 @@
 #!/usr/bin/env bash
-# Every test suite: unit tests (core, simulator), pgrx tests, pg_regress, end-to-end, Django.
+# Every test suite: unit tests (core, simulator), pgrx tests, pg_regress, end-to-end, Django,
+# upgrade, Debian package, for PostgreSQL 15; the extension's suites for 16, 17 and 18.
 # Installs whatever is missing first. `.ci/run` calls exactly this.
+#
+# Usage: scripts/test.sh                          15 (every suite), then 16, 17, 18
+#        PG_MAJOR=16 scripts/test.sh              one major alone
+#        SGA_TEST_MAJORS="15 18" scripts/test.sh  these majors, in this order
+#        SGA_TEST_BOTH_PROTOCOLS=1                on 16-18 too, the end-to-end suite under JSON-RPC
+#                                                 as well as JSON-2 (15 always runs both)
+# Each major's closing line gives its time; the run ends with one total.
+set -euo pipefail
+
+if [ -z "${PG_MAJOR:-}" ]; then
+    # The whole run: a cluster of Debian's PostgreSQL 15 with a scrap_sga build preloaded from
+    # the system's folders runs beside every suite, and must still be up, with the same
+    # scheduler, at the end (tests/coexist_test.sh); then one run of this script per major.
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+    RUN=$(mktemp -d /tmp/scrap_sga_run.XXXXXX)
+    chmod 755 "$RUN"
+    summary=()
+    passed=0 failed=0 status=0
+    add_tally() { # add_tally LOG CLOSING_LINE_REGEX: the "N passed, M failed" of a run's closing line
+        local line
+        line=$(grep -E "$2" "$1" | grep -Eo '[0-9]+ passed[,;] [0-9]+ failed' | tail -1 || true)
+        [ -n "$line" ] || line="0 passed, 1 failed"   # a run that stopped before its closing line
+        passed=$((passed + $(echo "$line" | grep -Eo '^[0-9]+')))
+        failed=$((failed + $(echo "$line" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+    }
+    coexist=0
+    if PG_MAJOR=15 bash "$here/../tests/coexist_test.sh" start "$RUN/coexist" 2>&1 | tee "$RUN/coexist-start.log"; then
+        coexist=1
+    else
+        status=1
+        summary+=("coexistence cluster: could not start")
+        add_tally "$RUN/coexist-start.log" '^[0-9]+ passed; [0-9]+ failed$'
+    fi
+    for major in ${SGA_TEST_MAJORS:-15 16 17 18}; do
+        t0=$(date +%s)
+        rc=0
+        PG_MAJOR=$major bash "$here/test.sh" 2>&1 | tee "$RUN/pg$major.log" || rc=$?
+        secs=$(($(date +%s) - t0))
+        [ "$rc" -eq 0 ] || status=1
+        add_tally "$RUN/pg$major.log" "^all suites on PostgreSQL $major: "
+        closing=$(grep -E "^all suites on PostgreSQL $major: " "$RUN/pg$major.log" | grep -Eo '[0-9]+ passed, [0-9]+ failed' || true)
+        summary+=("PostgreSQL $major: ${closing:-stopped at a failing suite (above)}, $((secs / 60)) min $((secs % 60)) s")
+    done
+    if [ "$coexist" -eq 1 ]; then
+        PG_MAJOR=15 bash "$here/../tests/coexist_test.sh" check "$RUN/coexist" 2>&1 | tee "$RUN/coexist.log" || status=1
+        add_tally "$RUN/coexist.log" '^[0-9]+ passed; [0-9]+ failed$'
+        summary+=("coexistence: $(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$RUN/coexist.log" | tail -1 | tr ';' ',')")
+    fi
+    rm -rf "$RUN"
+    printf '\n'
+    printf '%s\n' "${summary[@]}"
+    printf 'total: %s passed, %s failed\n' "$passed" "$failed"
+    [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
+    exit
+fi
+
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# Each step says how long the run has taken so far (the closing lines give each major's total).
+step() { say "[$((SECONDS / 60)) min $((SECONDS % 60)) s] $*"; }
 setup
+step "PostgreSQL $PG_MAJOR: $("$PG_CONFIG" --version), $PG_BIN"
 
 WORK=$(mktemp -d /tmp/scrap_sga_test.XXXXXX)
 chmod 755 "$WORK"
@@ -19,75 +79,96 @@ tally() {
     grep -Eo '[0-9]+ passed; [0-9]+ failed|All [0-9]+ tests passed' "$WORK/suite.out" >> "$TALLY" || true
 }
 
-say "the repository is self-contained: nothing refers to the shared/ folder beside a clone"
-# A clone alone must build and pass: a file outside the repository is no input.
-if refs=$(cd "$ROOT" && grep -rnE '\.\./shared' --exclude-dir=target --exclude-dir=.git --exclude-dir=.venv --exclude='*.md' . 2>/dev/null); then
-    printf '%s\n' "$refs" >&2
-    echo "0 passed; 1 failed" >> "$TALLY"
-    say "these files read the shared/ folder beside the clone: copy what they need into the repository"
-    exit 1
-fi
-echo "1 passed; 0 failed" >> "$TALLY"
-
-say "lints: every unsafe block in the extension says why it is sound (clippy, undocumented_unsafe_blocks)"
-if (cd "$ROOT" && cargo clippy -q -p scrap_sga 2>&1 | tee "$WORK/clippy.out" >&2) && ! grep -q '^error' "$WORK/clippy.out"; then
+if [ "$PG_MAJOR" = 15 ]; then
+    step "the repository is self-contained: nothing refers to the shared/ folder beside a clone"
+    # A clone alone must build and pass: a file outside the repository is no input.
+    if refs=$(cd "$ROOT" && grep -rnE '\.\./shared' --exclude-dir=target --exclude-dir=.git --exclude-dir=.venv --exclude='*.md' . 2>/dev/null); then
+        printf '%s\n' "$refs" >&2
+        echo "0 passed; 1 failed" >> "$TALLY"
+        step "these files read the shared/ folder beside the clone: copy what they need into the repository"
+        exit 1
+    fi
     echo "1 passed; 0 failed" >> "$TALLY"
-else
-    echo "0 passed; 1 failed" >> "$TALLY"
+
+    step "lints: every unsafe block in the extension says why it is sound (clippy, undocumented_unsafe_blocks)"
+    if (cd "$ROOT" && cargo clippy -q -p scrap_sga 2>&1 | tee "$WORK/clippy.out" >&2) && ! grep -q '^error' "$WORK/clippy.out"; then
+        echo "1 passed; 0 failed" >> "$TALLY"
+    else
+        echo "0 passed; 1 failed" >> "$TALLY"
+    fi
+
+    step "unit tests: core (client, mapping) and simulator"
+    (cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
 fi
 
-say "unit tests: core (client, mapping) and simulator"
-(cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
-
-say "pgrx tests (inside a test cluster run as the postgres user)"
+step "pgrx tests, PostgreSQL $PG_MAJOR (inside a test cluster run as the postgres user)"
 as_root install -d -o postgres "$WORK/pgrx"
-(cd "$ROOT" && cargo pgrx test pg15 --runas postgres --pgdata "$WORK/pgrx/data" 2>&1 | grep -E '^test |test result|error|panicked') | tally
+(cd "$ROOT" && CARGO_TARGET_DIR="$EXT_TARGET" cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$WORK/pgrx/data" 2>&1 \
+    | grep -E '^test |test result|error|panicked') | tally
 # `cargo pgrx test` installed its debug build: put the release build back.
 install_extension
 
-say "pg_regress (pg_test/)"
+step "pg_regress (pg_test/), PostgreSQL $PG_MAJOR"
 bash "$ROOT/pg_test/run.sh" "$WORK/regress" 2>&1 | tally
 
 PORT=$(free_port)
 cluster_start "$WORK/pg" "$PORT"
 # The whole suite twice, the simulator playing Odoo 18 (JSON-RPC) then Odoo 20 (JSON-2, with
 # 19's datetime comparisons), with the same value-for-value checks. protocols.rs names the
-# versions it plays itself, so it runs once.
+# versions it plays itself, so it runs once. On 16-18, JSON-2 alone unless asked (the protocol
+# code does not depend on the major; what does is exercised by both runs alike).
 e2e() {
     (cd "$ROOT" && SGA_ODOO_VERSION=$1 SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
         cargo test --release -q -p scrap_sga_e2e "${@:2}" -- --test-threads=2 2>&1) | tally
 }
-say "end-to-end tests on port $PORT, the simulator playing Odoo 18 (JSON-RPC)"
-e2e 18 --test '*'
-say "end-to-end tests on port $PORT, the simulator playing Odoo 20 (JSON-2)"
-e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile
+if [ "$PG_MAJOR" = 15 ] || [ -n "${SGA_TEST_BOTH_PROTOCOLS:-}" ]; then
+    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 18 (JSON-RPC)"
+    e2e 18 --test '*'
+    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2)"
+    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile
+else
+    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2), and protocol choice"
+    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile --test protocols
+fi
 
-say "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the change feed"
-DJ="$ROOT/examples/django"
-# A fresh virtual environment, and the app installed into it by pip from its directory, as a
-# project installs it: the tests import the installed copy, never the source tree.
-python3 -m venv "$WORK/django-venv"
-(cd "$DJ" && "$WORK/django-venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt)
-SIM_LOG=/dev/null sim_start 120 500
-DJ_SIM_PID=$SIM_PID
-# `|| true`: a failing run must still reach the tally below, and the simulator be stopped.
-# SGA_SIM_BIN: tests/test_schemas.py starts simulators of its own, serving other schemas.
-(cd "$DJ" && SGA_SIM_URL=$SIM_URL SGA_SIM_BIN="$SIM_BIN" BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
-    "$WORK/django-venv/bin/python" manage.py test --noinput 2>&1) | tee "$WORK/django.log" || true
-kill "$DJ_SIM_PID" 2>/dev/null || true
-# Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)".
-dj_ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
-if grep -q '^OK' "$WORK/django.log"; then echo "$dj_ran passed; 0 failed" >> "$TALLY"; else echo "0 passed; $dj_ran failed" >> "$TALLY"; exit 1; fi
+if [ "$PG_MAJOR" = 15 ]; then
+    step "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the change feed"
+    DJ="$ROOT/examples/django"
+    # A fresh virtual environment, and the app installed into it by pip from its directory, as a
+    # project installs it: the tests import the installed copy, never the source tree.
+    python3 -m venv "$WORK/django-venv"
+    (cd "$DJ" && "$WORK/django-venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt)
+    SIM_LOG=/dev/null sim_start 120 500
+    DJ_SIM_PID=$SIM_PID
+    # `|| true`: a failing run must still reach the tally below, and the simulator be stopped.
+    # SGA_SIM_BIN: tests/test_schemas.py starts simulators of its own, serving other schemas.
+    (cd "$DJ" && SGA_SIM_URL=$SIM_URL SGA_SIM_BIN="$SIM_BIN" BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
+        "$WORK/django-venv/bin/python" manage.py test --noinput 2>&1) | tee "$WORK/django.log" || true
+    kill "$DJ_SIM_PID" 2>/dev/null || true
+    # Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)".
+    dj_ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
+    if grep -q '^OK' "$WORK/django.log"; then echo "$dj_ran passed; 0 failed" >> "$TALLY"; else echo "0 passed; $dj_ran failed" >> "$TALLY"; exit 1; fi
 
-# These two replace the extension files installed above, and put the current build back at the end.
-say "upgrade: 0.1.0 built from its commit, synced, ALTER EXTENSION UPDATE, restart; catalog against a fresh install"
+    step "scripts/demo.sh runs to the end (its own cluster, the simulator playing Odoo 20)"
+    bash "$ROOT/tests/demo_test.sh" 2>&1 | tally
+fi
+cluster_stop "$WORK/pg"
+
+# These replace the extension files installed above, and put the current build back at the end.
+step "upgrade on PostgreSQL $PG_MAJOR: each earlier release built from its commit, synced, ALTER EXTENSION UPDATE, restart; catalog against a fresh install"
 bash "$ROOT/tests/upgrade_test.sh" 2>&1 | tally
 
-# Last: installing and removing the package replaces the extension files installed above (the
-# test puts them back at the end).
-say "Debian package: build, apt-get install, sync from the installed files, apt-get remove"
-bash "$ROOT/tests/package_test.sh" 2>&1 | tally
+if [ "$PG_MAJOR" = 15 ]; then
+    # Last: installing and removing the package replaces the extension files installed above (the
+    # test puts them back at the end).
+    step "Debian package: build, apt-get install, sync from the installed files, apt-get remove"
+    bash "$ROOT/tests/package_test.sh" 2>&1 | tally
+else
+    step "package for PostgreSQL $PG_MAJOR: its files, and a $PG_MAJOR cluster loading them from the package's layout"
+    bash "$ROOT/tests/package_layout_test.sh" 2>&1 | tally
+fi
 
 passed=$(grep -Eo '^[0-9]+ passed|All [0-9]+' "$TALLY" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$TALLY" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-printf '\nall suites: %s passed, %s failed\n' "$passed" "$failed"
+printf '\nall suites on PostgreSQL %s: %s passed, %s failed\n' "$PG_MAJOR" "$passed" "$failed"
+[ "$failed" -eq 0 ]

@@ -7,6 +7,9 @@
 # Installing the package replaces the extension files that `cargo pgrx install` put in place,
 # and removing it deletes them: this saves those files first and puts them back at the end,
 # so scripts/test.sh runs it last. Ends with "N passed; M failed".
+# PostgreSQL 15 alone: the package installs against Debian 12's postgresql-15 (for 16-18, whose
+# postgresql-NN Debian 12 lacks, tests/package_layout_test.sh checks the package's layout).
+PG_MAJOR=15
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 PKG=postgresql-$PG_MAJOR-scrap-sga
 SIM_ORDERS=150 SIM_LINES=600
@@ -101,7 +104,7 @@ ARCH=$(dpkg --print-architecture)
 say "scripts/package.sh (scrap_sga $VERSION)"
 # Built into $WORK (0755) rather than target/: apt reads a local .deb as the _apt user, which
 # may not be able to reach into the checkout.
-if DEB=$(bash "$ROOT/scripts/package.sh" "$WORK/out"); then
+if DEB=$(bash "$ROOT/scripts/package.sh" "$PG_MAJOR" "$WORK/out"); then
     ok "scripts/package.sh builds a package"
 else
     fail "scripts/package.sh builds a package"

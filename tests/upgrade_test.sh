@@ -9,9 +9,9 @@
 #      value kept; the background worker carries on;
 #   5. the catalog the upgrade produced is the catalog of a fresh install of the same version;
 #   6. the upgrade script to the current version ends with sql/privileges.sql, verbatim.
-# Usage: tests/upgrade_test.sh (as root, or a user with sudo). It replaces the extension files of
-# the test clusters' PostgreSQL and puts the current build back at the end. Ends with
-# "N passed; M failed".
+# Usage: [PG_MAJOR=16] tests/upgrade_test.sh (as root, or a user with sudo). It replaces the
+# extension files of the test clusters' PostgreSQL and puts the current build back at the end.
+# Ends with "N passed; M failed".
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 # Each release as it landed: its last commit.
 declare -A RELEASE_COMMIT=([0.1.0]=0355af4 [0.2.0]=6c87c9e)
@@ -43,14 +43,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 package_into() { # package_into TREE TARGET_DIR OUT
-    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" >/dev/null 2>&1)
+    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" > "$WORK/build.log" 2>&1) \
+        || { tail -30 "$WORK/build.log" >&2; return 1; }
 }
 install_build() { # install_build FOLDER: only that build's scripts, each file renamed into place
     rm -f "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
     install_staged "$1"
 }
-say "building the current tree"
-package_into "$ROOT" "$ROOT/target" "$WORK/new"
+say "building the current tree for PostgreSQL $PG_MAJOR"
+package_into "$ROOT" "$EXT_TARGET" "$WORK/new"
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/new$EXTDIR/scrap_sga.control")
 (cd "$ROOT" && cargo build --release -q -p odoo_sim)
 SIM_BIN="$ROOT/target/release/odoo_sim"
@@ -66,11 +67,23 @@ if ! git -C "$ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
     return 1
 fi
 git -C "$ROOT" worktree add --detach "$WORK/v$OLD_VERSION" "$OLD_COMMIT" >/dev/null 2>&1
+if [ "$PG_MAJOR" != 15 ]; then
+    # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no pg16...pg18
+    # feature. The feature line is all they lack (no code changes): add it to the old tree's
+    # manifest, so that the upgrade scripts run on this major from a real old catalog built here.
+    sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$WORK/v$OLD_VERSION/Cargo.toml"
+    grep -q "^pg$PG_MAJOR = " "$WORK/v$OLD_VERSION/Cargo.toml" || { fail "the pg$PG_MAJOR feature added to $OLD_VERSION's Cargo.toml"; return 1; }
+fi
 rm -rf "$WORK/old-target" "$WORK/old"
 mkdir -p "$WORK/old-target"
-cp -a "$ROOT/target/release" "$WORK/old-target/"
-say "building $OLD_VERSION from commit $OLD_COMMIT"
-package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"
+cp -a "$EXT_TARGET/release" "$WORK/old-target/"
+say "building $OLD_VERSION from commit $OLD_COMMIT for PostgreSQL $PG_MAJOR"
+if package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"; then
+    ok "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
+else
+    fail "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
+    return 1
+fi
 same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/old$EXTDIR/scrap_sga.control")"
 # ALTER EXTENSION UPDATE chains the scripts from the old version to the new one.
 chain=$(ls "$WORK/new$EXTDIR" | sed -n 's/^scrap_sga--\([^-]*\)--\([^-]*\)\.sql$/\1 \2/p')

@@ -1,5 +1,6 @@
-//! Harness for end-to-end tests: a real PostgreSQL 15 cluster with scrap_sga installed, fed by
-//! the Odoo simulator. `scripts/test.sh` starts the shared cluster and exports:
+//! Harness for end-to-end tests: a real PostgreSQL cluster (15 to 18: the major `scripts/test.sh`
+//! runs) with scrap_sga installed, fed by the Odoo simulator. `scripts/test.sh` starts the shared
+//! cluster and exports:
 //!
 //! * `SGA_PGPORT`, `SGA_PGHOST`: the shared cluster (each test gets a database of its own);
 //! * `SGA_SIM_BIN`: the simulator binary (each test starts its own simulator);
