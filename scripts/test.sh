@@ -96,6 +96,12 @@ if [ "$PG_MAJOR" = 15 ]; then
     else
         echo "0 passed; 1 failed" >> "$TALLY"
     fi
+    step "lints: no two modules of the extension or of core use each other (scripts/module_cycles.py)"
+    if python3 "$ROOT/scripts/module_cycles.py" "$ROOT/src" "$ROOT/core/src"; then
+        echo "1 passed; 0 failed" >> "$TALLY"
+    else
+        echo "0 passed; 1 failed" >> "$TALLY"
+    fi
 
     step "unit tests: core (client, mapping) and simulator"
     (cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
