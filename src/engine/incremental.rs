@@ -13,7 +13,9 @@
 //!
 //! What a fingerprint cannot see, a late commit that rewrote a record already in the window with a
 //! write_date no newer than the window's newest, the next reconcile sees (`reconcile_every`): its
-//! write_date differs from the mirror's. A server without `read_group` or `formatted_read_group`
+//! write_date differs from the mirror's. A record of the window rewritten in the very second of
+//! the window's newest write, after the fingerprint, would be such a change: so a fingerprint
+//! taken within a few seconds of the newest write is not kept, and the next run lists again. A server without `read_group` or `formatted_read_group`
 //! has every window listed, as before 0.3.0.
 //!
 //! The recheck: two writes within one second carry the same write_date, so a record copied less
@@ -56,11 +58,21 @@ impl ModelRun<'_> {
         }
         let model = self.model().to_owned();
         let since = json!(["write_date", ">=", window.since.to_string()]);
-        self.mirror.window = self
+        let fingerprint = self
             .remote
             .fingerprint(&model, json!([since.clone()]), true)
-            .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window")))?
-            .map(|fp| (window.since, fp));
+            .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window")))?;
+        let taken_at = self.remote.server_time();
+        // A fingerprint taken within the same seconds as the window's newest write cannot be
+        // trusted as the next run's baseline: another record of the window rewritten in that
+        // second after it keeps its count, ids and newest write_date. The next run lists again.
+        let margin = super::RECHECK_SECS + self.mirror.skew_s.ceil() as i64 + 1;
+        let settled = |fp: &Fingerprint| match (fp.newest, taken_at) {
+            (Some(newest), Some(at)) => at.seconds_since(newest) > margin,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        self.mirror.window = fingerprint.filter(settled).map(|fp| (window.since, fp));
         let t = self.mirror.table.clone();
         let to_read_sql = format!(
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')

@@ -57,7 +57,7 @@ use schema::TableOutcome;
 /// Seconds before the previous read whose records the next run reads again, if they were
 /// copied as soon (see `scrap_sga.model.recheck_from` and `recheck_margin`): two writes within
 /// one second carry the same write_date.
-const RECHECK_SECS: i64 = 2;
+pub(super) const RECHECK_SECS: i64 = 2;
 
 /// Run every model of an invocation. Failures are recorded in the run log, never raised: the
 /// caller reads the outcome there.
