@@ -35,7 +35,8 @@ END
 $$;
 
 -- The columns that changed, old and new values as to_jsonb renders them: scrap_sga._audit_diff
--- (src/audit.rs), which compares typed values and renders only those that differ.
+-- (src/audit.rs), which compares typed values and renders only those that differ. OFFSET 0 keeps
+-- the planner from pulling the subquery up, which would call the diff once per `->`: twice.
 CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -47,7 +48,7 @@ BEGIN
            d.diff -> 0, d.diff -> 1
     FROM old_rows o
     JOIN new_rows n ON n.id = o.id
-    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff) d;
+    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff OFFSET 0) d;
     RETURN NULL;
 END
 $$;

@@ -234,7 +234,7 @@ BEGIN
            d.diff -> 0, d.diff -> 1
     FROM old_rows o
     JOIN new_rows n ON n.id = o.id
-    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff) d;
+    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff OFFSET 0) d;
     RETURN NULL;
 END
 $$;

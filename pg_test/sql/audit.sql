@@ -53,6 +53,15 @@ UPDATE mirror SET sga_deleted_at = '2026-11-29 06:00:00+00', sga_run_id = 8 WHER
 UPDATE mirror SET sga_deleted_at = NULL, sga_run_id = 9 WHERE id = 3;
 SELECT run_id, table_name, odoo_id, operation, old_values, new_values FROM scrap_sga.audit_log ORDER BY audit_id;
 
+-- The diff is the audit's main cost: the trigger computes it once per row changed, not once for
+-- each of old_values and new_values.
+SET track_functions = 'all';
+BEGIN;
+UPDATE mirror SET qty = qty + 1, sga_run_id = 10;
+SELECT calls AS diffs_for_2_rows FROM pg_stat_xact_user_functions WHERE schemaname = 'scrap_sga' AND funcname = '_audit_diff';
+ROLLBACK;
+RESET track_functions;
+
 -- Only rows of a table are compared.
 SELECT scrap_sga._audit_diff(1, 2);
 DROP TABLE mirror, sample CASCADE;

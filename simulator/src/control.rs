@@ -8,7 +8,7 @@
 //! | POST /sim/write | `{model, id, values, write_date?, commit?, silent?}`: set values; write_date moves to now (or to the given second). `commit: "later"`: the write is made now but stays invisible until `/sim/commit`, as in a long Odoo transaction. `silent: true`: write_date does not move (a computed field whose value changed) |
 //! | POST /sim/commit | `{model, id}`: the pending write of the record becomes visible, with its original write_date |
 //! | POST /sim/clock | `{advance_s}`: Odoo's clock jumps ahead (write dates, the Date header) |
-//! | POST /sim/touch | `{model, ids, write_date?, same_values?}`: new generated values (or the same ones) and a new write_date (now, or all the same given second: one batch `write`) |
+//! | POST /sim/touch | `{model, ids, write_date?, same_values?, values?}`: new generated values (or the same ones, or `values` set on each record, as a mass action) and a new write_date (now, or all the same given second: one batch `write`) |
 //! | POST /sim/create | `{model, values?}` → `{id}`; a linked many2one in `values` (`order_id`, `bc_id`, ...) picks the parent (default: the first), which is written too |
 //! | POST /sim/archive | `{model, id, active}` (a model with an `active` field) |
 //! | POST /sim/delete | `{model, id}`: deleting a record deletes the records whose many2one points to it through a one2many's `relation_field` (an order's lines), as `ondelete=cascade` does; deleting such a child writes its parent |

@@ -70,11 +70,15 @@ fn touch(store: &mut Store, model: &str, req: &Value) -> Answer {
     let explicit = req["write_date"].as_str().and_then(data::parse_datetime);
     // An import that writes back what a record holds: Odoo still moves write_date.
     let same_values = req["same_values"].as_bool().unwrap_or(false);
+    // A mass action (a server action, "Update" on a list): these fields, the same on every record.
+    let values: Option<Map<String, Value>> = req["values"].as_object().cloned();
     let m = store.model_mut(model).ok_or("unknown model")?;
     let mut n = 0;
     for (i, id) in ids.into_iter().enumerate() {
         if let Some(r) = m.bump(id) {
-            if !same_values {
+            if let Some(v) = &values {
+                r.overrides.get_or_insert_with(Default::default).extend(v.clone());
+            } else if !same_values {
                 r.version += 1;
             }
             if let Some(t) = explicit {

@@ -381,4 +381,23 @@ mod tests {
         control(&app, "/sim/touch", json!({"model": "dimagaz.bc", "ids": [1]}));
         assert_ne!(without_write_date(&after), without_write_date(&read(&app)), "a plain touch writes new values");
     }
+
+    #[test]
+    fn a_touch_with_values_writes_those_fields_on_every_record_and_nothing_else() {
+        let app = app(19, "default", 5, 10);
+        let read = |app: &App| json2(app, "dimagaz.bc", "search_read", json!({"domain": [], "order": "id"})).1;
+        let before = read(&app);
+        control(&app, "/sim/touch", json!({"model": "dimagaz.bc", "ids": [1, 2, 3], "values": {"state": "cancel"}}));
+        let after = read(&app);
+        for (i, (b, a)) in before.as_array().unwrap().iter().zip(after.as_array().unwrap()).enumerate() {
+            let touched = i < 3;
+            for (k, v) in a.as_object().unwrap() {
+                let expect_change = touched && (k == "write_date" || (k == "state" && b[k] != json!("cancel")));
+                assert_eq!(&b[k] != v, expect_change, "record {}, field {k}: {} -> {v}", i + 1, b[k]);
+            }
+            if touched {
+                assert_eq!(a["state"], json!("cancel"));
+            }
+        }
+    }
 }
