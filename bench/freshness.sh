@@ -8,7 +8,7 @@
 #      on Odoo's clock (the simulators' clocks are moved, not waited): the run that copies it, the
 #      runs within lookback and after it;
 #   3. a bulk write of every record with the values it had (an import that changes nothing but
-#      write_date);
+#      write_date), then a mass action (one field set on every record: its state);
 #   4. deletion latency: records deleted in Odoo, counted in runs until the mirror has them;
 #   5. a reconcile of every (id, write_date) pair.
 # Per run: the sync() call's wall milliseconds, database milliseconds as the run log counts them (sync_run.db_time: since 0.3.0 every
@@ -81,8 +81,9 @@ step() {
         "$bwall" "$bdb" "$bsql" "$breq" "$bkb" "$blist" "$bread" "$bwrite" "$awall" "$adb" "$asql" "$areq" "$akb" "$alist" "$aread" "$awrite" \
         "$(awk "BEGIN {print ($bsql > 0) ? $asql / $bsql : 0}")"
 }
-ids() { python3 -c "import json; print(json.dumps({'model': '$1', 'ids': list(range(1, $2 + 1)), 'same_values': $3}))" > "$WORK/ids.json"; }
-touch_all() { ids dimagaz.bc "$ORDERS" "$1"; sims touch "@$WORK/ids.json"; ids dimagaz.bc.line "$LINES" "$1"; sims touch "@$WORK/ids.json"; }
+# ids MODEL N SAME [VALUES]: the body of a touch of records 1 to N (new values, the same ones, or VALUES set).
+ids() { python3 -c "import json; print(json.dumps({'model': '$1', 'ids': list(range(1, $2 + 1)), 'same_values': $3, **({'values': json.loads('${4:-}')} if '${4:-}' else {})}))" > "$WORK/ids.json"; }
+touch_all() { ids dimagaz.bc "$ORDERS" "$@"; sims touch "@$WORK/ids.json"; ids dimagaz.bc.line "$LINES" "$@"; sims touch "@$WORK/ids.json"; }
 deleted() { q "$1" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_deleted_at IS NOT NULL) + (SELECT count(*) FROM scrap_dimagaz_bc_line WHERE sga_deleted_at IS NOT NULL)"; }
 
 echo "data: $ORDERS orders + $LINES lines, the simulators playing Odoo $VERSION, lookback 5 min, runs 60 s apart on Odoo's clock"
@@ -110,6 +111,12 @@ declare -A SAME=([before]=${LAST[before]} [after]=${LAST[after]}) SAMEDB=([befor
 advance 60; step "60 s after"
 advance 300; step "360 s after"
 
+echo "a mass action: one field (state) set on every record"
+touch_all False '{"state": "cancel"}'
+advance 5
+step "the run that copies it"
+declare -A MASS=([before]=${LAST[before]} [after]=${LAST[after]}) MASSDB=([before]=${LASTDB[before]} [after]=${LASTDB[after]})
+
 echo "deletions: 10 orders (with their lines) and 10 lines deleted in Odoo"
 declare -A GONE
 for s in "${SIDES[@]}"; do GONE[$s]=$(deleted "$s"); done
@@ -133,7 +140,8 @@ done
 
 echo "a full-table write over the first copy, in SQL time (in the run log's database time):"
 for s in "${SIDES[@]}"; do
-    printf '  %-6s new values %5.2fx (%5.2fx), the same values %5.2fx (%5.2fx)\n' "$s" \
+    printf '  %-6s every field new %5.2fx (%5.2fx), one field (mass action) %5.2fx (%5.2fx), the same values (import) %5.2fx (%5.2fx)\n' "$s" \
         "$(awk "BEGIN {print ${REWRITE[$s]} / ${FIRST[$s]}}")" "$(awk "BEGIN {print ${REWRITEDB[$s]} / ${FIRSTDB[$s]}}")" \
+        "$(awk "BEGIN {print ${MASS[$s]} / ${FIRST[$s]}}")" "$(awk "BEGIN {print ${MASSDB[$s]} / ${FIRSTDB[$s]}}")" \
         "$(awk "BEGIN {print ${SAME[$s]} / ${FIRST[$s]}}")" "$(awk "BEGIN {print ${SAMEDB[$s]} / ${FIRSTDB[$s]}}")"
 done
