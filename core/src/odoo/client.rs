@@ -130,7 +130,24 @@ impl Client {
 
     /// Get ready to call: choose the protocol (asking the server its version for `auto`), and
     /// log in when that is JSON-RPC. JSON-2 has no login: the API key names the user.
+    /// An answer that went wrong on the way from a server that is up (cut short, garbled, or
+    /// Odoo's own error page, HTTP 500) is tried twice more, as `call` does: otherwise it fails
+    /// every model's run until the next one. A proxy's 502 or 504 (Odoo behind it is down) and
+    /// a server that does not answer in time are not asked again: more tries only add waiting.
     pub fn open(&mut self) -> Result<(), OdooError> {
+        let mut tries = 0;
+        loop {
+            match self.open_once() {
+                Err(e) if matches!(e, OdooError::Cut { .. } | OdooError::Malformed { .. } | OdooError::Http { status: 500, .. }) && tries < 2 => {
+                    tries += 1;
+                    self.transport.pause(RETRY_PAUSE * tries)?;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(&mut self) -> Result<(), OdooError> {
         let protocol = match self.settings.protocol {
             ProtocolChoice::Auto => {
                 let (v, via_json_route) = self.detect()?;

@@ -468,6 +468,17 @@ fn a_glitch_is_tried_once_more_and_a_rate_limit_is_waited_for() {
 }
 
 #[test]
+fn a_glitch_while_connecting_is_tried_again() {
+    let proxy_page = Raw { status: 500, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>500 Internal Server Error</title>".to_vec() };
+    let (url, rx) = serve(vec![proxy_page, version(json!(19), "19.0"), json_answer(200, json!(7))]);
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    c.open().unwrap();
+    assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 7, "spoken to over JSON-2");
+    let paths: Vec<String> = rx.try_iter().map(|r| r.path).collect();
+    assert_eq!(paths[..2], ["/json/version", "/json/version"], "the version asked again after the 500: {paths:?}");
+}
+
+#[test]
 fn bodies_that_are_not_json_get_a_clean_message_never_a_parser_message() {
     let e = json2_error(Raw { status: 200, headers: vec![("Content-Type".into(), "application/json".into())], body: b"[{\"id\": 1, \"na".to_vec() });
     assert_eq!(e.to_string(), format!("Odoo at {} sent an answer that is not valid JSON: the body was cut short after 14 bytes", match &e { OdooError::Malformed { url, .. } => url.clone(), _ => panic!("{e:?}") }));
