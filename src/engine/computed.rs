@@ -25,10 +25,13 @@ impl ModelRun<'_> {
 
     /// Read `fields` (and `id`) of every record, and update the rows whose values differ.
     pub fn refresh_columns(&mut self, fields: &[String], what: &'static str) -> Result<(), SyncError> {
+        // Only the fields the plan still copies: one readable again at the field check may have
+        // been refused again by this run's reads since, and left out.
+        let fields: Vec<String> = fields.iter().filter(|f| self.mirror.plan.has_field(f)).cloned().collect();
         if fields.is_empty() {
             return Ok(());
         }
-        let sub = self.mirror.plan.restricted_to(fields);
+        let sub = self.mirror.plan.restricted_to(&fields);
         let refresh = Refresh::new(&self.mirror.table, &sub);
         let listing = self.listing(sub.field_names(), vec![], what, true);
         let (sizer, mirror) = (self.mirror.sizer.clone(), &mut self.mirror);
@@ -43,7 +46,7 @@ impl ModelRun<'_> {
             let doc = serde_json::to_string(&rows).expect("JSON values serialize");
             let run_id = mirror.run_id;
             let changed = mirror.db.txn(|| {
-                let changed = refresh.apply(&doc, run_id)?;
+                let changed = refresh.apply(&doc, run_id).map_err(|e| e.context(format!("{}: {what}", mirror.conf.model)))?;
                 // Read and compared like any record the run reads: `unchanged` stays what it says.
                 RunLog::add(run_id, &Counts { fetched, updated: changed, ..Default::default() })?;
                 Ok(changed)

@@ -150,6 +150,35 @@ fn a_relational_field_the_user_may_not_read_is_left_out_with_its_reason_then_fil
 }
 
 #[test]
+fn a_field_readable_again_then_refused_again_in_the_same_run_is_left_out_and_the_run_succeeds() {
+    let sim = Sim::start(50, 100);
+    sim.post("/sim/acl", json!({"model": "dimagaz.bc.tag", "read": false}));
+    let db = Db::fresh("e2e_unreadable_twice");
+    db.connect_to(&sim);
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'tag_ids'"), "skipped");
+    // Granted: the field check finds it readable and plans to fill its column. Then the read
+    // of a changed record is refused on that field once (the right taken back meanwhile).
+    sim.post("/sim/acl", json!({"model": "dimagaz.bc.tag", "read": true}));
+    db.sql("UPDATE scrap_sga.model SET schema_checked_at = NULL");
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 5, "values": {"notes": "refused again"}}));
+    sim.post("/sim/fault", json!({"kind": "odoo_error", "method": "read", "count": 1, "name": "odoo.exceptions.AccessError",
+        "message": "Failed to read field dimagaz.bc.tag_ids\nYou are not allowed to access 'Tags' (dimagaz.bc.tag) records."}));
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!(run["status"], json!("succeeded"), "{run}");
+    let changes = run["schema_changes"].to_string();
+    assert!(changes.contains("tag_ids is readable again") && changes.contains("tag_ids not copied"), "{changes}");
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'tag_ids'"), "skipped");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 5"), "refused again");
+    // The next field check takes it back for good.
+    db.sql("UPDATE scrap_sga.model SET schema_checked_at = NULL");
+    db.sync();
+    assert_eq!(db.sql("SELECT status FROM scrap_sga.model_field WHERE model = 'dimagaz.bc' AND field = 'tag_ids'"), "active");
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+}
+
+#[test]
 fn odoo_asking_to_wait_is_waited_for_and_the_run_succeeds() {
     let sim = Sim::start(100, 300);
     let db = Db::fresh("e2e_rate_limit");
