@@ -28,6 +28,13 @@ impl ReadCall {
         format!("{}.{}", self.model, self.method.as_str())
     }
 
+    /// A call whose answer is small by nature: a count, aggregates, a model's field list. One
+    /// over `max_response_mb` was garbled on the way (a proxy's page, a runaway stream), not
+    /// heavy: worth another try, where a read of records too heavy is not.
+    pub fn answers_small(&self) -> bool {
+        matches!(self.method, ReadMethod::FieldsGet | ReadMethod::SearchCount | ReadMethod::ReadGroup | ReadMethod::FormattedReadGroup)
+    }
+
     /// A read of several records: when it is too heavy for Odoo, its caller asks for fewer.
     pub fn is_batch(&self) -> bool {
         match self.method {

@@ -266,7 +266,10 @@ impl Client {
                 // Twice more, a second and then two apart; a timeout only once more, since each
                 // costs read_timeout. A batch too heavy is not sent again as it is: its caller
                 // asks for fewer records instead.
-                Err(e) if e.is_glitch() && !(e.is_too_heavy() && call.is_batch()) && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } => {
+                Err(e) if (e.is_glitch() || matches!(e, OdooError::TooLarge { .. }) && call.answers_small())
+                    && !(e.is_too_heavy() && call.is_batch())
+                    && tries < if matches!(e, OdooError::Timeout { .. }) { 1 } else { 2 } =>
+                {
                     tries += 1;
                     self.transport.pause(RETRY_PAUSE * tries)?;
                 }

@@ -468,6 +468,18 @@ fn a_glitch_is_tried_once_more_and_a_rate_limit_is_waited_for() {
 }
 
 #[test]
+fn a_small_answer_too_large_is_tried_again_a_record_too_large_is_not() {
+    let runaway = || Raw { status: 200, headers: vec![("Content-Type".into(), "application/json".into())], body: vec![b' '; (1 << 20) + 10] };
+    let (url, rx) = serve(vec![version(json!(19), "19.0"), runaway(), json_answer(200, json!(7)), runaway()]);
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    c.open().unwrap();
+    assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 7, "a count over the limit was asked again");
+    let e = c.read("res.partner", &[1], &["name".to_owned()]).unwrap_err();
+    assert!(matches!(e, OdooError::TooLarge { .. }), "{e:?}");
+    assert_eq!(rx.try_iter().count(), 4, "the record's read was not sent again");
+}
+
+#[test]
 fn a_glitch_while_connecting_is_tried_again() {
     let proxy_page = Raw { status: 500, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>500 Internal Server Error</title>".to_vec() };
     let (url, rx) = serve(vec![proxy_page, version(json!(19), "19.0"), json_answer(200, json!(7))]);
