@@ -196,8 +196,16 @@ impl Client {
                 tried.push(format!("POST {} common.version ({why})", jsonrpc::PATH));
                 Err(OdooError::NoProtocol { url: self.transport.shown_url.clone(), tried: tried.join(", ") })
             }
-            // Unreachable, too slow, or told to stop: that, not "answered neither", is the news.
-            Err(e @ (OdooError::Connect { .. } | OdooError::Timeout { .. } | OdooError::Interrupted | OdooError::TooLarge { .. })) => Err(e),
+            // Unreachable, too slow, cut off, a server error, or told to stop: that, not
+            // "answered neither", is the news (and `open` tries a cut or a 500 again).
+            Err(
+                e @ (OdooError::Connect { .. }
+                | OdooError::Timeout { .. }
+                | OdooError::Interrupted
+                | OdooError::TooLarge { .. }
+                | OdooError::Cut { .. }
+                | OdooError::Http { .. }),
+            ) => Err(e),
             Err(e) => {
                 tried.push(format!("POST {} common.version ({e})", jsonrpc::PATH));
                 Err(OdooError::NoProtocol { url: self.transport.shown_url.clone(), tried: tried.join(", ") })
@@ -222,6 +230,10 @@ impl Client {
 
     fn version_over_jsonrpc(&self) -> Result<Result<ServerVersion, String>, OdooError> {
         let a = self.transport.post_json(jsonrpc::PATH, &jsonrpc::call_body(self.next_id(), "common", "version", json!([])), &[])?;
+        // As for the version routes: a server error is that, not a missing route.
+        if a.status >= 500 {
+            return Err(OdooError::Http { url: self.transport.shown_url.clone(), status: a.status, what: self.transport.describe(&a) });
+        }
         if a.status != 200 {
             return Ok(Err(format!("HTTP {} with {}", a.status, self.transport.describe(&a))));
         }

@@ -480,6 +480,24 @@ fn a_small_answer_too_large_is_tried_again_a_record_too_large_is_not() {
 }
 
 #[test]
+fn a_server_error_on_json_rpc_version_is_tried_again_not_taken_for_no_protocol() {
+    let server_error = || Raw { status: 500, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>500 Internal Server Error</title>".to_vec() };
+    let (url, rx) = serve(vec![
+        not_found_html(),
+        not_found_html(),
+        server_error(),
+        not_found_html(),
+        not_found_html(),
+        fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")),
+        fixture18(include_str!("../../../tests/fixtures/odoo18/02_authenticate_ok.json")),
+    ]);
+    let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
+    c.open().unwrap();
+    assert_eq!(c.protocol(), Some(Protocol::JsonRpc));
+    assert_eq!(rx.try_iter().count(), 7, "the three questions asked again after the 500, then the login");
+}
+
+#[test]
 fn a_glitch_while_connecting_is_tried_again() {
     let proxy_page = Raw { status: 500, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<title>500 Internal Server Error</title>".to_vec() };
     let (url, rx) = serve(vec![proxy_page, version(json!(19), "19.0"), json_answer(200, json!(7))]);
