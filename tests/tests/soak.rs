@@ -139,7 +139,7 @@ fn soak_under_every_fault_then_the_mirror_equals_odoo() {
     // Why runs failed: a failed run is taken up by the next one, but its reason says whether a
     // fault reached a request that is not retried or split.
     let reasons = db.sql(&format!(
-        "SELECT coalesce(string_agg(format('%s x%s: %s', sqlstate, n, left(error, 200)), E'\\n    ' ORDER BY n DESC), 'none')
+        "SELECT coalesce(string_agg(format('%s x%s: %s', sqlstate, n, error), E'\\n    ' ORDER BY n DESC), 'none')
          FROM (SELECT sqlstate, error, count(*) n FROM scrap_sga.sync_run
                WHERE run_id > {from_run} AND run_id <= {calm} AND status = 'failed' GROUP BY 1, 2) e"
     ));
