@@ -4,7 +4,8 @@
 //! the records waiting in the retry queue that the mirror lacks. Equal: nothing was deleted, for
 //! the price of that request. Different: the id space is cut in halves (by id value, so that
 //! every cut halves the range and the search ends), each half fingerprinted in Odoo and counted
-//! in the mirror from its indexes, down to ranges small enough to reconcile record by record.
+//! in the mirror from its indexes, down to ranges small enough to reconcile record by record
+//! (`halving`).
 //! The sum of ids is what a count alone misses: a deletion and a creation in the same interval
 //! keep the count but not the sum, whatever order they happen in. (A server without fingerprints
 //! is asked its count alone: the comparison then comes after the copy, so that the creation is
@@ -13,13 +14,11 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::ModelRun;
+use super::halving::Halving;
 use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::interrupt;
-
-/// A range with at most this many rows is reconciled pair by pair (one or two requests).
-const LEAF_ROWS: i64 = 5_000;
 
 /// Live rows of `table` in `range`, and their ids' sum: all rows minus the soft-deleted ones, so
 /// that both come from indexes (the primary key, and the partial index on soft-deleted rows)
@@ -90,24 +89,20 @@ impl ModelRun<'_> {
             let top = Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.max(RetryQueue::highest_id(&model)?).unwrap_or(0);
             Ok((plus(live, RetryQueue::missing_from(&model, &table, IdRange::ALL)?), top))
         })?;
+        let halving = Halving { top };
         let mut todo = vec![(IdRange::ALL, odoo_total, mirror_total)];
         while let Some((range, odoo, mirror)) = todo.pop() {
             interrupt::check()?;
             if odoo.same_as(mirror) {
                 continue;
             }
-            // The middle id of the range; the open top range is cut below the highest id known here
-            // (Odoo's newer ids, if any, fall in its upper half).
-            let mid = range.lo + (range.hi.unwrap_or(top).max(range.lo) - range.lo) / 2;
-            if mirror.rows <= LEAF_ROWS || odoo.live.rows <= LEAF_ROWS || mid <= range.lo || range.hi.is_some_and(|h| mid >= h) {
+            let Some((left, right)) = halving.halves(range, mirror.rows.min(odoo.live.rows)) else {
                 self.reconcile(range, 1)?;
                 continue;
-            }
-            let left = IdRange { lo: range.lo, hi: Some(mid) };
+            };
             let mirror_left = self.mirror.db.txn(|| mirror_set(&model, &table, left))?;
             let odoo_left = self.odoo_set(left)?;
-            let right = (IdRange { lo: mid, hi: range.hi }, odoo.minus(odoo_left), Live { rows: mirror.rows - mirror_left.rows, id_sum: mirror.id_sum - mirror_left.id_sum });
-            todo.push(right);
+            todo.push((right, odoo.minus(odoo_left), Live { rows: mirror.rows - mirror_left.rows, id_sum: mirror.id_sum - mirror_left.id_sum }));
             todo.push((left, odoo_left, mirror_left));
         }
         Ok(())

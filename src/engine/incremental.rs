@@ -7,16 +7,22 @@
 //!    nothing was written in it since, so nothing is listed. A quiet run is that request, and the
 //!    deletion check's.
 //! 2. Otherwise the window's fingerprint is taken again (before listing: whatever is written from
-//!    then on makes the next one differ), then `(id, write_date)` of the window are listed, compared
+//!    then on makes the next one differ). What was written since the previous run read (from
+//!    `recheck_from`, a couple of seconds before) is listed: `(id, write_date)` pairs, compared
 //!    with the mirror in SQL, and only the records that are new, changed, soft-deleted here, or
 //!    copied too soon after their write (the recheck below) are read.
+//! 3. The rest of the window was written before the previous run: only a late commit (or a
+//!    deletion) can have changed it since. Its fingerprint in Odoo is compared with the mirror's
+//!    rows written then, and where they differ, by id ranges halved (`halving`); only the ranges
+//!    that differ are listed. A bulk write is not listed again at each change after it.
 //!
 //! What a fingerprint cannot see, a late commit that rewrote a record already in the window with a
-//! write_date no newer than the window's newest, the next reconcile sees (`reconcile_every`): its
-//! write_date differs from the mirror's. A record of the window rewritten in the very second of
-//! the window's newest write, after the fingerprint, would be such a change: so a fingerprint
-//! taken within a few seconds of the newest write is not kept, and the next run lists again. A server without `read_group` or `formatted_read_group`
-//! has every window listed, as before 0.3.0.
+//! write_date no newer than the newest of its range, the next reconcile sees (`reconcile_every`):
+//! its write_date differs from the mirror's. A record of the window rewritten in the very second
+//! of the window's newest write, after the fingerprint, would be such a change: so a fingerprint
+//! taken within a few seconds of the newest write is not kept, and the next run lists what was
+//! written since this one read. A server without `read_group` or `formatted_read_group` has every
+//! window listed, as before 0.3.0.
 //!
 //! The recheck: two writes within one second carry the same write_date, so a record copied less
 //! than a couple of seconds after its write (in Odoo's clock, measured) is read once more by the
@@ -28,10 +34,12 @@ use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::json;
 
 use super::context::{Mirror, ModelRun};
+use super::halving::Halving;
 use super::streams::{self, Event};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
+use crate::interrupt;
 use crate::listing::{pairs_document, PAIRS};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
@@ -73,6 +81,27 @@ impl ModelRun<'_> {
             (Some(_), None) => false,
         };
         self.mirror.window = fingerprint.filter(settled).map(|fp| (window.since, fp));
+        // What was written since the previous run read is listed whole: a fingerprint cannot
+        // tell a record rewritten in the second of another write from the copy of its first write.
+        // Before that, only late commits can have changed the window: it is compared with the
+        // mirror by fingerprints, and only the id ranges that differ are listed.
+        match (fingerprint, window.recheck_from.filter(|r| *r > window.since)) {
+            (Some(_), Some(recent)) => {
+                self.list_window(window, vec![json!(["write_date", ">=", recent.to_string()])], vec![IdRange::ALL])?;
+                let older = self.differing_ranges(window.since, recent)?;
+                if older.is_empty() {
+                    return Ok(());
+                }
+                self.list_window(window, vec![since, json!(["write_date", "<", recent.to_string()])], older)
+            }
+            _ => self.list_window(window, vec![since], vec![IdRange::ALL]),
+        }
+    }
+
+    /// List the window's `(id, write_date)` pairs in `ranges`, compare them with the mirror in
+    /// SQL, and read the records that are new, changed, soft-deleted here, or to be checked again.
+    fn list_window(&mut self, window: &Window, domain: Vec<serde_json::Value>, ranges: Vec<IdRange>) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
         let t = self.mirror.table.clone();
         let to_read_sql = format!(
             "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
@@ -82,10 +111,10 @@ impl ModelRun<'_> {
                AND (o.write_date >= $2 OR NOT {})",
             RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
-        let listing = self.listing(vec!["write_date".into()], vec![since], "listing changes", false);
+        let listing = self.listing(vec!["write_date".into()], domain, "listing changes", false);
         let pairs = Mirror::pair_sizer(LIST_PAGE);
         let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
-        streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &pairs, |remote, event| {
+        streams::fetch(self.remote, &listing, ranges, 1, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
             mirror.note_answer(page.answered_at);
             mirror.note_skew(page.answered_at, &page.records);
@@ -104,6 +133,41 @@ impl ModelRun<'_> {
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())
+    }
+
+    /// The id ranges where Odoo's records written in `[since, until)` differ from the mirror's
+    /// live rows written then, by their fingerprints: none when they agree; else the ranges that
+    /// differ, halved down to leaves (`halving`), in id order. What a fingerprint cannot tell
+    /// apart (see `Fingerprint`) waits for the reconcile.
+    fn differing_ranges(&mut self, since: OdooTime, until: OdooTime) -> Result<Vec<IdRange>, SyncError> {
+        let (model, table) = (self.model().to_owned(), self.mirror.table.clone());
+        let top = self.mirror.db.txn(|| Ok(Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.unwrap_or(0)))?;
+        let halving = Halving { top };
+        let mut todo = vec![IdRange::ALL];
+        let mut leaves = Vec::new();
+        while let Some(range) = todo.pop() {
+            interrupt::check()?;
+            let mut domain = vec![json!(["write_date", ">=", since.to_string()]), json!(["write_date", "<", until.to_string()])];
+            domain.extend(range.domain().as_array().cloned().unwrap_or_default());
+            let odoo = self
+                .remote
+                .fingerprint(&model, json!(domain), true)
+                .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window, ids after {}", range.lo)))?;
+            let Some(odoo) = odoo else {
+                leaves.push(range);
+                continue;
+            };
+            let mirror = self.mirror.db.txn(|| window_fingerprint(&table, since, until, range))?;
+            if odoo == mirror {
+                continue;
+            }
+            match halving.halves(range, odoo.count.min(mirror.count)) {
+                Some((left, right)) => todo.extend([right, left]),
+                None => leaves.push(range),
+            }
+        }
+        leaves.sort_by_key(|r| r.lo);
+        Ok(leaves)
     }
 
     /// Whether Odoo's fingerprint of the window, as it was last listed, is still what it was.
@@ -143,4 +207,18 @@ impl ModelRun<'_> {
         }
         Ok(())
     }
+}
+
+/// The mirror's fingerprint of its live rows written in `[since, until)` in `range`,
+/// in the terms of Odoo's: count, sum of ids, newest write_date to the second in UTC.
+fn window_fingerprint(table: &str, since: OdooTime, until: OdooTime, range: IdRange) -> Result<Fingerprint, SyncError> {
+    let (count, id_sum, newest) = Spi::get_three_with_args::<i64, i64, String>(
+        &format!(
+            "SELECT count(*), coalesce(sum(id), 0)::bigint, to_char(max(write_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+             FROM ONLY {table} WHERE write_date >= $1 AND write_date < $2 AND sga_deleted_at IS NULL AND {}",
+            range.sql("id")
+        ),
+        &[timestamptz(Some(since)).into(), timestamptz(Some(until)).into()],
+    )?;
+    Ok(Fingerprint { count: count.unwrap_or(0), id_sum: id_sum.unwrap_or(0), newest: newest.as_deref().and_then(OdooTime::parse) })
 }

@@ -20,6 +20,7 @@ mod computed;
 mod context;
 mod deletions;
 mod full;
+mod halving;
 mod incremental;
 mod job;
 mod pages;

@@ -2,7 +2,7 @@
 //! once `lookback` has passed; a commit later than `lookback` is repaired by the next reconcile
 //! with no manual step; deletions reach the mirror on the next run; listeners hear of changes;
 //! a computed field a DBA opted in is refreshed although its write_date does not move.
-use scrap_sga_e2e::{compare_both_mirrors, compare_mirror, count, fingerprint_method, row_of, started, Db, Sim};
+use scrap_sga_e2e::{compare_both_mirrors, compare_mirror, count, fingerprint_method, row_of, shift, started, Db, Sim};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -54,6 +54,43 @@ fn after_a_bulk_import_quiet_runs_send_two_fingerprints_whether_within_lookback_
     let changed = db.sync();
     assert_eq!(count(row_of(&changed, "dimagaz.bc.line"), "updated"), 1, "{changed}");
     assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+}
+
+#[test]
+fn changes_within_lookback_after_a_burst_list_what_was_written_since_and_the_id_ranges_that_differ() {
+    let (sim, db) = started("e2e_burst_ranges", 100, 24000, 1);
+    let ids: Vec<i64> = (1..=24000).collect();
+    sim.post("/sim/touch", json!({"model": "dimagaz.bc.line", "ids": ids}));
+    sim.advance_clock(5);
+    db.sync();
+    let burst = db.cursor("dimagaz.bc.line");
+    sim.advance_clock(15);
+    db.sync();
+    sim.advance_clock(15);
+    // Within lookback of the burst: a deletion, a write, and a late commit, one that began a few
+    // seconds after the burst and ended after the last run (older than what that run read).
+    sim.post("/sim/delete", json!({"model": "dimagaz.bc.line", "id": 1234}));
+    sim.post("/sim/write", json!({"model": "dimagaz.bc.line", "id": 20000, "values": {"name": "after the burst"}}));
+    sim.post("/sim/write", json!({"model": "dimagaz.bc.line", "id": 500, "values": {"name": "late commit"}, "write_date": shift(&burst, 3)}));
+    sim.post("/sim/stats/reset", json!({}));
+    let r = db.sync();
+    let lines = row_of(&r, "dimagaz.bc.line");
+    assert_eq!((count(lines, "updated"), count(lines, "deleted")), (2, 1), "{r}");
+    // The write since the last run, the id range where the window's fingerprint differs from the
+    // mirror's (ids 1 to 3,000, with the late commit and the deletion), and the deletion check's
+    // (the same range): 5,999 pairs, where the whole window is 24,000 (26,998 listed before).
+    let listed = count(&db.last_run("dimagaz.bc.line"), "listed");
+    assert!((1..=8000).contains(&listed), "listed {listed}: {r}");
+    assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+    // The window's fingerprint was taken in the second of the write: the next run lists again
+    // what was written since the run before it (that write), and the one after is quiet.
+    sim.advance_clock(15);
+    let next = db.sync();
+    assert_eq!(count(&db.last_run("dimagaz.bc.line"), "listed"), 1, "{next}");
+    sim.advance_clock(15);
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    assert_eq!(sim.stats()["requests"], json!({fingerprint_method(): 4}), "{}", sim.stats());
 }
 
 #[test]
