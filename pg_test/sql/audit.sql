@@ -10,7 +10,7 @@ CREATE TYPE pair AS (a integer, b text);
 CREATE TABLE mirror (
     id integer PRIMARY KEY, flag boolean, qty double precision, amount numeric, big bigint, small smallint,
     r real, name text, day date, at timestamptz, naive timestamp, tags integer[], grid text[], props jsonb,
-    raw json, data bytea, m mood, p positive, pr pair,
+    raw json, data bytea, m mood, p positive, pr pair, code varchar(8), padded char(4),
     sga_synced_at timestamptz NOT NULL DEFAULT now(), sga_run_id bigint, sga_deleted_at timestamptz);
 CREATE TRIGGER scrap_sga_audit_insert AFTER INSERT ON mirror REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION scrap_sga.audit_insert();
@@ -19,15 +19,16 @@ CREATE TRIGGER scrap_sga_audit_update AFTER UPDATE ON mirror REFERENCING OLD TAB
 
 -- Values at the edges of every type's rendering: NULLs, NaN and infinities (strings in JSON),
 -- numbers written differently but equal, text that needs escaping, empty and two-dimensional
--- arrays, jsonb scalars and nested documents, json with duplicate keys, enums, domains, rows.
+-- arrays, jsonb scalars and nested documents, json with duplicate keys, enums, domains, rows,
+-- varchar and blank-padded char, a text long enough to be stored compressed.
 CREATE TABLE sample (LIKE mirror INCLUDING DEFAULTS);
-INSERT INTO sample (id, flag, qty, amount, big, small, r, name, day, at, naive, tags, grid, props, raw, data, m, p, pr) VALUES
- (1, true, 1.5, 1.0, 9007199254740993, 7, 0.1, 'plain', '2026-01-15', '2026-11-29 05:25:34+00', '2026-11-29 05:25:34', '{1,2,3}', '{{a,b},{c,d}}', '{"a": 1, "b": [true, null]}', '{"k": 1, "k": 2}', '\x00ff', 'calm', 1, ROW(1, 'x')),
- (2, false, 'NaN', 1.00, -1, -7, 'Infinity', E'quote " backslash \\ tab \t newline \n é €', 'infinity', '-infinity', 'infinity', '{}', '{}', '"just a string"', '[1, "two", null]', '\x', 'busy', 2, ROW(NULL, NULL)),
- (3, NULL, '-0', 'NaN', 0, 0, '-Infinity', '', '-infinity', 'infinity', '-infinity', '{NULL,4}', '{{NULL,"x y"}}', '42', '  {"spaced" :  true }  ', '\xdeadbeef', NULL, NULL, NULL),
- (4, true, 0, 'Infinity', 1, 1, 3.25, 'Détendeur 1,3 kg/h', '2000-02-29', '1999-12-31 23:59:59.999999+00', '1999-12-31 23:59:59.999999', '{5}', '{"a\"b"}', 'null', 'null', NULL, 'calm', 3, ROW(2, 'y')),
- (5, false, 1e300, 123456789012345678901234567890.123456789, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{"z": {"y": {"x": [[], {}]}}}', '"s"', '\x0102', 'busy', 4, ROW(2, 'y')),
- (6, NULL, 1.5, -0.000001, 2, 2, 0.1, 'plain', '2026-01-15', '2026-11-29 05:25:34+00', '2026-11-29 05:25:34', '{1,2,3}', '{{a,b},{c,d}}', '{"b": [true, null], "a": 1}', '{"k": 2}', '\x00ff', 'calm', 1, ROW(1, 'x'));
+INSERT INTO sample (id, flag, qty, amount, big, small, r, name, day, at, naive, tags, grid, props, raw, data, m, p, pr, code, padded) VALUES
+ (1, true, 1.5, 1.0, 9007199254740993, 7, 0.1, 'plain', '2026-01-15', '2026-11-29 05:25:34+00', '2026-11-29 05:25:34', '{1,2,3}', '{{a,b},{c,d}}', '{"a": 1, "b": [true, null]}', '{"k": 1, "k": 2}', '\x00ff', 'calm', 1, ROW(1, 'x'), 'ab', 'x'),
+ (2, false, 'NaN', 1.00, -1, -7, 'Infinity', E'quote " backslash \\ tab \t newline \n é €', 'infinity', '-infinity', 'infinity', '{}', '{}', '"just a string"', '[1, "two", null]', '\x', 'busy', 2, ROW(NULL, NULL), E'é"\\', 'yy'),
+ (3, NULL, '-0', 'NaN', 0, 0, '-Infinity', '', '-infinity', 'infinity', '-infinity', '{NULL,4}', '{{NULL,"x y"}}', '42', '  {"spaced" :  true }  ', '\xdeadbeef', NULL, NULL, NULL, '', NULL),
+ (4, true, 0, 'Infinity', 1, 1, 3.25, 'Détendeur 1,3 kg/h', '2000-02-29', '1999-12-31 23:59:59.999999+00', '1999-12-31 23:59:59.999999', '{5}', '{"a\"b"}', 'null', 'null', NULL, 'calm', 3, ROW(2, 'y'), 'ab', 'x   '),
+ (5, false, 1e300, 123456789012345678901234567890.123456789, NULL, NULL, NULL, repeat('long text ', 1000), NULL, NULL, NULL, NULL, NULL, '{"z": {"y": {"x": [[], {}]}}}', '"s"', '\x0102', 'busy', 4, ROW(2, 'y'), NULL, 'wxyz'),
+ (6, NULL, 1.5, -0.000001, 2, 2, 0.1, 'plain', '2026-01-15', '2026-11-29 05:25:34+00', '2026-11-29 05:25:34', '{1,2,3}', '{{a,b},{c,d}}', '{"b": [true, null], "a": 1}', '{"k": 2}', '\x00ff', 'calm', 1, ROW(1, 'x'), 'ab', 'x');
 UPDATE sample SET sga_run_id = id, sga_synced_at = timestamptz '2026-11-29 00:00:00+00' + id * interval '1 minute';
 
 -- The diff of every pair of samples, against the same diff computed with to_jsonb and jsonb_each
@@ -40,6 +41,8 @@ CREATE FUNCTION diff_by_to_jsonb(o sample, n sample) RETURNS jsonb LANGUAGE sql 
 $$;
 SELECT count(*) AS pairs,
        count(*) FILTER (WHERE scrap_sga._audit_diff(o, n) IS NOT DISTINCT FROM diff_by_to_jsonb(o, n)) AS identical,
+       -- as text too: jsonb's = takes 1.0 and 1.00 for equal, its text does not
+       count(*) FILTER (WHERE scrap_sga._audit_diff(o, n)::text IS NOT DISTINCT FROM diff_by_to_jsonb(o, n)::text) AS same_text,
        count(*) FILTER (WHERE scrap_sga._audit_diff(o, n) IS NULL) AS unchanged
 FROM sample o CROSS JOIN sample n;
 SELECT jsonb_pretty(scrap_sga._audit_diff(o, n)) FROM sample o, sample n WHERE o.id = 1 AND n.id = 2;
