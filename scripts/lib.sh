@@ -288,6 +288,8 @@ sim_start() {
 PASSED=0 FAILED=0
 ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }
+# check NAME COMMAND...: ok when the command succeeds, else fail.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
 # end_tally EXIT_STATUS: the closing line; a script stopped early counts as failed, so that its
 # tally never reads clean. Fails when anything failed.
 end_tally() {

@@ -27,8 +27,6 @@ EXTDIR=$("$SYS_PG_CONFIG" --sharedir)/extension
 sys_files() { compgen -G "$LIBDIR/scrap_sga.so" || true; compgen -G "$EXTDIR/scrap_sga.control" || true; compgen -G "$EXTDIR/scrap_sga--*.sql" || true; }
 PSQL=("$SYS_PG_BIN/psql" -X -q -At -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1)
 q() { "${PSQL[@]}" -p "$(cat "$DIR/port")" -c "$1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
-
 # Stop the cluster and the simulator, take our files out of the system's folders and put back
 # what was there before, each by rename. Returns non-zero if the folders are not as they were.
 teardown() {

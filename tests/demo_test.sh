@@ -5,8 +5,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 LOG=$(mktemp /tmp/scrap_sga_demo_test.XXXXXX)
 trap 'rc=$?; rm -f "$LOG"; end_tally "$rc" || exit 1' EXIT
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
-
 if bash "$ROOT/scripts/demo.sh" > "$LOG" 2>&1; then
     ok "scripts/demo.sh exits 0"
 else

@@ -18,8 +18,6 @@ PKG=postgresql-$PG_MAJOR-scrap-sga
 LIBDIR=/usr/lib/postgresql/$PG_MAJOR/lib
 EXTDIR=/usr/share/postgresql/$PG_MAJOR/extension
 
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
-
 setup
 WORK=$(mktemp -d /tmp/scrap_sga_pkglayout.XXXXXX)
 chmod 755 "$WORK"

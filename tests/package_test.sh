@@ -15,8 +15,6 @@ PKG=postgresql-$PG_MAJOR-scrap-sga
 SIM_ORDERS=150 SIM_LINES=600
 
 # check NAME COMMAND...: a check that passes when COMMAND succeeds.
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
-
 # dpkg's two-letter state ("ii" installed, "rc" removed but configured...), empty once the
 # package is gone: dpkg may still remember a removed package as "un"/"pn", which is not there.
 pkg_status() {
