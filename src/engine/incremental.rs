@@ -12,9 +12,11 @@
 //!    with the mirror in SQL, and only the records that are new, changed, soft-deleted here, or
 //!    copied too soon after their write (the recheck below) are read.
 //! 3. The rest of the window was written before the previous run: only a late commit (or a
-//!    deletion) can have changed it since. Its fingerprint in Odoo is compared with the mirror's
-//!    rows written then, and where they differ, by id ranges halved (`halving`); only the ranges
-//!    that differ are listed. A bulk write is not listed again at each change after it.
+//!    deletion) can have changed it since. After the deletion check (which finds deletions and
+//!    late creations: they change the model's count and id sum), its fingerprint in Odoo is
+//!    compared with the mirror's rows written then, and where they differ, by id ranges halved
+//!    (`halving`); only the ranges that differ are listed. A bulk write is not listed again at
+//!    each change after it.
 //!
 //! What a fingerprint cannot see, a late commit that rewrote a record already in the window with a
 //! write_date no newer than the newest of its range, the next reconcile sees (`reconcile_every`):
@@ -60,9 +62,13 @@ pub struct Window {
 }
 
 impl ModelRun<'_> {
-    pub fn copy_changes(&mut self, window: &Window) -> Result<(), SyncError> {
+    /// Copy what changed in the window. When only what was written since the previous run was
+    /// listed, returns the rest of the window, `[since, until)`, for [`Self::copy_late_commits`]
+    /// once the deletion check has run.
+    pub fn copy_changes(&mut self, window: &Window) -> Result<Option<(OdooTime, OdooTime)>, SyncError> {
         if self.window_unchanged(window)? {
-            return self.recheck(window);
+            self.recheck(window)?;
+            return Ok(None);
         }
         let model = self.model().to_owned();
         let since = json!(["write_date", ">=", window.since.to_string()]);
@@ -88,14 +94,25 @@ impl ModelRun<'_> {
         match (fingerprint, window.recheck_from.filter(|r| *r > window.since)) {
             (Some(_), Some(recent)) => {
                 self.list_window(window, vec![json!(["write_date", ">=", recent.to_string()])], vec![IdRange::ALL])?;
-                let older = self.differing_ranges(window.since, recent)?;
-                if older.is_empty() {
-                    return Ok(());
-                }
-                self.list_window(window, vec![since, json!(["write_date", "<", recent.to_string()])], older)
+                Ok(Some((window.since, recent)))
             }
-            _ => self.list_window(window, vec![since], vec![IdRange::ALL]),
+            _ => {
+                self.list_window(window, vec![since], vec![IdRange::ALL])?;
+                Ok(None)
+            }
         }
+    }
+
+    /// The window's records written in `[since, until)`, before the previous run read: compared
+    /// with the mirror by fingerprints, and only the id ranges that differ listed. Run after the
+    /// deletion check, which leaves only late rewrites to be found here.
+    pub fn copy_late_commits(&mut self, window: &Window, (since, until): (OdooTime, OdooTime)) -> Result<(), SyncError> {
+        let ranges = self.differing_ranges(since, until)?;
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let domain = vec![json!(["write_date", ">=", since.to_string()]), json!(["write_date", "<", until.to_string()])];
+        self.list_window(window, domain, ranges)
     }
 
     /// List the window's `(id, write_date)` pairs in `ranges`, compare them with the mirror in

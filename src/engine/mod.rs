@@ -321,18 +321,20 @@ impl ModelRun<'_> {
             return Ok(Done { mode: RunMode::Retry, sets_window: false, reconciled: false, computed_refreshed: false });
         }
         let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !self.mirror.plan.has_field("write_date");
+        let mut late_check = None;
         if full {
             self.copy_all()?;
         } else {
             // Anchored on Odoo's clock when the previous run read; a run from before that was
             // kept (or a server without a Date header) falls back on the newest write_date copied.
             let anchor = conf.read_at.or(conf.cursor).expect("an incremental run has a cursor");
-            self.copy_changes(&Window {
+            let window = Window {
                 recheck_from: conf.recheck_from,
                 recheck_margin_s: conf.recheck_margin_s,
                 since: anchor.minus_seconds(conf.lookback_secs),
                 baseline: conf.window,
-            })?;
+            };
+            late_check = self.copy_changes(&window)?.map(|older| (window, older));
             self.refresh_columns(refill, "filling the columns of fields readable again")?;
         }
         // Deletions since the last run, cheaply; or every pair compared when due.
@@ -341,6 +343,12 @@ impl ModelRun<'_> {
             self.reconcile(IdRange::ALL, conf.parallel)?;
         } else if !table.created {
             self.find_deletions()?;
+            // After the deletion check, which found what was deleted or created late (it changes
+            // the model's count and id sum), what is left to find before the previous run is a
+            // late rewrite.
+            if let Some((window, older)) = late_check {
+                self.copy_late_commits(&window, older)?;
+            }
         }
         // Computed fields whose value may have changed without write_date moving.
         let refresh_computed = conf.computed_due || full;
