@@ -22,10 +22,17 @@ impl IdRange {
 
     /// The same range as an Odoo domain.
     pub fn domain(&self) -> Value {
-        match self.hi {
-            Some(hi) => json!([["id", ">", self.lo], ["id", "<=", hi]]),
-            None => json!([["id", ">", self.lo]]),
+        self.domain_with(&[])
+    }
+
+    /// `conditions` and the range, as one Odoo domain.
+    pub fn domain_with(&self, conditions: &[Value]) -> Value {
+        let mut d = conditions.to_vec();
+        d.push(json!(["id", ">", self.lo]));
+        if let Some(hi) = self.hi {
+            d.push(json!(["id", "<=", hi]));
         }
+        Value::Array(d)
     }
 
     /// The same range as SQL on `column` (constants only: both ends are integers).
@@ -48,6 +55,8 @@ mod tests {
         assert_eq!(r.domain(), json!([["id", ">", 10], ["id", "<=", 20]]));
         assert_eq!(r.sql("t.id"), "t.id > 10 AND t.id <= 20");
         assert_eq!(IdRange::ALL.sql("id"), "id > 0");
+        let since = json!(["write_date", ">=", "2026-01-01 00:00:00"]);
+        assert_eq!(r.domain_with(&[since.clone()]), json!([since, ["id", ">", 10], ["id", "<=", 20]]));
     }
 
     #[test]

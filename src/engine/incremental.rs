@@ -107,12 +107,12 @@ impl ModelRun<'_> {
     /// with the mirror by fingerprints, and only the id ranges that differ listed. Run after the
     /// deletion check, which leaves only late rewrites to be found here.
     pub fn copy_late_commits(&mut self, window: &Window, (since, until): (OdooTime, OdooTime)) -> Result<(), SyncError> {
-        let ranges = self.differing_ranges(since, until)?;
+        let written = vec![json!(["write_date", ">=", since.to_string()]), json!(["write_date", "<", until.to_string()])];
+        let ranges = self.differing_ranges(&written, since, until)?;
         if ranges.is_empty() {
             return Ok(());
         }
-        let domain = vec![json!(["write_date", ">=", since.to_string()]), json!(["write_date", "<", until.to_string()])];
-        self.list_window(window, domain, ranges)
+        self.list_window(window, written, ranges)
     }
 
     /// List the window's `(id, write_date)` pairs in `ranges`, compare them with the mirror in
@@ -152,11 +152,11 @@ impl ModelRun<'_> {
         Ok(())
     }
 
-    /// The id ranges where Odoo's records written in `[since, until)` differ from the mirror's
-    /// live rows written then, by their fingerprints: none when they agree; else the ranges that
-    /// differ, halved down to leaves (`halving`), in id order. What a fingerprint cannot tell
-    /// apart (see `Fingerprint`) waits for the reconcile.
-    fn differing_ranges(&mut self, since: OdooTime, until: OdooTime) -> Result<Vec<IdRange>, SyncError> {
+    /// The id ranges where Odoo's records written in `[since, until)` (the domain `written`)
+    /// differ from the mirror's live rows written then, by their fingerprints: none when they
+    /// agree; else the ranges that differ, halved down to leaves (`halving`), in id order. What a
+    /// fingerprint cannot tell apart (see `Fingerprint`) waits for the reconcile.
+    fn differing_ranges(&mut self, written: &[serde_json::Value], since: OdooTime, until: OdooTime) -> Result<Vec<IdRange>, SyncError> {
         let (model, table) = (self.model().to_owned(), self.mirror.table.clone());
         let top = self.mirror.db.txn(|| Ok(Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.unwrap_or(0)))?;
         let halving = Halving { top };
@@ -164,11 +164,9 @@ impl ModelRun<'_> {
         let mut leaves = Vec::new();
         while let Some(range) = todo.pop() {
             interrupt::check()?;
-            let mut domain = vec![json!(["write_date", ">=", since.to_string()]), json!(["write_date", "<", until.to_string()])];
-            domain.extend(range.domain().as_array().cloned().unwrap_or_default());
             let odoo = self
                 .remote
-                .fingerprint(&model, json!(domain), true)
+                .fingerprint(&model, range.domain_with(written), true)
                 .map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fingerprint of the window, ids after {}", range.lo)))?;
             let Some(odoo) = odoo else {
                 leaves.push(range);

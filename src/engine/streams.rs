@@ -51,11 +51,7 @@ pub struct Listing {
 
 impl Listing {
     fn domain_for(&self, range: IdRange) -> Value {
-        let mut d = self.domain.clone();
-        if let Value::Array(r) = range.domain() {
-            d.extend(r);
-        }
-        Value::Array(d)
+        range.domain_with(&self.domain)
     }
 }
 
