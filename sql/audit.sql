@@ -34,24 +34,12 @@ BEGIN
 END
 $$;
 
--- The columns that changed, old and new values as to_jsonb renders them: scrap_sga._audit_diff
--- (src/audit.rs), which compares typed values and renders only those that differ. OFFSET 0 keeps
--- the planner from pulling the subquery up, which would call the diff once per `->`: twice.
+-- The columns that changed, old and new values as to_jsonb renders them (src/audit.rs, which
+-- also checks how it is fired). Written in Rust: the same trigger in PL/pgSQL, joining old_rows
+-- and new_rows by id and calling the diff on each pair as composite values, cost twice the diff.
 CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
-    SELECT n.sga_run_id, TG_TABLE_NAME, n.id,
-           CASE WHEN o.sga_deleted_at IS NULL AND n.sga_deleted_at IS NOT NULL THEN 'soft_delete'
-                WHEN o.sga_deleted_at IS NOT NULL AND n.sga_deleted_at IS NULL THEN 'restore'
-                ELSE 'update' END,
-           d.diff -> 0, d.diff -> 1
-    FROM old_rows o
-    JOIN new_rows n ON n.id = o.id
-    CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(o, n) AS diff OFFSET 0) d;
-    RETURN NULL;
-END
-$$;
+LANGUAGE c SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_update_wrapper';
 
 -- Deletes audit rows older than scrap_sga.audit_retention, a batch at a time; returns how many.
 CREATE FUNCTION scrap_sga.prune_audit(older_than interval DEFAULT NULL, batch integer DEFAULT 50000)

@@ -1,15 +1,20 @@
-//! The row audit's diff (`sql/audit.sql`): which columns an UPDATE of a mirror row changed, with
-//! their old and new values exactly as `to_jsonb` renders them.
+//! The row audit of an UPDATE (`sql/audit.sql`): which columns each updated mirror row changed,
+//! with their old and new values exactly as `to_jsonb` renders them, written to
+//! `scrap_sga.audit_log` one row per row updated.
 //!
 //! In SQL the same diff (`to_jsonb` of both rows, `jsonb_each` of each, a join per row) cost
-//! three times the write it audited: a full-table update took four times the first copy
-//! (issue 20). Here each column is compared with its type's equality, and only the columns that
-//! differ are rendered, through the server's own jsonb builder, with each type's rendering looked
-//! up once per backend instead of once per value.
+//! three times the write it audited (issue 20). Here each column is compared with its type's
+//! equality, and only the columns that differ are rendered, through the server's own jsonb
+//! encoder. What comparing and rendering a column needs is looked up once per statement.
+//!
+//! The trigger itself is here too, not in PL/pgSQL: joining the transition tables by id, making
+//! each row a composite value for the diff and taking it apart again cost as much as the diff.
+//! Postgres appends a row's old and new versions to the two transition tables together, so they
+//! are read side by side; the ids are checked pair by pair.
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken as Tok};
 use pgrx::prelude::*;
-use pgrx::{AnyElement, PgTupleDesc};
-use scrap_sga_core::mapping::{COL_RUN_ID, COL_SYNCED_AT};
+use pgrx::{AnyElement, PgMemoryContexts, PgTupleDesc};
+use scrap_sga_core::mapping::{COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -38,14 +43,15 @@ unsafe impl pgrx::callconv::BoxRet for Jsonb {
 }
 
 /// `[old_values, new_values]`: the columns of `old` and `new` (rows of one table) that differ,
-/// other than the two the extension stamps on every write; NULL when none differs.
+/// other than the two the extension stamps on every write; NULL when none differs. What the
+/// audit trigger logs, callable on any two rows (pg_regress compares it with `to_jsonb`).
 #[pg_extern(name = "_audit_diff", stable, parallel_safe)]
 fn audit_diff(old: AnyElement, new: AnyElement) -> Option<Jsonb> {
     // SAFETY: both arguments are checked to be composite values before they are read as heap
     // tuples; every pointer handed to the server below comes from the server (deformed tuples,
     // the tuple descriptor it looked up) and lives in the current memory context until this
     // call returns (a string or numeric value may point into the rows' own bytes, which the
-    // caller keeps until then); the jsonb builder's state is only touched through pushJsonbValue.
+    // caller keeps until then).
     unsafe {
         for arg in [&old, &new] {
             if arg.oid() != pg_sys::RECORDOID && !pg_sys::type_is_rowtype(arg.oid()) {
@@ -57,43 +63,335 @@ fn audit_diff(old: AnyElement, new: AnyElement) -> Option<Jsonb> {
         if o.desc.len() != n.desc.len() {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH, "scrap_sga._audit_diff: the two rows are not of the same table");
         }
-        let mut changed = Vec::new();
-        for i in 0..o.desc.len() {
-            let att = o.desc.get(i).unwrap();
-            if att.attisdropped {
-                continue;
+        let columns = Columns::of(&o.desc);
+        let mut objects = columns.diff((&o.values, &o.nulls), (&n.values, &n.nulls))?;
+        let mut array = pg_sys::JsonbValue { type_: jbvType::jbvArray, ..std::mem::zeroed() };
+        array.val.array = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_2 { nElems: 2, elems: objects.as_mut_ptr(), rawScalar: false };
+        Some(Jsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(&mut array))))
+    }
+}
+
+/// `scrap_sga.audit_update()`: an AFTER UPDATE ... FOR EACH STATEMENT trigger with OLD TABLE
+/// and NEW TABLE, declared in sql/audit.sql.
+#[pg_trigger(sql = false)]
+fn audit_update<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    let fired_right = matches!(trigger.when(), Ok(PgTriggerWhen::After))
+        && matches!(trigger.level(), PgTriggerLevel::Statement)
+        && matches!(trigger.op(), Ok(PgTriggerOperation::Update));
+    let data = trigger.trigger_data();
+    if !fired_right || data.tg_oldtable.is_null() || data.tg_newtable.is_null() {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            "scrap_sga.audit_update() must be fired AFTER UPDATE FOR EACH STATEMENT, REFERENCING OLD TABLE and NEW TABLE"
+        );
+    }
+    // SAFETY: Postgres called this as the trigger checked above: the relation and both
+    // transition tables are valid for the duration of the call.
+    unsafe { log_updates(data) };
+    Ok(None)
+}
+
+/// Reads the two transition tables side by side and writes one audit row per pair.
+///
+/// # Safety
+/// `data` is the TriggerData of an AFTER UPDATE statement trigger with both transition tables.
+unsafe fn log_updates(data: &pg_sys::TriggerData) {
+    let desc = PgTupleDesc::from_pg_unchecked((*data.tg_relation).rd_att);
+    let table = CStr::from_ptr((*(*data.tg_relation).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
+    let index_of = |name: &str| -> Option<usize> {
+        desc.iter().position(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
+    };
+    let Some(id) = index_of("id") else {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, format!("scrap_sga.audit_update: table {table} has no column id"));
+    };
+    let id_att = desc.get(id).expect("a column of the table");
+    let (run, deleted) = (index_of(COL_RUN_ID), index_of(COL_DELETED_AT));
+    let columns = Columns::of(&desc);
+    let (mut old, mut new) = (TransitionTable::open(data.tg_oldtable, &desc), TransitionTable::open(data.tg_newtable, &desc));
+    let mut batch = Batch::new(&table);
+    let mut per_row = PgMemoryContexts::new("scrap_sga audit row");
+    loop {
+        let (o, n) = match (old.next(), new.next()) {
+            (Some(o), Some(n)) => (o, n),
+            (None, None) => break,
+            _ => {
+                ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "scrap_sga.audit_update: the transition tables have different row counts");
             }
-            let name = CStr::from_ptr(att.attname.data.as_ptr());
-            let name_bytes = name.to_bytes();
-            if name_bytes == COL_SYNCED_AT.as_bytes() || name_bytes == COL_RUN_ID.as_bytes() {
-                continue;
-            }
-            let same = match (o.nulls[i], n.nulls[i]) {
-                (true, true) => true,
-                (false, false) => equal(att, o.values[i], n.values[i]),
-                _ => false,
-            };
-            if !same {
-                changed.push((i, name));
-            }
+        };
+        if o.1[id] || n.1[id] || !same_bytes(id_att.attlen, id_att.attbyval, o.0[id], n.0[id]) {
+            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "scrap_sga.audit_update: the transition tables are not in the same order");
         }
+        let gone = |row: (&[pg_sys::Datum], &[bool])| deleted.is_some_and(|d| !row.1[d]);
+        let operation = match (gone(o), gone(n)) {
+            (false, true) => "soft_delete",
+            (true, false) => "restore",
+            _ => "update",
+        };
+        let diff = per_row.switch_to(|_| columns.diff(o, n));
+        let values = diff.map(|mut objects| {
+            let [a, b] = &mut objects;
+            batch.context.switch_to(|_| [pg_sys::JsonbValueToJsonb(a), pg_sys::JsonbValueToJsonb(b)].map(pg_sys::Datum::from))
+        });
+        let run_id = run.filter(|&r| !n.1[r]).map(|r| n.0[r]);
+        batch.push(run_id, n.0[id], operation, values);
+        per_row.reset();
+        if batch.full() {
+            batch.write();
+        }
+    }
+    batch.write();
+}
+
+/// A transition table read from its start through a read pointer of its own (other triggers
+/// may be reading the same table).
+struct TransitionTable {
+    store: *mut pg_sys::Tuplestorestate,
+    pointer: i32,
+    slot: *mut pg_sys::TupleTableSlot,
+    natts: usize,
+}
+
+impl TransitionTable {
+    unsafe fn open(store: *mut pg_sys::Tuplestorestate, desc: &PgTupleDesc) -> TransitionTable {
+        let pointer = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
+        pg_sys::tuplestore_select_read_pointer(store, pointer);
+        pg_sys::tuplestore_rescan(store);
+        let slot = pg_sys::MakeSingleTupleTableSlot(desc.as_ptr(), &pg_sys::TTSOpsMinimalTuple);
+        TransitionTable { store, pointer, slot, natts: desc.len() }
+    }
+
+    /// The next row's values and null flags, valid until the next call.
+    unsafe fn next<'a>(&mut self) -> Option<(&'a [pg_sys::Datum], &'a [bool])> {
+        pg_sys::tuplestore_select_read_pointer(self.store, self.pointer);
+        if !pg_sys::tuplestore_gettupleslot(self.store, true, false, self.slot) {
+            return None;
+        }
+        pg_sys::slot_getallattrs(self.slot);
+        Some((std::slice::from_raw_parts((*self.slot).tts_values, self.natts), std::slice::from_raw_parts((*self.slot).tts_isnull, self.natts)))
+    }
+}
+
+impl Drop for TransitionTable {
+    fn drop(&mut self) {
+        // SAFETY: the slot was made by open() and is dropped once; dropping it releases its
+        // hold on the relation's tuple descriptor.
+        unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.slot) }
+    }
+}
+
+/// Audit rows gathered, written by one INSERT of arrays per batch.
+struct Batch {
+    table: pg_sys::Datum,
+    /// The three operations' names as text.
+    names: [(&'static str, pg_sys::Datum); 3],
+    run_ids: Vec<Option<pg_sys::Datum>>,
+    ids: Vec<Option<pg_sys::Datum>>,
+    operations: Vec<Option<pg_sys::Datum>>,
+    old: Vec<Option<pg_sys::Datum>>,
+    new: Vec<Option<pg_sys::Datum>>,
+    bytes: usize,
+    /// Where the rendered values live until they are written.
+    context: PgMemoryContexts,
+}
+
+impl Batch {
+    /// Rows and rendered bytes per INSERT: a page of the engine's is one batch, a bulk soft
+    /// delete is several.
+    const ROWS: usize = 5_000;
+    const BYTES: usize = 16 << 20;
+
+    unsafe fn new(table: &str) -> Batch {
+        Batch {
+            table: text_datum(table),
+            names: ["update", "soft_delete", "restore"].map(|n| (n, text_datum(n))),
+            run_ids: Vec::new(),
+            ids: Vec::new(),
+            operations: Vec::new(),
+            old: Vec::new(),
+            new: Vec::new(),
+            bytes: 0,
+            context: PgMemoryContexts::new("scrap_sga audit batch"),
+        }
+    }
+
+    unsafe fn push(&mut self, run_id: Option<pg_sys::Datum>, id: pg_sys::Datum, operation: &str, values: Option<[pg_sys::Datum; 2]>) {
+        self.run_ids.push(run_id);
+        self.ids.push(Some(id));
+        self.operations.push(self.names.iter().find(|(n, _)| *n == operation).map(|&(_, d)| d));
+        let [old, new] = match values {
+            Some([o, n]) => {
+                self.bytes += pgrx::varlena::varsize_any(o.cast_mut_ptr()) + pgrx::varlena::varsize_any(n.cast_mut_ptr());
+                [Some(o), Some(n)]
+            }
+            None => [None, None],
+        };
+        self.old.push(old);
+        self.new.push(new);
+    }
+
+    fn full(&self) -> bool {
+        self.ids.len() >= Batch::ROWS || self.bytes >= Batch::BYTES
+    }
+
+    unsafe fn write(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        let args = self.context.switch_to(|_| {
+            [
+                pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID),
+                array_arg(&self.run_ids, pg_sys::INT8OID),
+                array_arg(&self.ids, pg_sys::INT4OID),
+                array_arg(&self.operations, pg_sys::TEXTOID),
+                array_arg(&self.old, pg_sys::JSONBOID),
+                array_arg(&self.new, pg_sys::JSONBOID),
+            ]
+        });
+        Spi::connect_mut(|c| {
+            c.update(
+                "INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
+                 SELECT pg_catalog.unnest($2::bigint[]), $1, pg_catalog.unnest($3::integer[]), pg_catalog.unnest($4::text[]),
+                        pg_catalog.unnest($5::jsonb[]), pg_catalog.unnest($6::jsonb[])",
+                None,
+                &args,
+            )
+            .map(|_| ())
+        })
+        .unwrap_or_else(|e| panic!("scrap_sga.audit_update: {e}"));
+        for v in [&mut self.run_ids, &mut self.ids, &mut self.operations, &mut self.old, &mut self.new] {
+            v.clear();
+        }
+        self.bytes = 0;
+        self.context.reset();
+    }
+}
+
+/// A one-dimensional array of `values` (None: NULL) of the type `elem`, as an SPI argument.
+unsafe fn array_arg<'a>(values: &[Option<pg_sys::Datum>], elem: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'a> {
+    let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+    let mut datums: Vec<pg_sys::Datum> = values.iter().map(|v| v.unwrap_or(pg_sys::Datum::from(0usize))).collect();
+    let mut nulls: Vec<bool> = values.iter().map(|v| v.is_none()).collect();
+    let (mut dims, mut lbs) = ([values.len() as i32], [1i32]);
+    let array = pg_sys::construct_md_array(datums.as_mut_ptr(), nulls.as_mut_ptr(), 1, dims.as_mut_ptr(), lbs.as_mut_ptr(), elem, len as i32, byval, align);
+    pgrx::datum::DatumWithOid::new(pg_sys::Datum::from(array), pg_sys::get_array_type(elem))
+}
+
+unsafe fn text_datum(s: &str) -> pg_sys::Datum {
+    pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const _, s.len() as i32))
+}
+
+/// A column the diff compares, with what comparing and rendering it needs.
+struct Column {
+    index: usize,
+    key: Vec<u8>,
+    len: i16,
+    byval: bool,
+    /// The type's `=` (the type cache's, which lives as long as the backend); null when the
+    /// type has none.
+    eq: *mut pg_sys::FmgrInfo,
+    collation: pg_sys::Oid,
+    /// Equal only when stored alike (integers, booleans, dates and times): `=` is not called.
+    bitwise: bool,
+    kind: Render,
+    /// The type's output function, when its rendering goes through its text; else null.
+    output: *mut pg_sys::FmgrInfo,
+}
+
+/// The columns of a table the audit compares, in jsonb's key order (shorter names first, then
+/// byte order), so that the objects are built already sorted.
+struct Columns(Vec<Column>);
+
+impl Columns {
+    unsafe fn of(desc: &PgTupleDesc) -> Columns {
+        let mut columns = Vec::new();
+        for (index, att) in desc.iter().enumerate() {
+            let key = CStr::from_ptr(att.attname.data.as_ptr()).to_bytes();
+            if att.attisdropped || key == COL_SYNCED_AT.as_bytes() || key == COL_RUN_ID.as_bytes() {
+                continue;
+            }
+            let kind = render_of(att.atttypid);
+            let entry = pg_sys::lookup_type_cache(att.atttypid, pg_sys::TYPECACHE_EQ_OPR_FINFO as i32);
+            let has_eq = (*entry).eq_opr_finfo.fn_oid != pg_sys::InvalidOid;
+            columns.push(Column {
+                index,
+                key: key.to_vec(),
+                len: att.attlen,
+                byval: att.attbyval,
+                eq: if has_eq { &mut (*entry).eq_opr_finfo } else { null_mut() },
+                // Text compared byte for byte, as jsonb compares strings.
+                collation: if att.attcollation != pg_sys::InvalidOid { pg_sys::C_COLLATION_OID } else { pg_sys::InvalidOid },
+                bitwise: matches!(kind, Render::Integer(_) | Render::Bool | Render::DateTime(_)),
+                kind,
+                output: match kind {
+                    Render::Number(out) | Render::Numeric(out) | Render::Text(out) => {
+                        let f = pg_sys::palloc0(std::mem::size_of::<pg_sys::FmgrInfo>()) as *mut pg_sys::FmgrInfo;
+                        pg_sys::fmgr_info(out, f);
+                        f
+                    }
+                    _ => null_mut(),
+                },
+            });
+        }
+        columns.sort_by(|a, b| a.key.len().cmp(&b.key.len()).then_with(|| a.key.cmp(&b.key)));
+        Columns(columns)
+    }
+
+    /// The old and new values of the columns that differ, as two jsonb objects to encode; None
+    /// when none differs.
+    unsafe fn diff(&self, old: (&[pg_sys::Datum], &[bool]), new: (&[pg_sys::Datum], &[bool])) -> Option<[pg_sys::JsonbValue; 2]> {
+        let changed: Vec<&Column> = self.0.iter().filter(|c| !c.same(old, new)).collect();
         if changed.is_empty() {
             return None;
         }
-        let mut b = Builder::new();
-        b.push(Tok::WJB_BEGIN_ARRAY, null_mut());
-        for row in [&o, &n] {
-            b.push(Tok::WJB_BEGIN_OBJECT, null_mut());
-            for &(i, name) in &changed {
-                b.key(name.to_bytes());
-                let att = row.desc.get(i).unwrap();
-                b.value(Tok::WJB_VALUE, att.atttypid, row.values[i], row.nulls[i]);
-            }
-            b.push(Tok::WJB_END_OBJECT, null_mut());
-        }
-        let res = b.push(Tok::WJB_END_ARRAY, null_mut());
-        Some(Jsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(res))))
+        Some([object(&changed, old), object(&changed, new)])
     }
+}
+
+impl Column {
+    unsafe fn same(&self, (ov, on): (&[pg_sys::Datum], &[bool]), (nv, nn): (&[pg_sys::Datum], &[bool])) -> bool {
+        let i = self.index;
+        match (on[i], nn[i]) {
+            (true, true) => true,
+            (false, false) => self.equal(ov[i], nv[i]),
+            _ => false,
+        }
+    }
+
+    /// Whether two non-null values are equal: the same bytes, or equal by their type's `=`; a
+    /// type with no `=` compares by its jsonb rendering.
+    unsafe fn equal(&self, a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
+        if same_bytes(self.len, self.byval, a, b) {
+            return true;
+        }
+        if self.bitwise {
+            return false;
+        }
+        if !self.eq.is_null() {
+            return pg_sys::FunctionCall2Coll(self.eq, self.collation, a, b).value() != 0;
+        }
+        let encode = |d| {
+            let mut v = render(self.kind, d, false, self.output);
+            let mut array = pg_sys::JsonbValue { type_: jbvType::jbvArray, ..std::mem::zeroed() };
+            array.val.array = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_2 { nElems: 1, elems: &mut v, rawScalar: false };
+            pg_sys::JsonbValueToJsonb(&mut array)
+        };
+        pg_sys::compareJsonbContainers(&mut (*encode(a)).root, &mut (*encode(b)).root) == 0
+    }
+}
+
+/// A jsonb object of these columns' values in a row; the columns are in key order, unique.
+unsafe fn object(columns: &[&Column], (values, nulls): (&[pg_sys::Datum], &[bool])) -> pg_sys::JsonbValue {
+    let pairs = pg_sys::palloc(std::mem::size_of::<pg_sys::JsonbPair>() * columns.len()) as *mut pg_sys::JsonbPair;
+    for (k, c) in columns.iter().enumerate() {
+        let mut key = pg_sys::JsonbValue { type_: jbvType::jbvString, ..std::mem::zeroed() };
+        key.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 { len: c.key.len() as i32, val: c.key.as_ptr() as *mut _ };
+        pairs.add(k).write(pg_sys::JsonbPair { key, value: render(c.kind, values[c.index], nulls[c.index], c.output), order: k as u32 });
+    }
+    let mut object = pg_sys::JsonbValue { type_: jbvType::jbvObject, ..std::mem::zeroed() };
+    object.val.object = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_3 { nPairs: columns.len() as i32, pairs };
+    object
 }
 
 /// A composite value taken apart.
@@ -123,34 +421,13 @@ impl Row {
     }
 }
 
-/// Whether two non-null values of a column are equal: the same bytes, or equal by their
-/// type's `=` (text compared byte for byte, as jsonb compares strings); a type with no `=`
-/// compares by its jsonb rendering.
-unsafe fn equal(att: &pg_sys::FormData_pg_attribute, a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
-    if same_bytes(att, a, b) {
-        return true;
-    }
-    let entry = pg_sys::lookup_type_cache(att.atttypid, pg_sys::TYPECACHE_EQ_OPR_FINFO as i32);
-    if (*entry).eq_opr_finfo.fn_oid != pg_sys::InvalidOid {
-        let collation = if att.attcollation != pg_sys::InvalidOid { pg_sys::C_COLLATION_OID } else { pg_sys::InvalidOid };
-        return pg_sys::FunctionCall2Coll(&mut (*entry).eq_opr_finfo, collation, a, b).value() != 0;
-    }
-    let render = |d| {
-        let mut b = Builder::new();
-        b.push(Tok::WJB_BEGIN_ARRAY, null_mut());
-        b.value(Tok::WJB_ELEM, att.atttypid, d, false);
-        pg_sys::JsonbValueToJsonb(b.push(Tok::WJB_END_ARRAY, null_mut()))
-    };
-    pg_sys::compareJsonbContainers(&mut (*render(a)).root, &mut (*render(b)).root) == 0
-}
-
 /// The two values are stored alike (then they are equal, whatever the type).
-unsafe fn same_bytes(att: &pg_sys::FormData_pg_attribute, a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
-    if att.attbyval {
+unsafe fn same_bytes(len: i16, byval: bool, a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
+    if byval {
         return a == b;
     }
     let (pa, pb) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
-    let len = match att.attlen {
+    let len = match len {
         n if n > 0 => n as usize,
         -1 => {
             let la = pgrx::varlena::varsize_any(pa as *const pg_sys::varlena);
@@ -269,67 +546,26 @@ impl Builder {
         pg_sys::pushJsonbValue(&mut self.state, tok, v)
     }
 
-    unsafe fn scalar(&mut self, tok: Tok::Type, mut v: pg_sys::JsonbValue) {
-        self.push(tok, &mut v);
-    }
-
-    unsafe fn string(&mut self, tok: Tok::Type, s: *mut std::ffi::c_char) {
-        let mut v = pg_sys::JsonbValue { type_: jbvType::jbvString, ..std::mem::zeroed() };
-        v.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 { len: CStr::from_ptr(s).to_bytes().len() as i32, val: s };
-        self.push(tok, &mut v);
-    }
-
     unsafe fn key(&mut self, name: &[u8]) {
         // The name is copied: the builder keeps the pointer until JsonbValueToJsonb.
         let s = pg_sys::pnstrdup(name.as_ptr() as *const _, name.len());
-        self.string(Tok::WJB_KEY, s);
+        self.push(Tok::WJB_KEY, &mut string(s));
     }
 
     /// A value as the element of an array (WJB_ELEM) or the value of a key (WJB_VALUE).
     unsafe fn value(&mut self, tok: Tok::Type, typid: pg_sys::Oid, d: pg_sys::Datum, null: bool) {
-        if null {
-            return self.scalar(tok, pg_sys::JsonbValue { type_: jbvType::jbvNull, ..std::mem::zeroed() });
+        let kind = render_of(typid);
+        match if null { Some(null_value()) } else { scalar(kind, d, null_mut()) } {
+            Some(mut v) => {
+                self.push(tok, &mut v);
+            }
+            None => self.container(tok, kind, d),
         }
-        match render_of(typid) {
-            Render::Bool => {
-                let mut v = pg_sys::JsonbValue { type_: jbvType::jbvBool, ..std::mem::zeroed() };
-                v.val.boolean = d.value() != 0;
-                self.scalar(tok, v)
-            }
-            // The three fast paths below (numeric, integers, text) give what the text path would,
-            // without printing and parsing each value: the diff of a row whose every column changed
-            // spent most of its time there.
-            Render::Numeric(out) => {
-                let num = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as pg_sys::Numeric;
-                if pg_sys::numeric_is_nan(num) || pg_sys::numeric_is_inf(num) {
-                    return self.number_text(tok, out, d);
-                }
-                let mut v = pg_sys::JsonbValue { type_: jbvType::jbvNumeric, ..std::mem::zeroed() };
-                v.val.numeric = num;
-                self.scalar(tok, v)
-            }
-            Render::Integer(base) => {
-                let to_numeric = match base {
-                    pg_sys::INT2OID => pg_sys::int2_numeric,
-                    pg_sys::INT4OID => pg_sys::int4_numeric,
-                    _ => pg_sys::int8_numeric,
-                };
-                let mut v = pg_sys::JsonbValue { type_: jbvType::jbvNumeric, ..std::mem::zeroed() };
-                v.val.numeric = pgrx::direct_function_call_as_datum(to_numeric, &[Some(d)]).expect("an integer is a numeric").cast_mut_ptr();
-                self.scalar(tok, v)
-            }
-            Render::StoredText => {
-                let text = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
-                let mut v = pg_sys::JsonbValue { type_: jbvType::jbvString, ..std::mem::zeroed() };
-                v.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 {
-                    len: pgrx::varlena::varsize_any_exhdr(text) as i32,
-                    val: pgrx::varlena::vardata_any(text) as *mut _,
-                };
-                self.scalar(tok, v)
-            }
-            Render::Number(out) => self.number_text(tok, out, d),
-            Render::DateTime(base) => self.string(tok, pg_sys::JsonEncodeDateTime(null_mut(), d, base, std::ptr::null())),
-            Render::Text(out) => self.string(tok, pg_sys::OidOutputFunctionCall(out, d)),
+    }
+
+    /// A value that `scalar` does not render.
+    unsafe fn container(&mut self, tok: Tok::Type, kind: Render, d: pg_sys::Datum) {
+        match kind {
             Render::Jsonb => self.embed(tok, d),
             Render::Json => self.embed(tok, json_to_jsonb(d)),
             Render::JsonCast(cast) => self.embed(tok, json_to_jsonb(pg_sys::OidFunctionCall1Coll(cast, pg_sys::InvalidOid, d))),
@@ -347,24 +583,10 @@ impl Builder {
                 }
                 self.push(Tok::WJB_END_OBJECT, null_mut());
             }
+            Render::Bool | Render::Numeric(_) | Render::Integer(_) | Render::StoredText | Render::Number(_) | Render::DateTime(_) | Render::Text(_) => {
+                unreachable!("scalar() renders these")
+            }
         }
-    }
-
-    /// A number by its text (from the output function `out`), as jsonb.c renders it: a string
-    /// when the text is not a JSON number (NaN, Infinity).
-    unsafe fn number_text(&mut self, tok: Tok::Type, out: pg_sys::Oid, d: pg_sys::Datum) {
-        let text = pg_sys::OidOutputFunctionCall(out, d);
-        let bytes = CStr::from_ptr(text).to_bytes();
-        if bytes.iter().any(|&c| c == b'N' || c == b'n') {
-            return self.string(tok, text);
-        }
-        let mut v = pg_sys::JsonbValue { type_: jbvType::jbvNumeric, ..std::mem::zeroed() };
-        let num = pgrx::direct_function_call_as_datum(
-            pg_sys::numeric_in,
-            &[Some(pg_sys::Datum::from(text)), Some(pg_sys::Datum::from(pg_sys::InvalidOid)), Some(pg_sys::Datum::from(-1i32))],
-        );
-        v.val.numeric = num.expect("numeric_in returns a value").cast_mut_ptr();
-        self.scalar(tok, v)
     }
 
     /// A jsonb value inside the one being built: a scalar as itself, a container token by token.
@@ -375,7 +597,8 @@ impl Builder {
         if (*jb).root.header & pg_sys::JB_FSCALAR != 0 {
             pg_sys::JsonbIteratorNext(&mut it, &mut v, true); // the pseudo-array around the scalar
             pg_sys::JsonbIteratorNext(&mut it, &mut v, true);
-            return self.scalar(tok, v);
+            self.push(tok, &mut v);
+            return;
         }
         loop {
             match pg_sys::JsonbIteratorNext(&mut it, &mut v, false) {
@@ -425,6 +648,95 @@ impl Builder {
         }
         self.push(Tok::WJB_END_ARRAY, null_mut());
     }
+}
+
+/// A value as `to_jsonb` renders it: a scalar, or a container built by the server's builder.
+/// `output`: the type's output function when the caller keeps one (else null: looked up).
+unsafe fn render(kind: Render, d: pg_sys::Datum, null: bool, output: *mut pg_sys::FmgrInfo) -> pg_sys::JsonbValue {
+    if null {
+        return null_value();
+    }
+    if let Some(v) = scalar(kind, d, output) {
+        return v;
+    }
+    let mut b = Builder::new();
+    b.push(Tok::WJB_BEGIN_ARRAY, null_mut());
+    b.container(Tok::WJB_ELEM, kind, d);
+    let array = b.push(Tok::WJB_END_ARRAY, null_mut());
+    *(*array).val.array.elems
+}
+
+/// A non-null value rendered as a jsonb scalar; None for the kinds that may be containers.
+unsafe fn scalar(kind: Render, d: pg_sys::Datum, output: *mut pg_sys::FmgrInfo) -> Option<pg_sys::JsonbValue> {
+    let text = |out| if output.is_null() { pg_sys::OidOutputFunctionCall(out, d) } else { pg_sys::OutputFunctionCall(output, d) };
+    let v = match kind {
+        Render::Bool => {
+            let mut v = pg_sys::JsonbValue { type_: jbvType::jbvBool, ..std::mem::zeroed() };
+            v.val.boolean = d.value() != 0;
+            v
+        }
+        // The three fast paths below (numeric, integers, text) give what the text path would,
+        // without printing and parsing each value: the diff of a row whose every column changed
+        // spent most of its time there.
+        Render::Numeric(out) => {
+            let num = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as pg_sys::Numeric;
+            if pg_sys::numeric_is_nan(num) || pg_sys::numeric_is_inf(num) {
+                return Some(number_text(text(out)));
+            }
+            numeric(num)
+        }
+        Render::Integer(base) => numeric(pg_sys::int64_to_numeric(match base {
+            pg_sys::INT2OID => d.value() as i16 as i64,
+            pg_sys::INT4OID => d.value() as i32 as i64,
+            _ => d.value() as i64,
+        })),
+        Render::StoredText => {
+            let text = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+            let mut v = pg_sys::JsonbValue { type_: jbvType::jbvString, ..std::mem::zeroed() };
+            v.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 {
+                len: pgrx::varlena::varsize_any_exhdr(text) as i32,
+                val: pgrx::varlena::vardata_any(text) as *mut _,
+            };
+            v
+        }
+        Render::Number(out) => number_text(text(out)),
+        Render::DateTime(base) => string(pg_sys::JsonEncodeDateTime(null_mut(), d, base, std::ptr::null())),
+        Render::Text(out) => string(text(out)),
+        Render::Jsonb | Render::Json | Render::JsonCast(_) | Render::Array | Render::Composite => return None,
+    };
+    Some(v)
+}
+
+fn null_value() -> pg_sys::JsonbValue {
+    // SAFETY: a JsonbValue of zeroes is a valid value of the C struct; the type is then set.
+    pg_sys::JsonbValue { type_: jbvType::jbvNull, ..unsafe { std::mem::zeroed() } }
+}
+
+unsafe fn numeric(num: pg_sys::Numeric) -> pg_sys::JsonbValue {
+    let mut v = pg_sys::JsonbValue { type_: jbvType::jbvNumeric, ..std::mem::zeroed() };
+    v.val.numeric = num;
+    v
+}
+
+/// A string of a NUL-terminated text the value keeps pointing to.
+unsafe fn string(s: *mut std::ffi::c_char) -> pg_sys::JsonbValue {
+    let mut v = pg_sys::JsonbValue { type_: jbvType::jbvString, ..std::mem::zeroed() };
+    v.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 { len: CStr::from_ptr(s).to_bytes().len() as i32, val: s };
+    v
+}
+
+/// A number by its text (from its type's output function), as jsonb.c renders it: a string
+/// when the text is not a JSON number (NaN, Infinity).
+unsafe fn number_text(text: *mut std::ffi::c_char) -> pg_sys::JsonbValue {
+    let bytes = CStr::from_ptr(text).to_bytes();
+    if bytes.iter().any(|&c| c == b'N' || c == b'n') {
+        return string(text);
+    }
+    let num = pgrx::direct_function_call_as_datum(
+        pg_sys::numeric_in,
+        &[Some(pg_sys::Datum::from(text)), Some(pg_sys::Datum::from(pg_sys::InvalidOid)), Some(pg_sys::Datum::from(-1i32))],
+    );
+    numeric(num.expect("numeric_in returns a value").cast_mut_ptr())
 }
 
 /// A json value (text) as jsonb.

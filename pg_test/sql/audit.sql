@@ -56,14 +56,27 @@ UPDATE mirror SET sga_deleted_at = '2026-11-29 06:00:00+00', sga_run_id = 8 WHER
 UPDATE mirror SET sga_deleted_at = NULL, sga_run_id = 9 WHERE id = 3;
 SELECT run_id, table_name, odoo_id, operation, old_values, new_values FROM scrap_sga.audit_log ORDER BY audit_id;
 
--- The diff is the audit's main cost: the trigger computes it once per row changed, not once for
--- each of old_values and new_values.
-SET track_functions = 'all';
-BEGIN;
-UPDATE mirror SET qty = qty + 1, sga_run_id = 10;
-SELECT calls AS diffs_for_2_rows FROM pg_stat_xact_user_functions WHERE schemaname = 'scrap_sga' AND funcname = '_audit_diff';
-ROLLBACK;
-RESET track_functions;
+-- The update trigger logs, for each row, what _audit_diff returns for its old and new versions,
+-- byte for byte: one statement updating 12,000 rows (more than one batch of the trigger's), each
+-- from one sample to the next, long compressed text included.
+INSERT INTO mirror SELECT (jsonb_populate_record(s, jsonb_build_object('id', g))).*
+FROM generate_series(101, 12100) g JOIN sample s ON s.id = g % 6 + 1;
+UPDATE mirror m SET (flag, qty, amount, big, small, r, name, day, at, naive, tags, grid, props, raw, data, m, p, pr, code, padded, sga_run_id)
+    = (s.flag, s.qty, s.amount, s.big, s.small, s.r, s.name, s.day, s.at, s.naive, s.tags, s.grid, s.props, s.raw, s.data, s.m, s.p, s.pr, s.code, s.padded, 11)
+FROM sample s WHERE m.id > 100 AND s.id = (m.id + 1) % 6 + 1;
+SELECT count(*) AS logged,
+       count(*) FILTER (WHERE a.operation = 'update' AND a.old_values::text IS NOT DISTINCT FROM (d -> 0)::text
+                          AND a.new_values::text IS NOT DISTINCT FROM (d -> 1)::text) AS as_diffed,
+       count(DISTINCT a.odoo_id) AS rows
+FROM scrap_sga.audit_log a
+CROSS JOIN LATERAL (SELECT scrap_sga._audit_diff(jsonb_populate_record(o, '{"id": 0}'), jsonb_populate_record(n, '{"id": 0}')) AS d
+                    FROM sample o, sample n WHERE o.id = a.odoo_id % 6 + 1 AND n.id = (a.odoo_id + 1) % 6 + 1) x
+WHERE a.run_id = 11;
+
+-- Fired any other way, it says how it must be fired.
+CREATE TRIGGER misfired BEFORE UPDATE ON sample FOR EACH ROW EXECUTE FUNCTION scrap_sga.audit_update();
+UPDATE sample SET name = 'x' WHERE id = 1;
+DROP TRIGGER misfired ON sample;
 
 -- Only rows of a table are compared.
 SELECT scrap_sga._audit_diff(1, 2);
