@@ -5,7 +5,8 @@
 //! In SQL the same diff (`to_jsonb` of both rows, `jsonb_each` of each, a join per row) cost
 //! three times the write it audited (issue 20). Here each column is compared with its type's
 //! equality, and only the columns that differ are rendered, through the server's own jsonb
-//! encoder. What comparing and rendering a column needs is looked up once per statement.
+//! encoder. What comparing and rendering a column needs is looked up once per statement (once
+//! per call of `_audit_diff`).
 //!
 //! The trigger itself is here too, not in PL/pgSQL: joining the transition tables by id, making
 //! each row a composite value for the diff and taking it apart again cost as much as the diff.
@@ -60,7 +61,9 @@ fn audit_diff(old: AnyElement, new: AnyElement) -> Option<Jsonb> {
             }
         }
         let (o, n) = (Row::deform(old.datum()), Row::deform(new.datum()));
-        if o.desc.len() != n.desc.len() {
+        // Each value is read as its column's type in `old`: the two rows' columns must be of
+        // the same types (two anonymous records may not be).
+        if o.desc.len() != n.desc.len() || o.desc.iter().zip(n.desc.iter()).any(|(a, b)| a.atttypid != b.atttypid) {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH, "scrap_sga._audit_diff: the two rows are not of the same table");
         }
         let columns = Columns::of(&o.desc);
@@ -98,7 +101,8 @@ fn audit_update<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a,
 /// `data` is the TriggerData of an AFTER UPDATE statement trigger with both transition tables.
 unsafe fn log_updates(data: &pg_sys::TriggerData) {
     let desc = PgTupleDesc::from_pg_unchecked((*data.tg_relation).rd_att);
-    let table = CStr::from_ptr((*(*data.tg_relation).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
+    let relname = (*(*data.tg_relation).rd_rel).relname.data.as_ptr();
+    let table = CStr::from_ptr(relname).to_string_lossy();
     let index_of = |name: &str| -> Option<usize> {
         desc.iter().position(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
     };
@@ -109,7 +113,7 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
     let (run, deleted) = (index_of(COL_RUN_ID), index_of(COL_DELETED_AT));
     let columns = Columns::of(&desc);
     let (mut old, mut new) = (TransitionTable::open(data.tg_oldtable, &desc), TransitionTable::open(data.tg_newtable, &desc));
-    let mut batch = Batch::new(&table);
+    let mut batch = Batch::new(pg_sys::Datum::from(pg_sys::cstring_to_text(relname)));
     let mut per_row = PgMemoryContexts::new("scrap_sga audit row");
     loop {
         let (o, n) = match (old.next(), new.next()) {
@@ -119,14 +123,20 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
                 ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "scrap_sga.audit_update: the transition tables have different row counts");
             }
         };
+        // The audit follows a row by its id: an UPDATE of id is refused, not logged as a change
+        // of some other row.
         if o.1[id] || n.1[id] || !same_bytes(id_att.attlen, id_att.attbyval, o.0[id], n.0[id]) {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "scrap_sga.audit_update: the transition tables are not in the same order");
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("scrap_sga.audit_update: an UPDATE of {table} changed a row's id, which the audit does not follow")
+            );
         }
         let gone = |row: (&[pg_sys::Datum], &[bool])| deleted.is_some_and(|d| !row.1[d]);
         let operation = match (gone(o), gone(n)) {
-            (false, true) => "soft_delete",
-            (true, false) => "restore",
-            _ => "update",
+            (false, true) => Operation::SoftDelete,
+            (true, false) => Operation::Restore,
+            _ => Operation::Update,
         };
         let diff = per_row.switch_to(|_| columns.diff(o, n));
         let values = diff.map(|mut objects| {
@@ -162,7 +172,7 @@ impl TransitionTable {
     }
 
     /// The next row's values and null flags, valid until the next call.
-    unsafe fn next<'a>(&mut self) -> Option<(&'a [pg_sys::Datum], &'a [bool])> {
+    unsafe fn next(&mut self) -> Option<(&[pg_sys::Datum], &[bool])> {
         pg_sys::tuplestore_select_read_pointer(self.store, self.pointer);
         if !pg_sys::tuplestore_gettupleslot(self.store, true, false, self.slot) {
             return None;
@@ -174,20 +184,32 @@ impl TransitionTable {
 
 impl Drop for TransitionTable {
     fn drop(&mut self) {
+        // On an error the transaction's abort releases the slot's hold on the tuple descriptor;
+        // calling into the server while unwinding could only add a second error.
+        if std::thread::panicking() {
+            return;
+        }
         // SAFETY: the slot was made by open() and is dropped once; dropping it releases its
         // hold on the relation's tuple descriptor.
         unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.slot) }
     }
 }
 
+#[derive(Clone, Copy)]
+enum Operation {
+    Update,
+    SoftDelete,
+    Restore,
+}
+
 /// Audit rows gathered, written by one INSERT of arrays per batch.
 struct Batch {
     table: pg_sys::Datum,
-    /// The three operations' names as text.
-    names: [(&'static str, pg_sys::Datum); 3],
+    /// The operations' names as text, by `Operation`.
+    names: [pg_sys::Datum; 3],
     run_ids: Vec<Option<pg_sys::Datum>>,
-    ids: Vec<Option<pg_sys::Datum>>,
-    operations: Vec<Option<pg_sys::Datum>>,
+    ids: Vec<pg_sys::Datum>,
+    operations: Vec<pg_sys::Datum>,
     old: Vec<Option<pg_sys::Datum>>,
     new: Vec<Option<pg_sys::Datum>>,
     bytes: usize,
@@ -196,15 +218,16 @@ struct Batch {
 }
 
 impl Batch {
-    /// Rows and rendered bytes per INSERT: a page of the engine's is one batch, a bulk soft
-    /// delete is several.
+    /// Rows and rendered bytes per INSERT, so that a large UPDATE (a bulk soft delete, a page
+    /// of 50,000) keeps a bounded amount of rendered values in memory.
     const ROWS: usize = 5_000;
     const BYTES: usize = 16 << 20;
 
-    unsafe fn new(table: &str) -> Batch {
+    /// `table`: the table's name as text, kept until the trigger returns.
+    unsafe fn new(table: pg_sys::Datum) -> Batch {
         Batch {
-            table: text_datum(table),
-            names: ["update", "soft_delete", "restore"].map(|n| (n, text_datum(n))),
+            table,
+            names: ["update", "soft_delete", "restore"].map(|n| text_datum(n)),
             run_ids: Vec::new(),
             ids: Vec::new(),
             operations: Vec::new(),
@@ -215,10 +238,10 @@ impl Batch {
         }
     }
 
-    unsafe fn push(&mut self, run_id: Option<pg_sys::Datum>, id: pg_sys::Datum, operation: &str, values: Option<[pg_sys::Datum; 2]>) {
+    unsafe fn push(&mut self, run_id: Option<pg_sys::Datum>, id: pg_sys::Datum, operation: Operation, values: Option<[pg_sys::Datum; 2]>) {
         self.run_ids.push(run_id);
-        self.ids.push(Some(id));
-        self.operations.push(self.names.iter().find(|(n, _)| *n == operation).map(|&(_, d)| d));
+        self.ids.push(id);
+        self.operations.push(self.names[operation as usize]);
         let [old, new] = match values {
             Some([o, n]) => {
                 self.bytes += pgrx::varlena::varsize_any(o.cast_mut_ptr()) + pgrx::varlena::varsize_any(n.cast_mut_ptr());
@@ -241,11 +264,11 @@ impl Batch {
         let args = self.context.switch_to(|_| {
             [
                 pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID),
-                array_arg(&self.run_ids, pg_sys::INT8OID),
-                array_arg(&self.ids, pg_sys::INT4OID),
-                array_arg(&self.operations, pg_sys::TEXTOID),
-                array_arg(&self.old, pg_sys::JSONBOID),
-                array_arg(&self.new, pg_sys::JSONBOID),
+                array_arg(self.run_ids.iter().copied(), pg_sys::INT8OID),
+                array_arg(self.ids.iter().map(|&d| Some(d)), pg_sys::INT4OID),
+                array_arg(self.operations.iter().map(|&d| Some(d)), pg_sys::TEXTOID),
+                array_arg(self.old.iter().copied(), pg_sys::JSONBOID),
+                array_arg(self.new.iter().copied(), pg_sys::JSONBOID),
             ]
         });
         Spi::connect_mut(|c| {
@@ -259,21 +282,22 @@ impl Batch {
             .map(|_| ())
         })
         .unwrap_or_else(|e| panic!("scrap_sga.audit_update: {e}"));
-        for v in [&mut self.run_ids, &mut self.ids, &mut self.operations, &mut self.old, &mut self.new] {
+        for v in [&mut self.run_ids, &mut self.old, &mut self.new] {
             v.clear();
         }
+        self.ids.clear();
+        self.operations.clear();
         self.bytes = 0;
         self.context.reset();
     }
 }
 
 /// A one-dimensional array of `values` (None: NULL) of the type `elem`, as an SPI argument.
-unsafe fn array_arg<'a>(values: &[Option<pg_sys::Datum>], elem: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'a> {
+unsafe fn array_arg<'a>(values: impl Iterator<Item = Option<pg_sys::Datum>>, elem: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'a> {
     let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
     pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
-    let mut datums: Vec<pg_sys::Datum> = values.iter().map(|v| v.unwrap_or(pg_sys::Datum::from(0usize))).collect();
-    let mut nulls: Vec<bool> = values.iter().map(|v| v.is_none()).collect();
-    let (mut dims, mut lbs) = ([values.len() as i32], [1i32]);
+    let (mut datums, mut nulls): (Vec<pg_sys::Datum>, Vec<bool>) = values.map(|v| (v.unwrap_or(pg_sys::Datum::from(0usize)), v.is_none())).unzip();
+    let (mut dims, mut lbs) = ([datums.len() as i32], [1i32]);
     let array = pg_sys::construct_md_array(datums.as_mut_ptr(), nulls.as_mut_ptr(), 1, dims.as_mut_ptr(), lbs.as_mut_ptr(), elem, len as i32, byval, align);
     pgrx::datum::DatumWithOid::new(pg_sys::Datum::from(array), pg_sys::get_array_type(elem))
 }

@@ -1,7 +1,7 @@
 //! scrap_sga: mirror Odoo models into PostgreSQL tables, from inside the database.
 //!
 //! * `settings`: server settings (GUCs).
-//! * `audit`: the row audit's diff, for the triggers of sql/audit.sql.
+//! * `audit`: the row audit's update trigger and its diff (sql/audit.sql).
 //! * `catalog`: the extension's own tables, each with one owner (models and their state,
 //!   fields, run log, retry queue, connection, the scheduler's state).
 //! * `engine`: plans a model's columns, reads Odoo and writes the mirror tables.

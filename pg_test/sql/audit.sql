@@ -78,7 +78,11 @@ CREATE TRIGGER misfired BEFORE UPDATE ON sample FOR EACH ROW EXECUTE FUNCTION sc
 UPDATE sample SET name = 'x' WHERE id = 1;
 DROP TRIGGER misfired ON sample;
 
--- Only rows of a table are compared.
+-- The audit follows a row by its id: an UPDATE of id is refused, not logged as another row's.
+UPDATE mirror SET id = id + 100000 WHERE id = 1;
+
+-- Only rows of a table are compared, with columns of the same types.
 SELECT scrap_sga._audit_diff(1, 2);
+SELECT scrap_sga._audit_diff(ROW('x'::text), ROW(1));
 DROP TABLE mirror, sample CASCADE;
 DROP EXTENSION scrap_sga;
