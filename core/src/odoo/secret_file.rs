@@ -62,36 +62,54 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn file(name: &str, text: &str, mode: u32) -> String {
-        let dir = std::env::temp_dir().join(format!("scrap_sga_secret_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p.to_str().unwrap().to_owned()
+    /// A directory of one test's own (tests run in parallel), removed when the test ends.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("scrap_sga_secret_{}_{test}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, text: &str, mode: u32) -> String {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p.to_str().unwrap().to_owned()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn a_private_file_is_read_and_trimmed() {
-        assert_eq!(read(&file("ok", "0123456789abcdef\n", 0o600)).unwrap(), "0123456789abcdef");
-        assert_eq!(read(&file("ro", "k3y", 0o400)).unwrap(), "k3y");
+        let dir = Scratch::new("private");
+        assert_eq!(read(&dir.file("ok", "0123456789abcdef\n", 0o600)).unwrap(), "0123456789abcdef");
+        assert_eq!(read(&dir.file("ro", "k3y", 0o400)).unwrap(), "k3y");
     }
 
     #[test]
     fn files_others_can_read_are_refused() {
+        let dir = Scratch::new("open");
         for mode in [0o644, 0o604, 0o620, 0o666] {
-            let p = file(&format!("open{mode:o}"), "key", mode);
+            let p = dir.file(&format!("open{mode:o}"), "key", mode);
             assert!(matches!(read(&p), Err(SecretFileError::TooOpen { .. })), "{mode:o}");
         }
-        let e = read(&file("open", "key", 0o644)).unwrap_err().to_string();
+        let e = read(&dir.file("open", "key", 0o644)).unwrap_err().to_string();
         assert!(e.contains("mode 0644") && !e.contains("key\""), "{e}");
     }
 
     #[test]
     fn missing_relative_and_empty_files() {
+        let dir = Scratch::new("missing");
         assert!(matches!(read("/nonexistent/scrap_sga/key"), Err(SecretFileError::Unreadable { .. })));
         assert!(matches!(read("relative/key"), Err(SecretFileError::NotAbsolute(_))));
-        assert!(matches!(read(&file("empty", " \n", 0o600)), Err(SecretFileError::Empty { .. })));
+        assert!(matches!(read(&dir.file("empty", " \n", 0o600)), Err(SecretFileError::Empty { .. })));
         assert!(matches!(read("/tmp"), Err(SecretFileError::Unreadable { .. })));
     }
 }
