@@ -139,12 +139,14 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
             _ => Operation::Update,
         };
         let diff = per_row.switch_to(|_| columns.diff(o, n));
-        let values = diff.map(|mut objects| {
-            let [a, b] = &mut objects;
-            batch.context.switch_to(|_| [pg_sys::JsonbValueToJsonb(a), pg_sys::JsonbValueToJsonb(b)].map(pg_sys::Datum::from))
-        });
         let run_id = run.filter(|&r| !n.1[r]).map(|r| n.0[r]);
-        batch.push(run_id, n.0[id], operation, values);
+        per_row.switch_to(|_| {
+            let values = diff.map(|mut objects| {
+                let [a, b] = &mut objects;
+                [pg_sys::JsonbValueToJsonb(a), pg_sys::JsonbValueToJsonb(b)].map(pg_sys::Datum::from)
+            });
+            batch.push(run_id, n.0[id], operation, values);
+        });
         per_row.reset();
         if batch.full() {
             batch.write();
@@ -202,19 +204,18 @@ enum Operation {
     Restore,
 }
 
-/// Audit rows gathered, written by one INSERT of arrays per batch.
+/// Audit rows gathered in a tuplestore, written by one INSERT ... SELECT per batch that reads it
+/// as a named relation, as queries read transition tables. (Arrays and unnest cost a copy of
+/// every value more, and a function call per value.)
 struct Batch {
+    /// (run_id, odoo_id, operation, old_values, new_values)
+    desc: pg_sys::TupleDesc,
+    rows: *mut pg_sys::Tuplestorestate,
+    count: usize,
+    bytes: usize,
     table: pg_sys::Datum,
     /// The operations' names as text, by `Operation`.
     names: [pg_sys::Datum; 3],
-    run_ids: Vec<Option<pg_sys::Datum>>,
-    ids: Vec<pg_sys::Datum>,
-    operations: Vec<pg_sys::Datum>,
-    old: Vec<Option<pg_sys::Datum>>,
-    new: Vec<Option<pg_sys::Datum>>,
-    bytes: usize,
-    /// Where the rendered values live until they are written.
-    context: PgMemoryContexts,
 }
 
 impl Batch {
@@ -222,84 +223,88 @@ impl Batch {
     /// of 50,000) keeps a bounded amount of rendered values in memory.
     const ROWS: usize = 5_000;
     const BYTES: usize = 16 << 20;
+    /// What the INSERT reads the batch as.
+    const RELATION: &'static std::ffi::CStr = c"scrap_sga_audit_rows";
 
     /// `table`: the table's name as text, kept until the trigger returns.
     unsafe fn new(table: pg_sys::Datum) -> Batch {
+        let columns = [(c"run_id", pg_sys::INT8OID), (c"odoo_id", pg_sys::INT4OID), (c"operation", pg_sys::TEXTOID), (c"old_values", pg_sys::JSONBOID), (c"new_values", pg_sys::JSONBOID)];
+        let desc = pg_sys::CreateTemplateTupleDesc(columns.len() as i32);
+        for (i, (name, typid)) in columns.iter().enumerate() {
+            pg_sys::TupleDescInitEntry(desc, (i + 1) as pg_sys::AttrNumber, name.as_ptr(), *typid, -1, 0);
+        }
         Batch {
+            desc,
+            // Kept in memory: a batch stops at BYTES of rendered values, far below this.
+            rows: pg_sys::tuplestore_begin_heap(false, false, (4 * Batch::BYTES / 1024) as i32),
+            count: 0,
+            bytes: 0,
             table,
             names: ["update", "soft_delete", "restore"].map(|n| text_datum(n)),
-            run_ids: Vec::new(),
-            ids: Vec::new(),
-            operations: Vec::new(),
-            old: Vec::new(),
-            new: Vec::new(),
-            bytes: 0,
-            context: PgMemoryContexts::new("scrap_sga audit batch"),
         }
     }
 
+    /// Copies the row into the batch: the values may be freed once this returns.
     unsafe fn push(&mut self, run_id: Option<pg_sys::Datum>, id: pg_sys::Datum, operation: Operation, values: Option<[pg_sys::Datum; 2]>) {
-        self.run_ids.push(run_id);
-        self.ids.push(id);
-        self.operations.push(self.names[operation as usize]);
-        let [old, new] = match values {
-            Some([o, n]) => {
-                self.bytes += pgrx::varlena::varsize_any(o.cast_mut_ptr()) + pgrx::varlena::varsize_any(n.cast_mut_ptr());
-                [Some(o), Some(n)]
-            }
-            None => [None, None],
-        };
-        self.old.push(old);
-        self.new.push(new);
+        let zero = pg_sys::Datum::from(0usize);
+        let [old, new] = values.unwrap_or([zero, zero]);
+        let mut datums = [run_id.unwrap_or(zero), id, self.names[operation as usize], old, new];
+        let mut nulls = [run_id.is_none(), false, false, values.is_none(), values.is_none()];
+        pg_sys::tuplestore_putvalues(self.rows, self.desc, datums.as_mut_ptr(), nulls.as_mut_ptr());
+        self.count += 1;
+        if values.is_some() {
+            self.bytes += pgrx::varlena::varsize_any(old.cast_mut_ptr()) + pgrx::varlena::varsize_any(new.cast_mut_ptr());
+        }
     }
 
     fn full(&self) -> bool {
-        self.ids.len() >= Batch::ROWS || self.bytes >= Batch::BYTES
+        self.count >= Batch::ROWS || self.bytes >= Batch::BYTES
     }
 
     unsafe fn write(&mut self) {
-        if self.ids.is_empty() {
+        if self.count == 0 {
             return;
         }
-        let args = self.context.switch_to(|_| {
-            [
-                pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID),
-                array_arg(self.run_ids.iter().copied(), pg_sys::INT8OID),
-                array_arg(self.ids.iter().map(|&d| Some(d)), pg_sys::INT4OID),
-                array_arg(self.operations.iter().map(|&d| Some(d)), pg_sys::TEXTOID),
-                array_arg(self.old.iter().copied(), pg_sys::JSONBOID),
-                array_arg(self.new.iter().copied(), pg_sys::JSONBOID),
-            ]
-        });
+        let mut relation = pg_sys::EphemeralNamedRelationData {
+            md: pg_sys::EphemeralNamedRelationMetadataData {
+                name: Batch::RELATION.as_ptr() as *mut _,
+                reliddesc: pg_sys::InvalidOid,
+                tupdesc: self.desc,
+                enrtype: pg_sys::EphemeralNameRelationType::ENR_NAMED_TUPLESTORE,
+                enrtuples: self.count as f64,
+            },
+            reldata: self.rows as *mut _,
+        };
         Spi::connect_mut(|c| {
+            // Registered for this connection only: SPI_finish forgets it, before `relation` goes.
+            if pg_sys::SPI_register_relation(&mut relation) != pg_sys::SPI_OK_REL_REGISTER as i32 {
+                panic!("scrap_sga.audit_update: the batch could not be registered as a relation");
+            }
             c.update(
                 "INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
-                 SELECT pg_catalog.unnest($2::bigint[]), $1, pg_catalog.unnest($3::integer[]), pg_catalog.unnest($4::text[]),
-                        pg_catalog.unnest($5::jsonb[]), pg_catalog.unnest($6::jsonb[])",
+                 SELECT r.run_id, $1, r.odoo_id, r.operation, r.old_values, r.new_values FROM scrap_sga_audit_rows r",
                 None,
-                &args,
+                &[pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID)],
             )
             .map(|_| ())
         })
         .unwrap_or_else(|e| panic!("scrap_sga.audit_update: {e}"));
-        for v in [&mut self.run_ids, &mut self.old, &mut self.new] {
-            v.clear();
-        }
-        self.ids.clear();
-        self.operations.clear();
+        pg_sys::tuplestore_clear(self.rows);
+        self.count = 0;
         self.bytes = 0;
-        self.context.reset();
     }
 }
 
-/// A one-dimensional array of `values` (None: NULL) of the type `elem`, as an SPI argument.
-unsafe fn array_arg<'a>(values: impl Iterator<Item = Option<pg_sys::Datum>>, elem: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'a> {
-    let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
-    pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
-    let (mut datums, mut nulls): (Vec<pg_sys::Datum>, Vec<bool>) = values.map(|v| (v.unwrap_or(pg_sys::Datum::from(0usize)), v.is_none())).unzip();
-    let (mut dims, mut lbs) = ([datums.len() as i32], [1i32]);
-    let array = pg_sys::construct_md_array(datums.as_mut_ptr(), nulls.as_mut_ptr(), 1, dims.as_mut_ptr(), lbs.as_mut_ptr(), elem, len as i32, byval, align);
-    pgrx::datum::DatumWithOid::new(pg_sys::Datum::from(array), pg_sys::get_array_type(elem))
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // As TransitionTable's: the abort releases what is left on an error.
+        if std::thread::panicking() {
+            return;
+        }
+        // SAFETY: the tuplestore was made by new() and is ended once; ending it closes a file it
+        // may have spilled to.
+        unsafe { pg_sys::tuplestore_end(self.rows) }
+    }
 }
 
 unsafe fn text_datum(s: &str) -> pg_sys::Datum {
