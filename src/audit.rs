@@ -235,13 +235,18 @@ impl Batch {
         }
         Batch {
             desc,
-            // Kept in memory: a batch stops at BYTES of rendered values, far below this.
-            rows: pg_sys::tuplestore_begin_heap(false, false, (4 * Batch::BYTES / 1024) as i32),
+            rows: Batch::store(),
             count: 0,
             bytes: 0,
             table,
             names: ["update", "soft_delete", "restore"].map(|n| text_datum(n)),
         }
+    }
+
+    /// A tuplestore for one batch. Kept in memory unless one row is very large (a batch stops
+    /// after the row that reaches BYTES); spilled to a file beyond, which is only slower.
+    unsafe fn store() -> *mut pg_sys::Tuplestorestate {
+        pg_sys::tuplestore_begin_heap(false, false, (4 * Batch::BYTES / 1024) as i32)
     }
 
     /// Copies the row into the batch: the values may be freed once this returns.
@@ -281,15 +286,22 @@ impl Batch {
                 panic!("scrap_sga.audit_update: the batch could not be registered as a relation");
             }
             c.update(
-                "INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
-                 SELECT r.run_id, $1, r.odoo_id, r.operation, r.old_values, r.new_values FROM scrap_sga_audit_rows r",
+                format!(
+                    "INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
+                     SELECT r.run_id, $1, r.odoo_id, r.operation, r.old_values, r.new_values FROM {} r",
+                    Batch::RELATION.to_str().expect("an ASCII name")
+                )
+                .as_str(),
                 None,
                 &[pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID)],
             )
             .map(|_| ())
         })
         .unwrap_or_else(|e| panic!("scrap_sga.audit_update: {e}"));
-        pg_sys::tuplestore_clear(self.rows);
+        // A fresh tuplestore, not a cleared one: each INSERT's scan leaves a read pointer that
+        // every later row would update, and a store that once spilled would spill from then on.
+        pg_sys::tuplestore_end(self.rows);
+        self.rows = Batch::store();
         self.count = 0;
         self.bytes = 0;
     }
