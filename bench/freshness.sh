@@ -16,6 +16,10 @@
 # SQL as pg_stat_statements counts them (every statement of the run, both sides alike), requests,
 # kilobytes Odoo sent, pairs listed, records read, rows written; then the full-table writes'
 # database work over the first copy's.
+# Autovacuum is off on both clusters and each side is vacuumed right after each of its runs,
+# untimed: a side's autovacuum, woken by its own bulk write, used to run during the other side's
+# run (the two share the machine), and the runs come seconds apart where autovacuum would have
+# had minutes. Each run starts from a vacuumed table, as in steady state.
 # Usage: bench/freshness.sh [ORDERS LINES]. Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
@@ -40,7 +44,7 @@ login="NULL"; [ "$VERSION" -lt 19 ] && login="'admin'"
 for s in "${SIDES[@]}"; do
     DIR[$s]="$WORK/$s"; PORT[$s]=$(free_port)
     PG_BIN=${BIN[$s]} cluster_start "${DIR[$s]}" "${PORT[$s]}" "shared_buffers = '512MB'" \
-        "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all"
+        "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all" "autovacuum = off"
     sim_start "$ORDERS" "$LINES" "$VERSION" "$KEY"
     URL[$s]=$SIM_URL; PID[$s]=$SIM_PID
 done
@@ -69,11 +73,13 @@ measure() {
                sum(inserted + updated + deleted + restored)
         FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"
 }
+# settle SIDE: what autovacuum would have done by the next run, done now, outside the measures.
+settle() { q "$1" -c "VACUUM (ANALYZE)" >/dev/null; }
 declare -A LAST LASTDB LASTWALL
 # step LABEL: a sync on each side, one line with both; the ratio is of SQL time, measured alike.
 step() {
     local b a
-    b=$(measure before); a=$(measure after)
+    b=$(measure before); settle before; a=$(measure after); settle after
     IFS='|' read -r bwall bdb bsql breq bkb blist bread bwrite <<< "$b"
     IFS='|' read -r awall adb asql areq akb alist aread awrite <<< "$a"
     LAST[before]=$bsql; LAST[after]=$asql; LASTDB[before]=$bdb; LASTDB[after]=$adb; LASTWALL[before]=$bwall; LASTWALL[after]=$awall
