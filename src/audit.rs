@@ -68,9 +68,7 @@ fn audit_diff(old: AnyElement, new: AnyElement) -> Option<Jsonb> {
         }
         let columns = Columns::of(&o.desc);
         let mut objects = columns.diff((&o.values, &o.nulls), (&n.values, &n.nulls))?;
-        let mut array = pg_sys::JsonbValue { type_: jbvType::jbvArray, ..std::mem::zeroed() };
-        array.val.array = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_2 { nElems: 2, elems: objects.as_mut_ptr(), rawScalar: false };
-        Some(Jsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(&mut array))))
+        Some(Jsonb(pg_sys::Datum::from(encode_array(&mut objects))))
     }
 }
 
@@ -138,10 +136,9 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
             (true, false) => Operation::Restore,
             _ => Operation::Update,
         };
-        let diff = per_row.switch_to(|_| columns.diff(o, n));
         let run_id = run.filter(|&r| !n.1[r]).map(|r| n.0[r]);
         per_row.switch_to(|_| {
-            let values = diff.map(|mut objects| {
+            let values = columns.diff(o, n).map(|mut objects| {
                 let [a, b] = &mut objects;
                 [pg_sys::JsonbValueToJsonb(a), pg_sys::JsonbValueToJsonb(b)].map(pg_sys::Datum::from)
             });
@@ -412,14 +409,16 @@ impl Column {
         if !self.eq.is_null() {
             return pg_sys::FunctionCall2Coll(self.eq, self.collation, a, b).value() != 0;
         }
-        let encode = |d| {
-            let mut v = render(self.kind, d, false, self.output);
-            let mut array = pg_sys::JsonbValue { type_: jbvType::jbvArray, ..std::mem::zeroed() };
-            array.val.array = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_2 { nElems: 1, elems: &mut v, rawScalar: false };
-            pg_sys::JsonbValueToJsonb(&mut array)
-        };
+        let encode = |d| encode_array(&mut [render(self.kind, d, false, self.output)]);
         pg_sys::compareJsonbContainers(&mut (*encode(a)).root, &mut (*encode(b)).root) == 0
     }
+}
+
+/// `elems` as a jsonb array.
+unsafe fn encode_array(elems: &mut [pg_sys::JsonbValue]) -> *mut pg_sys::Jsonb {
+    let mut array = pg_sys::JsonbValue { type_: jbvType::jbvArray, ..std::mem::zeroed() };
+    array.val.array = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_2 { nElems: elems.len() as i32, elems: elems.as_mut_ptr(), rawScalar: false };
+    pg_sys::JsonbValueToJsonb(&mut array)
 }
 
 /// A jsonb object of these columns' values in a row; the columns are in key order, unique.
