@@ -42,7 +42,7 @@ use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
 use crate::interrupt;
-use crate::listing::{pairs_document, PAIRS};
+use crate::listing::{ids_if_all_newer, pairs_document, PAIRS};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
@@ -122,8 +122,10 @@ impl ModelRun<'_> {
         let t = self.mirror.table.clone();
         // A pair written after the mirror's newest row, as it was before this listing, is read
         // without looking its id up: no row can have its write_date. After a bulk write that is
-        // every pair, and the lookups were most of the comparison's cost. (A row this run wrote
-        // since then may be read again; reading is never wrong, and its write finds no change.)
+        // every pair, and the lookups were most of the comparison's cost; a page of only such
+        // pairs (written since the recheck) is not even sent to SQL (`ids_if_all_newer`). (A row
+        // this run wrote since then may be read again; reading is never wrong, and its write
+        // finds no change.)
         // OFFSET 0 keeps the lookup a subquery, where the test on the pair gates the index scan;
         // pulled up into the join, it would be tested after the scan.
         let newest = self.mirror.db.txn(|| Ok(Spi::get_one::<TimestampWithTimeZone>(&format!("SELECT max(write_date) FROM ONLY {t}"))?))?;
@@ -151,6 +153,9 @@ impl ModelRun<'_> {
             let run_id = mirror.run_id;
             let to_read: Vec<i32> = mirror.db.txn(|| {
                 RunLog::add(run_id, &listed)?;
+                if let Some(ids) = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner())) {
+                    return Ok(ids);
+                }
                 Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
