@@ -32,6 +32,12 @@ impl PageColumns {
     }
 }
 
+/// What the comparison adds to a page's columns, named with the prefix no Odoo field may use
+/// (`mapping::META_PREFIX`): the mirror row's ctid, whether it existed, whether it was soft-deleted.
+const CTID: &str = "sga_ctid";
+const EXISTED: &str = "sga_existed";
+const WAS_DELETED: &str = "sga_was_deleted";
+
 /// The statement that writes a page: inserts new rows, updates changed ones, restores
 /// soft-deleted ones; returns how many of each.
 pub struct Upsert {
@@ -43,27 +49,37 @@ impl Upsert {
         let t = table;
         let page = PageColumns::of(plan);
         let (source, names) = (&page.source, &page.names);
-        // Unchanged rows are filtered out before the INSERT: ON CONFLICT DO UPDATE locks every
-        // conflicting row even when its WHERE is false, and a lock dirties the page and writes WAL.
+        // Unchanged rows are filtered out first: ON CONFLICT DO UPDATE locks every conflicting
+        // row even when its WHERE is false, and a lock dirties the page and writes WAL. The rows
+        // that exist are then updated where the comparison found them (their ctid), not through
+        // ON CONFLICT, which would look each one up in the index again and lock it first. Only
+        // the model's run writes its rows (under the model's lock); a row someone else updated
+        // meanwhile by hand has moved, is not written, and is not counted: its write_date is not
+        // Odoo's, which the reconcile finds.
         let sql = format!(
             "WITH src AS (
                 {source}
              ), changed AS (
-                SELECT src.*, t.id IS NOT NULL AS existed, t.{COL_DELETED_AT} IS NOT NULL AS was_deleted
+                SELECT src.*, t.ctid AS {CTID}, t.id IS NOT NULL AS {EXISTED}, t.{COL_DELETED_AT} IS NOT NULL AS {WAS_DELETED}
                 FROM src LEFT JOIN {t} t ON t.id = src.id
                 WHERE t.id IS NULL OR t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({src_vals})
              ), up AS (
+                UPDATE {t} AS t SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT}) = ROW({changed_set_vals}, now(), $2, NULL)
+                FROM changed WHERE changed.{EXISTED} AND t.ctid = changed.{CTID}
+                RETURNING t.id
+             ), ins AS (
                 INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
-                SELECT {changed_names}, now(), $2, NULL FROM changed
+                SELECT {changed_names}, now(), $2, NULL FROM changed WHERE NOT changed.{EXISTED}
                 ON CONFLICT (id) DO UPDATE SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
                     = ROW({set_vals}, EXCLUDED.{COL_SYNCED_AT}, EXCLUDED.{COL_RUN_ID}, NULL)
                 RETURNING t.id
              )
-             SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND NOT was_deleted), count(*) FILTER (WHERE was_deleted),
-                    coalesce(sum(id) FILTER (WHERE NOT existed OR was_deleted), 0)::bigint
-             FROM changed WHERE id IN (SELECT id FROM up)",
+             SELECT count(*) FILTER (WHERE NOT {EXISTED}), count(*) FILTER (WHERE {EXISTED} AND NOT {WAS_DELETED}), count(*) FILTER (WHERE {WAS_DELETED}),
+                    coalesce(sum(id) FILTER (WHERE NOT {EXISTED} OR {WAS_DELETED}), 0)::bigint
+             FROM changed WHERE id IN (SELECT id FROM up UNION ALL SELECT id FROM ins)",
             names = names.join(", "),
             changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
+            changed_set_vals = page.data(|n| format!("changed.{n}")),
             set_cols = page.data(|n| n.to_string()),
             set_vals = page.data(|n| format!("EXCLUDED.{n}")),
             old_vals = page.data(|n| format!("t.{n}")),
