@@ -78,6 +78,8 @@ pub mod state {
     pub const ADMIN_SHUTDOWN: SqlState = SqlState::new("57P01");
     pub const INTERNAL: SqlState = SqlState::new("XX000");
     pub const ACTIVE_TRANSACTION: SqlState = SqlState::new("25000");
+    /// A mirror row changed by another session while a page was written to it.
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState::new("40001");
     pub const READ_ONLY_TRANSACTION: SqlState = SqlState::new("25006");
     pub const TOO_MANY_WORKERS: SqlState = SqlState::new("53400");
     /// Odoo, or a proxy in front of it, kept answering 429 or 503 (too many requests).

@@ -8,7 +8,7 @@ use scrap_sga_core::mapping::{ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_
 
 use crate::catalog::model_state::Live;
 use crate::catalog::run_log::Counts;
-use crate::errors::SyncError;
+use crate::errors::{state, SyncError};
 
 /// A page as rows: `SELECT <typed columns> FROM json_to_recordset($1::json) AS r(<inputs>)`,
 /// and the quoted column names, `id` first.
@@ -51,11 +51,12 @@ impl Upsert {
         let (source, names) = (&page.source, &page.names);
         // Unchanged rows are filtered out first: ON CONFLICT DO UPDATE locks every conflicting
         // row even when its WHERE is false, and a lock dirties the page and writes WAL. The rows
-        // that exist are then updated where the comparison found them (their ctid), not through
-        // ON CONFLICT, which would look each one up in the index again and lock it first. Only
-        // the model's run writes its rows (under the model's lock); a row someone else updated
-        // meanwhile by hand has moved, is not written, and is not counted: its write_date is not
-        // Odoo's, which the reconcile finds.
+        // that exist are then updated where the comparison found them (their ctid: a TID scan),
+        // not through ON CONFLICT, which would look each one up in the index again and take a
+        // row lock before the update. Only the model's run writes its rows (under the model's
+        // lock); should another session update one of them by hand meanwhile, the row has moved
+        // and is not written: the statement says how many rows it missed, and `apply` fails the
+        // page rather than lose them.
         let sql = format!(
             "WITH src AS (
                 {source}
@@ -65,7 +66,7 @@ impl Upsert {
                 WHERE t.id IS NULL OR t.{COL_DELETED_AT} IS NOT NULL OR ({old_vals}) IS DISTINCT FROM ({src_vals})
              ), up AS (
                 UPDATE {t} AS t SET ({set_cols}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT}) = ROW({changed_set_vals}, now(), $2, NULL)
-                FROM changed WHERE changed.{EXISTED} AND t.ctid = changed.{CTID}
+                FROM changed WHERE changed.{EXISTED} AND t.ctid = changed.{CTID} AND t.id = changed.id
                 RETURNING t.id
              ), ins AS (
                 INSERT INTO {t} AS t ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
@@ -75,7 +76,8 @@ impl Upsert {
                 RETURNING t.id
              )
              SELECT count(*) FILTER (WHERE NOT {EXISTED}), count(*) FILTER (WHERE {EXISTED} AND NOT {WAS_DELETED}), count(*) FILTER (WHERE {WAS_DELETED}),
-                    coalesce(sum(id) FILTER (WHERE NOT {EXISTED} OR {WAS_DELETED}), 0)::bigint
+                    coalesce(sum(id) FILTER (WHERE NOT {EXISTED} OR {WAS_DELETED}), 0)::bigint,
+                    (SELECT count(*) FROM changed WHERE {EXISTED}) - (SELECT count(*) FROM up)
              FROM changed WHERE id IN (SELECT id FROM up UNION ALL SELECT id FROM ins)",
             names = names.join(", "),
             changed_names = names.iter().map(|n| format!("changed.{n}")).collect::<Vec<_>>().join(", "),
@@ -94,6 +96,13 @@ impl Upsert {
         Spi::connect_mut(|c| {
             let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
             let row = t.first();
+            let missed = row.get::<i64>(5)?.unwrap_or(0);
+            if missed > 0 {
+                return Err(SyncError::new(
+                    state::SERIALIZATION_FAILURE,
+                    format!("{missed} row(s) of the page changed in another session while it was written; the page is not kept, and the next run writes it again"),
+                ));
+            }
             let counts = Counts {
                 inserted: row.get::<i64>(1)?.unwrap_or(0),
                 updated: row.get::<i64>(2)?.unwrap_or(0),
