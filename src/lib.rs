@@ -132,6 +132,51 @@ mod tests {
         let empty = Spi::get_one::<String>("SELECT concat_ws('|', name IS NULL, tags, props->0->>'name') FROM t_apply WHERE id = 2").unwrap();
         assert_eq!(empty.as_deref(), Some("t|{}|x"));
     }
+
+    #[pg_test]
+    fn a_page_newer_than_the_mirror_reads_the_same_ids_in_rust_as_in_sql() {
+        use crate::catalog::retry_queue::RetryQueue;
+        use crate::catalog::run_log::timestamptz;
+        use crate::listing::{ids_if_all_newer, pairs_document, to_read_sql};
+        use scrap_sga_core::odoo::time::OdooTime;
+        let plan = mapping::plan_model(&[field("id", "integer"), field("write_date", "datetime")], &mapping::Choices::default()).unwrap();
+        Spi::run(&create_table_sql("public.t_pairs", &plan)).unwrap();
+        // Ids 1 to 5 written a second apart from 10:00:01; id 4 soft-deleted.
+        Spi::run(
+            "INSERT INTO t_pairs (id, write_date, sga_deleted_at)
+             SELECT i, '2026-01-01 10:00:00+00'::timestamptz + make_interval(secs => i), CASE WHEN i = 4 THEN now() END FROM generate_series(1, 5) i",
+        )
+        .unwrap();
+        let sql = to_read_sql("public.t_pairs", &RetryQueue::waiting_sql("x.y", "o.id", "o.write_date"));
+        let newest = Spi::get_one::<pgrx::datum::TimestampWithTimeZone>("SELECT max(write_date) FROM ONLY t_pairs").unwrap();
+        let recheck = timestamptz(OdooTime::parse("2026-01-01 10:00:00"));
+        let pages = [
+            // Every pair newer than the mirror: rows it has (one soft-deleted) and new ones.
+            (serde_json::json!([[9, "2026-01-01 11:00:00"], [2, "2026-01-01 10:00:06"], [4, "2026-01-01 10:30:00"], [7, "2026-01-01 10:00:06"]]), true),
+            // One pair as old as the mirror's newest row: that row may be its record.
+            (serde_json::json!([[2, "2026-01-01 10:00:02"], [3, "2026-01-01 10:00:09"], [5, "2026-01-01 10:00:05"]]), false),
+        ];
+        for (pairs, all_newer) in pages {
+            let records: Vec<serde_json::Map<String, serde_json::Value>> = pairs
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| serde_json::json!({"id": p[0], "write_date": p[1]}).as_object().unwrap().clone())
+                .collect();
+            let doc = pairs_document(&records);
+            // With the mirror's newest row, and as if the mirror were empty (no newest row).
+            for newest in [newest, None] {
+                let in_sql = Spi::get_one_with_args::<Vec<i32>>(&sql, &[doc.as_str().into(), recheck.into(), None::<f64>.into(), newest.into()])
+                    .unwrap()
+                    .unwrap_or_default();
+                let in_rust = ids_if_all_newer(&records, newest.map(|n| n.into_inner()), recheck.unwrap().into_inner());
+                assert_eq!(in_rust.is_some(), all_newer || newest.is_none(), "{pairs}");
+                if let Some(ids) = in_rust {
+                    assert_eq!(ids, in_sql, "{pairs} with newest {newest:?}");
+                }
+            }
+        }
+    }
 }
 
 /// Required by `cargo pgrx test`.

@@ -1,5 +1,7 @@
 //! Odoo's `(id, write_date)` pairs, as SQL reads them: the window's listing, reconcile's,
-//! verify's. One document format and one way to read it, for every comparison with the mirror.
+//! verify's. One document format and one way to read it, for every comparison with the mirror;
+//! and the one page the window's listing answers without SQL (`ids_if_all_newer`: every pair
+//! newer than the mirror, after a bulk write).
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::{json, Value};
 
@@ -20,10 +22,34 @@ pub fn pairs_document(records: &[serde_json::Map<String, Value>]) -> String {
     serde_json::to_string(&pairs).expect("JSON values serialize")
 }
 
+/// The window listing's comparison of a page of pairs (`$1`, read as [`PAIRS`]) with the mirror
+/// `table`: the ids to read, in order. The records that are new, changed or soft-deleted here,
+/// and those written since the recheck's start `$2` that were copied less than `$3` seconds
+/// (NULL: any time) after their write; a pair written before `$2` whose record waits in the
+/// retry queue (`waiting`, a test on `o.id` and `o.write_date`) is left to its retry.
+///
+/// A pair written after `$4`, the mirror's newest write_date before the listing, is read
+/// without looking its id up: no row can have its write_date. After a bulk write that is every
+/// pair, and the lookups were most of the comparison's cost. (A row the run wrote since then
+/// may be read again; reading is never wrong, and its write finds no change.) OFFSET 0 keeps
+/// the lookup a subquery, where the test on the pair gates the index scan; pulled up into the
+/// join, it would be tested after the scan.
+pub fn to_read_sql(table: &str, waiting: &str) -> String {
+    format!(
+        "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
+         FROM {PAIRS} LEFT JOIN LATERAL (
+            SELECT t.id, t.sga_deleted_at, t.write_date, t.sga_synced_at FROM {table} t WHERE t.id = o.id AND o.write_date <= $4 OFFSET 0) t ON true
+         WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date
+                OR (o.write_date >= $2 AND ($3::float8 IS NULL OR t.write_date + make_interval(secs => $3) >= t.sga_synced_at)))
+           AND (o.write_date >= $2 OR NOT {waiting})"
+    )
+}
+
 /// The page's ids, in order, when every pair was written after `newest` (the mirror's newest
 /// write_date, None for an empty mirror) and at or after `from`; else None. Times are
 /// PostgreSQL's microseconds. Such a page is read whole: no row of the mirror can carry a pair's
-/// write_date, nor is the retry queue asked about it (the window listing's rule). Answering it
+/// write_date, nor is the retry queue asked about it: what [`to_read_sql`] returns for it
+/// (pg_test `a_page_newer_than_the_mirror_reads_the_same_ids_in_rust_as_in_sql`). Answering it
 /// here spares a statement per page after a bulk write.
 pub fn ids_if_all_newer(records: &[serde_json::Map<String, Value>], newest: Option<i64>, from: i64) -> Option<Vec<i32>> {
     let mut ids = Vec::with_capacity(records.len());

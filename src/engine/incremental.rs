@@ -42,7 +42,7 @@ use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
 use crate::interrupt;
-use crate::listing::{ids_if_all_newer, pairs_document, PAIRS};
+use crate::listing::{ids_if_all_newer, pairs_document, to_read_sql};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
@@ -121,23 +121,10 @@ impl ModelRun<'_> {
         let model = self.model().to_owned();
         let t = self.mirror.table.clone();
         // A pair written after the mirror's newest row, as it was before this listing, is read
-        // without looking its id up: no row can have its write_date. After a bulk write that is
-        // every pair, and the lookups were most of the comparison's cost; a page of only such
-        // pairs (written since the recheck) is not even sent to SQL (`ids_if_all_newer`). (A row
-        // this run wrote since then may be read again; reading is never wrong, and its write
-        // finds no change.)
-        // OFFSET 0 keeps the lookup a subquery, where the test on the pair gates the index scan;
-        // pulled up into the join, it would be tested after the scan.
+        // without looking its id up (`to_read_sql`); a page of only such pairs (written since
+        // the recheck) is not even sent to SQL (`ids_if_all_newer`).
         let newest = self.mirror.db.txn(|| Ok(Spi::get_one::<TimestampWithTimeZone>(&format!("SELECT max(write_date) FROM ONLY {t}"))?))?;
-        let to_read_sql = format!(
-            "SELECT coalesce(array_agg(o.id ORDER BY o.id), '{{}}')
-             FROM {PAIRS} LEFT JOIN LATERAL (
-                SELECT t.id, t.sga_deleted_at, t.write_date, t.sga_synced_at FROM {t} t WHERE t.id = o.id AND o.write_date <= $4 OFFSET 0) t ON true
-             WHERE (t.id IS NULL OR t.sga_deleted_at IS NOT NULL OR t.write_date IS DISTINCT FROM o.write_date
-                    OR (o.write_date >= $2 AND ($3::float8 IS NULL OR t.write_date + make_interval(secs => $3) >= t.sga_synced_at)))
-               AND (o.write_date >= $2 OR NOT {})",
-            RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
-        );
+        let to_read_sql = to_read_sql(&t, &RetryQueue::waiting_sql(&model, "o.id", "o.write_date"));
         let listing = self.listing(vec!["write_date".into()], domain, "listing changes", false);
         let pairs = Mirror::pair_sizer(LIST_PAGE);
         let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
