@@ -28,11 +28,16 @@ impl ReadCall {
         format!("{}.{}", self.model, self.method.as_str())
     }
 
-    /// A call whose answer is small by nature: a count, aggregates, a model's field list. One
-    /// over `max_response_mb` was garbled on the way (a proxy's page, a runaway stream), not
-    /// heavy: worth another try, where a read of records too heavy is not.
+    /// A call whose answer is small by nature: a count, aggregates, a model's field list, one
+    /// id (the probe of an id range). One over `max_response_mb` was garbled on the way (a
+    /// proxy's page, a runaway stream), not heavy: worth another try, where a read of records
+    /// too heavy is not.
     pub fn answers_small(&self) -> bool {
-        matches!(self.method, ReadMethod::FieldsGet | ReadMethod::SearchCount | ReadMethod::ReadGroup | ReadMethod::FormattedReadGroup)
+        match self.method {
+            ReadMethod::FieldsGet | ReadMethod::SearchCount | ReadMethod::ReadGroup | ReadMethod::FormattedReadGroup => true,
+            ReadMethod::Search => self.kwargs.get("limit").and_then(Value::as_u64).is_some_and(|l| l <= 1),
+            _ => false,
+        }
     }
 
     /// A read of several records: when it is too heavy for Odoo, its caller asks for fewer.

@@ -470,13 +470,16 @@ fn a_glitch_is_tried_once_more_and_a_rate_limit_is_waited_for() {
 #[test]
 fn a_small_answer_too_large_is_tried_again_a_record_too_large_is_not() {
     let runaway = || Raw { status: 200, headers: vec![("Content-Type".into(), "application/json".into())], body: vec![b' '; (1 << 20) + 10] };
-    let (url, rx) = serve(vec![version(json!(19), "19.0"), runaway(), json_answer(200, json!(7)), runaway()]);
+    let (url, rx) = serve(vec![version(json!(19), "19.0"), runaway(), json_answer(200, json!(7)), runaway(), runaway(), json_answer(200, json!([5])), runaway()]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 7, "a count over the limit was asked again");
     let e = c.read("res.partner", &[1], &["name".to_owned()]).unwrap_err();
     assert!(matches!(e, OdooError::TooLarge { .. }), "{e:?}");
-    assert_eq!(rx.try_iter().count(), 4, "the record's read was not sent again");
+    assert_eq!(c.search_ids("res.partner", &json!([]), "id desc", Some(1)).unwrap(), vec![5], "the probe of one id was asked again");
+    let e = c.search_ids("res.partner", &json!([]), "id asc", None).unwrap_err();
+    assert!(matches!(e, OdooError::TooLarge { .. }), "every id, too many: {e:?}");
+    assert_eq!(rx.try_iter().count(), 7, "neither the record's read nor the search of every id was sent again");
 }
 
 #[test]
