@@ -290,6 +290,28 @@ ok()   { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$1"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /'; }
 # check NAME COMMAND...: ok when the command succeeds, else fail.
 check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+# check_packaged_sync VERSION: on the cluster PSQL (an array) reaches, with the simulator at
+# SIM_URL: CREATE EXTENSION gives VERSION, sync() succeeds for both models and copies every
+# record (what the package tests check of an installed package; errors go to $WORK/sync.err).
+check_packaged_sync() {
+    local version=$1 sync_out m table want got
+    check "CREATE EXTENSION scrap_sga" "${PSQL[@]}" -c "CREATE EXTENSION scrap_sga"
+    check "the extension is at version $version" test "$("${PSQL[@]}" -c "SELECT extversion FROM pg_extension WHERE extname = 'scrap_sga'")" = "$version"
+    check "set_connection to the simulator" "${PSQL[@]}" -o /dev/null \
+        -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')"
+    sync_out=$("${PSQL[@]}" -F ' ' -c "SELECT model, status FROM scrap_sga.sync() ORDER BY model" 2>"$WORK/sync.err" || true)
+    if [ "$sync_out" = $'dimagaz.bc succeeded\ndimagaz.bc.line succeeded' ]; then
+        ok "sync() succeeds for both models"
+    else
+        fail "sync() succeeds for both models" "$(echo "$sync_out"; tail -3 "$WORK/sync.err")"
+    fi
+    for m in dimagaz.bc dimagaz.bc.line; do
+        table=scrap_${m//./_}
+        want=$(curl -sf "$SIM_URL/sim/dump?model=$m" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+        got=$("${PSQL[@]}" -c "SELECT count(*) FROM $table" 2>&1 || true)
+        check "$table holds the simulator's $want rows (got $got)" test -n "$want" -a "$got" = "$want"
+    done
+}
 # end_tally EXIT_STATUS: the closing line; a script stopped early counts as failed, so that its
 # tally never reads clean. Fails when anything failed.
 end_tally() {

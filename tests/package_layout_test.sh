@@ -114,22 +114,6 @@ check "the server is PostgreSQL $PG_MAJOR" test "$("${PSQL[@]}" -c "SHOW server_
 postmaster=$(as_root head -1 "$WORK/pg/data/postmaster.pid")
 check "the postmaster mapped the package's scrap_sga.so ($ROOTFS$LIBDIR/scrap_sga.so)" \
     as_root grep -qF "$ROOTFS$LIBDIR/scrap_sga.so" "/proc/$postmaster/maps"
-check "CREATE EXTENSION scrap_sga" "${PSQL[@]}" -c "CREATE EXTENSION scrap_sga"
-check "the extension is at version $VERSION" test "$("${PSQL[@]}" -c "SELECT extversion FROM pg_extension WHERE extname = 'scrap_sga'")" = "$VERSION"
-check "set_connection to the simulator" "${PSQL[@]}" -o /dev/null \
-    -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')"
-sync_out=$("${PSQL[@]}" -F ' ' -c "SELECT model, status FROM scrap_sga.sync() ORDER BY model" 2>"$WORK/sync.err" || true)
-if [ "$sync_out" = $'dimagaz.bc succeeded\ndimagaz.bc.line succeeded' ]; then
-    ok "sync() succeeds for both models"
-else
-    fail "sync() succeeds for both models" "$(echo "$sync_out"; tail -3 "$WORK/sync.err")"
-fi
-sim_count() { curl -sf "$SIM_URL/sim/dump?model=$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
-for m in dimagaz.bc dimagaz.bc.line; do
-    table=scrap_${m//./_}
-    want=$(sim_count "$m")
-    got=$("${PSQL[@]}" -c "SELECT count(*) FROM $table" 2>&1 || true)
-    check "$table holds the simulator's $want rows (got $got)" test -n "$want" -a "$got" = "$want"
-done
+check_packaged_sync "$VERSION"
 worker=$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'scrap_sga scheduler'")
 check "the scheduler (a background worker of the packaged library) runs" test "$worker" = 1

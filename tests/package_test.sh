@@ -164,23 +164,7 @@ else
     exit 1
 fi
 PSQL=("$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
-check "CREATE EXTENSION scrap_sga" "${PSQL[@]}" -c "CREATE EXTENSION scrap_sga"
-check "the extension is at version $VERSION" test "$("${PSQL[@]}" -c "SELECT extversion FROM pg_extension WHERE extname = 'scrap_sga'")" = "$VERSION"
-check "set_connection to the simulator" "${PSQL[@]}" -o /dev/null \
-    -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')"
-sync_out=$("${PSQL[@]}" -F ' ' -c "SELECT model, status FROM scrap_sga.sync() ORDER BY model" 2>"$WORK/sync.err" || true)
-if [ "$sync_out" = $'dimagaz.bc succeeded\ndimagaz.bc.line succeeded' ]; then
-    ok "sync() succeeds for both models"
-else
-    fail "sync() succeeds for both models" "$(echo "$sync_out"; tail -3 "$WORK/sync.err")"
-fi
-sim_count() { curl -sf "$SIM_URL/sim/dump?model=$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
-for m in dimagaz.bc dimagaz.bc.line; do
-    table=scrap_${m//./_}
-    want=$(sim_count "$m")
-    got=$("${PSQL[@]}" -c "SELECT count(*) FROM $table" 2>&1 || true)
-    check "$table holds the simulator's $want rows (got $got)" test -n "$want" -a "$got" = "$want"
-done
+check_packaged_sync "$VERSION"
 cluster_stop "$WORK/pg"
 kill "$SIM_PID" 2>/dev/null || true; SIM_PID=
 
