@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, connection, ModelConf};
 use crate::engine::{self, Event, Listing, Session};
-use crate::listing::{pairs_document, PAIRS};
+use crate::listing::{json_arg, pairs_document, PAIRS};
 use crate::errors::SyncError;
 
 const PAGE: usize = 10_000;
@@ -101,7 +101,7 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
         odoo_count += page.records.len() as i64;
         let doc = pairs_document(&page.records);
         Spi::connect(|c| -> Result<(), SyncError> {
-            for r in c.select(&compare(page.span), None, &[doc.as_str().into()])? {
+            for r in c.select(&compare(page.span), None, &[json_arg(&doc)])? {
                 let detail = r.get::<String>(5)?;
                 let problem = if detail.is_some() { "missing in mirror".into() } else { r.get::<String>(1)?.unwrap_or_default() };
                 rows.push((m.model.clone(), problem, r.get::<i64>(2)?, r.get::<String>(3)?, r.get::<String>(4)?, detail));

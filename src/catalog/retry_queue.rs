@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 use super::model_state::Live;
 use crate::errors::SyncError;
+use crate::listing::json_arg;
 use scrap_sga_core::ident::literal;
 use scrap_sga_core::ids::IdRange;
 
@@ -66,7 +67,7 @@ impl RetryQueue {
                      EXCEPT SELECT o.id FROM json_to_recordset($1::json) AS o(id integer))",
                 range.sql("odoo_id")
             ),
-            &[listing.into(), model.into()],
+            &[json_arg(listing), model.into()],
         )?;
         Ok(())
     }
@@ -93,7 +94,7 @@ impl RetryQueue {
                    AND f.write_date IS DISTINCT FROM o.write_date",
                 crate::listing::PAIRS
             ),
-            &[listing.into(), model.into()],
+            &[json_arg(listing), model.into()],
         )?;
         Ok(())
     }

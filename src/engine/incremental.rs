@@ -42,7 +42,7 @@ use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
 use crate::interrupt;
-use crate::listing::{ids_if_all_newer, pairs_document, to_read_sql};
+use crate::listing::{ids_if_all_newer, json_arg, pairs_document, to_read_sql};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
@@ -143,7 +143,7 @@ impl ModelRun<'_> {
                 if let Some(ids) = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner())) {
                     return Ok(ids);
                 }
-                Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc.as_str().into(), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
+                Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(&doc), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
             mirror.read_listed(remote, &to_read, "read", &doc)

@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::{Mirror, ModelRun};
-use crate::listing::{pairs_document, PAIRS};
+use crate::listing::{json_arg, pairs_document, PAIRS};
 use super::streams::{self, Event};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{Counts, RunLog};
@@ -52,11 +52,11 @@ impl ModelRun<'_> {
             // Everything is compared within the ids the page speaks for.
             let doc = pairs_document(&page.records);
             let gone = gone(page.span);
-            mirror.soft_delete(&gone, 1, || vec![doc.as_str().into()])?;
+            mirror.soft_delete(&gone, 1, || vec![json_arg(&doc)])?;
             let run_id = mirror.run_id;
             let (to_read, repaired): (Vec<i32>, i64) = mirror.db.txn(|| {
                 RetryQueue::remove_unlisted(&model, page.span, &doc)?;
-                let (ids, repaired) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[doc.as_str().into()])?;
+                let (ids, repaired) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[json_arg(&doc)])?;
                 let repaired = repaired.unwrap_or(0);
                 RunLog::add(run_id, &Counts { listed: page.records.len() as i64, repaired, ..Default::default() })?;
                 Ok((ids.unwrap_or_default(), repaired))

@@ -9,6 +9,7 @@ use scrap_sga_core::mapping::{ModelPlan, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_
 use crate::catalog::model_state::Live;
 use crate::catalog::run_log::Counts;
 use crate::errors::{state, SyncError};
+use crate::listing::json_arg;
 
 /// A page as rows: `SELECT <typed columns> FROM json_to_recordset($1::json) AS r(<inputs>)`,
 /// and the quoted column names, `id` first.
@@ -94,7 +95,7 @@ impl Upsert {
     /// what the page added to the live rows (inserted and restored, with their ids' sum).
     pub fn apply(&self, page_json: &str, run_id: i64) -> Result<(Counts, Live), SyncError> {
         Spi::connect_mut(|c| {
-            let t = c.update(self.sql.as_str(), None, &[page_json.into(), run_id.into()])?;
+            let t = c.update(self.sql.as_str(), None, &[json_arg(page_json), run_id.into()])?;
             let row = t.first();
             let missed = row.get::<i64>(5)?.unwrap_or(0);
             if missed > 0 {
@@ -139,6 +140,6 @@ impl Refresh {
 
     /// Returns how many rows changed.
     pub fn apply(&self, page_json: &str, run_id: i64) -> Result<i64, SyncError> {
-        Ok(Spi::get_one_with_args::<i64>(&self.sql, &[page_json.into(), run_id.into()])?.unwrap_or(0))
+        Ok(Spi::get_one_with_args::<i64>(&self.sql, &[json_arg(page_json), run_id.into()])?.unwrap_or(0))
     }
 }
