@@ -6,7 +6,7 @@
 //!   returned>'` matches nothing, and `>` matches the record again;
 //! * 19 compares at whole seconds: `> X` is `>= X + 1 s`, `<= X` is `< X + 1 s`, `=`/`in X` is
 //!   `[X, X + 1 s)`; `>=` and `<` are unchanged (`odoo/orm/domains.py`, `_optimize_type_datetime`).
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
 use crate::data::{parse_datetime, Model, Rec, Store};
@@ -18,6 +18,29 @@ pub enum Domain {
     Or(Box<Domain>, Box<Domain>),
     Not(Box<Domain>),
     Leaf { field: String, op: String, value: Value },
+}
+
+/// The records a domain selects, in id order, as Odoo's `_search` would: every field it names
+/// must exist; archived records are hidden unless the context or the domain says otherwise.
+/// `whole_seconds`: the server compares datetimes at whole seconds (19+).
+pub fn matching<'a>(store: &'a Store, model: &'a Model, whole_seconds: bool, domain: &Value, kwargs: &Map<String, Value>) -> Result<(Domain, impl Iterator<Item = (i64, &'a Rec)> + 'a), String> {
+    let dom = parse(domain)?;
+    let mut used = Vec::new();
+    dom.fields(&mut used);
+    for f in &used {
+        if model.field(f).is_none() {
+            return Err(format!("Invalid field {}.{f} in leaf", model.name));
+        }
+    }
+    let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
+    let filter = dom.clone();
+    let records = model.records.iter().filter(move |(id, r)| (!hide_archived || r.active) && filter.matches(store, model, **id, r, whole_seconds)).map(|(id, r)| (*id, r));
+    Ok((dom, records))
+}
+
+/// Whether archived records are hidden: unless the context says `active_test: false`.
+fn active_test(kwargs: &Map<String, Value>) -> bool {
+    kwargs.get("context").and_then(|c| c.get("active_test")).and_then(Value::as_bool).unwrap_or(true)
 }
 
 pub fn parse(v: &Value) -> Result<Domain, String> {

@@ -1,11 +1,9 @@
 //! Injected faults (`/sim/fault`, one at a time and counted) and chaos (`/sim/chaos`, a random
 //! fault per request): what a flaky Odoo, or the proxy in front of it, does to an answer.
 use serde::Deserialize;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::http::Reply;
-use crate::state::Sim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,11 +111,12 @@ impl Post {
     }
 }
 
-/// The fault for a request to `method`, if any: `Err` is the answer to send instead of Odoo's,
-/// `Ok(Some(post))` what to do to Odoo's answer; a delay adds to `owed`, the serving time.
-/// `odoo_error` words an Odoo exception in the protocol of the request.
-pub fn intercept(sim: &Mutex<Sim>, method: &str, owed: &mut Duration, odoo_error: impl FnOnce(&str, &str) -> Reply) -> Result<Option<Post>, Reply> {
-    let Some(f) = sim.lock().unwrap().take_fault(method) else { return Ok(None) };
+/// What the fault drawn for a request (`Sim::take_fault`), if any, does to it: `Err` is the
+/// answer to send instead of Odoo's, `Ok(Some(post))` what to do to Odoo's answer; a delay adds
+/// to `owed`, the serving time. `odoo_error` words an Odoo exception in the protocol of the
+/// request.
+pub fn intercept(fault: Option<Fault>, owed: &mut Duration, odoo_error: impl FnOnce(&str, &str) -> Reply) -> Result<Option<Post>, Reply> {
+    let Some(f) = fault else { return Ok(None) };
     match f.effect(odoo_error) {
         Effect::Answer(r) => Err(r),
         Effect::Delay(d) => {

@@ -17,7 +17,6 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 
 use crate::data::{fmt_date, fmt_datetime, parse_datetime, Model};
-use crate::methods;
 use crate::state::Sim;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -148,7 +147,7 @@ impl Acc {
 fn compute(sim: &Sim, model: &Model, domain: &Value, kwargs: &Map<String, Value>, aggs: &[Aggregate]) -> Result<(crate::domain::Domain, u64, Vec<Value>), String> {
     let fields: Vec<_> = aggs.iter().map(|a| model.field(&a.field).expect("checked by aggregate()")).collect();
     let mut accs: Vec<Acc> = aggs.iter().map(|_| Acc::default()).collect();
-    let (dom, records) = methods::matching(sim, model, domain, kwargs)?;
+    let (dom, records) = crate::domain::matching(&sim.store, model, sim.whole_second_datetimes(), domain, kwargs)?;
     let mut count = 0u64;
     for (id, r) in records {
         count += 1;

@@ -71,7 +71,8 @@ pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut Duration) -> Reply {
         return error(401, "werkzeug.exceptions.Unauthorized", "Invalid apikey").with_header("WWW-Authenticate", "Bearer ");
     }
 
-    let post = match faults::intercept(sim, method, owed, |name, message| error(status_of(name), name, message)) {
+    let fault = sim.lock().unwrap().take_fault(method);
+    let post = match faults::intercept(fault, owed, |name, message| error(status_of(name), name, message)) {
         Ok(post) => post,
         Err(reply) => return reply,
     };

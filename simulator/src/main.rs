@@ -29,13 +29,12 @@
 //! request whose serving time would pass it is cut off there, the connection closed unanswered
 //! (Odoo's `limit_time_real` kills the worker). `--no-jsonrpc` removes /jsonrpc whatever the
 //! version, as some hosted proxies do; `--no-web` plays a server without the `web` addon (no
-//! formatted_read_group). The control API (`/sim/*`) is documented in `control.rs`.
+//! formatted_read_group). The control API (`/sim/*`) is documented in `control/mod.rs`.
 //!
 //! Prints `listening on http://127.0.0.1:PORT` once ready (port 0 picks a free one).
 mod control;
 mod data;
 mod domain;
-mod edit;
 mod faults;
 mod fingerprint;
 mod http;

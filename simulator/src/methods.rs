@@ -6,10 +6,8 @@ use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
 use crate::data::{FieldDef, Model, Rec};
-use crate::domain::{self, Domain};
+use crate::domain;
 use crate::state::Sim;
-
-pub const READ_METHODS: [&str; 5] = ["fields_get", "search", "search_read", "search_count", "read"];
 
 /// The parameters of each method served, in their positional order (`ids` first for `read`, a
 /// record method): JSON-RPC's positional arguments bind to them, JSON-2's body names them.
@@ -151,10 +149,6 @@ fn requested_fields<'m>(model: &'m Model, kwargs: &Map<String, Value>) -> Result
     }
 }
 
-pub fn active_test(kwargs: &Map<String, Value>) -> bool {
-    kwargs.get("context").and_then(|c| c.get("active_test")).and_then(Value::as_bool).unwrap_or(true)
-}
-
 fn read(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
     let fields = requested_fields(model, kwargs).map_err(Refusal::Value)?;
     let ids: Vec<i64> = kwargs.get("ids").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
@@ -179,28 +173,9 @@ fn render_page(sim: &Sim, model: &Model, fields: &[&FieldDef], page: Vec<(i64, &
     Ok(Value::Array(page.into_iter().map(|(id, r)| Value::Object(sim.store.render(model, id, r, fields))).collect()))
 }
 
-/// The records a domain selects, in id order, as Odoo's `_search` would: every field it names
-/// must exist; archived records are hidden unless the context or the domain says otherwise.
-pub fn matching<'a>(sim: &'a Sim, model: &'a Model, domain: &Value, kwargs: &Map<String, Value>) -> Result<(Domain, impl Iterator<Item = (i64, &'a Rec)> + 'a), String> {
-    let dom = domain::parse(domain)?;
-    let mut used = Vec::new();
-    dom.fields(&mut used);
-    for f in &used {
-        if model.field(f).is_none() {
-            return Err(format!("Invalid field {}.{f} in leaf", model.name));
-        }
-    }
-    let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
-    let whole_seconds = sim.whole_second_datetimes();
-    let store = &sim.store;
-    let filter = dom.clone();
-    let records = model.records.iter().filter(move |(id, r)| (!hide_archived || r.active) && filter.matches(store, model, **id, r, whole_seconds)).map(|(id, r)| (*id, r));
-    Ok((dom, records))
-}
-
 fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
     let domain_v = kwargs.get("domain").cloned().unwrap_or(json!([]));
-    let (_, matching) = matching(sim, model, &domain_v, kwargs).map_err(Refusal::Value)?;
+    let (_, matching) = domain::matching(&sim.store, model, sim.whole_second_datetimes(), &domain_v, kwargs).map_err(Refusal::Value)?;
     let order = kwargs.get("order").and_then(Value::as_str).unwrap_or("id asc").to_ascii_lowercase();
     let keys: Vec<(String, bool)> = order
         .split(',')

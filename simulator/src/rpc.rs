@@ -51,7 +51,8 @@ pub fn handle(sim: &Mutex<Sim>, req: &Request, owed: &mut Duration) -> Reply {
     let args = params["args"].as_array().cloned().unwrap_or_default();
     let model_method = if method == "execute_kw" { args.get(4).and_then(Value::as_str).unwrap_or("") } else { method };
 
-    let post = match faults::intercept(sim, model_method, owed, |name, message| odoo_error(version, &id, name, message)) {
+    let fault = sim.lock().unwrap().take_fault(model_method);
+    let post = match faults::intercept(fault, owed, |name, message| odoo_error(version, &id, name, message)) {
         Ok(post) => post,
         Err(reply) => return reply,
     };

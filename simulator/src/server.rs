@@ -85,7 +85,8 @@ fn version_route(sim: &Mutex<Sim>, owed: &mut Duration) -> Reply {
     if sim.lock().unwrap().version < 19 {
         return Reply::not_found_page();
     }
-    let post = match faults::intercept(sim, "version", owed, |_, message| Reply::html(500, message)) {
+    let fault = sim.lock().unwrap().take_fault("version");
+    let post = match faults::intercept(fault, owed, |_, message| Reply::html(500, message)) {
         Ok(post) => post,
         Err(reply) => return reply,
     };

@@ -7,6 +7,9 @@ use crate::data::Store;
 use crate::faults::{Chaos, Fault};
 use crate::limits::Limits;
 
+/// The read methods every version serves (`methods.rs`).
+pub const READ_METHODS: [&str; 5] = ["fields_get", "search", "search_read", "search_count", "read"];
+
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
     /// Per model method (and `authenticate`, `version`).
@@ -181,7 +184,7 @@ impl Sim {
         match method {
             "read_group" => self.version <= 20,
             "formatted_read_group" => self.version >= 19 && self.limits.web,
-            _ => crate::methods::READ_METHODS.contains(&method),
+            _ => READ_METHODS.contains(&method),
         }
     }
 

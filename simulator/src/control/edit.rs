@@ -1,8 +1,8 @@
 //! The `/sim/` routes that change records (or a model's fields), on any model served: what a
-//! user or an Odoo job does between two syncs. `control.rs` documents their bodies.
+//! user or an Odoo job does between two syncs. `control` documents their bodies.
 use serde_json::{json, Map, Value};
 
-use crate::control::Answer;
+use super::Answer;
 use crate::data::{self, FieldDef, Store};
 
 /// `None` when `route` is not one of these.

@@ -5,7 +5,9 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use crate::schema::FieldDef;
-use crate::schema::{self, ModelDoc, Schema};
+use crate::schema::{ModelDoc, Schema};
+
+mod typed;
 
 pub const ORDER: &str = "dimagaz.bc";
 pub const LINE: &str = "dimagaz.bc.line";
@@ -36,7 +38,7 @@ pub struct Model {
     pub fields: Vec<FieldDef>,
     pub records: BTreeMap<i64, Rec>,
     pub next_id: i64,
-    /// Values follow the fields' types (`schema::typed_value`); false for the default schema's
+    /// Values follow the fields' types (`typed::typed_value`); false for the default schema's
     /// dimagaz models, whose values come from hand-written generators many tests compare against.
     pub typed: bool,
     /// `/sim/heavy`: field -> record -> the size in bytes of its binary value.
@@ -218,7 +220,7 @@ impl Store {
     #[cfg(test)]
     pub fn new(seed: u64, n_orders: i64, n_lines: i64) -> Store {
         let sizes = Sizes { orders: Some(n_orders), lines: Some(n_lines), ..Default::default() };
-        Store::build(seed, schema::builtin("default").expect("the built-in schema parses"), &sizes)
+        Store::build(seed, crate::schema::builtin("default").expect("the built-in schema parses"), &sizes)
     }
 
     pub fn build(seed: u64, schema: Schema, sizes: &Sizes) -> Store {
@@ -338,7 +340,7 @@ impl Store {
         if served || h.is_multiple_of(3) {
             return json!([]);
         }
-        json!(schema::id_list(h))
+        json!(typed::id_list(h))
     }
 
     /// The value Odoo would send for one field of one record.
@@ -361,7 +363,7 @@ impl Store {
             _ => {}
         }
         if model.typed {
-            return schema::typed_value(self, model, id, rec, f, h);
+            return typed::typed_value(self, model, id, rec, f, h);
         }
         self.handwritten(model, id, rec, f, h)
     }
@@ -396,7 +398,7 @@ impl Store {
             "tag_ids" => json!((0..h % 4).map(|k| 1 + (h >> (8 * k)) % 9).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>()),
             "signature" if h.is_multiple_of(2) && model.heavy_size("signature", id).is_none() => json!(false),
             "signature" => match model.heavy_size("signature", id) {
-                Some(n) => json!(schema::heavy_base64(n, h)),
+                Some(n) => json!(typed::heavy_base64(n, h)),
                 None => json!(base64(&format!("sig-{id}-{}", h % 1000))),
             },
             "origin_ref" if h.is_multiple_of(2) => json!(false),
@@ -551,6 +553,7 @@ pub fn base64(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema;
 
     #[test]
     fn base64_matches_known_values() {

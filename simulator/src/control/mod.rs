@@ -36,6 +36,8 @@ use crate::faults::{Chaos, Fault};
 use crate::schema;
 use crate::state::{Sim, Stats};
 
+mod edit;
+
 pub type Answer = Result<Value, String>;
 
 fn ok() -> Answer {
@@ -69,7 +71,7 @@ pub fn handle(sim: &Mutex<Sim>, method: &str, path: &str, body: &[u8]) -> crate:
         ("POST", "/sim/limits") => sim.limits.update(&req).map(|_| sim.limits.snapshot()),
         ("POST", "/sim/cost") => cost(&mut sim, &model, &req),
         _ => settings(&mut sim, method, route, &model, &req)
-            .or_else(|| crate::edit::handle(&mut sim.store, method, route, &model, &req))
+            .or_else(|| edit::handle(&mut sim.store, method, route, &model, &req))
             .unwrap_or_else(|| Err(format!("no route {method} {route}"))),
     };
     match answer {
