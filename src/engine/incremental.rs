@@ -135,7 +135,6 @@ impl ModelRun<'_> {
             for r in &page.records {
                 mirror.note_write_date(r);
             }
-            let doc = pairs_document(&page.records);
             let listed = Counts { listed: page.records.len() as i64, ..Default::default() };
             let run_id = mirror.run_id;
             let to_read: Vec<i32> = mirror.db.txn(|| {
@@ -143,10 +142,11 @@ impl ModelRun<'_> {
                 if let Some(ids) = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner())) {
                     return Ok(ids);
                 }
+                let doc = pairs_document(&page.records);
                 Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(&doc), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
-            mirror.read_listed(remote, &to_read, "read", &doc)
+            mirror.read_listed(remote, &to_read, "read", &page.records)
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

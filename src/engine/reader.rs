@@ -2,12 +2,14 @@
 //! and the retry queue all do once they know which records to read. One loop, so that each of
 //! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
 use scrap_sga_core::ids::record_id;
+use serde_json::{Map, Value};
 
 use super::context::{Mirror, ModelRun};
 use super::remote::Remote;
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::interrupt;
+use crate::listing::pairs_document;
 
 impl ModelRun<'_> {
     /// [`Mirror::read_ids`] through this run's remote.
@@ -17,13 +19,15 @@ impl ModelRun<'_> {
 }
 
 impl Mirror {
-    /// After a page of `(id, write_date)` pairs: read the records it showed to be read, then
-    /// tell the retry queue which records were listed (see `RetryQueue::note_listed`).
-    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, pairs_doc: &str) -> Result<(), SyncError> {
+    /// After a page of `(id, write_date)` pairs (`listed`): read the records it showed to be
+    /// read, then tell the retry queue which records were listed (see `RetryQueue::note_listed`).
+    /// The pairs' document is made here only when the queue is in use: a listing page answered
+    /// without SQL (`listing::ids_if_all_newer`) needs none otherwise.
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &[Map<String, Value>]) -> Result<(), SyncError> {
         self.read_ids(remote, to_read, what)?;
         if self.queue_in_use {
-            let model = self.conf.model.clone();
-            self.db.txn(|| RetryQueue::note_listed(&model, pairs_doc))?;
+            let (model, doc) = (self.conf.model.clone(), pairs_document(listed));
+            self.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
         }
         Ok(())
     }
