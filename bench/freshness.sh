@@ -64,9 +64,7 @@ measure() {
     t0=$(date +%s%N)
     q "$s" -c "SELECT * FROM scrap_sga.sync()" >/dev/null
     t1=$(date +%s%N)
-    # The job worker's statements are top-level in its process; the caller's sync() waits.
-    sql=$(q "$s" -At -c "SELECT round(coalesce(sum(total_exec_time), 0)::numeric, 1) FROM pg_stat_statements
-                          WHERE toplevel AND query !~ 'scrap_sga\.sync\(|pg_stat_statements'")
+    sql=$(q "$s" -At -c "$SYNC_SQL_MS")
     kb=$(curl -s "${URL[$s]}/sim/stats" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["bytes_out"] / 1024))')
     q "$s" -At -F '|' -c "
         SELECT $(( (t1 - t0) / 1000000 )), round(1000 * extract(epoch FROM sum(db_time)), 1), $sql, sum(requests), $kb, sum(listed), sum(fetched),

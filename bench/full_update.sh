@@ -34,7 +34,7 @@ measure() {
     local lsn t0 t1; lsn=$(q -At -c "SELECT pg_current_wal_lsn()")
     t0=$(date +%s%N); q -c "SELECT * FROM scrap_sga.sync()" >/dev/null; t1=$(date +%s%N)
     echo "== $1: wall $(( (t1 - t0) / 1000000 )) ms," \
-        "SQL $(q -At -c "SELECT round(coalesce(sum(total_exec_time), 0)::numeric) FROM pg_stat_statements WHERE toplevel AND query !~ 'scrap_sga\.sync\(|pg_stat_statements'") ms," \
+        "SQL $(q -At -c "$SYNC_SQL_MS") ms," \
         "run log $(q -At -c "SELECT round(1000 * extract(epoch FROM sum(db_time))) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)") ms," \
         "WAL $(q -At -c "SELECT pg_size_pretty(pg_current_wal_lsn() - '$lsn')")"
     echo "   ms | calls | rows | hit | read | dirtied | written | fpi | WAL | statement"

@@ -270,6 +270,13 @@ cluster_stop() {
     [ -d "$dir/data" ] && as_root runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# The database work of the last scrap_sga.sync() calls, as the benchmarks count it, in ms: the
+# time of every top-level statement since pg_stat_statements_reset(), but the sync() call (which
+# waits for the job workers, whose statements are top-level in their own processes) and
+# pg_stat_statements' own. One query, so that the benchmarks' figures compare.
+SYNC_SQL_MS="SELECT round(coalesce(sum(total_exec_time), 0)::numeric, 1) FROM pg_stat_statements
+             WHERE toplevel AND query !~ 'scrap_sga\\.sync\\(|pg_stat_statements'"
+
 # sim_start ORDERS LINES [ODOO_VERSION [API_KEY]]: start the simulator on a free port, playing
 # Odoo 18 unless told otherwise, with SIM_OPTS as more options (--workers N ...); sets SIM_URL
 # and SIM_PID.
