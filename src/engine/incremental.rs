@@ -137,16 +137,23 @@ impl ModelRun<'_> {
             }
             let listed = Counts { listed: page.records.len() as i64, ..Default::default() };
             let run_id = mirror.run_id;
+            // A page of pairs all newer than the mirror is answered in Rust: no statement, and no
+            // document of its pairs. Another page's document is made before the transaction:
+            // writing it is not database work.
+            let all_newer = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner()));
+            let doc = all_newer.is_none().then(|| pairs_document(&page.records));
             let to_read: Vec<i32> = mirror.db.txn(|| {
                 RunLog::add(run_id, &listed)?;
-                if let Some(ids) = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner())) {
-                    return Ok(ids);
+                match (all_newer, &doc) {
+                    (Some(ids), _) => Ok(ids),
+                    (None, doc) => {
+                        let doc = json_arg(doc.as_deref().unwrap_or_default());
+                        Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc, recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
+                    }
                 }
-                let doc = pairs_document(&page.records);
-                Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(&doc), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
             })?;
             mirror.done.add(&listed);
-            mirror.read_listed(remote, &to_read, "read", &page.records)
+            mirror.read_listed(remote, &to_read, "read", &page.records, doc.as_deref())
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

@@ -19,15 +19,23 @@ impl ModelRun<'_> {
 }
 
 impl Mirror {
-    /// After a page of `(id, write_date)` pairs (`listed`): read the records it showed to be
-    /// read, then tell the retry queue which records were listed (see `RetryQueue::note_listed`).
-    /// The pairs' document is made here only when the queue is in use: a listing page answered
-    /// without SQL (`listing::ids_if_all_newer`) needs none otherwise.
-    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &[Map<String, Value>]) -> Result<(), SyncError> {
+    /// After a page of `(id, write_date)` pairs (`listed`, and its document `doc` if the caller
+    /// made one): read the records it showed to be read, then tell the retry queue which records
+    /// were listed (see `RetryQueue::note_listed`). A listing page answered without SQL
+    /// (`listing::ids_if_all_newer`) has no document: it is made here only if the queue needs it.
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &[Map<String, Value>], doc: Option<&str>) -> Result<(), SyncError> {
         self.read_ids(remote, to_read, what)?;
         if self.queue_in_use {
-            let (model, doc) = (self.conf.model.clone(), pairs_document(listed));
-            self.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
+            let model = self.conf.model.clone();
+            let made;
+            let doc = match doc {
+                Some(d) => d,
+                None => {
+                    made = pairs_document(listed);
+                    &made
+                }
+            };
+            self.db.txn(|| RetryQueue::note_listed(&model, doc))?;
         }
         Ok(())
     }

@@ -62,7 +62,7 @@ impl ModelRun<'_> {
                 Ok((ids.unwrap_or_default(), repaired))
             })?;
             mirror.done.add(&Counts { listed: page.records.len() as i64, repaired, ..Default::default() });
-            mirror.read_listed(remote, &to_read, "reconcile read", &page.records)
+            mirror.read_listed(remote, &to_read, "reconcile read", &page.records, Some(&doc))
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())
