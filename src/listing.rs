@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 pub fn json_arg(doc: &str) -> DatumWithOid<'static> {
     // SAFETY: a json value is stored as the text of the document, which is what a &str becomes
     // (a palloc'd copy); serde_json wrote it, and json_to_recordset parses it and refuses what
-    // is not JSON anyway.
+    // is not JSON anyway. (pgrx's JsonString does the same from an owned String: a copy of
+    // every page more.)
     unsafe { DatumWithOid::new(doc, pg_sys::JSONOID) }
 }
 

@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-
 #[derive(Clone, Debug)]
 pub struct FieldDef {
     pub name: String,
@@ -129,7 +128,6 @@ pub fn fields_from_doc(doc: &Value) -> Result<Vec<FieldDef>, String> {
     }
     Ok(fields)
 }
-
 
 #[cfg(test)]
 mod tests {
