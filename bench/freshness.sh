@@ -19,7 +19,8 @@
 # Autovacuum is off on both clusters and each side is vacuumed right after each of its runs,
 # untimed: a side's autovacuum, woken by its own bulk write, used to run during the other side's
 # run (the two share the machine), and the runs come seconds apart where autovacuum would have
-# had minutes. Each run starts from a vacuumed table, as in steady state.
+# had minutes. Each run starts from a vacuumed table, as in steady state, and right after a
+# CHECKPOINT (untimed too).
 # Usage: bench/freshness.sh [ORDERS LINES]. Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
@@ -71,8 +72,11 @@ measure() {
                sum(inserted + updated + deleted + restored)
         FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"
 }
-# settle SIDE: what autovacuum would have done by the next run, done now, outside the measures.
-settle() { q "$1" -c "VACUUM (ANALYZE)" >/dev/null; }
+# settle SIDE: what autovacuum would have done by the next run, done now, outside the measures;
+# then a CHECKPOINT, so that every run starts right after one. Where Postgres's own checkpoints
+# fall in a run (by WAL written or by time) decides how many pages are logged whole, which was
+# left to chance: the same bulk write's SQL time differed by 22% between two runs.
+settle() { q "$1" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null; }
 declare -A LAST LASTDB LASTWALL
 # step LABEL: a sync on each side, one line with both; the ratio is of SQL time, measured alike.
 step() {
@@ -93,6 +97,7 @@ deleted() { q "$1" -At -c "SELECT (SELECT count(*) FROM scrap_dimagaz_bc WHERE s
 echo "data: $ORDERS orders + $LINES lines, the simulators playing Odoo $VERSION, lookback 5 min, runs 60 s apart on Odoo's clock"
 echo "before: scrap_sga as of $BEFORE; after: this tree. Per side: the sync() call's wall ms, database ms (run log), SQL ms (pg_stat_statements), requests, KB from Odoo, pairs listed, records read, rows written; then after/before SQL time"
 printf '%-28s|%7s %8s %8s %4s %6s %6s %6s %6s |%7s %8s %8s %4s %6s %6s %6s %6s |%5s\n' "" "wall ms" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "wall ms" "db ms" "SQL ms" "req" "KB" "listed" "read" "written" "ratio"
+for s in "${SIDES[@]}"; do settle "$s"; done
 step "first sync (full copy)"
 for s in "${SIDES[@]}"; do
     printf '  %-6s first copy: %d records/s\n' "$s" "$(( (ORDERS + LINES) * 1000 / LASTWALL[$s] ))"
