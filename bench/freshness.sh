@@ -73,9 +73,9 @@ measure() {
         FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"
 }
 # settle SIDE: what autovacuum would have done by the next run, done now, outside the measures;
-# then a CHECKPOINT, so that every run starts right after one. Where Postgres's own checkpoints
-# fall in a run (by WAL written or by time) decides how many pages are logged whole, which was
-# left to chance: the same bulk write's SQL time differed by 22% between two runs.
+# then a CHECKPOINT, so that every run starts in the same state, right after one (where
+# Postgres's own checkpoints fall in a run decides how many pages it logs whole), as in
+# bench/full_update.sh.
 settle() { q "$1" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null; }
 declare -A LAST LASTDB LASTWALL
 # step LABEL: a sync on each side, one line with both; the ratio is of SQL time, measured alike.
