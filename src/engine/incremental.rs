@@ -146,10 +146,10 @@ impl ModelRun<'_> {
                 RunLog::add(run_id, &listed)?;
                 match (all_newer, &doc) {
                     (Some(ids), _) => Ok(ids),
-                    (None, doc) => {
-                        let doc = json_arg(doc.as_deref().unwrap_or_default());
-                        Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[doc, recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
+                    (None, Some(doc)) => {
+                        Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(doc), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
                     }
+                    (None, None) => unreachable!("a page not answered in Rust has its document"),
                 }
             })?;
             mirror.done.add(&listed);

@@ -3,6 +3,7 @@
 //! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
 use scrap_sga_core::ids::record_id;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use super::context::{Mirror, ModelRun};
 use super::remote::Remote;
@@ -27,15 +28,8 @@ impl Mirror {
         self.read_ids(remote, to_read, what)?;
         if self.queue_in_use {
             let model = self.conf.model.clone();
-            let made;
-            let doc = match doc {
-                Some(d) => d,
-                None => {
-                    made = pairs_document(listed);
-                    &made
-                }
-            };
-            self.db.txn(|| RetryQueue::note_listed(&model, doc))?;
+            let doc = doc.map_or_else(|| Cow::Owned(pairs_document(listed)), Cow::Borrowed);
+            self.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
         }
         Ok(())
     }
