@@ -26,6 +26,7 @@
 # Usage: bench/freshness.sh [ORDERS LINES]. Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
+require_contrib pg_stat_statements
 install_extension
 BEFORE=${BEFORE:-6c87c9e}
 install_release "$BEFORE"

@@ -11,6 +11,7 @@
 # Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000). Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
+require_contrib pg_stat_statements
 install_extension
 ORDERS=${1:-100000}; LINES=${2:-500000}
 KEY=0123456789abcdef0123456789abcdef01234567
