@@ -7,11 +7,11 @@
 # Per run: wall ms, SQL ms (top-level statements, as bench/freshness.sh counts them), the run
 # log's database ms and the WAL written; then its costliest statements with pg_stat_statements'
 # ms, calls, rows, shared buffers hit / read / dirtied / written, full-page images and WAL. Then
-# the audit log's size and the average sizes of its rows.
+# the audit log's size and the average sizes of its rows. Where this PostgreSQL has no
+# pg_stat_statements (PG_MAJOR=16 to 18 here), only the wall ms, the run log's ms and the WAL.
 # Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000). Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
-require_contrib pg_stat_statements
 install_extension
 ORDERS=${1:-100000}; LINES=${2:-500000}
 KEY=0123456789abcdef0123456789abcdef01234567
@@ -19,11 +19,13 @@ WORK=$(mktemp -d /tmp/scrap_sga_bench.XXXXXX); chmod 755 "$WORK"
 PORT=$(free_port)
 cleanup() { cluster_stop "$WORK/pg"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null; as_root rm -rf "$WORK"; }
 trap cleanup EXIT
-cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'" "shared_preload_libraries = 'pg_stat_statements'" \
-    "pg_stat_statements.track = all" "autovacuum = off"
+PSS=(); has_contrib pg_stat_statements && PSS=("shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all")
+[ ${#PSS[@]} = 0 ] && echo "PostgreSQL $PG_MAJOR here has no pg_stat_statements: no SQL ms and no statements below"
+cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'" "autovacuum = off" "${PSS[@]}"
 sim_start "$ORDERS" "$LINES" 20 "$KEY"
 q() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -d postgres "$@"; }
-q -c "CREATE EXTENSION pg_stat_statements" -c "CREATE EXTENSION scrap_sga" \
+[ ${#PSS[@]} != 0 ] && q -c "CREATE EXTENSION pg_stat_statements"
+q -c "CREATE EXTENSION scrap_sga" \
   -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', NULL, '$KEY')" >/dev/null
 sim() { curl -s -X POST "$SIM_URL/sim/$1" --data-binary "$2" >/dev/null; }
 touch_all() { # touch_all MODEL COUNT: every record written with new values
@@ -31,13 +33,16 @@ touch_all() { # touch_all MODEL COUNT: every record written with new values
     sim touch "@$WORK/ids.json"
 }
 measure() {
-    q -c "VACUUM (ANALYZE)" -c "SELECT pg_stat_statements_reset()" -c "CHECKPOINT" >/dev/null
+    q -c "VACUUM (ANALYZE)" >/dev/null
+    [ ${#PSS[@]} != 0 ] && q -c "SELECT pg_stat_statements_reset()" >/dev/null
+    q -c "CHECKPOINT" >/dev/null
     local lsn t0 t1; lsn=$(q -At -c "SELECT pg_current_wal_lsn()")
     t0=$(date +%s%N); q -c "SELECT * FROM scrap_sga.sync()" >/dev/null; t1=$(date +%s%N)
     echo "== $1: wall $(( (t1 - t0) / 1000000 )) ms," \
-        "SQL $(q -At -c "$SYNC_SQL_MS") ms," \
+        "SQL $([ ${#PSS[@]} != 0 ] && q -At -c "$SYNC_SQL_MS" || echo n/a) ms," \
         "run log $(q -At -c "SELECT round(1000 * extract(epoch FROM sum(db_time))) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)") ms," \
         "WAL $(q -At -c "SELECT pg_size_pretty(pg_current_wal_lsn() - '$lsn')")"
+    [ ${#PSS[@]} = 0 ] && return
     echo "   ms | calls | rows | hit | read | dirtied | written | fpi | WAL | statement"
     q -At -F ' | ' -c "SELECT round(total_exec_time::numeric), calls, rows, shared_blks_hit, shared_blks_read, shared_blks_dirtied,
                               shared_blks_written, wal_fpi, pg_size_pretty(wal_bytes), left(regexp_replace(query, '\s+', ' ', 'g'), 90)

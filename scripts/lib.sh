@@ -270,10 +270,11 @@ cluster_start() {
     fi
 }
 
-# require_contrib MODULE: stop with a clear message when this PostgreSQL has no such contrib
-# module (the 16 to 18 builds used here ship none; a benchmark that needs one says so).
+# has_contrib MODULE: whether this PostgreSQL has the contrib module (the 16 to 18 builds used
+# here ship none). require_contrib MODULE: stop with a clear message when it has not.
+has_contrib() { [ -f "$("$PG_CONFIG" --pkglibdir)/$1.so" ]; }
 require_contrib() {
-    [ -f "$("$PG_CONFIG" --pkglibdir)/$1.so" ] && return 0
+    has_contrib "$1" && return 0
     echo "$(basename "$0"): needs the contrib module $1, which PostgreSQL $PG_MAJOR here does not have ($("$PG_CONFIG" --pkglibdir))" >&2
     exit 3
 }
