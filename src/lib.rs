@@ -137,7 +137,7 @@ mod tests {
     fn a_page_newer_than_the_mirror_reads_the_same_ids_in_rust_as_in_sql() {
         use crate::catalog::retry_queue::RetryQueue;
         use crate::catalog::run_log::timestamptz;
-        use crate::listing::{ids_if_all_newer, json_arg, pairs_document, to_read_sql};
+        use crate::listing::{json_arg, to_read_sql, Listed};
         use scrap_sga_core::odoo::time::OdooTime;
         let plan = mapping::plan_model(&[field("id", "integer"), field("write_date", "datetime")], &mapping::Choices::default()).unwrap();
         Spi::run(&create_table_sql("public.t_pairs", &plan)).unwrap();
@@ -163,13 +163,14 @@ mod tests {
                 .iter()
                 .map(|p| serde_json::json!({"id": p[0], "write_date": p[1]}).as_object().unwrap().clone())
                 .collect();
-            let doc = pairs_document(&records);
+            let listed = Listed::of(&records);
+            let doc = listed.document();
             // With the mirror's newest row, and as if the mirror were empty (no newest row).
             for newest in [newest, None] {
                 let in_sql = Spi::get_one_with_args::<Vec<i32>>(&sql, &[json_arg(&doc), recheck.into(), None::<f64>.into(), newest.into()])
                     .unwrap()
                     .unwrap_or_default();
-                let in_rust = ids_if_all_newer(&records, newest.map(|n| n.into_inner()), recheck.unwrap().into_inner());
+                let in_rust = listed.ids_if_all_newer(newest.map(|n| n.into_inner()), recheck.unwrap().into_inner());
                 assert_eq!(in_rust.is_some(), all_newer || newest.is_none(), "{pairs}");
                 if let Some(ids) = in_rust {
                     assert_eq!(ids, in_sql, "{pairs} with newest {newest:?}");

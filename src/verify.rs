@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, connection, ModelConf};
 use crate::engine::{self, Event, Listing, Session};
-use crate::listing::{json_arg, pairs_document, PAIRS};
+use crate::listing::{json_arg, Listed, PAIRS};
 use crate::errors::SyncError;
 
 const PAGE: usize = 10_000;
@@ -99,7 +99,7 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {
         let Event::Page(page) = event else { return Ok(()) };
         odoo_count += page.records.len() as i64;
-        let doc = pairs_document(&page.records);
+        let doc = Listed::of(&page.records).document();
         Spi::connect(|c| -> Result<(), SyncError> {
             for r in c.select(&compare(page.span), None, &[json_arg(&doc)])? {
                 let detail = r.get::<String>(5)?;

@@ -7,7 +7,7 @@ use scrap_sga_core::batch::BatchSizer;
 use scrap_sga_core::mapping::ModelPlan;
 use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -131,11 +131,9 @@ impl Mirror {
         }
     }
 
-    /// Note how far ahead of an answer's clock (`at`) the write dates it carries run.
-    pub fn note_skew(&mut self, at: Option<OdooTime>, records: &[Map<String, Value>]) {
-        let Some(at) = at else { return };
-        let newest = records.iter().filter_map(|r| r.get("write_date").and_then(Value::as_str).and_then(OdooTime::parse)).max();
-        if let Some(w) = newest {
+    /// Note how far ahead of an answer's clock (`at`) the newest write date it carries runs.
+    pub fn note_skew(&mut self, at: Option<OdooTime>, newest: Option<OdooTime>) {
+        if let (Some(at), Some(w)) = (at, newest) {
             self.skew_s = self.skew_s.max(w.seconds_since(at) as f64);
         }
     }
@@ -148,11 +146,9 @@ impl Mirror {
         self.clock_offset_s.map(|offset| recheck_secs as f64 + self.skew_s + 1.0 - offset)
     }
 
-    pub fn note_write_date(&mut self, rec: &Map<String, Value>) {
-        if let Some(wd) = rec.get("write_date").and_then(Value::as_str).and_then(OdooTime::parse) {
-            if self.max_write_date.is_none_or(|m| wd > m) {
-                self.max_write_date = Some(wd);
-            }
+    pub fn note_write_date(&mut self, written: Option<OdooTime>) {
+        if written.is_some_and(|w| self.max_write_date.is_none_or(|m| w > m)) {
+            self.max_write_date = written;
         }
     }
 

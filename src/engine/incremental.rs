@@ -42,7 +42,7 @@ use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{timestamptz, Counts, RunLog};
 use crate::errors::SyncError;
 use crate::interrupt;
-use crate::listing::{ids_if_all_newer, json_arg, pairs_document, to_read_sql};
+use crate::listing::{json_arg, to_read_sql, Listed};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
@@ -122,7 +122,7 @@ impl ModelRun<'_> {
         let t = self.mirror.table.clone();
         // A pair written after the mirror's newest row, as it was before this listing, is read
         // without looking its id up (`to_read_sql`); a page of only such pairs (written since
-        // the recheck) is not even sent to SQL (`ids_if_all_newer`).
+        // the recheck) is not even sent to SQL (`Listed::ids_if_all_newer`).
         let newest = self.mirror.db.txn(|| Ok(Spi::get_one::<TimestampWithTimeZone>(&format!("SELECT max(write_date) FROM ONLY {t}"))?))?;
         let to_read_sql = to_read_sql(&t, &RetryQueue::waiting_sql(&model, "o.id", "o.write_date"));
         let listing = self.listing(vec!["write_date".into()], domain, "listing changes", false);
@@ -130,18 +130,18 @@ impl ModelRun<'_> {
         let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
         streams::fetch(self.remote, &listing, ranges, 1, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
+            let listed_page = Listed::of(&page.records);
             mirror.note_answer(page.answered_at);
-            mirror.note_skew(page.answered_at, &page.records);
-            for r in &page.records {
-                mirror.note_write_date(r);
-            }
+            let written = listed_page.newest();
+            mirror.note_skew(page.answered_at, written);
+            mirror.note_write_date(written);
             let listed = Counts { listed: page.records.len() as i64, ..Default::default() };
             let run_id = mirror.run_id;
             // A page of pairs all newer than the mirror is answered in Rust: no statement, and no
             // document of its pairs. Another page's document is made before the transaction:
             // writing it is not database work.
-            let all_newer = recheck.and_then(|from| ids_if_all_newer(&page.records, newest.map(|n| n.into_inner()), from.into_inner()));
-            let doc = all_newer.is_none().then(|| pairs_document(&page.records));
+            let all_newer = recheck.and_then(|from| listed_page.ids_if_all_newer(newest.map(|n| n.into_inner()), from.into_inner()));
+            let doc = all_newer.is_none().then(|| listed_page.document());
             let to_read: Vec<i32> = mirror.db.txn(|| {
                 RunLog::add(run_id, &listed)?;
                 match (all_newer, &doc) {
@@ -153,7 +153,7 @@ impl ModelRun<'_> {
                 }
             })?;
             mirror.done.add(&listed);
-            mirror.read_listed(remote, &to_read, "read", &page.records, doc.as_deref())
+            mirror.read_listed(remote, &to_read, "read", &listed_page, doc.as_deref())
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

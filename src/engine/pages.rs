@@ -34,8 +34,9 @@ impl Mirror {
         for rec in &page {
             let id = record_id(rec)
                 .ok_or_else(|| SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model)))?;
-            self.note_write_date(rec);
-            write_dates.insert(id, rec.get("write_date").and_then(Value::as_str).and_then(OdooTime::parse));
+            let written = OdooTime::write_date_of(rec);
+            self.note_write_date(written);
+            write_dates.insert(id, written);
             match mapping::convert_record(&self.plan, rec) {
                 Ok(converted) => {
                     rows.insert(id, converted);

@@ -2,7 +2,7 @@
 //! and the retry queue all do once they know which records to read. One loop, so that each of
 //! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
 use scrap_sga_core::ids::record_id;
-use serde_json::{Map, Value};
+use scrap_sga_core::odoo::time::OdooTime;
 use std::borrow::Cow;
 
 use super::context::{Mirror, ModelRun};
@@ -10,7 +10,7 @@ use super::remote::Remote;
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::interrupt;
-use crate::listing::pairs_document;
+use crate::listing::Listed;
 
 impl ModelRun<'_> {
     /// [`Mirror::read_ids`] through this run's remote.
@@ -23,12 +23,12 @@ impl Mirror {
     /// After a page of `(id, write_date)` pairs (`listed`, and its document `doc` if the caller
     /// made one): read the records it showed to be read, then tell the retry queue which records
     /// were listed (see `RetryQueue::note_listed`). A listing page answered without SQL
-    /// (`listing::ids_if_all_newer`) has no document: it is made here only if the queue needs it.
-    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &[Map<String, Value>], doc: Option<&str>) -> Result<(), SyncError> {
+    /// (`Listed::ids_if_all_newer`) has no document: it is made here only if the queue needs it.
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &Listed, doc: Option<&str>) -> Result<(), SyncError> {
         self.read_ids(remote, to_read, what)?;
         if self.queue_in_use {
             let model = self.conf.model.clone();
-            let doc = doc.map_or_else(|| Cow::Owned(pairs_document(listed)), Cow::Borrowed);
+            let doc = doc.map_or_else(|| Cow::Owned(listed.document()), Cow::Borrowed);
             self.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
         }
         Ok(())
@@ -63,7 +63,7 @@ impl Mirror {
             self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
             let at = remote.server_time();
             self.note_answer(at);
-            self.note_skew(at, &page);
+            self.note_skew(at, page.iter().filter_map(OdooTime::write_date_of).max());
             found.extend(page.iter().filter_map(record_id));
             self.write_page(page)?;
             pos += n;

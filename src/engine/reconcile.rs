@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::{Mirror, ModelRun};
-use crate::listing::{json_arg, pairs_document, PAIRS};
+use crate::listing::{json_arg, Listed, PAIRS};
 use super::streams::{self, Event};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::{Counts, RunLog};
@@ -50,7 +50,8 @@ impl ModelRun<'_> {
         streams::fetch(self.remote, &listing, ranges, parallel, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
             // Everything is compared within the ids the page speaks for.
-            let doc = pairs_document(&page.records);
+            let listed = Listed::of(&page.records);
+            let doc = listed.document();
             let gone = gone(page.span);
             mirror.soft_delete(&gone, 1, || vec![json_arg(&doc)])?;
             let run_id = mirror.run_id;
@@ -62,7 +63,7 @@ impl ModelRun<'_> {
                 Ok((ids.unwrap_or_default(), repaired))
             })?;
             mirror.done.add(&Counts { listed: page.records.len() as i64, repaired, ..Default::default() });
-            mirror.read_listed(remote, &to_read, "reconcile read", &page.records, Some(&doc))
+            mirror.read_listed(remote, &to_read, "reconcile read", &listed, Some(&doc))
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

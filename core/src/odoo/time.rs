@@ -17,6 +17,12 @@ impl OdooTime {
         NaiveDateTime::parse_from_str(text, FORMAT).ok().map(OdooTime)
     }
 
+    /// A record's `write_date` as Odoo sent it; None when it has none (absent, `false`) or it
+    /// is not in Odoo's format.
+    pub fn write_date_of(record: &serde_json::Map<String, serde_json::Value>) -> Option<OdooTime> {
+        record.get("write_date").and_then(serde_json::Value::as_str).and_then(OdooTime::parse)
+    }
+
     /// A clock reading (the HTTP `Date` header), truncated to the second as Odoo writes times.
     pub fn from_utc(t: DateTime<Utc>) -> OdooTime {
         let t = t.naive_utc();
@@ -63,6 +69,16 @@ impl serde::Serialize for OdooTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_write_date_is_read_only_in_odoos_format() {
+        let rec = |v: serde_json::Value| serde_json::json!({"id": 1, "write_date": v}).as_object().unwrap().clone();
+        assert_eq!(OdooTime::write_date_of(&rec("2026-11-29 03:12:19".into())), OdooTime::parse("2026-11-29 03:12:19"));
+        for odd in [serde_json::json!(false), serde_json::json!(null), "2026-11-29T03:12:19".into(), serde_json::json!(1764386000)] {
+            assert_eq!(OdooTime::write_date_of(&rec(odd)), None);
+        }
+        assert_eq!(OdooTime::write_date_of(serde_json::json!({"id": 1}).as_object().unwrap()), None);
+    }
 
     #[test]
     fn odoo_text_round_trips_and_orders() {
