@@ -9,7 +9,8 @@
 # ms, calls, rows, shared buffers hit / read / dirtied / written, full-page images and WAL. Then
 # the audit log's size and the average sizes of its rows. Where this PostgreSQL has no
 # pg_stat_statements (PG_MAJOR=16 to 18 here), only the wall ms, the run log's ms and the WAL.
-# Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000). Prints figures; asserts nothing.
+# Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000), with PG_CONF as one more
+# postgresql.conf line if set (PG_CONF="shared_buffers = '2GB'"). Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
 install_extension
@@ -21,7 +22,7 @@ cleanup() { cluster_stop "$WORK/pg"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>
 trap cleanup EXIT
 PSS=(); has_contrib pg_stat_statements && PSS=("shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all")
 [ ${#PSS[@]} = 0 ] && echo "PostgreSQL $PG_MAJOR here has no pg_stat_statements: no SQL ms and no statements below"
-cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'" "autovacuum = off" "${PSS[@]}"
+cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'" "autovacuum = off" "${PSS[@]}" ${PG_CONF:+"$PG_CONF"}
 sim_start "$ORDERS" "$LINES" 20 "$KEY"
 q() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -d postgres "$@"; }
 [ ${#PSS[@]} != 0 ] && q -c "CREATE EXTENSION pg_stat_statements"
