@@ -10,7 +10,8 @@
 # the audit log's size and the average sizes of its rows. Where this PostgreSQL has no
 # pg_stat_statements (PG_MAJOR=16 to 18 here), only the wall ms, the run log's ms and the WAL.
 # Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000), with PG_CONF as one more
-# postgresql.conf line if set (PG_CONF="shared_buffers = '2GB'"). Prints figures; asserts nothing.
+# postgresql.conf line if set (PG_CONF="shared_buffers = '2GB'"; not shared_preload_libraries,
+# which would replace pg_stat_statements). Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
 install_extension
@@ -40,7 +41,7 @@ measure() {
     local lsn t0 t1; lsn=$(q -At -c "SELECT pg_current_wal_lsn()")
     t0=$(date +%s%N); q -c "SELECT * FROM scrap_sga.sync()" >/dev/null; t1=$(date +%s%N)
     echo "== $1: wall $(( (t1 - t0) / 1000000 )) ms," \
-        "SQL $([ ${#PSS[@]} != 0 ] && q -At -c "$SYNC_SQL_MS" || echo n/a) ms," \
+        "SQL $(if [ ${#PSS[@]} != 0 ]; then echo "$(q -At -c "$SYNC_SQL_MS") ms"; else echo "n/a"; fi)," \
         "run log $(q -At -c "SELECT round(1000 * extract(epoch FROM sum(db_time))) FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)") ms," \
         "WAL $(q -At -c "SELECT pg_size_pretty(pg_current_wal_lsn() - '$lsn')")"
     [ ${#PSS[@]} = 0 ] && return

@@ -262,17 +262,19 @@ cluster_start() {
         echo "log_line_prefix = '%m [%p] %q%a '"
         for line in "$@"; do echo "$line"; done
     } | as_root tee -a "$dir/data/postgresql.conf" >/dev/null
-    # The caller's cleanup removes $dir with its log: what stopped the server is shown first.
+    # The caller's cleanup removes $dir with its log: what stopped the server is shown first
+    # (the log is the postgres user's, mode 0600).
     if ! as_root runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
         echo "PostgreSQL $PG_MAJOR did not start in $dir; the end of its log:" >&2
-        tail -n 20 "$dir/server.log" >&2
+        as_root tail -n 20 "$dir/server.log" >&2 || true
         return 1
     fi
 }
 
-# has_contrib MODULE: whether this PostgreSQL has the contrib module (the 16 to 18 builds used
-# here ship none). require_contrib MODULE: stop with a clear message when it has not.
-has_contrib() { [ -f "$("$PG_CONFIG" --pkglibdir)/$1.so" ]; }
+# has_contrib MODULE: whether this PostgreSQL has the contrib module, its library and its
+# extension (the 16 to 18 builds used here ship none). require_contrib MODULE: stop with a clear
+# message when it has not.
+has_contrib() { [ -f "$("$PG_CONFIG" --pkglibdir)/$1.so" ] && [ -f "$("$PG_CONFIG" --sharedir)/extension/$1.control" ]; }
 require_contrib() {
     has_contrib "$1" && return 0
     echo "$(basename "$0"): needs the contrib module $1, which PostgreSQL $PG_MAJOR here does not have ($("$PG_CONFIG" --pkglibdir))" >&2

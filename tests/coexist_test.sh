@@ -95,7 +95,7 @@ if [ "$cmd" = start ]; then
             "scrap_sga.database = 'postgres'" "scrap_sga.interval = 1" 3>&- 4>&-; then
         ok "Debian's PostgreSQL 15 starts with the system's scrap_sga preloaded"
     else
-        fail "Debian's PostgreSQL 15 starts with the system's scrap_sga preloaded" "$(as_root tail -5 "$DIR/server.log" 2>/dev/null)"
+        fail "Debian's PostgreSQL 15 starts with the system's scrap_sga preloaded" "the end of its log is above"
         exit 1
     fi
     q "CREATE EXTENSION scrap_sga"

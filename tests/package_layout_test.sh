@@ -106,7 +106,7 @@ if PG_BIN=$COPY_BIN cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries =
     # version N, library is version M"), and the server would not start.
     ok "the PostgreSQL $PG_MAJOR server starts with the packaged library preloaded"
 else
-    fail "the PostgreSQL $PG_MAJOR server starts with the packaged library preloaded" "$(as_root tail -5 "$WORK/pg/server.log" 2>/dev/null)"
+    fail "the PostgreSQL $PG_MAJOR server starts with the packaged library preloaded" "the end of its log is above"
     exit 1
 fi
 PSQL=("$COPY_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)

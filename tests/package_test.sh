@@ -160,7 +160,7 @@ say "a fresh cluster on port $PORT with shared_preload_libraries = 'scrap_sga', 
 if cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries = 'scrap_sga'" "scrap_sga.database = 'postgres'"; then
     ok "the server starts with the packaged library preloaded"
 else
-    fail "the server starts with the packaged library preloaded" "$(as_root tail -5 "$WORK/pg/server.log" 2>/dev/null)"
+    fail "the server starts with the packaged library preloaded" "the end of its log is above"
     exit 1
 fi
 PSQL=("$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
