@@ -23,8 +23,8 @@ fn raise(e: SyncError) -> ! {
     e.raise()
 }
 
-// pgrx takes the result's column names from this signature as written: a type alias would hide
-// them from the SQL it generates.
+// pgrx takes the result's column names from this signature as written: a type alias (`Row`
+// above, without the names) would hide them from the SQL it generates.
 #[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 fn verify(

@@ -130,20 +130,20 @@ impl ModelRun<'_> {
         let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
         streams::fetch(self.remote, &listing, ranges, 1, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
-            let listed_page = Listed::of(&page.records);
+            let listed = Listed::of(&page.records);
             mirror.note_answer(page.answered_at);
-            let written = listed_page.newest();
+            let written = listed.newest();
             mirror.note_skew(page.answered_at, written);
             mirror.note_write_date(written);
-            let listed = Counts { listed: page.records.len() as i64, ..Default::default() };
+            let counts = Counts { listed: page.records.len() as i64, ..Default::default() };
             let run_id = mirror.run_id;
             // A page of pairs all newer than the mirror is answered in Rust: no statement, and no
             // document of its pairs. Another page's document is made before the transaction:
             // writing it is not database work.
-            let all_newer = recheck.and_then(|from| listed_page.ids_if_all_newer(newest.map(|n| n.into_inner()), from.into_inner()));
-            let doc = all_newer.is_none().then(|| listed_page.document());
+            let all_newer = recheck.and_then(|from| listed.ids_if_all_newer(newest.map(|n| n.into_inner()), from.into_inner()));
+            let doc = all_newer.is_none().then(|| listed.document());
             let to_read: Vec<i32> = mirror.db.txn(|| {
-                RunLog::add(run_id, &listed)?;
+                RunLog::add(run_id, &counts)?;
                 match (all_newer, &doc) {
                     (Some(ids), _) => Ok(ids),
                     (None, Some(doc)) => {
@@ -152,8 +152,8 @@ impl ModelRun<'_> {
                     (None, None) => unreachable!("a page not answered in Rust has its document"),
                 }
             })?;
-            mirror.done.add(&listed);
-            mirror.read_listed(remote, &to_read, "read", &listed_page, doc.as_deref())
+            mirror.done.add(&counts);
+            mirror.read_listed(remote, &to_read, "read", &listed, doc.as_deref())
         })?;
         self.mirror.count_splits(&pairs);
         Ok(())

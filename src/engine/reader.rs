@@ -24,7 +24,7 @@ impl Mirror {
     /// made one): read the records it showed to be read, then tell the retry queue which records
     /// were listed (see `RetryQueue::note_listed`). A listing page answered without SQL
     /// (`Listed::ids_if_all_newer`) has no document: it is made here only if the queue needs it.
-    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &Listed, doc: Option<&str>) -> Result<(), SyncError> {
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &Listed<'_>, doc: Option<&str>) -> Result<(), SyncError> {
         self.read_ids(remote, to_read, what)?;
         if self.queue_in_use {
             let model = self.conf.model.clone();
