@@ -87,6 +87,25 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_record_failing_for_months_is_still_queued_a_day_apart() {
+        use crate::catalog::retry_queue::{Queued, RetryQueue};
+        let failed = |attempts: i32| {
+            Spi::run(&format!("UPDATE scrap_sga.failed_record SET attempts = {attempts} WHERE model = 'dimagaz.bc' AND odoo_id = 7")).unwrap();
+            RetryQueue::put("dimagaz.bc", 1, &[Queued { id: 7, sqlstate: "22P02", error: "a value that never fits", write_date: None }]).unwrap();
+            Spi::get_two::<i32, f64>(
+                "SELECT attempts, extract(epoch FROM next_attempt_at - last_failed_at)::float8 FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND odoo_id = 7",
+            )
+            .unwrap()
+        };
+        assert_eq!(failed(1), (Some(1), Some(60.0)));
+        assert_eq!(failed(1), (Some(2), Some(120.0)));
+        assert_eq!(failed(10), (Some(11), Some(61_440.0)));
+        for attempts in [11, 37, 38, 400, i32::MAX - 1] {
+            assert_eq!(failed(attempts), (Some(attempts + 1), Some(86_400.0)), "after {attempts} attempts");
+        }
+    }
+
+    #[pg_test]
     fn sqlstates_round_trip() {
         for s in ["28P01", "08001", "38000", "55000", "22023", "XX000", "57P01", "23505", "3D000", "F0000"] {
             assert_eq!(SqlState::from_code(code_of(SqlState::new(s)) as i32).as_str(), s);

@@ -32,7 +32,10 @@ impl RetryQueue {
         Ok((queued, due))
     }
 
-    /// Queue records (again: their attempts count up and their next attempt moves back).
+    /// Queue records (again: their attempts count up and their next attempt moves back, doubling
+    /// from a minute to a day). The exponent stops at 11 (34 hours): `least()` computes both of
+    /// its arguments, and a minute times 2^38 is beyond an interval's range, which failed every
+    /// run of the model from a record's 38th attempt on, about a month after it first failed.
     pub fn put(model: &str, run_id: i64, records: &[Queued]) -> Result<(), SyncError> {
         let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
         let states: Vec<&str> = records.iter().map(|r| r.sqlstate).collect();
@@ -44,7 +47,7 @@ impl RetryQueue {
              FROM unnest($2::integer[], $3::text[], $4::text[], $6::timestamptz[]) AS u(id, state, error, write_date)
              ON CONFLICT (model, odoo_id) DO UPDATE SET
                 attempts = f.attempts + 1, sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error, last_failed_at = now(),
-                next_attempt_at = now() + least(interval '1 minute' * power(2, f.attempts), interval '1 day'),
+                next_attempt_at = now() + least(interval '1 minute' * power(2, least(f.attempts, 11)), interval '1 day'),
                 last_run_id = EXCLUDED.last_run_id, write_date = coalesce(EXCLUDED.write_date, f.write_date)",
             &[model.into(), ids.into(), states.into(), errors.into(), run_id.into(), write_dates.into()],
         )?;
