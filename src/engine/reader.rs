@@ -37,7 +37,9 @@ impl Mirror {
     /// `read` the records `ids` with the plan's fields, in batches the model's sizer chooses,
     /// and write each page. A batch Odoo cannot serve is asked again in halves, while Odoo still
     /// answers a small request; a record it cannot serve alone is set aside. Returns the ids
-    /// Odoo returned: `read` silently leaves out those it no longer has. `what` names the step.
+    /// Odoo has: those it returned (`read` silently leaves out those it no longer has), and those
+    /// set aside, which it has but could not send. Callers soft-delete the others. `what` names
+    /// the step.
     pub fn read_ids(&mut self, remote: &mut Remote, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
         let names = self.plan.field_names();
         let mut found = Vec::with_capacity(ids.len());
@@ -54,6 +56,7 @@ impl Mirror {
                         self.sizer.lock().unwrap().refused(n, &e);
                     } else {
                         self.set_aside(chunk[0], &e)?;
+                        found.push(chunk[0]);
                         pos += 1;
                     }
                     continue;

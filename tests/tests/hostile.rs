@@ -59,6 +59,14 @@ fn heavy_records_come_in_smaller_pages_what_cannot_pass_alone_waits_and_a_later_
     let next = db.last_run("dimagaz.bc");
     assert_eq!((next["status"].as_str(), count(&next, "parked")), (Some("succeeded"), 0), "{next}");
     assert_eq!(db.int("SELECT sum(attempts) FROM scrap_sga.failed_record"), attempts, "not fetched in vain");
+    // Their retry comes while they are still too heavy, and so does an operator's resync of one:
+    // Odoo has them, so they stay queued and their rows stay live (the copy of before the scans).
+    db.sql("UPDATE scrap_sga.failed_record SET next_attempt_at = now()");
+    db.sync();
+    db.sql("SELECT * FROM scrap_sga.resync(402, 'dimagaz.bc')");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "401,402,403");
+    assert_eq!(db.int("SELECT sum(attempts) FROM scrap_sga.failed_record"), attempts + 4, "retried, and 402 resynced");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE id IN (401, 402, 403) AND sga_deleted_at IS NULL"), 3);
     // Once the three are light enough (or their field left out), their retry takes them.
     sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "ids": [401, 402, 403], "bytes": 0}));
     db.sql("SELECT * FROM scrap_sga.resync_failed()");
