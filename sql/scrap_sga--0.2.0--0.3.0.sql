@@ -68,7 +68,9 @@ BEGIN
     -- Checked here rather than left to the table's constraints: a constraint violation would
     -- print the whole row, secret included, in its DETAIL.
     IF url IS NULL OR url !~ '^https?://[^/]+' THEN
-        RAISE EXCEPTION 'scrap_sga.set_connection: url must start with http:// or https:// (got %)', coalesce(url, 'NULL')
+        -- Shown without what may be a user:password@ (a mistyped scheme is still a URL).
+        RAISE EXCEPTION 'scrap_sga.set_connection: url must start with http:// or https:// (got %)',
+            coalesce(regexp_replace(url, '^([^/@]*//)?.*@', '\1***@'), 'NULL')
             USING ERRCODE = '22023';
     END IF;
     IF coalesce(database, '') = '' THEN
@@ -86,7 +88,8 @@ BEGIN
         RAISE EXCEPTION 'scrap_sga.set_connection: JSON-RPC needs a login (JSON-2 does not: its API key names the user)'
             USING ERRCODE = '22023';
     END IF;
-    IF max_requests_per_second <= 0 THEN
+    -- NaN passes a comparison with 0 (it sorts above every number) and would mean no limit.
+    IF max_requests_per_second <= 0 OR max_requests_per_second = 'NaN' THEN
         RAISE EXCEPTION 'scrap_sga.set_connection: max_requests_per_second must be more than 0, or NULL for no limit (got %)', max_requests_per_second
             USING ERRCODE = '22023';
     END IF;
@@ -120,6 +123,11 @@ AS $$
 BEGIN
     IF field = 'id' THEN
         RAISE EXCEPTION 'scrap_sga.exclude_field: id is how records are told apart: it cannot be left out' USING ERRCODE = '22023';
+    END IF;
+    -- Without write_date every run would copy the whole model, and verify() would compare a
+    -- column no longer kept up to date.
+    IF field = 'write_date' AND exclude THEN
+        RAISE EXCEPTION 'scrap_sga.exclude_field: write_date is how changes are found: it cannot be left out' USING ERRCODE = '22023';
     END IF;
     UPDATE scrap_sga.model_field mf SET excluded = exclude, changed_at = now()
      WHERE mf.model = exclude_field.model AND mf.field = exclude_field.field;

@@ -19,6 +19,10 @@ SELECT scrap_sga.add_model('res.partner');
 SELECT scrap_sga.add_model('res.partner.bank', table_name => 'scrap_res_partner');
 DELETE FROM scrap_sga.model WHERE model = 'res.partner';
 
+-- Fields a model cannot do without are never left out.
+SELECT scrap_sga.exclude_field('dimagaz.bc', 'id');
+SELECT scrap_sga.exclude_field('dimagaz.bc', 'write_date');
+
 -- Syncing before any connection is set: a clear error, and a failed run per model in the log.
 SELECT * FROM scrap_sga.sync();
 SELECT model, trigger, status, sqlstate, error FROM scrap_sga.sync_run ORDER BY run_id;

@@ -4,6 +4,9 @@ CREATE EXTENSION scrap_sga;
 
 -- The connection must be a URL, the secret must be given once.
 SELECT scrap_sga.set_connection('erp.example.com', 'db', 'admin', 'hunter2');
+-- A URL refused is shown without its user:password@.
+SELECT scrap_sga.set_connection('htps://sync:hunter2@erp.example.com', 'db', 'admin', 'k');
+SELECT scrap_sga.set_connection('sync:hunter2@erp.example.com', 'db', 'admin', 'k');
 SELECT scrap_sga.set_connection('https://erp.example.com', 'db', 'admin', '');
 -- The protocol is one of three; JSON-RPC needs a login, JSON-2 does not; a key comes inline or
 -- from a file, never both; the file is an absolute path the server can read.
@@ -13,6 +16,7 @@ SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', 
 SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret_file => 'relative/key');
 SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret_file => '/nonexistent/odoo-api-key');
 SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', max_requests_per_second => 0);
+SELECT scrap_sga.set_connection('https://erp.example.com', 'db', secret => 'k', max_requests_per_second => 'NaN');
 
 -- Accepted: one connection, set again by the next call. The secret is kept where only the
 -- extension's owner reads it.
