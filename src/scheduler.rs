@@ -26,6 +26,16 @@ use crate::{interrupt, settings, txn};
 const RESTART_AFTER: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// How long after a cycle's start the next one comes: the interval, doubled after each failed
+/// cycle, and at least what Odoo's Retry-After asked; both up to an hour (or the interval, if
+/// longer). Odoo's request is bounded too: a maintenance page asking for a day, or a header
+/// asking for ever, would have stopped every model long after Odoo was back (or overflowed the
+/// deadline, and the scheduler with it).
+fn next_delay(interval: Duration, failures: u32, told_to_wait: Duration) -> Duration {
+    let longest = MAX_BACKOFF.max(interval);
+    interval.saturating_mul(2u32.saturating_pow(failures)).min(longest).max(told_to_wait.min(longest))
+}
+
 pub fn register() {
     // SAFETY: both globals are set by the postmaster before it loads preloaded libraries and do
     // not change while _PG_init runs, on the postmaster's only thread.
@@ -113,7 +123,7 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
     loop {
         // When is the next run due? An interval after the last start; a run that took longer
         // than the interval is followed by one run at once, never by a pile of them.
-        let delay = interval().saturating_mul(2u32.saturating_pow(failures)).min(MAX_BACKOFF.max(interval())).max(told_to_wait);
+        let delay = next_delay(interval(), failures, told_to_wait);
         let due_in = last_start.map(|s| delay.saturating_sub(s.elapsed())).unwrap_or(Duration::ZERO);
         if !due_in.is_zero() {
             let label = if failures > 0 { "backing off" } else { "idle" };
@@ -178,4 +188,22 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
     // SAFETY: proc_exit runs the exit callbacks and ends the process; called from the worker's
     // main function, outside any transaction, as Postgres' own workers end.
     unsafe { pg_sys::proc_exit(1) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_cycle_backs_off_and_heeds_odoo_up_to_an_hour() {
+        let (minute, hour) = (Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(next_delay(minute, 0, Duration::ZERO), minute);
+        assert_eq!(next_delay(minute, 3, Duration::ZERO), 8 * minute);
+        assert_eq!(next_delay(minute, 40, Duration::ZERO), hour);
+        assert_eq!(next_delay(minute, 0, Duration::from_secs(300)), Duration::from_secs(300));
+        assert_eq!(next_delay(minute, 0, Duration::from_secs(86_400)), hour);
+        assert_eq!(next_delay(minute, 0, Duration::from_secs(u64::MAX)), hour);
+        let day = Duration::from_secs(86_400);
+        assert_eq!(next_delay(day, 2, Duration::from_secs(u64::MAX)), day, "an interval longer than an hour is kept");
+    }
 }
