@@ -40,8 +40,12 @@ impl OdooTime {
         DateTime::from_timestamp_micros(micros + PG_EPOCH_UNIX_MICROS).map(OdooTime::from_utc)
     }
 
+    /// This time less `secs` seconds, not before the Unix epoch: a lookback reaching further
+    /// (the catalog bounds it only below) means every record, and chrono would panic beyond its
+    /// range, stopping the scheduler at that model on each restart.
     pub fn minus_seconds(self, secs: i64) -> OdooTime {
-        OdooTime(self.0 - TimeDelta::seconds(secs))
+        let epoch = DateTime::UNIX_EPOCH.naive_utc();
+        TimeDelta::try_seconds(secs).and_then(|d| self.0.checked_sub_signed(d)).map_or(OdooTime(epoch), |t| OdooTime(t.max(epoch)))
     }
 
     pub fn plus_seconds(self, secs: i64) -> OdooTime {
@@ -88,6 +92,9 @@ mod tests {
         assert!(OdooTime::parse("false").is_none());
         assert!(t.minus_seconds(300) < t);
         assert_eq!(t.minus_seconds(300).to_string(), "2026-11-29 03:07:19");
+        for far in [86_400 * 365 * 100, 86_400 * 365 * 300_000, i64::MAX] {
+            assert_eq!(t.minus_seconds(far).to_string(), "1970-01-01 00:00:00", "{far} s back");
+        }
         assert_eq!(t.plus_seconds(1).seconds_since(t), 1);
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-29 03:12:19\"");
     }
