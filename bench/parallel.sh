@@ -34,8 +34,8 @@ declare -A SYNC_RATE RECON_SECS
 for p in "${STREAMS[@]}"; do
     db="bench_parallel_$p"
     "${PSQL[@]}" -q -d postgres -c "CREATE DATABASE $db"
-    "${PSQL[@]}" -q -d "$db" -c "CREATE EXTENSION scrap_sga" -c "UPDATE scrap_sga.model SET parallel = $p" \
-        -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')" >/dev/null
+    "${PSQL[@]}" -q -d "$db" -c "CREATE EXTENSION scrap_sga" \
+        -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')" -c "UPDATE scrap_sga.model SET parallel = $p" >/dev/null
     python3 "$(dirname "$0")/peak_memory.py" "${PSQL[@]}" -d "$db" > "$WORK/mem" &
     poller=$!
     sleep 0.2

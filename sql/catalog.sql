@@ -101,9 +101,8 @@ CREATE TABLE scrap_sga.model (
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
 
-INSERT INTO scrap_sga.model (model, table_name, sync_order) VALUES
-    ('dimagaz.bc', 'scrap_dimagaz_bc', 10),
-    ('dimagaz.bc.line', 'scrap_dimagaz_bc_line', 20);
+-- Empty at CREATE EXTENSION: the first set_connection() registers dimagaz.bc and its lines
+-- (sql/api.sql says why).
 
 -- The fields Odoo reported, and what became of each.
 CREATE TABLE scrap_sga.model_field (

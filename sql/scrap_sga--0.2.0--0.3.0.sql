@@ -102,6 +102,17 @@ BEGIN
         END IF;
         PERFORM scrap_sga._check_secret_file(secret_file);
     END IF;
+    -- The first connection of a catalog that never synced brings the two models this extension
+    -- is for. Not CREATE EXTENSION: the catalog's rows are in pg_dump, and a restore, which runs
+    -- CREATE EXTENSION before loading them, failed on rows it had just made and lost every model
+    -- and setting. (The connection is left out of pg_dump: a restored catalog is given it again,
+    -- and has its successful runs, so the models the DBA kept or removed stay so.)
+    IF NOT EXISTS (SELECT FROM scrap_sga.connection) AND NOT EXISTS (SELECT FROM scrap_sga.sync_run r WHERE r.status = 'succeeded') THEN
+        INSERT INTO scrap_sga.model (model, table_name, sync_order) VALUES
+            ('dimagaz.bc', 'scrap_dimagaz_bc', 10),
+            ('dimagaz.bc.line', 'scrap_dimagaz_bc_line', 20)
+        ON CONFLICT DO NOTHING;
+    END IF;
     -- What was found out about the server before is forgotten: the next run asks again.
     INSERT INTO scrap_sga.connection (url, database, login, secret, secret_file, protocol, max_requests_per_second)
     VALUES (rtrim(url, '/'), database, nullif(login, ''), nullif(secret, ''), nullif(secret_file, ''), protocol, max_requests_per_second)

@@ -81,9 +81,19 @@ mod tests {
     }
 
     #[pg_test]
-    fn catalog_registers_the_two_models() {
-        let n = Spi::get_one::<i64>("SELECT count(*) FROM scrap_sga.model WHERE model IN ('dimagaz.bc', 'dimagaz.bc.line')").unwrap();
-        assert_eq!(n, Some(2));
+    fn the_first_connection_registers_the_two_models_and_a_restored_catalog_keeps_its_own() {
+        let models = || Spi::get_one::<String>("SELECT string_agg(model, ',' ORDER BY model) FROM scrap_sga.model").unwrap();
+        assert_eq!(models(), None, "CREATE EXTENSION registers none: a restore of pg_dump would fail on them");
+        Spi::run("SELECT scrap_sga.set_connection('http://127.0.0.1:9', 'db', secret => 'k')").unwrap();
+        assert_eq!(models().as_deref(), Some("dimagaz.bc,dimagaz.bc.line"));
+        // A restored catalog: the models the DBA kept (one removed, one added), its runs, and no
+        // connection (left out of pg_dump). Given its connection again, it stays as it was.
+        Spi::run("DELETE FROM scrap_sga.connection").unwrap();
+        Spi::run("DELETE FROM scrap_sga.model WHERE model = 'dimagaz.bc.line'").unwrap();
+        Spi::run("INSERT INTO scrap_sga.model (model, table_name) VALUES ('res.partner', 'scrap_res_partner')").unwrap();
+        Spi::run("INSERT INTO scrap_sga.sync_run (invocation, model, trigger, status) VALUES (1, 'dimagaz.bc', 'worker', 'succeeded')").unwrap();
+        Spi::run("SELECT scrap_sga.set_connection('http://127.0.0.1:9', 'db', secret => 'k')").unwrap();
+        assert_eq!(models().as_deref(), Some("dimagaz.bc,res.partner"));
     }
 
     #[pg_test]

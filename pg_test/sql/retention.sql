@@ -5,7 +5,8 @@ CREATE EXTENSION scrap_sga;
 SHOW scrap_sga.sync_run_retention;
 SHOW scrap_sga.audit_retention;
 
--- Three failed syncs (no connection is set): six runs.
+-- Three failed syncs (Odoo unreachable): six runs.
+SELECT scrap_sga.set_connection('http://127.0.0.1:9', 'db', secret => 'k');
 SELECT count(*) FROM scrap_sga.sync();
 SELECT count(*) FROM scrap_sga.sync();
 SELECT count(*) FROM scrap_sga.sync();

@@ -3,12 +3,13 @@
 \getenv sim_url SGA_SIM_URL
 CREATE EXTENSION scrap_sga;
 
--- Before any run: every model, no run yet, and no scheduler in this database (not preloaded).
+-- Before any run (the connection given, which registers the two models): every model, no run
+-- yet, and no scheduler in this database (not preloaded).
+SELECT scrap_sga.set_connection(:'sim_url', 'dimagaz', 'admin', 'admin');
 SELECT model, mirror_table, enabled, rows, last_status, last_success_at, waiting_retry, worker
 FROM scrap_sga.status ORDER BY model;
 
 -- After a sync from the simulator (30 orders, 60 lines): the rows kept by the sync, the last run.
-SELECT scrap_sga.set_connection(:'sim_url', 'dimagaz', 'admin', 'admin');
 SELECT model, status, inserted FROM scrap_sga.sync() ORDER BY model;
 SELECT model, rows, last_status, last_error, last_success_at IS NOT NULL AS succeeded_once,
        lag < interval '1 minute' AS fresh, waiting_retry, unreadable_fields

@@ -90,10 +90,20 @@ impl Db {
 
     /// Odoo 19 and later: an API key and no login (JSON-2); 18: login and password (JSON-RPC).
     pub fn connect_with(&self, sim: &Sim, secret: &str) {
+        self.sql(&Self::set_connection(sim, secret));
+    }
+
+    /// The connection, then `sql` (settings of the models it registers), in one transaction: a
+    /// worker running every second cannot start a run in between.
+    pub fn connect_then(&self, sim: &Sim, sql: &str) {
+        self.sql(&format!("{}; {sql}", Self::set_connection(sim, &sim.secret())));
+    }
+
+    fn set_connection(sim: &Sim, secret: &str) -> String {
         if sim.version >= 19 {
-            self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', secret => '{secret}')", sim.url));
+            format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', secret => '{secret}')", sim.url)
         } else {
-            self.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', '{secret}')", sim.url));
+            format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', 'admin', '{secret}')", sim.url)
         }
     }
 

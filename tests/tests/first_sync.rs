@@ -103,6 +103,55 @@ fn sync_of_one_model_and_of_an_unknown_model() {
 }
 
 #[test]
+fn a_pg_dump_restores_into_a_new_database_with_every_model_setting_and_row() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let sim = Sim::start(30, 60);
+    let db = Db::fresh("e2e_dump_from");
+    db.connect_to(&sim);
+    // The DBA's own choices: a model added (not enabled yet), a setting changed, then one of the
+    // two removed.
+    db.sql("SELECT model FROM scrap_sga.add_model('res.partner')");
+    db.sql("UPDATE scrap_sga.model SET enabled = false WHERE model = 'res.partner'");
+    db.sql("UPDATE scrap_sga.model SET page_size = 777 WHERE model = 'dimagaz.bc'");
+    db.sync();
+    db.sql("DELETE FROM scrap_sga.model WHERE model = 'dimagaz.bc.line'");
+    let catalog = |d: &Db| d.sql("SELECT string_agg(format('%s %s %s', model, page_size, cursor IS NOT NULL), ', ' ORDER BY model) FROM scrap_sga.model");
+    let before = catalog(&db);
+    assert_eq!(before, "dimagaz.bc 777 t, res.partner 2000 f");
+
+    let dump = Command::new(scrap_sga_e2e::pg_bin("pg_dump")).args(["-h", &db.host, "-p", &db.port, "-U", "postgres", "-d", &db.name]).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let admin = Db { name: "postgres".into(), host: db.host.clone(), port: db.port.clone() };
+    admin.sql("DROP DATABASE IF EXISTS e2e_dump_to WITH (FORCE)");
+    admin.sql("CREATE DATABASE e2e_dump_to");
+    let to = Db { name: "e2e_dump_to".into(), host: db.host.clone(), port: db.port.clone() };
+    // In one transaction, stopping at the first error: CREATE EXTENSION used to register the two
+    // models the dump's rows then collided with, and every model and setting was lost.
+    let mut restore = Command::new(scrap_sga_e2e::pg_bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-h", &to.host, "-p", &to.port, "-U", "postgres", "-d", &to.name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    restore.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert!(out.status.success(), "the restore failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(catalog(&to), before);
+    assert_eq!((to.int("SELECT count(*) FROM scrap_dimagaz_bc"), to.int("SELECT count(*) FROM scrap_dimagaz_bc_line")), (30, 60));
+    assert_eq!(to.int("SELECT count(*) FROM scrap_sga.connection"), 0, "the secret is not in the dump");
+
+    // Given its connection again, it goes on where it was: no model comes back, nothing is
+    // copied again.
+    to.connect_to(&sim);
+    assert_eq!(catalog(&to), before);
+    let result = to.sync();
+    assert_eq!(counts(&result, "dimagaz.bc").1 + counts(&result, "dimagaz.bc").2, 0, "{result}");
+    assert_eq!(to.sql("SELECT string_agg(DISTINCT mode, ',') FROM scrap_sga.sync_run WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run)"), "incremental");
+}
+
+#[test]
 fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
     let sim = Sim::start(30, 60);
     let db = Db::fresh("e2e_drop_extension");
@@ -142,8 +191,8 @@ fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
 fn two_concurrent_syncs_never_work_on_the_same_model_at_once() {
     let sim = Sim::start(300, 0);
     let db = Db::fresh("e2e_concurrent");
-    db.sql("UPDATE scrap_sga.model SET page_size = 50");
     db.connect_to(&sim);
+    db.sql("UPDATE scrap_sga.model SET page_size = 50");
     // Every page takes 150 ms: the first sync holds dimagaz.bc for about a second.
     sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 150, "count": -1}));
     let spawn = || {

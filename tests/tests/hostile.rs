@@ -238,10 +238,10 @@ fn the_scheduler_waits_as_long_as_odoo_asks_before_its_next_run() {
 fn the_request_budget_holds_under_four_streams() {
     let sim = Sim::start_with(odoo_version(), 1500, 0, &["--workers", "4"]);
     let db = Db::fresh("e2e_budget");
-    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
     let secret = sim.secret();
     let login = if sim.version >= 19 { "NULL" } else { "'admin'" };
     db.sql(&format!("SELECT scrap_sga.set_connection('{}', 'dimagaz', {login}, '{secret}', max_requests_per_second => 4)", sim.url));
+    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
     let t0 = Instant::now();
     db.json("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");
     let stats = sim.stats();

@@ -98,8 +98,8 @@ fn late_commits_inside_the_lookback_are_caught_older_ones_by_verify_and_full_res
 fn a_thousand_records_sharing_one_write_date_across_pages_are_fetched_once() {
     let sim = Sim::start(1500, 0);
     let db = Db::fresh("e2e_same_second");
-    db.sql("UPDATE scrap_sga.model SET page_size = 300");
     db.connect_to(&sim);
+    db.sql("UPDATE scrap_sga.model SET page_size = 300");
     // The simulator creates its records in batches of 500 sharing one second: pages of 300 cut them.
     let first = db.sync();
     assert_eq!(count(row_of(&first, "dimagaz.bc"), "fetched"), 1500, "{first}");
@@ -186,8 +186,8 @@ fn fields_added_removed_and_retyped_in_odoo() {
 fn a_backend_killed_mid_sync_is_logged_failed_and_the_next_sync_converges() {
     let sim = Sim::start(1000, 0);
     let db = Db::fresh("e2e_killed");
-    db.sql("UPDATE scrap_sga.model SET page_size = 100");
     db.connect_to(&sim);
+    db.sql("UPDATE scrap_sga.model SET page_size = 100");
     sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 300, "count": -1}));
     let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
     let background = std::thread::spawn(move || Db { name, host, port }.try_sql("SELECT * FROM scrap_sga.sync()").map_err(|e| e.stderr));

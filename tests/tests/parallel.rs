@@ -21,8 +21,8 @@ fn model_requests(sim: &Sim) -> u64 {
 fn a_parallel_full_sync_equals_odoo_although_odoo_changes_during_it() {
     let sim = Sim::start_with(odoo_version(), 3000, 15000, FOUR_WORKERS);
     let db = Db::fresh("e2e_parallel");
-    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 500");
     db.connect_to(&sim);
+    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 500");
     // Odoo is written to for as long as the first copy runs: changed orders, new orders (ids past
     // every range but the last), deleted lines.
     let (stop, url) = (Arc::new(AtomicBool::new(false)), sim.url.clone());
@@ -71,8 +71,8 @@ fn a_parallel_full_sync_equals_odoo_although_odoo_changes_during_it() {
 fn a_failed_page_in_one_stream_fails_the_run_stops_every_stream_and_the_next_run_converges() {
     let sim = Sim::start_with(odoo_version(), 2000, 8000, FOUR_WORKERS);
     let db = Db::fresh("e2e_parallel_fault");
-    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
     db.connect_to(&sim);
+    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 100");
     // The 11th page of the orders fails, while other streams are at work.
     sim.post("/sim/fault", json!({"kind": "http500", "method": "search_read", "after": 10, "count": -1}));
     let err = db.try_sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')").expect_err("the fault fails the run");
@@ -103,11 +103,10 @@ fn fast_shutdown_stops_a_parallel_run_at_once_and_the_restart_converges() {
     let cluster = Cluster::start("parallel_shutdown", &["scrap_sga.interval = 1", "scrap_sga.database = 'postgres'"]);
     let db = cluster.db("postgres");
     db.sql("CREATE EXTENSION scrap_sga");
-    db.sql("UPDATE scrap_sga.model SET parallel = 4, page_size = 50");
     // A few pages come back, then Odoo holds every answer for 15 s, on every stream (and keeps
     // its workers busy that long: the restart waits for them, as it would for a real Odoo).
     sim.post("/sim/fault", json!({"kind": "delay", "delay_ms": 15000, "method": "search_read", "after": 6, "count": -1}));
-    db.connect_to(&sim);
+    db.connect_then(&sim, "UPDATE scrap_sga.model SET parallel = 4, page_size = 50");
     let copied = || db.try_sql("SELECT count(*) FROM scrap_dimagaz_bc").ok().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
     assert!(eventually(30, || copied() > 0), "the worker's first copy began");
     assert!(eventually(15, || sim.stats()["most_at_once"].as_u64().unwrap() >= 3), "the streams wait on Odoo together");

@@ -48,8 +48,7 @@ fn soak_under_every_fault_then_the_mirror_equals_odoo() {
     let db = cluster.db("postgres");
     db.sql("CREATE EXTENSION scrap_sga");
     // Small pages and short intervals between checks, so that the soak goes through many of them.
-    db.sql("UPDATE scrap_sga.model SET page_size = 200, parallel = 2, schema_refresh = '15 seconds', reconcile_every = '45 seconds', lookback = '30 seconds'");
-    db.connect_to(&sim);
+    db.connect_then(&sim, "UPDATE scrap_sga.model SET page_size = 200, parallel = 2, schema_refresh = '15 seconds', reconcile_every = '45 seconds', lookback = '30 seconds'");
     assert!(eventually(60, || db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'succeeded'") >= 2), "the first copy");
     sim.post("/sim/stats/reset", json!({}));
     let from_run = db.int("SELECT max(run_id) FROM scrap_sga.sync_run");

@@ -32,7 +32,7 @@ APP = Path(apps.get_app_config("scrap_sga").path)
 PROJECT = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
 
 SCHEMAS = {
-    # schema: (simulator sizes, what the DBA does before the first sync)
+    # schema: (simulator sizes, what the DBA does before the first sync, once connected)
     "variant": (["--orders", "60", "--lines", "300"], []),
     "partner": (["--records", "150"], [
         "DELETE FROM scrap_sga.model WHERE model LIKE 'dimagaz.%'",
@@ -97,9 +97,10 @@ class OtherSchemasTests(SimpleTestCase):
         self.addCleanup(self.drop, test_db)
         with self.admin(test_db) as db:
             db.execute("CREATE EXTENSION scrap_sga")
+            # The connection first: it registers the two dimagaz models the DBA may then remove.
+            db.execute("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", [sim])
             for statement in dba:
                 db.execute(statement)
-            db.execute("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", [sim])
             db.execute("SELECT * FROM scrap_sga.sync()")
         tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, tmp)
