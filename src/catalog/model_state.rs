@@ -70,6 +70,16 @@ impl ModelState {
         Ok(())
     }
 
+    /// A full pass is owed (columns added, a field readable again): the cursor is forgotten, in
+    /// the transaction that made the pass necessary, so that every run is a full pass until one
+    /// succeeds and sets it again (`advance`). Kept only in the run, the need was lost when the
+    /// pass failed: the next run found the columns there and went on incrementally, and rows
+    /// not written since kept NULL in them.
+    pub fn owe_full_pass(model: &str) -> Result<(), SyncError> {
+        Spi::run_with_args("UPDATE scrap_sga.model SET cursor = NULL WHERE model = $1", &[model.into()])?;
+        Ok(())
+    }
+
     /// A successful run's end: the cursor only moves forward, and only once everything before
     /// it is committed. Without Odoo's clock (no Date header), read_at is cleared and the next
     /// window falls back on the cursor: correct, though the last seconds before it are read again

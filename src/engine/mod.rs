@@ -118,12 +118,17 @@ fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored
     outcome
 }
 
-fn run_locked(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>) -> Outcome {
-    // Read the model again now that we hold its lock: a run that just finished moved its cursor.
-    let conf = match txn::in_transaction(|| catalog::models::models(Some(&conf.model))) {
+/// The model's row as it is now (as `conf` was, if it cannot be read).
+fn reread(conf: &ModelConf) -> ModelConf {
+    match txn::in_transaction(|| catalog::models::models(Some(&conf.model))) {
         Ok(mut v) if !v.is_empty() => v.remove(0),
         _ => conf.clone(),
-    };
+    }
+}
+
+fn run_locked(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>) -> Outcome {
+    // Read the model again now that we hold its lock: a run that just finished moved its cursor.
+    let mut conf = reread(conf);
     let run_id = match txn::in_transaction(|| RunLog::start(inv.id, &conf.model, inv.trigger(), conf.cursor)) {
         Ok(id) => id,
         Err(e) => return Outcome { error: Some(e) },
@@ -131,8 +136,10 @@ fn run_locked(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrore
     let mut report = sync_model(inv, &conf, run_id, session, mirrored);
     if report.result.as_ref().is_err_and(|e| session.may_have_changed(e)) {
         // The server may not be what it was when last found out (upgraded, moved): find it out
-        // again, and try once more within the same run.
+        // again, and try once more within the same run, from the model's state as the first try
+        // left it (a full pass it made owed).
         if session.rediscover().is_ok() {
+            conf = reread(&conf);
             let again = sync_model(inv, &conf, run_id, session, mirrored);
             report = report.then(again);
         }
@@ -253,7 +260,11 @@ fn plan(inv: &Invocation, conf: &ModelConf, remote: &mut Remote, mirrored: &BTre
     if ask {
         for field in db.txn(|| fields::unreadable(model))? {
             if readable(remote, model, &field) {
-                db.txn(|| fields::mark_readable(model, &field))?;
+                // Filled by this run's refresh of its column, or by a full pass if the run fails.
+                db.txn(|| {
+                    fields::mark_readable(model, &field)?;
+                    ModelState::owe_full_pass(model)
+                })?;
                 changes.push(format!("field {field} is readable again: its column is filled"));
                 refill.push(field);
             }
@@ -264,7 +275,13 @@ fn plan(inv: &Invocation, conf: &ModelConf, remote: &mut Remote, mirrored: &BTre
     if ask {
         changes.extend(db.txn(|| fields::save_fields(model, &fields, &plan))?);
     }
-    let table = db.txn(|| schema::ensure_table(conf, &plan, mirrored))?;
+    let table = db.txn(|| {
+        let table = schema::ensure_table(conf, &plan, mirrored)?;
+        if table.needs_full_pass {
+            ModelState::owe_full_pass(model)?;
+        }
+        Ok(table)
+    })?;
     changes.extend(table.changes.iter().cloned());
     interrupt::check()?;
     Ok(Planned { fields, plan, table, refill })

@@ -155,6 +155,29 @@ fn deletes_archives_and_restores() {
 }
 
 #[test]
+fn the_full_pass_a_new_field_needs_is_done_by_the_next_run_when_it_fails() {
+    let (sim, db) = started("e2e_new_field_cut", 600, 0, 2);
+    db.sql("UPDATE scrap_sga.model SET schema_refresh = '0', page_size = 100");
+    sim.post("/sim/field/add", json!({"model": "dimagaz.bc", "name": "x_driver", "type": "char"}));
+    // The pass that fills the new column fails after two pages: its column stays, added.
+    sim.post("/sim/fault", json!({"kind": "http500", "method": "search_read", "after": 2, "count": -1}));
+    assert!(db.try_sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')").is_err());
+    let failed = db.last_run("dimagaz.bc");
+    assert_eq!((failed["status"].as_str(), failed["mode"].as_str()), (Some("failed"), None), "{failed}");
+    assert!(db.int("SELECT count(x_driver) FROM scrap_dimagaz_bc") < 600);
+    sim.post("/sim/faults/clear", json!({}));
+    // The next run owes the pass (it used to go on incrementally, leaving the column empty in
+    // every row not written since), and so does each one after until a pass succeeds.
+    db.sql("UPDATE scrap_sga.model SET schema_refresh = '1 day'");
+    let result = db.sync();
+    assert_eq!(db.last_run("dimagaz.bc")["mode"], json!("full"), "{result}");
+    assert_eq!(db.int("SELECT count(x_driver) FROM scrap_dimagaz_bc"), 600);
+    assert!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc").is_empty());
+    db.sync();
+    assert_eq!(db.last_run("dimagaz.bc")["mode"], json!("incremental"));
+}
+
+#[test]
 fn fields_added_removed_and_retyped_in_odoo() {
     let (sim, db) = started("e2e_schema_drift", 150, 300, 2);
     db.sql("UPDATE scrap_sga.model SET schema_refresh = '0'");
