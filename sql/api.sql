@@ -214,6 +214,14 @@ COMMENT ON FUNCTION scrap_sga.exclude_field(text, text, boolean) IS
 -- Cheap whatever the size of the mirror and of the run log (0.3.0): the live rows are the count
 -- every write keeps in scrap_sga.model.live_rows (counting a large table on every call took
 -- long enough to make the planner JIT-compile the view), and the last runs come from indexes.
+-- Whether the scheduler runs for this database, asked as the extension's owner: to any other
+-- role pg_stat_activity hides the backend type of another user's process, and the status view
+-- said "not running" to Django (scrap_sga_reader) while it ran.
+CREATE FUNCTION scrap_sga._scheduler_running() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_type = 'scrap_sga scheduler' AND a.datname = current_database())
+$$;
+
 CREATE VIEW scrap_sga.status AS
 SELECT m.model,
        format('%I.%I', m.table_schema, m.table_name) AS mirror_table,
@@ -228,7 +236,7 @@ SELECT m.model,
        now() - ok.finished_at AS lag,
        (SELECT count(*) FROM scrap_sga.failed_record f WHERE f.model = m.model) AS waiting_retry,
        CASE WHEN pg_is_in_recovery() THEN 'standby: idle until promotion (the tables arrive by replication)'
-            WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_type = 'scrap_sga scheduler' AND a.datname = current_database())
+            WHEN NOT scrap_sga._scheduler_running()
                 THEN 'not running (is scrap_sga in shared_preload_libraries, and scrap_sga.database this database?)'
             WHEN w.pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)
                 THEN 'starting (it looks for the extension every 10 s)'

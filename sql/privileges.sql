@@ -31,6 +31,7 @@ REVOKE ALL ON SCHEMA scrap_sga FROM PUBLIC;
 GRANT USAGE ON SCHEMA scrap_sga TO scrap_sga_reader;
 GRANT SELECT ON scrap_sga.status, scrap_sga.worker_state, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
                 scrap_sga.audit_log, scrap_sga.failed_record TO scrap_sga_reader;
+GRANT EXECUTE ON FUNCTION scrap_sga._scheduler_running() TO scrap_sga_reader;
 
 ALTER FUNCTION scrap_sga._run_and_report(text, text, bigint) SECURITY DEFINER;
 ALTER FUNCTION scrap_sga.verify(text) SECURITY DEFINER;
