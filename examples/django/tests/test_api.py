@@ -24,6 +24,35 @@ class MirrorApiTests(SyncedTestCase):
         self.assertTrue(any(o["active"] is False for o in orders), "archived orders are kept")
         self.assertNotIn("lines", orders[0])
 
+    def test_a_list_does_not_read_the_columns_it_leaves_out(self):
+        from django.db import connections
+        from django.test.utils import CaptureQueriesContext
+        from scrap_sga import derive
+        from scrap_sga.serializers import list_serializer_for
+
+        # The orders in a list, the lines nested in an order's detail.
+        for model, url in ((ScrapDimagazBc, "/api/orders/"), (ScrapDimagazBcLine, "/api/orders/1/")):
+            left_out = [model._meta.get_field(n).column for n in list_serializer_for(model).Meta.exclude]
+            self.assertTrue(left_out, model.__name__)
+            with CaptureQueriesContext(connections["mirror"]) as queries:
+                self.get(url)
+            table = f'FROM "{model._meta.db_table}"'
+            rows = [q["sql"] for q in queries.captured_queries if table in q["sql"] and "COUNT(*)" not in q["sql"]]
+            self.assertTrue(rows, queries.captured_queries)
+            for sql_text in rows:
+                self.assertEqual([c for c in left_out if f'"{c}"' in sql_text], [], sql_text)
+        # The detail has them.
+        with CaptureQueriesContext(connections["mirror"]) as queries:
+            self.get("/api/orders/1/")
+        order = [q["sql"] for q in queries.captured_queries if 'FROM "scrap_dimagaz_bc" ' in q["sql"] + " "][0]
+        self.assertTrue(all(f'"{c}"' in order for c in (ScrapDimagazBc._meta.get_field(n).column for n in derive.heavy_fields(ScrapDimagazBc))), order)
+
+    def test_datetimes_are_in_utc_whatever_the_time_zone(self):
+        utc = self.get("/api/orders/1/")["write_date"]
+        with self.settings(TIME_ZONE="Africa/Algiers"):
+            self.assertEqual(self.get("/api/orders/1/")["write_date"], utc)
+        self.assertTrue(utc.endswith("Z"), utc)
+
     def test_detail_has_its_lines(self):
         odoo = odoo_orders()[1]
         body = self.get("/api/orders/1/")

@@ -10,6 +10,7 @@ A project replaces one model's serializers with its own (SCRAP_SGA["OVERRIDES"])
 subclasses of the derived ones: ``class OrderSerializer(serializer_for(ScrapDimagazBc)): ...``.
 """
 import base64
+import datetime
 from functools import cache
 
 from django.db import models
@@ -40,6 +41,10 @@ class MirrorSerializer(serializers.ModelSerializer):
             # Not rounded to the model's decimal_places: the value as the mirror holds it, which
             # is Odoo's (a monetary field has its currency's decimals, not a fixed number).
             kwargs.update(max_digits=None, decimal_places=None)
+        if isinstance(model_field, models.DateTimeField):
+            # In UTC, as Odoo keeps them, whatever the project's TIME_ZONE (DRF would render
+            # them in it).
+            kwargs["default_timezone"] = datetime.timezone.utc
         return field_class, kwargs
 
 

@@ -68,11 +68,21 @@ class MirrorViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.action != "list":
-            for c in derive.children(self.queryset.model):
-                order = [f for f in (derive.sequence_field(c.model), "id") if f]
-                qs = qs.prefetch_related(Prefetch(c.accessor, queryset=c.model.objects.order_by(*order)))
+        if self.action == "list":
+            return qs.defer(*unshown(self.list_serializer_class))
+        for c in derive.children(self.queryset.model):
+            order = [f for f in (derive.sequence_field(c.model), "id") if f]
+            rows = c.model.objects.defer(*unshown(list_serializer_for(c.model))).order_by(*order)
+            qs = qs.prefetch_related(Prefetch(c.accessor, queryset=rows))
         return qs
+
+
+def unshown(serializer):
+    """The columns a serializer leaves out (its Meta.exclude): not read at all. A list page read
+    every binary and id array of its rows only to drop them."""
+    meta = getattr(serializer, "Meta", None)
+    names = {f.name for f in meta.model._meta.concrete_fields} if meta is not None else set()
+    return [name for name in getattr(meta, "exclude", None) or () if name in names and name != "id"]
 
 
 @cache
