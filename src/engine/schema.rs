@@ -78,12 +78,6 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
             }
             changes.push(format!("created table {}.{}", conf.table_schema, conf.table_name));
             created = true;
-            // A many2one to another mirrored model is how Django joins them (lines of an order).
-            for f in &plan.fields {
-                if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| mirrored.contains(r)) {
-                    ddl.push(format!("CREATE INDEX {} ON {table} ({})", quote(&format!("{}_{}_idx", conf.table_name, f.field)), quote(&f.field)));
-                }
-            }
         }
         Some(existing) => {
             for c in plan.columns() {
@@ -115,6 +109,17 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
                     }
                     Some(_) => {}
                 }
+            }
+        }
+    }
+    // A many2one to another mirrored model is how Django joins them (lines of an order): its
+    // column is indexed, also when the model it points to is mirrored after the table was made.
+    let indexed = if created { Default::default() } else { indexed_columns(conf)? };
+    for f in &plan.fields {
+        if f.ftype == "many2one" && f.relation.as_ref().is_some_and(|r| mirrored.contains(r)) && !indexed.contains(&f.field) {
+            ddl.push(format!("CREATE INDEX IF NOT EXISTS {} ON {table} ({})", quote(&format!("{}_{}_idx", conf.table_name, f.field)), quote(&f.field)));
+            if !created {
+                changes.push(format!("index on {} for the joins to {}, now mirrored", f.field, f.relation.as_deref().unwrap_or_default()));
             }
         }
     }
@@ -161,6 +166,28 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
 fn free_name(existing: &BTreeMap<String, String>, name: &str) -> String {
     let base: String = name.chars().take(scrap_sga_core::ident::MAX_IDENT_BYTES - 4).collect();
     (1..).map(|i| if i == 1 { base.clone() } else { format!("{base}_{i}") }).find(|n| !existing.contains_key(n)).unwrap()
+}
+
+/// The table's columns that lead an index (the extension's, or one the DBA made).
+fn indexed_columns(conf: &ModelConf) -> Result<std::collections::BTreeSet<String>, SyncError> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT a.attname::text
+             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class k ON k.oid = i.indrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attnum = i.indkey[0]
+             WHERE n.nspname = $1 AND k.relname = $2 AND i.indpred IS NULL",
+            None,
+            &[conf.table_schema.as_str().into(), conf.table_name.as_str().into()],
+        )?;
+        let mut cols = std::collections::BTreeSet::new();
+        for r in t {
+            if let Some(name) = r.get::<String>(1)? {
+                cols.insert(name);
+            }
+        }
+        Ok(cols)
+    })
 }
 
 /// The audit triggers present on the table, and whether each is enabled.

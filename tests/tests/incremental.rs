@@ -178,6 +178,31 @@ fn the_full_pass_a_new_field_needs_is_done_by_the_next_run_when_it_fails() {
 }
 
 #[test]
+fn a_many2one_is_indexed_once_the_model_it_points_to_is_mirrored() {
+    let sim = Sim::start(30, 60);
+    let db = Db::fresh("e2e_m2o_index");
+    db.connect_to(&sim);
+    db.sql("DELETE FROM scrap_sga.model WHERE model = 'dimagaz.bc'");
+    db.sync();
+    let indexes = || {
+        db.sql(
+            "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = 'scrap_dimagaz_bc_line'::regclass AND a.attname = 'order_id'",
+        )
+    };
+    assert_eq!(indexes(), "0", "the orders are not mirrored: nothing joins on order_id");
+    // Mirrored later: the lines' table, made before, gets the index Django's joins need.
+    db.sql("SELECT model FROM scrap_sga.add_model('dimagaz.bc')");
+    db.sync();
+    assert_eq!(indexes(), "1");
+    let changes = db.sql("SELECT array_to_string(schema_changes, '; ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc.line' ORDER BY run_id DESC LIMIT 1");
+    assert!(changes.contains("index on order_id for the joins to dimagaz.bc"), "{changes}");
+    db.sync();
+    assert_eq!(indexes(), "1");
+    assert_eq!(db.sql("SELECT array_to_string(schema_changes, '; ') FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc.line' ORDER BY run_id DESC LIMIT 1"), "");
+}
+
+#[test]
 fn fields_added_removed_and_retyped_in_odoo() {
     let (sim, db) = started("e2e_schema_drift", 150, 300, 2);
     db.sql("UPDATE scrap_sga.model SET schema_refresh = '0'");
