@@ -41,12 +41,34 @@ CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
 LANGUAGE c SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'audit_update_wrapper';
 
+-- The retention a prune keeps: older_than if given, else the setting (90 days by default). A
+-- bare number is refused, not read as seconds ('90'::interval is 90 s: after each sync the whole
+-- log but its last minute and a half went), and so is a negative one: the prune then deletes
+-- nothing, and the sync's warning says why.
+CREATE FUNCTION scrap_sga._retention(setting text, older_than interval) RETURNS interval
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    given text := coalesce(nullif(btrim(current_setting(setting, true)), ''), '90 days');
+    kept interval;
+BEGIN
+    IF older_than IS NULL AND given ~ '^[-+]?[0-9.]+$' THEN
+        RAISE EXCEPTION '% = ''%'' has no unit (it would be read as % seconds): write ''% days'', say; nothing is pruned until then',
+            setting, given, given, given USING ERRCODE = '22023';
+    END IF;
+    kept := coalesce(older_than, given::interval);
+    IF kept < interval '0' THEN
+        RAISE EXCEPTION 'a retention cannot be negative (got %); nothing is pruned', kept USING ERRCODE = '22023';
+    END IF;
+    RETURN kept;
+END
+$$;
+
 -- Deletes audit rows older than scrap_sga.audit_retention, a batch at a time; returns how many.
 CREATE FUNCTION scrap_sga.prune_audit(older_than interval DEFAULT NULL, batch integer DEFAULT 50000)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    cutoff timestamptz := now() - coalesce(older_than, current_setting('scrap_sga.audit_retention', true)::interval, '90 days');
+    cutoff timestamptz := now() - scrap_sga._retention('scrap_sga.audit_retention', older_than);
     n bigint;
 BEGIN
     DELETE FROM scrap_sga.audit_log WHERE audit_id IN (
@@ -65,7 +87,7 @@ CREATE FUNCTION scrap_sga.prune_runs(older_than interval DEFAULT NULL, batch int
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    cutoff timestamptz := now() - coalesce(older_than, current_setting('scrap_sga.sync_run_retention', true)::interval, '90 days');
+    cutoff timestamptz := now() - scrap_sga._retention('scrap_sga.sync_run_retention', older_than);
     first_kept bigint;
     n bigint;
 BEGIN

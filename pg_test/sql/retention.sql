@@ -26,4 +26,16 @@ SELECT min(odoo_id), max(odoo_id), count(*) FROM scrap_sga.audit_log;
 SELECT scrap_sga.prune_audit(interval '30 days') AS pruned;
 SELECT scrap_sga.prune_audit() AS nothing_left_to_prune;
 
+-- How a retention setting is read (here through a setting of the test's own: the two real ones
+-- change only with a reload). Without a unit it would be seconds: refused, so that the prune
+-- deletes nothing; a negative one too; an interval, or none (90 days), is taken.
+SET test.retention = '90';
+SELECT scrap_sga._retention('test.retention', NULL);
+SELECT scrap_sga._retention('test.retention', interval '2 days') AS given_older_than_wins;
+SET test.retention = '-1 day';
+SELECT scrap_sga._retention('test.retention', NULL);
+SET test.retention = '30 days';
+SELECT scrap_sga._retention('test.retention', NULL);
+SELECT scrap_sga._retention('test.unset', NULL);
+
 DROP EXTENSION scrap_sga;

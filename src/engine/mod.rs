@@ -90,8 +90,11 @@ pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
     if let Err(e) = session.remember_findings() {
         warning!("scrap_sga: keeping how Odoo answers fingerprints failed: {}", e.message);
     }
-    if let Err(e) = txn::in_transaction(|| Ok(Spi::run("SELECT scrap_sga.prune_audit(), scrap_sga.prune_runs()")?)) {
-        warning!("scrap_sga: pruning the audit log or the run log failed: {}", e.message);
+    // Each on its own: a bad retention setting for one log must not keep the other growing.
+    for (log, prune) in [("the audit log", "SELECT scrap_sga.prune_audit()"), ("the run log", "SELECT scrap_sga.prune_runs()")] {
+        if let Err(e) = txn::in_transaction(|| Ok(Spi::run(prune)?)) {
+            warning!("scrap_sga: pruning {log} failed: {}", e.message);
+        }
     }
     outcomes
 }
