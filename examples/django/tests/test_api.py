@@ -90,6 +90,23 @@ class MirrorApiTests(SyncedTestCase):
         self.assertTrue(by_product and all(line["product_id"] == some_product for line in by_product))
         self.assertEqual(len(by_product), ScrapDimagazBcLine.objects.filter(product_id=some_product).count())
 
+    def test_a_day_of_a_datetime_is_a_range_of_instants_an_index_can_serve(self):
+        from django.db import connections
+        from django.test.utils import CaptureQueriesContext
+
+        odoo = odoo_orders().values()
+        # A day in the server's time zone: in Algiers (UTC+1) 2025-12-31 runs from 23:00 UTC
+        # the day before.
+        start = dt.datetime(2025, 12, 30, 23, tzinfo=dt.timezone.utc)
+        written = lambda o: dt.datetime.fromisoformat(o["date_order"]).replace(tzinfo=dt.timezone.utc)  # noqa: E731
+        want = sorted(o["id"] for o in odoo if o["date_order"] and start <= written(o) < start + dt.timedelta(days=1))
+        with self.settings(TIME_ZONE="Africa/Algiers"), CaptureQueriesContext(connections["mirror"]) as queries:
+            got = self.all_pages("/api/orders/?date_order_from=2025-12-31&date_order_to=2025-12-31")
+        self.assertEqual(sorted(o["id"] for o in got), want)
+        self.assertTrue(want)
+        for q in queries.captured_queries:
+            self.assertNotIn("AT TIME ZONE", q["sql"])
+
     def test_the_projects_own_filter_beside_the_derived_ones(self):
         # brasg/api.py: the orders' FilterSet is the project's, a subclass of the derived one.
         self.assertEqual(sorted(o["id"] for o in self.all_pages("/api/orders/?ids=7,3,5")), [3, 5, 7])

@@ -5,10 +5,12 @@ drf-spectacular documents each one in the schema, its description from its help_
 A project replaces one model's FilterSet with its own (SCRAP_SGA["OVERRIDES"]), usually a
 subclass of the derived one: ``class OrderFilter(filterset_for("dimagaz.bc")): ...``.
 """
+import datetime
 from functools import cache
 
 import django_filters as df
 from django import forms
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from . import derive
@@ -51,6 +53,21 @@ class TrueFalseFilter(df.Filter):
     field_class = TrueFalseField
 
 
+class DayFilter(df.DateFilter):
+    """A datetime on or after (``gte``), or on or before (``lte``), a day in the server's time
+    zone, as a range of instants: its column's index serves it. (Django's ``__date`` lookup
+    compares ``(column AT TIME ZONE ...)::date``, which no index serves: a scan of the table.)"""
+
+    def filter(self, qs, value):
+        if value in self.field.empty_values:
+            return qs
+        tz = timezone.get_current_timezone()
+        start = lambda day: timezone.make_aware(datetime.datetime.combine(day, datetime.time.min), tz)  # noqa: E731
+        if self.lookup_expr == "gte":
+            return qs.filter(**{f"{self.field_name}__gte": start(value)})
+        return qs.filter(**{f"{self.field_name}__lt": start(value + datetime.timedelta(days=1))})
+
+
 def _label(model, field_name):
     f = model._meta.get_field(field_name)
     return f"{f.verbose_name} ({f.column})"
@@ -64,9 +81,10 @@ def _filter(model, spec):
         return OdooIdInFilter(field_name=spec.field, help_text=f"Records whose {label} include this Odoo id.")
     if spec.kind == "date":
         side = "on or after" if spec.lookup.endswith("gte") else "on or before"
-        return df.DateFilter(field_name=spec.field, lookup_expr=spec.lookup, help_text=(
-            f"{label} {side} this day (YYYY-MM-DD" + (", in the server's time zone)." if "date__" in spec.lookup else ").")
-        ))
+        if spec.lookup.startswith("date__"):
+            return DayFilter(field_name=spec.field, lookup_expr=spec.lookup.removeprefix("date__"),
+                             help_text=f"{label} {side} this day (YYYY-MM-DD, in the server's time zone).")
+        return df.DateFilter(field_name=spec.field, lookup_expr=spec.lookup, help_text=f"{label} {side} this day (YYYY-MM-DD).")
     if spec.kind == "selection":
         f = model._meta.get_field(spec.field)
         values = ", ".join(f"{value} ({text})" for value, text in f.choices)
