@@ -116,6 +116,17 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_run_left_running_by_this_process_is_failed_by_its_next_run() {
+        use crate::catalog::run_log::{RunLog, Trigger};
+        Spi::run("INSERT INTO scrap_sga.sync_run (invocation, model, trigger, backend_pid) VALUES (1, 'x.y', 'worker', pg_backend_pid())").unwrap();
+        let run = RunLog::start(2, "x.y", Trigger::Worker, None).unwrap();
+        let left = Spi::get_two::<String, String>("SELECT status, error FROM scrap_sga.sync_run WHERE model = 'x.y' AND invocation = 1").unwrap();
+        assert_eq!(left.0.as_deref(), Some("failed"));
+        assert!(left.1.unwrap().contains("its end could not be recorded"));
+        assert_eq!(Spi::get_one::<String>(&format!("SELECT status FROM scrap_sga.sync_run WHERE run_id = {run}")).unwrap().as_deref(), Some("running"));
+    }
+
+    #[pg_test]
     fn sqlstates_round_trip() {
         for s in ["28P01", "08001", "38000", "55000", "22023", "XX000", "57P01", "23505", "3D000", "F0000"] {
             assert_eq!(SqlState::from_code(code_of(SqlState::new(s)) as i32).as_str(), s);

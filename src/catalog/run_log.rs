@@ -118,10 +118,15 @@ impl RunLog {
     /// A new run of `model`. Any other run of it still marked running has died: the caller
     /// holds the model's lock.
     pub fn start(invocation: i64, model: &str, trigger: Trigger, cursor: Option<OdooTime>) -> Result<i64, SyncError> {
+        // Called under the model's lock: no other run of it is going on, so a run still marked
+        // running is over. Its process ended, or it is this one, whose last transaction for that
+        // run failed (the scheduler lives on: its own rows were left running for ever).
         Spi::run_with_args(
             "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
-                    error = format('interrupted: the process running it (pid %s) ended before the run finished', backend_pid)
-             WHERE model = $1 AND status = 'running' AND backend_pid <> pg_backend_pid()",
+                    error = CASE WHEN backend_pid = pg_backend_pid()
+                                 THEN 'interrupted: its end could not be recorded (the run''s last transaction failed)'
+                                 ELSE format('interrupted: the process running it (pid %s) ended before the run finished', backend_pid) END
+             WHERE model = $1 AND status = 'running'",
             &[model.into()],
         )?;
         Spi::get_one_with_args::<i64>(

@@ -441,7 +441,12 @@ fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, sessi
             let _ = txn::in_transaction(|| RunLog::finish(run_id, &end, Some(&e)));
             Some(e)
         }
-        (Err(e), _) => Some(e),
+        (Err(e), Ok(())) => Some(e),
+        // Once more, as above; if it fails again the next run of the model marks it failed.
+        (Err(e), Err(_)) => {
+            let _ = txn::in_transaction(|| RunLog::finish(run_id, &end, Some(&e)));
+            Some(e)
+        }
     };
     if let Some(e) = &error {
         warning!("scrap_sga: sync of {model} failed (run {run_id}): {}", e.message);
