@@ -15,6 +15,8 @@ CREATE FUNCTION wait_until(condition text) RETURNS boolean LANGUAGE plpgsql AS $
 DECLARE ok boolean;
 BEGIN
     FOR i IN 1..300 LOOP
+        -- pg_stat_activity is read once per transaction unless told to read again.
+        PERFORM pg_stat_clear_snapshot();
         EXECUTE 'SELECT ' || condition INTO ok;
         IF ok THEN RETURN true; END IF;
         PERFORM pg_sleep(0.1);
@@ -24,9 +26,10 @@ END $$;
 
 -- The scheduler's run of dimagaz.bc is in progress.
 SELECT pg_advisory_lock(hashtext('scrap_sga'), hashtext('dimagaz.bc'));
--- The operator syncs the same model: the sync waits for the lock, and nothing is written.
+-- The operator syncs the same model: its worker waits for the lock (trying it every 100 ms, so
+-- that a cancel reaches it), and nothing is written.
 SELECT dblink_send_query('operator', 'SELECT model, status, inserted FROM scrap_sga.sync(''dimagaz.bc'')');
-SELECT wait_until($$EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)$$) AS sync_waits_for_the_lock;
+SELECT wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'scrap_sga sync')$$) AND (SELECT true FROM pg_sleep(1)) AS sync_waits_for_the_lock;
 SELECT dblink_is_busy('operator') AS still_running, (SELECT count(*) FROM scrap_sga.sync_run) AS runs_started;
 -- The scheduler's run ends: the operator's sync runs.
 SELECT pg_advisory_unlock(hashtext('scrap_sga'), hashtext('dimagaz.bc'));

@@ -99,6 +99,20 @@ pub fn run_invocation(inv: &Invocation) -> Vec<Outcome> {
     outcomes
 }
 
+/// Try `try_lock` until it succeeds or this process is told to stop. Not pg_advisory_lock: its
+/// wait ignores SIGTERM (pgrx's handler only raises a flag), so the worker of a cancelled
+/// sync() kept waiting, and its worker slot, until the run holding the lock ended, hours for a
+/// full pass, and cancelled calls piled up workers until no more could start.
+fn wait_for(try_lock: impl Fn() -> Result<bool, SyncError>) -> Result<bool, SyncError> {
+    loop {
+        if try_lock()? {
+            return Ok(true);
+        }
+        interrupt::check()?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn lock_key(model: &str) -> String {
     format!("hashtext('scrap_sga'), hashtext({})", scrap_sga_core::ident::literal(model))
 }
@@ -108,10 +122,8 @@ fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored
     let key = lock_key(&conf.model);
     // A session-level advisory lock: it outlives the page transactions, so a manual sync() and
     // the scheduler never work on the same model at once.
-    let locked = txn::in_transaction(|| {
-        let sql = if inv.wait_for_lock { format!("SELECT pg_advisory_lock({key}), true") } else { format!("SELECT null::void, pg_try_advisory_lock({key})") };
-        Ok(Spi::get_two::<(), bool>(&sql)?.1.unwrap_or(false))
-    });
+    let try_lock = || txn::in_transaction(|| Ok(Spi::get_one::<bool>(&format!("SELECT pg_try_advisory_lock({key})"))?.unwrap_or(false)));
+    let locked = if inv.wait_for_lock { wait_for(try_lock) } else { try_lock() };
     let outcome = match locked {
         Ok(true) => run_locked(inv, conf, session, mirrored),
         Ok(false) => return Outcome::default(),

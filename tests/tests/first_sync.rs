@@ -1,6 +1,6 @@
 //! Issue 2: a full copy from the simulator, value for value; a second sync writes nothing;
 //! a wrong password writes nothing; archived records are kept.
-use scrap_sga_e2e::{compare_mirror, Db, Sim};
+use scrap_sga_e2e::{compare_mirror, eventually, Db, Sim};
 use serde_json::json;
 
 fn counts(result: &serde_json::Value, model: &str) -> (i64, i64, i64, i64) {
@@ -185,6 +185,32 @@ fn drop_extension_keeps_the_data_and_pg_dump_includes_it() {
     }
     assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc"), 30);
     assert_eq!(db.int("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'scrap_dimagaz_bc'::regclass AND tgname LIKE 'scrap_sga_audit_%'"), 2);
+}
+
+#[test]
+fn a_cancelled_sync_waiting_for_its_model_stops_waiting_at_once() {
+    use std::process::Command;
+    let sim = Sim::start(30, 0);
+    let db = Db::fresh("e2e_cancel_wait");
+    db.connect_to(&sim);
+    db.sync();
+    let psql = |sql: &str| {
+        let mut c = Command::new(scrap_sga_e2e::pg_bin("psql"));
+        c.args(["-X", "-q", "-h", &db.host, "-p", &db.port, "-U", "postgres", "-d", &db.name, "-c", sql]);
+        c
+    };
+    // Another session holds the model's lock for 30 s, as a long run would.
+    let mut holder = psql("SELECT pg_advisory_lock(hashtext('scrap_sga'), hashtext('dimagaz.bc')), pg_sleep(30)").spawn().unwrap();
+    assert!(eventually(10, || db.int("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 1));
+    // A sync() of that model, cancelled after a second: its worker stops waiting for the lock
+    // too (it waited, holding its worker slot, until the lock was released).
+    let out = psql("SELECT * FROM scrap_sga.sync('dimagaz.bc')").env("PGOPTIONS", "-c statement_timeout=1000").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("statement timeout"), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = eventually(5, || db.int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'scrap_sga sync'") == 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(gone, "the job worker still waits for the lock");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.sync_run WHERE status = 'running'"), 0);
 }
 
 #[test]
