@@ -448,17 +448,14 @@ fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, sessi
             None
         }
         // The run's last transaction (cursor, window, NOTIFY) failed: nothing of it moved, and
-        // the run is failed like any other, so that the caller hears of it.
-        (Ok(_), Err(e)) => {
+        // the run is failed like any other, so that the caller hears of it (with the run's own
+        // error if it had one). Recorded once more; if that fails too, the model's next run
+        // marks it failed.
+        (Ok(_), Err(e)) | (Err(e), Err(_)) => {
             let _ = txn::in_transaction(|| RunLog::finish(run_id, &end, Some(&e)));
             Some(e)
         }
         (Err(e), Ok(())) => Some(e),
-        // Once more, as above; if it fails again the next run of the model marks it failed.
-        (Err(e), Err(_)) => {
-            let _ = txn::in_transaction(|| RunLog::finish(run_id, &end, Some(&e)));
-            Some(e)
-        }
     };
     if let Some(e) = &error {
         warning!("scrap_sga: sync of {model} failed (run {run_id}): {}", e.message);
