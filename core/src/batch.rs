@@ -40,12 +40,15 @@ impl BatchSizer {
 
     /// A request for `asked` records answered `got` records in `bytes`.
     pub fn passed(&mut self, asked: usize, got: usize, bytes: u64) {
+        // A request for fewer records than the size (the last ids of a read, a culprit searched
+        // for) says nothing of the size: remembered, it would start the next run there.
+        let at_size = asked >= self.next();
         if got > 0 {
             let weight = bytes as f64 / got as f64;
             self.bytes_per_record = if self.bytes_per_record > 0.0 { 0.7 * self.bytes_per_record + 0.3 * weight } else { weight };
         }
         // Only a full page says that the size itself passes.
-        if got >= asked {
+        if got >= asked && at_size {
             self.worked = Some(asked);
             if asked >= self.current {
                 self.current = (self.current + self.current / 4 + 1).min(self.max);
@@ -68,6 +71,52 @@ impl BatchSizer {
     /// size reached), and a record's weight. The size grown to after it was never tried.
     pub fn remembered(&self) -> (usize, u64) {
         (self.worked.unwrap_or(self.current), self.bytes_per_record.round() as u64)
+    }
+}
+
+/// The search for the record a request failed on, when the error may be one record's (see
+/// [`OdooError::may_be_one_records`]): the records are asked for again in halves, from the same
+/// place, until the one that fails is alone. The batch sizer is left as it is: the size was not
+/// the cause, and the pages after the culprit are asked for at full size again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CulpritSearch {
+    /// At most this many records per request while searching.
+    cap: Option<usize>,
+    /// Records still to pass before the culprit is known to be gone: those of the last request
+    /// that failed. A culprit fixed in Odoo meanwhile ends the search once they all passed.
+    owed: usize,
+}
+
+impl CulpritSearch {
+    /// Records to ask for next, of the `wanted` the caller would ask for.
+    pub fn limit(&self, wanted: usize) -> usize {
+        self.cap.map_or(wanted, |c| c.min(wanted)).max(1)
+    }
+
+    /// A request for `asked` records failed as one record may make it fail. True when it asked
+    /// for one record: that record is the culprit, and the search is over.
+    pub fn failed(&mut self, asked: usize) -> bool {
+        if asked <= 1 {
+            *self = CulpritSearch::default();
+            return true;
+        }
+        self.cap = Some(asked / 2);
+        self.owed = asked;
+        false
+    }
+
+    /// A request answered `got` records: they are not the culprit.
+    pub fn passed(&mut self, got: usize) {
+        if self.cap.is_some() {
+            self.owed = self.owed.saturating_sub(got);
+            if self.owed == 0 {
+                *self = CulpritSearch::default();
+            }
+        }
+    }
+
+    pub fn searching(&self) -> bool {
+        self.cap.is_some()
     }
 }
 
@@ -140,9 +189,58 @@ mod tests {
     }
 
     #[test]
+    fn a_request_for_fewer_records_than_the_size_says_nothing_of_it() {
+        let mut b = BatchSizer::new(2000, u64::MAX, None);
+        b.passed(2000, 2000, 1);
+        b.passed(3, 3, 1);
+        assert_eq!(b.remembered().0, 2000, "the last 3 ids of a read");
+        let mut b = BatchSizer::new(2000, u64::MAX, None);
+        b.passed(3, 3, 1);
+        assert_eq!(b.remembered().0, 2000, "a run that read 3 records");
+    }
+
+    #[test]
     fn a_run_starts_where_the_last_one_ended() {
         let b = BatchSizer::new(2000, 32 << 20, Some((40, 700_000)));
         assert_eq!(b.next(), 40);
         assert_eq!(BatchSizer::new(500, 32 << 20, Some((4000, 10))).next(), 500, "never past the page size");
+    }
+
+    #[test]
+    fn a_culprit_is_found_in_halves_and_the_size_comes_back() {
+        // 16 records from where the request failed; the 11th (index 10) fails whatever the size.
+        let mut search = CulpritSearch::default();
+        let (mut at, culprit, mut requests) = (0usize, 10usize, 0);
+        let found = loop {
+            let n = search.limit(16);
+            requests += 1;
+            if (at..at + n).contains(&culprit) {
+                if search.failed(n) {
+                    break at;
+                }
+            } else {
+                search.passed(n);
+                at += n;
+            }
+        };
+        assert_eq!(found, culprit);
+        assert_eq!(requests, 7, "16, 8 (passes), 8, 4, 2 (passes), 2, 1: two requests a halving at most");
+        assert!(!search.searching());
+        assert_eq!(search.limit(2000), 2000, "the pages after it are of full size");
+    }
+
+    #[test]
+    fn a_culprit_gone_meanwhile_ends_the_search() {
+        let mut search = CulpritSearch::default();
+        assert!(!search.failed(100));
+        assert_eq!(search.limit(2000), 50);
+        search.passed(50);
+        assert!(search.searching(), "the culprit may be in the other 50");
+        assert_eq!(search.limit(2000), 50);
+        search.passed(50);
+        assert!(!search.searching(), "all 100 passed: it was fixed in Odoo");
+        assert_eq!(search.limit(2000), 2000);
+        assert!(search.failed(1), "one record alone is the culprit");
+        assert_eq!(search.limit(0), 1);
     }
 }
