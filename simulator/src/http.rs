@@ -31,7 +31,11 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(status: u16, v: &serde_json::Value) -> Reply {
-        Reply::Send { status, content_type: "application/json; charset=utf-8", body: serde_json::to_vec(v).unwrap(), headers: vec![] }
+        let mut body = serde_json::to_vec(v).unwrap();
+        if crate::data::NAN_RENDERED.load(std::sync::atomic::Ordering::Relaxed) {
+            body = nan_written(body);
+        }
+        Reply::Send { status, content_type: "application/json; charset=utf-8", body, headers: vec![] }
     }
     pub fn html(status: u16, s: &str) -> Reply {
         Reply::Send { status, content_type: "text/html; charset=utf-8", body: s.as_bytes().to_vec(), headers: vec![] }
@@ -163,4 +167,22 @@ mod tests {
     fn a_killed_worker_closes_without_a_byte() {
         assert_eq!(exchange(|| Reply::Killed), "");
     }
+}
+
+/// `body` with each rendered NaN (`data::NAN_MARKER`, a JSON string) written as Python's json
+/// module writes a float NaN: `NaN`, which is not JSON.
+fn nan_written(body: Vec<u8>) -> Vec<u8> {
+    let marker = serde_json::to_vec(crate::data::NAN_MARKER).unwrap();
+    if !body.windows(marker.len()).any(|w| w == marker.as_slice()) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body.as_slice();
+    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker.as_slice()) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"NaN");
+        rest = &rest[at + marker.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
-use crate::data::{FieldDef, Model, Rec};
+use crate::data::{FieldDef, Model, Poison, Rec};
 use crate::domain;
 use crate::state::Sim;
 
@@ -170,7 +170,26 @@ fn render_page(sim: &Sim, model: &Model, fields: &[&FieldDef], page: Vec<(i64, &
             )));
         }
     }
-    Ok(Value::Array(page.into_iter().map(|(id, r)| Value::Object(sim.store.render(model, id, r, fields))).collect()))
+    // A poisoned record fails its read once a field is asked besides those a listing asks
+    // (a compute runs when its field is read).
+    if fields.iter().any(|f| !matches!(f.name.as_str(), "id" | "write_date")) {
+        if let Some(id) = page.iter().map(|(id, _)| *id).find(|id| model.poisoned.get(id) == Some(&Poison::Error)) {
+            return Err(Refusal::Value(format!("could not convert string to float: 'n/a' (while reading {},{id})", model.name)));
+        }
+    }
+    let nan_field = fields.iter().find(|f| matches!(f.ftype.as_str(), "float" | "monetary")).map(|f| f.name.clone());
+    Ok(Value::Array(
+        page.into_iter()
+            .map(|(id, r)| {
+                let mut record = sim.store.render(model, id, r, fields);
+                if let (Some(f), Some(Poison::NaN)) = (&nan_field, model.poisoned.get(&id)) {
+                    crate::data::NAN_RENDERED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    record.insert(f.clone(), json!(crate::data::NAN_MARKER));
+                }
+                Value::Object(record)
+            })
+            .collect(),
+    ))
 }
 
 fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {

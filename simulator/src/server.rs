@@ -239,6 +239,32 @@ mod tests {
     }
 
     #[test]
+    fn a_poisoned_record_fails_its_read_but_not_a_listing() {
+        let app = app(19, "default", 5, 0);
+        let (_, before) = json2(&app, "dimagaz.bc", "read", json!({"ids": [2], "fields": ["write_date"]}));
+        control(&app, "/sim/clock", json!({"advance_s": 5}));
+        assert_eq!(control(&app, "/sim/poison", json!({"model": "dimagaz.bc", "ids": [2], "kind": "error"}))["poisoned"], 1);
+        let (status, err) = json2(&app, "dimagaz.bc", "read", json!({"ids": [1, 2, 3], "fields": ["name"]}));
+        assert_eq!((status, err["name"].as_str()), (500, Some("builtins.ValueError")), "{err}");
+        assert_eq!(json2(&app, "dimagaz.bc", "read", json!({"ids": [1, 3], "fields": ["name"]})).1.as_array().unwrap().len(), 2);
+        let (status, listed) = json2(&app, "dimagaz.bc", "search_read", json!({"domain": [], "fields": ["write_date"]}));
+        assert_eq!((status, listed.as_array().unwrap().len()), (200, 5), "a listing reads no compute");
+        assert_ne!(listed[1]["write_date"], before[0]["write_date"], "as a write");
+        // A NaN: the answer holding it is not JSON, the others are.
+        control(&app, "/sim/poison", json!({"model": "dimagaz.bc", "ids": [2], "kind": "nan"}));
+        let raw = |ids: Value| match app.handle(request("POST", "/json/2/dimagaz.bc/read", json!({"ids": ids, "fields": ["amount_total"]}))) {
+            Reply::Send { body, .. } => String::from_utf8(body).unwrap(),
+            _ => panic!("no answer"),
+        };
+        let body = raw(json!([1, 2]));
+        assert!(body.contains("\"amount_total\":NaN") && serde_json::from_str::<Value>(&body).is_err(), "{body}");
+        assert!(serde_json::from_str::<Value>(&raw(json!([1, 3]))).is_ok());
+        control(&app, "/sim/poison", json!({"model": "dimagaz.bc", "ids": [2], "kind": "none"}));
+        assert!(serde_json::from_str::<Value>(&raw(json!([1, 2]))).is_ok(), "undone");
+        assert_eq!(send(&app, "POST", "/sim/poison", json!({"model": "dimagaz.bc", "ids": [2], "kind": "odd"})).0, 400);
+    }
+
+    #[test]
     fn a_request_past_limit_time_real_is_killed() {
         let app = app(19, "default", 50, 0);
         control(&app, "/sim/cost", json!({"model": "dimagaz.bc", "per_record_us": 4000}));

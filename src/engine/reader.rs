@@ -1,8 +1,10 @@
 //! Reading records by id and writing them: what the incremental pass, reconciliation, a resync
 //! and the retry queue all do once they know which records to read. One loop, so that each of
 //! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
+use scrap_sga_core::batch::CulpritSearch;
 use scrap_sga_core::ids::record_id;
 use scrap_sga_core::odoo::time::OdooTime;
+use scrap_sga_core::odoo::OdooError;
 use std::borrow::Cow;
 
 use super::context::{Mirror, ModelRun};
@@ -36,19 +38,22 @@ impl Mirror {
 
     /// `read` the records `ids` with the plan's fields, in batches the model's sizer chooses,
     /// and write each page. A batch Odoo cannot serve is asked again in halves, while Odoo still
-    /// answers a small request; a record it cannot serve alone is set aside. Returns the ids
-    /// Odoo has: those it returned (`read` silently leaves out those it no longer has), and those
-    /// set aside, which it has but could not send. Callers soft-delete the others. `what` names
-    /// the step.
+    /// answers a small request; a record it cannot serve alone is set aside. So is a record whose
+    /// data makes Odoo fail (found in halves, `CulpritSearch`), once other records are seen to
+    /// read well. Returns the ids Odoo has: those it returned (`read` silently leaves out those
+    /// it no longer has), and those set aside, which it has but could not send. Callers
+    /// soft-delete the others. `what` names the step.
     pub fn read_ids(&mut self, remote: &mut Remote, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
         let names = self.plan.field_names();
         let mut found = Vec::with_capacity(ids.len());
+        let (mut search, mut set_aside, mut good) = (CulpritSearch::default(), vec![], None);
         let mut pos = 0;
         while pos < ids.len() {
             interrupt::check()?;
-            let n = self.sizer.lock().unwrap().next().min(ids.len() - pos);
+            let n = search.limit(self.sizer.lock().unwrap().next()).min(ids.len() - pos);
             let chunk = &ids[pos..pos + n];
             let model = self.conf.model.clone();
+            let failed = |e: &OdooError| SyncError::from_odoo(e).context(format!("{model}: {what}, ids {} to {}", chunk[0], chunk[n - 1]));
             let page = match remote.read(&model, chunk.to_vec(), names.clone()) {
                 Ok(page) => page,
                 Err(e) if e.is_too_heavy() && remote.answers_small_requests(&model) => {
@@ -56,13 +61,29 @@ impl Mirror {
                         self.sizer.lock().unwrap().refused(n, &e);
                     } else {
                         self.set_aside(chunk[0], &e)?;
+                        set_aside.push(chunk[0]);
                         found.push(chunk[0]);
                         pos += 1;
                     }
                     continue;
                 }
-                Err(e) => return Err(SyncError::from_odoo(&e).context(format!("{model}: {what}, ids {} to {}", chunk[0], chunk[n - 1]))),
+                Err(e) if e.may_be_one_records() => {
+                    if !search.failed(n) {
+                        continue;
+                    }
+                    set_aside.push(chunk[0]);
+                    if !remote.others_read_well(&model, names.clone(), good, set_aside.clone()).map_err(|e| failed(&e))? {
+                        return Err(failed(&e));
+                    }
+                    self.set_aside(chunk[0], &e)?;
+                    found.push(chunk[0]);
+                    pos += 1;
+                    continue;
+                }
+                Err(e) => return Err(failed(&e)),
             };
+            search.passed(n);
+            good = page.iter().filter_map(record_id).next_back().or(good);
             self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
             let at = remote.server_time();
             self.note_answer(at);

@@ -206,6 +206,12 @@ impl Remote {
         self.call(move |c| c.fields_get(&model))
     }
 
+    /// After one record alone failed: see [`others_read_well`].
+    pub fn others_read_well(&mut self, model: &str, fields: Vec<String>, good: Option<i32>, excluded: Vec<i32>) -> Result<bool, OdooError> {
+        let model = model.to_owned();
+        self.call(move |c| others_read_well(c, &model, &fields, good, &excluded))
+    }
+
     /// After a request failed as too heavy: is Odoo answering small requests? See
     /// [`answers_small_requests`].
     pub fn answers_small_requests(&mut self, model: &str) -> bool {
@@ -219,4 +225,35 @@ impl Remote {
 /// request was too heavy; silence (after the client's own retries) says it is down.
 pub fn answers_small_requests(c: &Client, model: &str) -> bool {
     !c.search_count(model, &json!([["id", "=", 0]])).is_err_and(|e| e.is_silence())
+}
+
+/// After one record alone failed in a way one record's data may explain
+/// ([`OdooError::may_be_one_records`]): do the model's other records read well with the same
+/// `fields`? Only then is the record the cause, and set aside; an error of every record (a
+/// compute broken by an upgrade, say) looks the same on one record, and must fail the run, not
+/// park the model one record at a time. Tried in turn until one reads: `good`, a record that
+/// read well in this run; the newest, then the oldest record not in `excluded` (the record, and
+/// those set aside before it). No other record at all: nothing says the model is at fault.
+pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, excluded: &[i32]) -> Result<bool, OdooError> {
+    let read_well = |r: Result<Page, OdooError>| match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.may_be_one_records() => Ok(false),
+        Err(e) => Err(e),
+    };
+    if let Some(id) = good {
+        // `read` leaves out a record deleted since: that says nothing, the others are tried.
+        match c.read(model, &[i64::from(id)], fields) {
+            Ok(page) if !page.is_empty() => return Ok(true),
+            r => {
+                read_well(r)?;
+            }
+        }
+    }
+    let others = json!([["id", "not in", excluded]]);
+    for order in ["id desc", "id asc"] {
+        if read_well(c.search_read(model, &others, fields, order, 1))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -13,7 +13,11 @@
 //! A page Odoo cannot serve (see `BatchSizer`) is asked again for half as many records, as long
 //! as Odoo still answers a small request (else it is down, and the run fails); what one record
 //! alone cannot pass is reported to the backend's thread, which sets it aside, and the stream
-//! goes on after it. Any other failure stops every stream, and the function returns once every
+//! goes on after it. A page that fails on one record's data (an exception in Odoo, a NaN) is
+//! asked again in halves from the same place (`CulpritSearch`) until that record is alone; it is
+//! set aside the same way once the model's other records are seen to read well
+//! (`others_read_well`), else the failure is the model's and the run fails. Any other failure
+//! stops every stream, and the function returns once every
 //! thread has ended: no thread outlives the run, except on shutdown, where the process is about
 //! to exit and must not wait for Odoo.
 use std::collections::VecDeque;
@@ -21,13 +25,13 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scrap_sga_core::batch::BatchSizer;
+use scrap_sga_core::batch::{BatchSizer, CulpritSearch};
 use scrap_sga_core::ids::{record_id, IdRange};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
 
-use super::remote::{answers_small_requests, block_signals, odoo_time, ClientCounts, Page, Remote};
+use super::remote::{answers_small_requests, block_signals, odoo_time, others_read_well, ClientCounts, Page, Remote};
 use crate::errors::SyncError;
 use crate::interrupt::{self, Stop};
 
@@ -183,53 +187,58 @@ pub fn fetch(
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
 fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &Mutex<BatchSizer>, stop: &Stop, tx: &SyncSender<Message>) {
     let send = |m: Message| tx.send(m).is_ok();
+    // Records set aside by this stream, and the last that read well: see `others_read_well`.
+    let (mut set_aside, mut good) = (Vec::new(), None);
     loop {
         // Its own statement: the queue's lock must not live on through the range's pages.
         let Some(range) = queue.lock().unwrap().pop_front() else { return };
         let mut last = range.lo;
+        let mut search = CulpritSearch::default();
         loop {
             if stop.is_raised() {
                 return;
             }
-            let limit = sizer.lock().unwrap().next();
+            let limit = search.limit(sizer.lock().unwrap().next());
             let domain = listing.domain_for(IdRange { lo: last, hi: range.hi });
             let records = match client.search_read(&listing.model, &domain, &listing.fields, "id asc", limit) {
                 Ok(r) => r,
-                Err(e) if e.is_too_heavy() && answers_small_requests(client, &listing.model) => {
-                    if limit > 1 {
-                        sizer.lock().unwrap().refused(limit, &e);
+                Err(e) => {
+                    // An error of one record's data: it is found in halves, from the same place.
+                    // One of size: the batch is halved, as long as Odoo answers a small request.
+                    let its_own = listing.sets_aside && e.may_be_one_records();
+                    if its_own && !search.failed(limit) {
                         continue;
                     }
-                    if !listing.sets_aside {
-                        send(Message::Failed(e, last));
-                        return;
-                    }
-                    // One record alone is too heavy for Odoo to serve: its id alone is not.
-                    match client.search_ids(&listing.model, &domain, "id asc", Some(1)) {
-                        Ok(ids) => match ids.first().and_then(|&i| i32::try_from(i).ok()) {
-                            Some(id) => {
-                                if !send(Message::Event(Event::SetAside { id, error: e })) {
-                                    return;
-                                }
-                                last = id;
-                                continue;
-                            }
-                            None => break,
-                        },
-                        Err(e) => {
+                    if !its_own {
+                        if !(e.is_too_heavy() && answers_small_requests(client, &listing.model)) {
+                            send(Message::Failed(e, last));
+                            return;
+                        }
+                        if limit > 1 {
+                            sizer.lock().unwrap().refused(limit, &e);
+                            continue;
+                        }
+                        // A listing of ids and write dates has no record too heavy alone.
+                        if !listing.sets_aside {
                             send(Message::Failed(e, last));
                             return;
                         }
                     }
-                }
-                Err(e) => {
-                    send(Message::Failed(e, last));
-                    return;
+                    match set_alone_aside(client, listing, &domain, e, its_own, (good, &mut set_aside), &send, last) {
+                        Next::After(id) => {
+                            last = id;
+                            continue;
+                        }
+                        Next::RangeDone => break,
+                        Next::Stop => return,
+                    }
                 }
             };
             sizer.lock().unwrap().passed(limit, records.len(), client.last_answer_bytes());
+            search.passed(records.len());
             let full = records.len() >= limit;
             let page_last = records.iter().filter_map(record_id).max().unwrap_or(last);
+            good = records.iter().filter_map(record_id).next_back().or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
             if !send(Message::Event(Event::Page(RangePage { span, records, answered_at: odoo_time(client) }))) {
                 return;
@@ -240,6 +249,63 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
             last = page_last;
         }
     }
+}
+
+/// Where a stream goes on after [`set_alone_aside`].
+enum Next {
+    /// After this record.
+    After(i32),
+    /// The range has no record left (the one that failed went meanwhile).
+    RangeDone,
+    /// The stream ends: the run failed, or nobody receives any more.
+    Stop,
+}
+
+/// The record a failed request (`error`) starts with, now asked for alone and failed alone: its
+/// id (Odoo's search answers it; an id alone is never too heavy) goes to the backend's thread to
+/// be set aside. When the error may be the record's own data (`its_own`), only once the model's
+/// other records read well ([`others_read_well`]); else the error is the model's, and the run
+/// fails with it. `(good, set_aside)`: the stream's last record that read well, and what it set
+/// aside so far.
+#[allow(clippy::too_many_arguments)]
+fn set_alone_aside(
+    client: &Client,
+    listing: &Listing,
+    domain: &Value,
+    error: OdooError,
+    its_own: bool,
+    (good, set_aside): (Option<i32>, &mut Vec<i32>),
+    send: &impl Fn(Message) -> bool,
+    last: i32,
+) -> Next {
+    let id = match client.search_ids(&listing.model, domain, "id asc", Some(1)) {
+        Ok(ids) => match ids.first().and_then(|&i| i32::try_from(i).ok()) {
+            Some(id) => id,
+            None => return Next::RangeDone,
+        },
+        Err(e) => {
+            send(Message::Failed(e, last));
+            return Next::Stop;
+        }
+    };
+    set_aside.push(id);
+    if its_own {
+        match others_read_well(client, &listing.model, &listing.fields, good, set_aside) {
+            Ok(true) => {}
+            Ok(false) => {
+                send(Message::Failed(error, last));
+                return Next::Stop;
+            }
+            Err(probe) => {
+                send(Message::Failed(probe, last));
+                return Next::Stop;
+            }
+        }
+    }
+    if !send(Message::Event(Event::SetAside { id, error })) {
+        return Next::Stop;
+    }
+    Next::After(id)
 }
 
 #[cfg(test)]

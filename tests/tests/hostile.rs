@@ -1,6 +1,7 @@
 //! Issue 17: what a real Odoo does that a tidy one does not, and that must never stop a model for
-//! good: heavy records, pages killed by Odoo's time limit, fields the sync user may not read,
-//! rate limits, and a budget of requests per second; and a quiet run that asks nothing in vain.
+//! good: heavy records, records Odoo fails on, pages killed by Odoo's time limit, fields the sync
+//! user may not read, rate limits, and a budget of requests per second; and a quiet run that asks
+//! nothing in vain.
 use scrap_sga_e2e::{compare_both_mirrors, compare_mirror, count, eventually, fingerprint_method, odoo_version, row_of, Cluster, Db, Sim};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -72,6 +73,74 @@ fn heavy_records_come_in_smaller_pages_what_cannot_pass_alone_waits_and_a_later_
     db.sql("SELECT * FROM scrap_sga.resync_failed()");
     assert_eq!(failed_ids(&db, "dimagaz.bc"), "");
     assert_eq!(compare_both_mirrors(&db, &sim), Vec::<String>::new());
+}
+
+#[test]
+fn a_record_odoo_fails_on_waits_for_its_retry_and_the_rest_goes_on_but_an_error_of_every_record_fails_the_run() {
+    let sim = Sim::start(600, 0);
+    // Two orders Odoo cannot read from the start, in the first copy's pages: one raises in a
+    // compute, one holds a float NaN (its answer is not JSON).
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [5], "kind": "error"}));
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [450], "kind": "nan"}));
+    let db = Db::fresh("e2e_poison");
+    db.connect_to(&sim);
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["status"].as_str(), run["mode"].as_str(), count(&run, "parked")), (Some("succeeded"), Some("full"), 2), "{run}");
+    assert_eq!(count(&run, "inserted"), 598, "{run}");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "5,450");
+    let why = db.sql("SELECT error FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND odoo_id = 5");
+    assert!(why.contains("record 5 could not be fetched even alone") && why.contains("ValueError"), "{why}");
+    let why = db.sql("SELECT error FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND odoo_id = 450");
+    assert!(why.contains("not valid JSON"), "{why}");
+    // Found in halves: a few dozen requests, not one per record.
+    let requests = sim.stats()["requests"].as_object().unwrap().values().filter_map(Value::as_u64).sum::<u64>();
+    eprintln!("first copy with two bad orders: {requests} requests");
+    assert!(requests < 80, "{}", sim.stats());
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE id NOT IN (5, 450)"), 598, "every other order");
+    // A quiet read of three records is no reason to start the next run's pages at three.
+    sim.advance_clock(30);
+    db.sync();
+    for id in [100, 101, 102] {
+        sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": id, "values": {"notes": "changed"}}));
+    }
+    sim.advance_clock(5);
+    db.sync();
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE notes = 'changed'"), 3);
+    assert_eq!(db.sql("SELECT batch_size = page_size FROM scrap_sga.model WHERE model = 'dimagaz.bc'"), "t");
+    // Later, by ids: an order changes and becomes unreadable, another just changes.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [120], "kind": "error"}));
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 121, "values": {"notes": "after the bad one"}}));
+    sim.advance_clock(5);
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 1), "{run}");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 121"), "after the bad one");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "5,120,450");
+    assert_eq!(db.int("SELECT count(*) FROM scrap_dimagaz_bc WHERE id = 120 AND sga_deleted_at IS NULL"), 1, "Odoo has it: its row stays");
+    // An error every record raises (an upgrade broke a compute) is the model's: the run fails
+    // with it, in a few requests, and nothing more is parked.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "from": 1, "to": 600, "kind": "error"}));
+    sim.advance_clock(5);
+    sim.post("/sim/stats/reset", json!({}));
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("ValueError"), "{}", err.stderr);
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!(run["status"].as_str(), Some("failed"), "{run}");
+    assert!(run["error"].as_str().unwrap().contains("ValueError"), "{run}");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "5,120,450");
+    let requests = sim.stats()["requests"].as_object().unwrap().values().filter_map(Value::as_u64).sum::<u64>();
+    eprintln!("an error of every order: {requests} requests");
+    assert!(requests < 30, "{}", sim.stats());
+    // Once Odoo reads them again, the next run and the retries bring everything back.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "from": 1, "to": 600, "kind": "none"}));
+    sim.advance_clock(5);
+    db.sync();
+    assert_eq!(db.last_run("dimagaz.bc")["status"].as_str(), Some("succeeded"));
+    db.sql("SELECT * FROM scrap_sga.resync_failed()");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "");
+    assert_eq!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc"), Vec::<String>::new());
 }
 
 #[test]

@@ -72,6 +72,26 @@ impl OdooError {
             || matches!(self, OdooError::Http { status: 502 | 504, .. })
     }
 
+    /// An error one record's data may cause, while the model's other records read well: an
+    /// exception in Odoo's code reading it (a ValueError in a compute, a MissingError, a record
+    /// rule refusing it), or an answer that is not JSON because of one value (a float NaN, which
+    /// Python writes and JSON has no word for). A smaller request may pass; whether the rest of
+    /// the model reads well is for the caller to check (an error of every record looks the same).
+    /// Not a right the user lacks on the model or on a field (`unreadable_field`: that field is
+    /// left out instead), nor a login refused or a method missing.
+    pub fn may_be_one_records(&self) -> bool {
+        match self {
+            OdooError::Server { .. } => !self.is_auth_failure() && !self.is_unknown_method(),
+            // The model's access right ("You are not allowed to access 'X' (x) records.") and a
+            // field are the user's; a record rule's refusal ("Due to security restrictions ...",
+            // "Uh-oh! Looks like you have stumbled upon some top-secret records." since 17) is
+            // the record's.
+            OdooError::AccessDenied { message, .. } => !message.starts_with("Failed to read field ") && !message.starts_with("You are not allowed to access"),
+            OdooError::Malformed { .. } => true,
+            _ => false,
+        }
+    }
+
     /// A failure on the way rather than an answer: a proxy's error page (HTTP 5xx without
     /// Odoo's exception), a cut, garbled or truncated body, no answer in time. Worth one more try.
     pub fn is_glitch(&self) -> bool {
@@ -126,6 +146,28 @@ mod tests {
         assert_eq!(e.unreadable_field("dimagaz.bc.line"), None, "another model's field");
         assert_eq!(denied("You are not allowed to access 'dimagaz.bc' (dimagaz.bc) records.").unreadable_field("dimagaz.bc"), None);
         assert_eq!(denied("Failed to read field dimagaz.bc.\nx").unreadable_field("dimagaz.bc"), None);
+    }
+
+    #[test]
+    fn what_one_record_may_cause() {
+        let url = String::from("http://odoo");
+        let server = |name: &str, message: &str| OdooError::Server { name: name.into(), message: message.into() };
+        assert!(server("builtins.ValueError", "could not convert string to float: 'x'").may_be_one_records());
+        assert!(server("odoo.exceptions.MissingError", "Record does not exist or has been deleted.").may_be_one_records());
+        assert!(OdooError::Malformed { url: url.clone(), what: "NaN at line 1".into() }.may_be_one_records());
+        let rule = OdooError::AccessDenied { model: "m".into(), name: "odoo.exceptions.AccessError".into(), message: "Due to security restrictions, you are not allowed to access 'M' (m) records.\n\nRecords: X (id=5)".into() };
+        assert!(rule.may_be_one_records());
+        let rule17 = OdooError::AccessDenied { model: "m".into(), name: "odoo.exceptions.AccessError".into(), message: "Uh-oh! Looks like you have stumbled upon some top-secret records.\n\nSorry, Sync (id=7) doesn't have 'read' access to:\n- M, X (m: 5)".into() };
+        assert!(rule17.may_be_one_records());
+        let acl = OdooError::AccessDenied { model: "m".into(), name: "odoo.exceptions.AccessError".into(), message: "You are not allowed to access 'M' (m) records.\n\nThis operation is allowed for the following groups:".into() };
+        assert!(!acl.may_be_one_records(), "the model's access right is the user's");
+        let field = OdooError::AccessDenied { model: "m".into(), name: "odoo.exceptions.AccessError".into(), message: "Failed to read field m.tag_ids\nYou are not allowed".into() };
+        assert!(!field.may_be_one_records(), "a field is left out, whatever its model");
+        assert!(!server("odoo.exceptions.AccessDenied", "Access Denied").may_be_one_records(), "a login refused");
+        assert!(!server("builtins.AttributeError", "type object 'm' has no attribute 'x'").may_be_one_records(), "a method missing");
+        assert!(!OdooError::TooLarge { limit: 1 }.may_be_one_records(), "a size: the batch sizer's");
+        assert!(!OdooError::Http { url: url.clone(), status: 500, what: String::new() }.may_be_one_records());
+        assert!(!OdooError::Connect { url, detail: "refused".into() }.may_be_one_records());
     }
 
     #[test]

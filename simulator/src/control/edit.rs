@@ -24,6 +24,7 @@ pub fn handle(store: &mut Store, method: &str, route: &str, model: &str, req: &V
         "/sim/delete" => store.delete(model, id).map(|_| json!({"ok": true})),
         "/sim/restore" => store.restore(model, id).map(|_| json!({"ok": true})),
         "/sim/heavy" => heavy(store, model, req),
+        "/sim/poison" => poison(store, model, req),
         "/sim/field/add" => add_field(store, model, req),
         "/sim/field/remove" => remove_field(store, model, req["name"].as_str().unwrap_or("")),
         _ => return None,
@@ -107,12 +108,8 @@ fn heavy(store: &mut Store, model: &str, req: &Value) -> Answer {
     if m.field(field).is_none_or(|f| f.ftype != "binary") {
         return Err(format!("{model} has no binary field {field:?}"));
     }
-    let ids: Vec<i64> = match req["ids"].as_array() {
-        Some(a) => a.iter().filter_map(Value::as_i64).collect(),
-        None => (req["from"].as_i64().ok_or("ids, or from and to")?..=req["to"].as_i64().ok_or("ids, or from and to")?).collect(),
-    };
     let mut n = 0;
-    for id in ids {
+    for id in ids_of(req)? {
         if m.bump(id).is_none() {
             continue;
         }
@@ -125,6 +122,38 @@ fn heavy(store: &mut Store, model: &str, req: &Value) -> Answer {
         n += 1;
     }
     Ok(json!({"heavy": n}))
+}
+
+/// `{model, ids | from/to, kind}`: reading those records fails from now on (`error`, `nan`),
+/// or no more (`none`).
+fn poison(store: &mut Store, model: &str, req: &Value) -> Answer {
+    let kind = match req["kind"].as_str().unwrap_or("error") {
+        "error" => Some(data::Poison::Error),
+        "nan" => Some(data::Poison::NaN),
+        "none" => None,
+        other => return Err(format!("kind is error, nan or none, not {other:?}")),
+    };
+    let m = store.model_mut(model).ok_or("unknown model")?;
+    let mut n = 0;
+    for id in ids_of(req)? {
+        if m.bump(id).is_none() {
+            continue;
+        }
+        match kind {
+            Some(k) => m.poisoned.insert(id, k),
+            None => m.poisoned.remove(&id),
+        };
+        n += 1;
+    }
+    Ok(json!({"poisoned": n}))
+}
+
+/// `ids: [..]`, or `from` and `to` (both included).
+fn ids_of(req: &Value) -> Result<Vec<i64>, String> {
+    Ok(match req["ids"].as_array() {
+        Some(a) => a.iter().filter_map(Value::as_i64).collect(),
+        None => (req["from"].as_i64().ok_or("ids, or from and to")?..=req["to"].as_i64().ok_or("ids, or from and to")?).collect(),
+    })
 }
 
 fn add_field(store: &mut Store, model: &str, req: &Value) -> Answer {

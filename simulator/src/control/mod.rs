@@ -14,6 +14,7 @@
 //! | POST /sim/delete | `{model, id}`: deleting a record deletes the records whose many2one points to it through a one2many's `relation_field` (an order's lines), as `ondelete=cascade` does; deleting such a child writes its parent |
 //! | POST /sim/restore | `{model, id}`: a deleted record comes back with its id and links (restored from a backup, say) |
 //! | POST /sim/heavy | `{model, field, ids: [..] \| from, to, bytes}`: those records' binary `field` becomes `bytes` bytes (generated at each read, never stored), their write_date moves as by a write; `bytes: 0` undoes it |
+//! | POST /sim/poison | `{model, ids: [..] \| from, to, kind}`: reading those records fails, as a record's bad data makes a real Odoo fail: `kind: "error"` raises a ValueError when any field but id and write_date is read (a compute), `"nan"` sends a float field's value as `NaN` (Python's json writes it; it is not JSON), `"none"` undoes it; their write_date moves as by a write |
 //! | POST /sim/field/add | `{model, name, type, relation?, store?, selection?, digits?}` |
 //! | POST /sim/field/remove | `{model, name}` |
 //! | POST /sim/fault | a [`Fault`](crate::faults::Fault): `{kind, method?, count?, after?, delay_ms?, name?, message?, retry_after?, bytes?}`, `kind` one of `delay`, `slow`, `http500`, `http429`, `http502`, `http503`, `http504`, `malformed`, `drop`, `cut`, `huge`, `odoo_error`; POST /sim/faults/clear removes them all |

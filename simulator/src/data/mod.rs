@@ -43,7 +43,23 @@ pub struct Model {
     pub typed: bool,
     /// `/sim/heavy`: field -> record -> the size in bytes of its binary value.
     pub heavy: BTreeMap<String, BTreeMap<i64, u64>>,
+    /// `/sim/poison`: records Odoo fails on when it reads them.
+    pub poisoned: BTreeMap<i64, Poison>,
 }
+
+/// How reading a poisoned record fails (`/sim/poison`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Poison {
+    /// An exception in Odoo's code (a compute raising ValueError on the record's data).
+    Error,
+    /// A float field holds NaN, which Python writes as `NaN`: the answer is not JSON.
+    NaN,
+}
+
+/// What a NaN value is rendered as, until the answer's bytes are made (`http::Reply::json`).
+pub const NAN_MARKER: &str = "\u{1}sim NaN\u{1}";
+/// Whether a NaN was ever rendered: only then do answers' bytes get looked through for it.
+pub static NAN_RENDERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A many2one between two served models that a one2many of the parent lists back
 /// (`relation_field`): kept both ways, since the one2many must list the children.
@@ -180,7 +196,7 @@ pub fn now_us() -> i64 {
 
 impl Model {
     pub fn new(name: &str, fields: Vec<FieldDef>, typed: bool) -> Model {
-        Model { name: name.to_owned(), fields, records: BTreeMap::new(), next_id: 1, typed, heavy: BTreeMap::new() }
+        Model { name: name.to_owned(), fields, records: BTreeMap::new(), next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
