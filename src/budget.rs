@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The budget of this database's syncs. Called on the backend's thread (it reads globals); the
 /// [`Pace`] it returns may be called from any thread.
@@ -28,9 +28,23 @@ pub fn pace(per_second: f64) -> Pace {
     Arc::new(move || take_slot(&path, gap).unwrap_or(gap))
 }
 
-fn micros_since_epoch() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+/// The machine's monotonic clock, which every process on it shares and which no change of the
+/// wall clock moves: slots reserved before a clock step back would otherwise hold every request
+/// back for as long as the step.
+fn micros_now() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the current time into a timespec this frame owns; the clock
+    // id is a constant Linux always has.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } != 0 {
+        return 0;
+    }
+    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1_000
 }
+
+/// Slots reserved ahead, at most: one per process and stream waiting, far fewer than this. A
+/// slot further ahead was written before the monotonic clock started again (the machine
+/// rebooted, the data directory moved to another machine): it is forgotten.
+const MAX_QUEUED: u64 = 256;
 
 /// Reserve the next free slot; how long to wait for it.
 fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration> {
@@ -45,10 +59,12 @@ fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration>
         8 => u64::from_le_bytes(buf),
         _ => 0,
     };
-    let now = micros_since_epoch();
+    let now = micros_now();
+    let gap_us = gap.as_micros() as u64;
+    let next_free = if next_free > now.saturating_add(gap_us.saturating_mul(MAX_QUEUED)) { now } else { next_free };
     let start = next_free.max(now);
     f.seek(SeekFrom::Start(0))?;
-    f.write_all(&(start + gap.as_micros() as u64).to_le_bytes())?;
+    f.write_all(&(start + gap_us).to_le_bytes())?;
     Ok(Duration::from_micros(start - now))
 }
 
@@ -67,6 +83,21 @@ mod tests {
             let want = gap * k as u32;
             assert!(*w <= want && *w + Duration::from_millis(50) >= want, "slot {k}: {w:?}, want about {want:?}");
         }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_slot_reserved_far_ahead_holds_nothing_back() {
+        let path = std::env::temp_dir().join(format!("scrap_sga_budget_far.{}", std::process::id()));
+        let gap = Duration::from_millis(200);
+        // As left before a reboot, whose monotonic clock starts again from zero.
+        std::fs::write(&path, (micros_now() + 3_600_000_000).to_le_bytes()).unwrap();
+        assert!(take_slot(&path, gap).unwrap() < Duration::from_millis(5));
+        let next = take_slot(&path, gap).unwrap();
+        assert!(next <= gap && next + Duration::from_millis(50) >= gap, "then a gap apart again: {next:?}");
+        // A queue of a few slots is kept.
+        std::fs::write(&path, (micros_now() + 1_000_000).to_le_bytes()).unwrap();
+        assert!(take_slot(&path, gap).unwrap() > Duration::from_millis(900));
         let _ = std::fs::remove_file(&path);
     }
 }
