@@ -177,7 +177,31 @@ struct Report {
     window: Option<(scrap_sga_core::odoo::time::OdooTime, scrap_sga_core::odoo::fingerprint::Fingerprint)>,
     recheck_margin_s: Option<f64>,
     /// The remote's counts before and after: the difference is this run's.
-    counts: (ClientCounts, ClientCounts, Duration, Duration),
+    odoo: OdooWork,
+}
+
+/// What a run asked of Odoo: requests, waits for a 429 or 503, and the time waited for answers.
+/// Counted as differences on the client each attempt used, and added up over attempts: an
+/// attempt after a rediscovery has a new client, counting from zero.
+#[derive(Debug, Default, Clone, Copy)]
+struct OdooWork {
+    requests: u64,
+    waits: u64,
+    time: Duration,
+}
+
+impl OdooWork {
+    fn between(before: (ClientCounts, Duration), after: (ClientCounts, Duration)) -> OdooWork {
+        OdooWork {
+            requests: after.0.requests.saturating_sub(before.0.requests),
+            waits: after.0.waits.saturating_sub(before.0.waits),
+            time: after.1.saturating_sub(before.1),
+        }
+    }
+
+    fn plus(self, other: OdooWork) -> OdooWork {
+        OdooWork { requests: self.requests + other.requests, waits: self.waits + other.waits, time: self.time + other.time }
+    }
 }
 
 impl Report {
@@ -186,8 +210,7 @@ impl Report {
         next.schema_changes = [self.schema_changes, next.schema_changes].concat();
         next.db += self.db;
         next.splits += self.splits;
-        next.counts.0 = self.counts.0;
-        next.counts.2 = self.counts.2;
+        next.odoo = self.odoo.plus(next.odoo);
         next
     }
 }
@@ -211,7 +234,7 @@ fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Ses
         batch: None,
         window: None,
         recheck_margin_s: None,
-        counts: Default::default(),
+        odoo: OdooWork::default(),
     };
     let remote = match session.ensure() {
         Ok(r) => r,
@@ -220,8 +243,7 @@ fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Ses
             return report;
         }
     };
-    report.counts.0 = remote.counts();
-    report.counts.2 = remote.waited();
+    let before = (remote.counts(), remote.waited());
     let mut db = DbClock::default();
     let planned = plan(inv, conf, remote, mirrored, &mut db, &mut report.schema_changes);
     report.result = match planned {
@@ -244,8 +266,7 @@ fn sync_model(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Ses
     };
     report.db = db.total;
     if let Some(r) = session.remote() {
-        report.counts.1 = r.counts();
-        report.counts.3 = r.waited();
+        report.odoo = OdooWork::between(before, (r.counts(), r.waited()));
     }
     report
 }
@@ -394,7 +415,6 @@ impl ModelRun<'_> {
 
 /// The run's end in the run log and, for a success, the model's state, in one transaction.
 fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, session: &Session) -> Outcome {
-    let (before, after, waited_before, waited_after) = report.counts;
     let mode = report.result.as_ref().ok().map(|d| d.mode);
     let keeps_cursor = matches!(inv.job, Job::Resync { .. } | Job::RetryFailed);
     let cursor_after = if keeps_cursor { conf.cursor } else { report.max_write_date.or(conf.cursor) };
@@ -402,10 +422,10 @@ fn finish(inv: &Invocation, conf: &ModelConf, run_id: i64, report: Report, sessi
         mode,
         protocol: session.protocol,
         odoo_version: session.version.as_deref(),
-        requests: after.requests.saturating_sub(before.requests),
+        requests: report.odoo.requests,
         splits: report.splits,
-        waits: after.waits.saturating_sub(before.waits),
-        odoo_time: waited_after.saturating_sub(waited_before),
+        waits: report.odoo.waits,
+        odoo_time: report.odoo.time,
         db_time: report.db,
         cursor_after,
         schema_changes: report.schema_changes.clone(),
