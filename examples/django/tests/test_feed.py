@@ -3,10 +3,12 @@
 taken up again and the runs missed meanwhile are signalled from the run log."""
 import threading
 import time
+from unittest import mock
 
+from django.db import connections
 from django.test import TransactionTestCase
 
-from scrap_sga.feed import APPLICATION_NAME, listen
+from scrap_sga.feed import APPLICATION_NAME, MARK, MISSED_RUNS, _Runs, listen
 from scrap_sga.signals import mirror_changed
 
 from .helpers import SIM, sim, sql
@@ -82,10 +84,11 @@ class ChangeFeedTests(TransactionTestCase):
         self.assertEqual({c["model"] for c in self.received}, {"dimagaz.bc"})
         self.assertEqual([c["updated"] for c in self.received], [1, 1, 1])
 
+    @mock.patch("scrap_sga.feed.PRUNE_EVERY", 1)
     def test_a_run_heard_and_read_again_is_signalled_once(self):
         # The run log read after a reconnection holds runs the listener heard before its
         # connection dropped (and runs that commit between LISTEN and that read): each is
-        # signalled once.
+        # signalled once. The mark also moves after each run signalled (PRUNE_EVERY).
         listening = []
         done = {}
         thread = threading.Thread(target=lambda: done.update(sent=listen(
@@ -105,6 +108,26 @@ class ChangeFeedTests(TransactionTestCase):
         thread.join(35)
         self.assertEqual(done.get("sent"), 2)
         self.assertEqual([c["run_id"] for c in self.received], runs)
+
+    def test_runs_signalled_long_ago_are_forgotten_while_listening(self):
+        runs = _Runs(prune_every=2)
+        fetchone = lambda query: sql(query)[0]  # noqa: E731
+        runs.mark, runs.open = fetchone(MARK)  # as when LISTEN is in place
+        signalled = []
+        for order_id in (11, 12, 13, 14, 15):
+            sim("/sim/write", {"model": "dimagaz.bc", "id": order_id, "values": {"notes": f"long {time.time()}"}})
+            sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+            signalled.append(sql("SELECT max(run_id) FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc'")[0][0])
+            self.assertTrue(runs.new(signalled[-1]))
+            if runs.due():
+                runs.advance(fetchone)
+        # Two advances (after the 2nd and the 4th run): what was signalled before the first is
+        # forgotten, and a reconnection now would read the run log only past the last mark.
+        self.assertEqual(runs.signalled, set(signalled[2:]))
+        self.assertFalse(runs.new(signalled[-1]), "the newest are kept")
+        with connections["default"].cursor() as cur:
+            cur.execute(MISSED_RUNS, {"mark": runs.mark, "open": runs.open})
+            self.assertEqual([r[0] for r in cur.fetchall()], [signalled[-1]])
 
     def wait_for(self, condition, what, seconds=20):
         end = time.monotonic() + seconds

@@ -35,23 +35,45 @@ ORDER BY r.run_id
 """
 PAYLOAD = ("run_id", "model", "table", "trigger", "status", "inserted", "updated", "deleted", "restored")
 # Where the run log stands: its newest run, and the runs still under way (they notify later).
+# Runs signalled between two moves of the mark while listening (see _Runs).
+PRUNE_EVERY = 1000
 MARK = "SELECT coalesce(max(run_id), 0), coalesce(array_agg(run_id) FILTER (WHERE status = 'running'), '{}') FROM scrap_sga.sync_run"
 
 
 class _Runs:
     """Which runs were signalled, so that a run is signalled once, whether its NOTIFY arrives,
-    or the run log tells of it after a reconnection, or both."""
+    or the run log tells of it after a reconnection, or both.
 
-    def __init__(self):
-        self.mark = None  # the run log's newest run when the last connection started listening
+    Every ``prune_every`` runs signalled, the mark moves on while listening (``advance``), and
+    the runs at or before the mark before it are forgotten: else a connection that lasts would
+    keep one id per changing run for as long as it lasts."""
+
+    def __init__(self, prune_every):
+        self.mark = None  # the run log's newest run when the mark was last taken
         self.open = []  # runs under way then
         self.signalled = set()
+        self.prune_every = prune_every
+        self.since_mark = 0
 
     def new(self, run_id):
         if run_id in self.signalled:
             return False
         self.signalled.add(run_id)
+        self.since_mark += 1
         return True
+
+    def due(self):
+        return self.mark is not None and self.since_mark >= self.prune_every
+
+    def advance(self, fetchone):
+        """While listening (``fetchone(sql)``: a row, on any connection): the run log's state now
+        becomes the mark a reconnection reads from. A run at or before the previous mark and not
+        under way now cannot be announced again: a reconnection reads past the new mark, and its
+        one NOTIFY was heard before the ``prune_every`` runs signalled since."""
+        previous = self.mark
+        self.mark, self.open = fetchone(MARK)
+        self.signalled = {r for r in self.signalled if r > previous or r in self.open}
+        self.since_mark = 0
 
     def listening(self, conn):
         """Called once LISTEN is in place: the runs missed since the previous connection (none
@@ -73,9 +95,10 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
     signals; ``on_listening``: called each time LISTEN is in place (nothing sent before it is
     heard); ``backoff``: the first and the longest wait, in seconds, before connecting again.
     """
-    params = connections[using or conf.database()].get_connection_params() | {"application_name": APPLICATION_NAME}
+    alias = using or conf.database()
+    params = connections[alias].get_connection_params() | {"application_name": APPLICATION_NAME}
     deadline = None if timeout is None else time.monotonic() + timeout
-    runs = _Runs()
+    runs = _Runs(PRUNE_EVERY)
     sent = 0
     delay = backoff[0]
 
@@ -87,6 +110,9 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
         if runs.new(change["run_id"]):
             mirror_changed.send(sender=listen, **change)
             sent += 1
+            if runs.due():
+                # Not on the listening connection: its notifies() holds it.
+                runs.advance(lambda query: _fetchone(alias, query))
         return stop_after is not None and sent >= stop_after
 
     while True:
@@ -113,3 +139,9 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
                 return sent
             time.sleep(wait)
             delay = min(delay * 2, backoff[1])
+
+
+def _fetchone(alias, query):
+    with connections[alias].cursor() as cur:
+        cur.execute(query)
+        return cur.fetchone()
