@@ -9,6 +9,9 @@
 ``PAGINATION``  "page" (page numbers, the default) or "cursor" (no count, constant time at any
                 depth; ordering by id only). See docs/django.md for when to choose which.
 ``PAGE_SIZE``   rows per page (50).
+``NESTED_LIMIT`` children nested per one2many in a detail, at most (1000): an order of 50,000
+                lines is not one answer of 50,000 rows. ``<key>_count`` says how many there are;
+                the children's list filtered by the parent has them all.
 ``OVERRIDES``   Odoo model -> {"filterset", "serializer", "list_serializer", "viewset", "admin"}:
                 dotted paths to a project's own classes, used instead of the derived ones for
                 that model. An override for a model that is not mirrored does nothing, so one
@@ -22,6 +25,7 @@ DEFAULTS = {
     "ENDPOINTS": {"dimagaz.bc": "orders", "dimagaz.bc.line": "lines"},
     "PAGINATION": "page",
     "PAGE_SIZE": 50,
+    "NESTED_LIMIT": 1000,
     "OVERRIDES": {},
 }
 

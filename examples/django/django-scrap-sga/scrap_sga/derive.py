@@ -140,13 +140,21 @@ class Children:
     model: type  # the child model
     accessor: str  # the parent's reverse accessor (order.line_set)
     fk: str  # the child's ForeignKey field name
+    count_key: str  # the key of how many there are, in the parent's detail
+
+    @property
+    def prefetched(self):
+        """The attribute of the parent the detail's prefetch puts the nested children in (a
+        sliced prefetch must have one of its own: Django filters a manager's queryset again)."""
+        return f"scrap_sga_nested_{self.key}"
 
 
 @cache
 def children(model):
     """Nested children: for each one2many of the model whose inverse (Odoo's relation_field) is
     a ForeignKey of a mirrored model back to this one. The key is the one2many's name with
-    ``_ids`` as ``s`` (line_ids: ``lines``), or ``<name>_records`` where that would not do."""
+    ``_ids`` as ``s`` (line_ids: ``lines``), or ``<name>_records`` where that would not do; how
+    many there are is ``<key>_count`` (``<name>_records_count`` where that would not do)."""
     out = []
     names = {f.name for f in model._meta.get_fields()} | {f.attname for f in model._meta.concrete_fields}
     for name, o in sorted(model.odoo.fields.items()):
@@ -161,7 +169,8 @@ def children(model):
         key = name.removesuffix("_ids") + "s" if name.endswith("_ids") else f"{name}_records"
         if key in names or key in [c.key for c in out]:
             key = f"{name}_records"
-        out.append(Children(key, name, child, fk.remote_field.get_accessor_name(), fk.name))
+        count_key = f"{key}_count" if f"{key}_count" not in names else f"{name}_records_count"
+        out.append(Children(key, name, child, fk.remote_field.get_accessor_name(), fk.name, count_key))
     return out
 
 

@@ -68,7 +68,7 @@ def list_serializer_for(model):
 @cache
 def serializer_for(model):
     """What the detail shows: every column, and the children nested (live ones, by Odoo's
-    ``sequence`` where they have one, then id)."""
+    ``sequence`` where they have one, then id; NESTED_LIMIT at most), with how many there are."""
     model = _model(model)
     custom = conf.override(model.odoo.model, "serializer")
     if custom:
@@ -79,8 +79,12 @@ def serializer_for(model):
     }
     for c in derive.children(model):
         attrs[c.key] = list_serializer_for(c.model)(
-            source=c.accessor, many=True, read_only=True,
-            help_text=f"The records of {c.one2many} ({c.model.odoo.model} whose {c.fk} is this one), live ones.",
+            source=c.prefetched, many=True, read_only=True,
+            help_text=f"The records of {c.one2many} ({c.model.odoo.model} whose {c.fk} is this one), live ones; "
+                      f"the first SCRAP_SGA['NESTED_LIMIT'] (1000 by default) at most: {c.count_key} says how many there are.",
+        )
+        attrs[c.count_key] = serializers.IntegerField(
+            read_only=True, help_text=f"How many live records {c.one2many} has: more than {c.key} holds when they are over the limit.",
         )
     return type(f"{model.__name__}Serializer", (MirrorSerializer,), attrs)
 
