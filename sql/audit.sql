@@ -12,7 +12,10 @@ CREATE TABLE scrap_sga.audit_log (
     -- both are NULL: the row itself holds the values, and every later change logs the old values
     -- of what it changed, so any past state of a row can be rebuilt backwards from the current one.
     old_values  jsonb,
-    new_values  jsonb
+    new_values  jsonb,
+    -- The table's schema: two models may have tables of the same name in two schemas. NULL in
+    -- rows logged before 0.3.0.
+    table_schema text
 );
 CREATE INDEX audit_log_record_idx ON scrap_sga.audit_log (table_name, odoo_id);
 CREATE INDEX audit_log_run_idx ON scrap_sga.audit_log (run_id);
@@ -28,8 +31,8 @@ SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log_audit_id_seq', '
 CREATE FUNCTION scrap_sga.audit_insert() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation)
-    SELECT n.sga_run_id, TG_TABLE_NAME, n.id, 'insert' FROM new_rows n;
+    INSERT INTO scrap_sga.audit_log (run_id, table_schema, table_name, odoo_id, operation)
+    SELECT n.sga_run_id, TG_TABLE_SCHEMA, TG_TABLE_NAME, n.id, 'insert' FROM new_rows n;
     RETURN NULL;
 END
 $$;

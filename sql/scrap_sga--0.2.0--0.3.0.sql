@@ -256,6 +256,18 @@ CREATE OR REPLACE FUNCTION scrap_sga.audit_update() RETURNS trigger
 LANGUAGE c SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'audit_update_wrapper';
 
+-- The audited table's schema: two models may have tables of the same name in two schemas, and
+-- their audit rows could not be told apart. Rows logged before stay NULL.
+ALTER TABLE scrap_sga.audit_log ADD COLUMN table_schema text;
+CREATE OR REPLACE FUNCTION scrap_sga.audit_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO scrap_sga.audit_log (run_id, table_schema, table_name, odoo_id, operation)
+    SELECT n.sga_run_id, TG_TABLE_SCHEMA, TG_TABLE_NAME, n.id, 'insert' FROM new_rows n;
+    RETURN NULL;
+END
+$$;
+
 -- Pruning after every sync must cost nothing when nothing is old: a btree on logged_at in place
 -- of the BRIN index, which read every block range not yet summarized (the newest part of the
 -- log) at every sync. Rebuilding it reads the audit log once, during this update.

@@ -111,7 +111,8 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
     let (run, deleted) = (index_of(COL_RUN_ID), index_of(COL_DELETED_AT));
     let columns = Columns::of(&desc);
     let (mut old, mut new) = (TransitionTable::open(data.tg_oldtable, &desc), TransitionTable::open(data.tg_newtable, &desc));
-    let mut batch = Batch::new(pg_sys::Datum::from(pg_sys::cstring_to_text(relname)));
+    let schema = pg_sys::get_namespace_name((*(*data.tg_relation).rd_rel).relnamespace);
+    let mut batch = Batch::new([schema, relname].map(|name| pg_sys::Datum::from(pg_sys::cstring_to_text(name))));
     let mut per_row = PgMemoryContexts::new("scrap_sga audit row");
     loop {
         let (o, n) = match (old.next(), new.next()) {
@@ -224,7 +225,8 @@ struct Batch {
     rows: *mut pg_sys::Tuplestorestate,
     count: usize,
     bytes: usize,
-    table: pg_sys::Datum,
+    /// The table's schema and name, as text.
+    table: [pg_sys::Datum; 2],
     /// The operations' names as text, by `Operation`.
     names: [pg_sys::Datum; 3],
 }
@@ -238,14 +240,14 @@ impl Batch {
     /// they are, where a `&str` is copied to the C heap).
     const RELATION: &'static std::ffi::CStr = cstr(concat!(audit_rows!(), "\0"));
     const INSERT: &'static std::ffi::CStr = cstr(concat!(
-        "INSERT INTO scrap_sga.audit_log (run_id, table_name, odoo_id, operation, old_values, new_values)
-         SELECT r.run_id, $1, r.odoo_id, r.operation, r.old_values, r.new_values FROM ",
+        "INSERT INTO scrap_sga.audit_log (run_id, table_schema, table_name, odoo_id, operation, old_values, new_values)
+         SELECT r.run_id, $1, $2, r.odoo_id, r.operation, r.old_values, r.new_values FROM ",
         audit_rows!(),
         " r\0"
     ));
 
-    /// `table`: the table's name as text, kept until the trigger returns.
-    unsafe fn new(table: pg_sys::Datum) -> Batch {
+    /// `table`: the table's schema and name as text, kept until the trigger returns.
+    unsafe fn new(table: [pg_sys::Datum; 2]) -> Batch {
         let columns = [(c"run_id", pg_sys::INT8OID), (c"odoo_id", pg_sys::INT4OID), (c"operation", pg_sys::TEXTOID), (c"old_values", pg_sys::JSONBOID), (c"new_values", pg_sys::JSONBOID)];
         let desc = pg_sys::CreateTemplateTupleDesc(columns.len() as i32);
         for (i, (name, typid)) in columns.iter().enumerate() {
@@ -306,7 +308,7 @@ impl Batch {
             c.update(
                 Batch::INSERT,
                 None,
-                &[pgrx::datum::DatumWithOid::new(self.table, pg_sys::TEXTOID)],
+                &self.table.map(|t| pgrx::datum::DatumWithOid::new(t, pg_sys::TEXTOID)),
             )
             .map(|_| ())
         })

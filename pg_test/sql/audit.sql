@@ -54,7 +54,19 @@ INSERT INTO mirror SELECT * FROM sample WHERE id IN (1, 3);
 UPDATE mirror SET qty = 2.5, name = 'renamed', sga_run_id = 7 WHERE id = 1;
 UPDATE mirror SET sga_deleted_at = '2026-11-29 06:00:00+00', sga_run_id = 8 WHERE id = 3;
 UPDATE mirror SET sga_deleted_at = NULL, sga_run_id = 9 WHERE id = 3;
-SELECT run_id, table_name, odoo_id, operation, old_values, new_values FROM scrap_sga.audit_log ORDER BY audit_id;
+SELECT run_id, table_schema, table_name, odoo_id, operation, old_values, new_values FROM scrap_sga.audit_log ORDER BY audit_id;
+
+-- A table of the same name in another schema (two models may be mirrored so): its rows say which.
+CREATE SCHEMA elsewhere;
+CREATE TABLE elsewhere.mirror (LIKE mirror INCLUDING DEFAULTS);
+CREATE TRIGGER scrap_sga_audit_insert AFTER INSERT ON elsewhere.mirror REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION scrap_sga.audit_insert();
+CREATE TRIGGER scrap_sga_audit_update AFTER UPDATE ON elsewhere.mirror REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION scrap_sga.audit_update();
+INSERT INTO elsewhere.mirror SELECT * FROM sample WHERE id = 1;
+UPDATE elsewhere.mirror SET name = 'elsewhere', sga_run_id = 10 WHERE id = 1;
+SELECT table_schema, table_name, odoo_id, operation, new_values FROM scrap_sga.audit_log WHERE odoo_id = 1 ORDER BY audit_id;
+DROP SCHEMA elsewhere CASCADE;
 
 -- The update trigger logs, for each row, what _audit_diff returns for its old and new versions,
 -- byte for byte: one statement updating 12,000 rows (more than one batch of the trigger's), each
