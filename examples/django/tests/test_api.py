@@ -183,6 +183,15 @@ class MirrorApiTests(SyncedTestCase):
         self.assertNotContains(changelist, f"{amount:.6f}")
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/1/change/").status_code, 200)
         self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/add/").status_code, 403)
+        # Binaries are shown nowhere in the admin, and not read: a list, a record and its lines.
+        from django.db import connections
+        from django.test.utils import CaptureQueriesContext
+        with CaptureQueriesContext(connections["mirror"]) as queries:
+            for url in ("/admin/scrap_sga/scrapdimagazbc/", "/admin/scrap_sga/scrapdimagazbc/1/change/", "/admin/scrap_sga/scrapdimagazbcline/"):
+                self.assertEqual(self.client.get(url).status_code, 200, url)
+        read = " ".join(q["sql"] for q in queries.captured_queries)
+        self.assertIn('"scrap_dimagaz_bc"."name"', read)
+        self.assertNotIn('"scrap_dimagaz_bc"."signature"', read)
 
     def test_the_admin_is_chosen_by_rule(self):
         # docs/django.md, "The admin", on the default schema, spelled out.

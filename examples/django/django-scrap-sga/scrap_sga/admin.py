@@ -26,6 +26,13 @@ class ReadOnly:
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        # Binaries are shown nowhere (neither in a list nor on a record's page): not read at all.
+        # A real record's may weigh megabytes, and a list page has a hundred rows.
+        qs = super().get_queryset(request)
+        binaries = [f.name for f in qs.model._meta.concrete_fields if isinstance(f, models.BinaryField)]
+        return qs.defer(*binaries) if binaries else qs
+
 
 class MirrorAdmin(ReadOnly, admin.ModelAdmin):
     pass
