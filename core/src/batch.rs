@@ -76,47 +76,65 @@ impl BatchSizer {
 
 /// The search for the record a request failed on, when the error may be one record's (see
 /// [`OdooError::may_be_one_records`]): the records are asked for again in halves, from the same
-/// place, until the one that fails is alone. The batch sizer is left as it is: the size was not
-/// the cause, and the pages after the culprit are asked for at full size again.
+/// place, until the one that fails is alone. After it, requests grow back by doubling, from
+/// one record: the next records may fail the same way (a compute broken for a range of
+/// records), and each of those then costs a request or two, not a halving from a full page.
+/// The batch sizer is left as it is: the size was not the cause.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CulpritSearch {
-    /// At most this many records per request while searching.
-    cap: Option<usize>,
-    /// Records still to pass before the culprit is known to be gone: those of the last request
-    /// that failed. A culprit fixed in Odoo meanwhile ends the search once they all passed.
-    owed: usize,
+    state: Search,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Search {
+    #[default]
+    Idle,
+    /// A request failed: at most `cap` records per request until the culprit is alone. `owed`:
+    /// the records of the last request that failed still to pass; once they all passed, the
+    /// culprit is gone (fixed in Odoo meanwhile).
+    Halving { cap: usize, owed: usize },
+    /// The culprit was found (or is gone): requests of at most `cap` records, doubling.
+    Growing { cap: usize },
 }
 
 impl CulpritSearch {
+    /// Beyond it the requests are the caller's size again.
+    const GROWN: usize = 1 << 16;
+
     /// Records to ask for next, of the `wanted` the caller would ask for.
     pub fn limit(&self, wanted: usize) -> usize {
-        self.cap.map_or(wanted, |c| c.min(wanted)).max(1)
+        match self.state {
+            Search::Idle => wanted,
+            Search::Halving { cap, .. } | Search::Growing { cap } => cap.min(wanted),
+        }
+        .max(1)
     }
 
     /// A request for `asked` records failed as one record may make it fail. True when it asked
-    /// for one record: that record is the culprit, and the search is over.
+    /// for one record: that record is the culprit.
     pub fn failed(&mut self, asked: usize) -> bool {
         if asked <= 1 {
-            *self = CulpritSearch::default();
+            self.state = Search::Growing { cap: 1 };
             return true;
         }
-        self.cap = Some(asked / 2);
-        self.owed = asked;
+        self.state = Search::Halving { cap: asked / 2, owed: asked };
         false
     }
 
-    /// A request answered `got` records: they are not the culprit.
-    pub fn passed(&mut self, got: usize) {
-        if self.cap.is_some() {
-            self.owed = self.owed.saturating_sub(got);
-            if self.owed == 0 {
-                *self = CulpritSearch::default();
-            }
-        }
+    /// A request for `asked` records answered `got`: none of them is the culprit.
+    pub fn passed(&mut self, asked: usize, got: usize) {
+        self.state = match self.state {
+            Search::Halving { cap, owed } if owed > got => Search::Halving { cap, owed: owed - got },
+            Search::Halving { cap, .. } => Search::Growing { cap },
+            Search::Growing { cap } if asked >= cap && cap * 2 < Self::GROWN => Search::Growing { cap: cap * 2 },
+            // A request under the cap: the cap no longer holds the caller back.
+            Search::Growing { .. } => Search::Idle,
+            Search::Idle => Search::Idle,
+        };
     }
 
     pub fn searching(&self) -> bool {
-        self.cap.is_some()
+        self.state != Search::Idle
     }
 }
 
@@ -206,27 +224,59 @@ mod tests {
         assert_eq!(BatchSizer::new(500, 32 << 20, Some((4000, 10))).next(), 500, "never past the page size");
     }
 
-    #[test]
-    fn a_culprit_is_found_in_halves_and_the_size_comes_back() {
-        // 16 records from where the request failed; the 11th (index 10) fails whatever the size.
+    /// Requests until `culprits` (positions from where the first request fails) are all found,
+    /// for `total` records read `wanted` at a time; and the culprits in the order found.
+    fn search(total: usize, wanted: usize, culprits: &[usize]) -> (usize, Vec<usize>) {
         let mut search = CulpritSearch::default();
-        let (mut at, culprit, mut requests) = (0usize, 10usize, 0);
-        let found = loop {
-            let n = search.limit(16);
+        let (mut at, mut requests, mut found) = (0usize, 0, vec![]);
+        while at < total {
+            let n = search.limit(wanted).min(total - at);
             requests += 1;
-            if (at..at + n).contains(&culprit) {
+            if culprits.iter().any(|c| (at..at + n).contains(c)) {
                 if search.failed(n) {
-                    break at;
+                    found.push(at);
+                    at += 1;
                 }
             } else {
-                search.passed(n);
+                search.passed(n, n);
                 at += n;
             }
-        };
-        assert_eq!(found, culprit);
-        assert_eq!(requests, 7, "16, 8 (passes), 8, 4, 2 (passes), 2, 1: two requests a halving at most");
-        assert!(!search.searching());
-        assert_eq!(search.limit(2000), 2000, "the pages after it are of full size");
+            assert!(requests < 10 * total, "the search ends");
+        }
+        (requests, found)
+    }
+
+    #[test]
+    fn a_culprit_is_found_in_halves_and_the_size_comes_back() {
+        let (requests, found) = search(16, 16, &[10]);
+        assert_eq!(found, vec![10]);
+        // 16, 8 (passes), 8, 4, 2 (passes), 2, 1 (the culprit), then 1, 2, 2 (the last five).
+        assert_eq!(requests, 10);
+        let mut s = CulpritSearch::default();
+        assert!(!s.failed(16));
+        assert!(s.failed(1));
+        for n in [1, 2, 4, 8] {
+            assert_eq!(s.limit(2000), n, "grows back by doubling");
+            s.passed(n, n);
+        }
+        while s.searching() {
+            let n = s.limit(2000);
+            s.passed(n, n);
+        }
+        assert_eq!(s.limit(2000), 2000, "then the caller's size again");
+    }
+
+    #[test]
+    fn a_run_of_culprits_costs_a_request_or_two_each() {
+        // 2,000 records, 300 in a row failing (a compute broken for a range of records).
+        let culprits: Vec<usize> = (1000..1300).collect();
+        let (requests, found) = search(2000, 500, &culprits);
+        assert_eq!(found, culprits);
+        assert!(requests < 2 * 300 + 40, "{requests} requests");
+        // Scattered: a few dozen each, found in halves and grown back.
+        let (requests, found) = search(20_000, 2000, &[5, 7000, 15_000]);
+        assert_eq!(found, vec![5, 7000, 15_000]);
+        assert!(requests < 3 * 40 + 20, "{requests} requests");
     }
 
     #[test]
@@ -234,12 +284,13 @@ mod tests {
         let mut search = CulpritSearch::default();
         assert!(!search.failed(100));
         assert_eq!(search.limit(2000), 50);
-        search.passed(50);
+        search.passed(50, 50);
         assert!(search.searching(), "the culprit may be in the other 50");
         assert_eq!(search.limit(2000), 50);
-        search.passed(50);
-        assert!(!search.searching(), "all 100 passed: it was fixed in Odoo");
-        assert_eq!(search.limit(2000), 2000);
+        search.passed(50, 50);
+        assert_eq!(search.limit(2000), 50, "all 100 passed: it was fixed in Odoo");
+        search.passed(50, 50);
+        assert_eq!(search.limit(2000), 100, "the size grows back");
         assert!(search.failed(1), "one record alone is the culprit");
         assert_eq!(search.limit(0), 1);
     }

@@ -82,7 +82,7 @@ impl Mirror {
                 }
                 Err(e) => return Err(failed(&e)),
             };
-            search.passed(n);
+            search.passed(n, n);
             good = page.iter().filter_map(record_id).next_back().or(good);
             self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
             let at = remote.server_time();

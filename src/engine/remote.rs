@@ -233,27 +233,27 @@ pub fn answers_small_requests(c: &Client, model: &str) -> bool {
 /// compute broken by an upgrade, say) looks the same on one record, and must fail the run, not
 /// park the model one record at a time. Tried in turn until one reads: `good`, a record that
 /// read well in this run; the newest, then the oldest record not in `excluded` (the record, and
-/// those set aside before it). No other record at all: nothing says the model is at fault.
+/// those set aside before it). False only when one of them failed the same way and none read:
+/// one too heavy to read, a glitch, or no other record at all says nothing either way.
 pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, excluded: &[i32]) -> Result<bool, OdooError> {
-    let read_well = |r: Result<Page, OdooError>| match r {
-        Ok(_) => Ok(true),
-        Err(e) if e.may_be_one_records() => Ok(false),
+    // What one read says: Some(true) it read well, Some(false) it failed as the record did,
+    // None nothing.
+    let says = |r: Result<Page, OdooError>| match r {
+        Ok(page) => Ok((!page.is_empty()).then_some(true)),
+        Err(e) if e.may_be_one_records() => Ok(Some(false)),
+        Err(e) if e.is_too_heavy() || e.is_glitch() => Ok(None),
         Err(e) => Err(e),
     };
-    if let Some(id) = good {
-        // `read` leaves out a record deleted since: that says nothing, the others are tried.
-        match c.read(model, &[i64::from(id)], fields) {
-            Ok(page) if !page.is_empty() => return Ok(true),
-            r => {
-                read_well(r)?;
-            }
-        }
-    }
+    let mut failed_alike = false;
+    // `read` leaves out a record deleted since: that says nothing.
+    let reads = good.map(|id| c.read(model, &[i64::from(id)], fields));
     let others = json!([["id", "not in", excluded]]);
-    for order in ["id desc", "id asc"] {
-        if read_well(c.search_read(model, &others, fields, order, 1))? {
-            return Ok(true);
+    for r in reads.into_iter().chain(["id desc", "id asc"].into_iter().map(|order| c.search_read(model, &others, fields, order, 1))) {
+        match says(r)? {
+            Some(true) => return Ok(true),
+            Some(false) => failed_alike = true,
+            None => {}
         }
     }
-    Ok(false)
+    Ok(!failed_alike)
 }

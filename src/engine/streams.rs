@@ -235,7 +235,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
                 }
             };
             sizer.lock().unwrap().passed(limit, records.len(), client.last_answer_bytes());
-            search.passed(records.len());
+            search.passed(limit, records.len());
             let full = records.len() >= limit;
             let page_last = records.iter().filter_map(record_id).max().unwrap_or(last);
             good = records.iter().filter_map(record_id).next_back().or(good);

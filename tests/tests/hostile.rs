@@ -144,6 +144,27 @@ fn a_record_odoo_fails_on_waits_for_its_retry_and_the_rest_goes_on_but_an_error_
 }
 
 #[test]
+fn a_run_of_records_odoo_fails_on_costs_a_request_or_two_each_and_a_heavy_record_says_nothing_of_the_model() {
+    let sim = Sim::start(2000, 0);
+    let db = Db::fresh("e2e_poison_run");
+    db.sql("ALTER DATABASE e2e_poison_run SET scrap_sga.max_response_mb = 1");
+    // The first order fails (nothing has read well yet: the model is judged on others), the
+    // newest is too heavy to read (it says nothing of the model), and 200 in a row fail alike.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [1], "kind": "error"}));
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "from": 1000, "to": 1199, "kind": "error"}));
+    sim.post("/sim/heavy", json!({"model": "dimagaz.bc", "field": "signature", "ids": [2000], "bytes": 1_500_000}));
+    db.connect_to(&sim);
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    let requests = sim.stats()["requests"].as_object().unwrap().values().filter_map(Value::as_u64).sum::<u64>();
+    eprintln!("2,000 orders, 202 set aside: {requests} requests");
+    assert_eq!((run["status"].as_str(), count(&run, "parked"), count(&run, "inserted")), (Some("succeeded"), 202, 1798), "{run}");
+    assert!(requests < 800, "{}", sim.stats());
+    assert_eq!(db.int("SELECT count(*) FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND (odoo_id = 1 OR odoo_id BETWEEN 1000 AND 1199 OR odoo_id = 2000)"), 202);
+}
+
+#[test]
 fn a_field_left_out_by_the_dba_is_never_read_again_and_keeps_its_column() {
     let sim = Sim::start(50, 0);
     let db = Db::fresh("e2e_exclude");
