@@ -76,6 +76,11 @@ class MirrorApiTests(SyncedTestCase):
         self.assertEqual((every["lines_count"], len(every["lines"])), (len(ids), len(ids)), "1000 by default")
         self.assertEqual(body["lines"], every["lines"][:2], "the first ones, in the same order")
         self.assertEqual(sorted(line["id"] for line in self.all_pages("/api/lines/?order=1")), ids, "all of them, by the list")
+        # The derived serializer on a record read anywhere else (a project's own view).
+        from scrap_sga.serializers import serializer_for
+        with self.settings(SCRAP_SGA=settings.SCRAP_SGA | {"NESTED_LIMIT": 2}):
+            alone = serializer_for(ScrapDimagazBc)(ScrapDimagazBc.objects.get(id=1)).data
+        self.assertEqual((alone["lines_count"], [line["id"] for line in alone["lines"]]), (len(ids), [line["id"] for line in body["lines"]]))
 
     def test_filters(self):
         odoo = odoo_orders().values()

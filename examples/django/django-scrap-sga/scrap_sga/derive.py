@@ -167,11 +167,17 @@ def children(model):
         if fk is None:
             continue
         key = name.removesuffix("_ids") + "s" if name.endswith("_ids") else f"{name}_records"
-        if key in names or key in [c.key for c in out]:
+        taken = names | {k for c in out for k in (c.key, c.count_key)}
+        if key in taken:
             key = f"{name}_records"
-        count_key = f"{key}_count" if f"{key}_count" not in names else f"{name}_records_count"
+        count_key = next(k for k in (f"{key}_count", f"{name}_records_count", *(f"{name}_records_count_{i}" for i in range(2, 100))) if k not in taken)
         out.append(Children(key, name, child, fk.remote_field.get_accessor_name(), fk.name, count_key))
     return out
+
+
+def children_order(c):
+    """How nested children are ordered: by Odoo's ``sequence`` where the child has one, then id."""
+    return [f for f in (sequence_field(c.model), "id") if f]
 
 
 def heavy_fields(model):

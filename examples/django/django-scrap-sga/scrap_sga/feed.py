@@ -44,16 +44,20 @@ class _Runs:
     """Which runs were signalled, so that a run is signalled once, whether its NOTIFY arrives,
     or the run log tells of it after a reconnection, or both.
 
-    Every ``prune_every`` runs signalled, the mark moves on while listening (``advance``), and
-    the runs at or before the mark before it are forgotten: else a connection that lasts would
-    keep one id per changing run for as long as it lasts."""
+    A connection that lasts would keep one id per changing run for as long as it lasts. So every
+    ``prune_every`` runs signalled, where the run log stands is read (``propose``, on a
+    connection of its own) and becomes the mark once a NOTIFY is heard for a run newer than it
+    (``heard``): NOTIFYs come in commit order, so by then the NOTIFY of every run that had
+    finished when the log was read has been heard, and a reconnection, which reads the log past
+    the mark (and the runs then under way), will not tell of them again. They are forgotten."""
 
     def __init__(self, prune_every):
-        self.mark = None  # the run log's newest run when the mark was last taken
+        self.mark = None  # the run log's newest run when the mark was taken
         self.open = []  # runs under way then
         self.signalled = set()
         self.prune_every = prune_every
         self.since_mark = 0
+        self.candidate = None  # (mark, open) read while listening, not yet safe to adopt
 
     def new(self, run_id):
         if run_id in self.signalled:
@@ -63,17 +67,18 @@ class _Runs:
         return True
 
     def due(self):
-        return self.mark is not None and self.since_mark >= self.prune_every
+        return self.mark is not None and self.candidate is None and self.since_mark >= self.prune_every
 
-    def advance(self, fetchone):
-        """While listening (``fetchone(sql)``: a row, on any connection): the run log's state now
-        becomes the mark a reconnection reads from. A run at or before the previous mark and not
-        under way now cannot be announced again: a reconnection reads past the new mark, and its
-        one NOTIFY was heard before the ``prune_every`` runs signalled since."""
-        previous = self.mark
-        self.mark, self.open = fetchone(MARK)
-        self.signalled = {r for r in self.signalled if r > previous or r in self.open}
-        self.since_mark = 0
+    def propose(self, mark, open_runs):
+        self.candidate = (mark, list(open_runs))
+
+    def heard(self, run_id):
+        """A NOTIFY of ``run_id`` was heard on the listening connection."""
+        if self.candidate is not None and run_id > self.candidate[0]:
+            self.mark, self.open = self.candidate
+            self.signalled = {r for r in self.signalled if r > self.mark or r in self.open}
+            self.candidate = None
+            self.since_mark = 0
 
     def listening(self, conn):
         """Called once LISTEN is in place: the runs missed since the previous connection (none
@@ -84,6 +89,8 @@ class _Runs:
             missed = conn.execute(MISSED_RUNS, {"mark": self.mark, "open": self.open}).fetchall()
             self.signalled = {r for r in self.signalled if r > self.mark or r in self.open}
         self.mark, self.open = conn.execute(MARK).fetchone()
+        self.candidate = None
+        self.since_mark = 0
         return missed
 
 
@@ -95,8 +102,7 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
     signals; ``on_listening``: called each time LISTEN is in place (nothing sent before it is
     heard); ``backoff``: the first and the longest wait, in seconds, before connecting again.
     """
-    alias = using or conf.database()
-    params = connections[alias].get_connection_params() | {"application_name": APPLICATION_NAME}
+    params = connections[using or conf.database()].get_connection_params() | {"application_name": APPLICATION_NAME}
     deadline = None if timeout is None else time.monotonic() + timeout
     runs = _Runs(PRUNE_EVERY)
     sent = 0
@@ -105,14 +111,21 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
     def left():
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-    def send(change):
+    def send(change, live):
         nonlocal sent
         if runs.new(change["run_id"]):
             mirror_changed.send(sender=listen, **change)
             sent += 1
-            if runs.due():
-                # Not on the listening connection: its notifies() holds it.
-                runs.advance(lambda query: _fetchone(alias, query))
+        if live:
+            runs.heard(change["run_id"])
+        if runs.due():
+            # Not on the listening connection: its notifies() holds it. A failure only puts the
+            # pruning off.
+            try:
+                with psycopg.connect(**params | {"application_name": f"{APPLICATION_NAME}_mark"}, autocommit=True) as other:
+                    runs.propose(*other.execute(MARK).fetchone())
+            except psycopg.Error as e:
+                log.warning("scrap_sga_listen: could not read the run log (%s); trying again later", str(e).strip())
         return stop_after is not None and sent >= stop_after
 
     while True:
@@ -124,12 +137,12 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
                     on_listening()
                 delay = backoff[0]
                 for row in missed:
-                    if send(dict(zip(PAYLOAD, row)) | {"caught_up": True}):
+                    if send(dict(zip(PAYLOAD, row)) | {"caught_up": True}, live=False):
                         return sent
                 if stop_after is not None and sent >= stop_after:
                     return sent
                 for note in conn.notifies(timeout=left()):
-                    if send(json.loads(note.payload)):
+                    if send(json.loads(note.payload), live=True):
                         return sent
                 return sent  # the timeout ran out
         except psycopg.OperationalError as e:
@@ -139,9 +152,3 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
                 return sent
             time.sleep(wait)
             delay = min(delay * 2, backoff[1])
-
-
-def _fetchone(alias, query):
-    with connections[alias].cursor() as cur:
-        cur.execute(query)
-        return cur.fetchone()

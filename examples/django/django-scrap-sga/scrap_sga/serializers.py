@@ -48,6 +48,20 @@ class MirrorSerializer(serializers.ModelSerializer):
         return field_class, kwargs
 
 
+class DetailSerializer(MirrorSerializer):
+    """A record with its children nested. The derived viewset prefetches them and counts them in
+    its query; a record from anywhere else (a project's own view) gets them read here."""
+
+    def to_representation(self, instance):
+        for c in derive.children(type(instance)):
+            if not hasattr(instance, c.prefetched):
+                rows = getattr(instance, c.accessor).order_by(*derive.children_order(c))
+                setattr(instance, c.prefetched, list(rows[: conf.setting("NESTED_LIMIT")]))
+            if not hasattr(instance, c.count_key):
+                setattr(instance, c.count_key, getattr(instance, c.accessor).count())
+        return super().to_representation(instance)
+
+
 def _model(model):
     return derive.model_for(model) if isinstance(model, str) else model
 
@@ -86,7 +100,7 @@ def serializer_for(model):
         attrs[c.count_key] = serializers.IntegerField(
             read_only=True, help_text=f"How many live records {c.one2many} has: more than {c.key} holds when they are over the limit.",
         )
-    return type(f"{model.__name__}Serializer", (MirrorSerializer,), attrs)
+    return type(f"{model.__name__}Serializer", (DetailSerializer,), attrs)
 
 
 class SyncStatusSerializer(serializers.Serializer):

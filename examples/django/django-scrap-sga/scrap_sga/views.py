@@ -73,8 +73,7 @@ class MirrorViewSet(viewsets.ReadOnlyModelViewSet):
             return qs.defer(*unshown(self.list_serializer_class))
         limit = conf.setting("NESTED_LIMIT")
         for c in derive.children(self.queryset.model):
-            order = [f for f in (derive.sequence_field(c.model), "id") if f]
-            rows = c.model.objects.defer(*unshown(list_serializer_for(c.model))).order_by(*order)
+            rows = c.model.objects.defer(*unshown(list_serializer_for(c.model))).order_by(*derive.children_order(c))
             # A slice of a prefetch is one query still (ROW_NUMBER() per parent).
             qs = qs.prefetch_related(Prefetch(c.accessor, queryset=rows[:limit], to_attr=c.prefetched))
             live = c.model.objects.filter(**{c.fk: OuterRef("pk")}).order_by().values(c.fk).annotate(n=Count("pk")).values("n")
