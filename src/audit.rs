@@ -112,6 +112,9 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
     let columns = Columns::of(&desc);
     let (mut old, mut new) = (TransitionTable::open(data.tg_oldtable, &desc), TransitionTable::open(data.tg_newtable, &desc));
     let schema = pg_sys::get_namespace_name((*(*data.tg_relation).rd_rel).relnamespace);
+    if schema.is_null() {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME, format!("scrap_sga.audit_update: the schema of table {table} is gone"));
+    }
     let mut batch = Batch::new([schema, relname].map(|name| pg_sys::Datum::from(pg_sys::cstring_to_text(name))));
     let mut per_row = PgMemoryContexts::new("scrap_sga audit row");
     loop {

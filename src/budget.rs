@@ -41,10 +41,12 @@ fn micros_now() -> u64 {
     t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1_000
 }
 
-/// Slots reserved ahead, at most: one per process and stream waiting, far fewer than this. A
-/// slot further ahead was written before the monotonic clock started again (the machine
-/// rebooted, the data directory moved to another machine): it is forgotten.
+/// How far ahead a slot can be reserved: one per process and stream waiting, far fewer than
+/// MAX_QUEUED, and never less than MIN_AHEAD at a high rate. A slot further ahead was written
+/// before the monotonic clock started again (the machine rebooted, the data directory moved to
+/// another machine): it is forgotten.
 const MAX_QUEUED: u64 = 256;
+const MIN_AHEAD_US: u64 = 10_000_000;
 
 /// Reserve the next free slot; how long to wait for it.
 fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration> {
@@ -61,7 +63,8 @@ fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration>
     };
     let now = micros_now();
     let gap_us = gap.as_micros() as u64;
-    let next_free = if next_free > now.saturating_add(gap_us.saturating_mul(MAX_QUEUED)) { now } else { next_free };
+    let ahead = gap_us.saturating_mul(MAX_QUEUED).max(MIN_AHEAD_US);
+    let next_free = if next_free > now.saturating_add(ahead) { now } else { next_free };
     let start = next_free.max(now);
     f.seek(SeekFrom::Start(0))?;
     f.write_all(&(start + gap_us).to_le_bytes())?;
