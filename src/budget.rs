@@ -98,9 +98,11 @@ mod tests {
         assert!(take_slot(&path, gap).unwrap() < Duration::from_millis(5));
         let next = take_slot(&path, gap).unwrap();
         assert!(next <= gap && next + Duration::from_millis(50) >= gap, "then a gap apart again: {next:?}");
-        // A queue of a few slots is kept.
+        // A queue of a few slots is kept; at a high rate, one of up to 10 s.
         std::fs::write(&path, (micros_now() + 1_000_000).to_le_bytes()).unwrap();
         assert!(take_slot(&path, gap).unwrap() > Duration::from_millis(900));
+        std::fs::write(&path, (micros_now() + 5_000_000).to_le_bytes()).unwrap();
+        assert!(take_slot(&path, Duration::from_millis(1)).unwrap() > Duration::from_millis(4900), "256 gaps of 1 ms are not 10 s");
         let _ = std::fs::remove_file(&path);
     }
 }

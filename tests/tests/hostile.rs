@@ -144,7 +144,7 @@ fn a_record_odoo_fails_on_waits_for_its_retry_and_the_rest_goes_on_but_an_error_
 }
 
 #[test]
-fn a_run_of_records_odoo_fails_on_costs_a_request_or_two_each_and_a_heavy_record_says_nothing_of_the_model() {
+fn a_run_of_records_odoo_fails_on_costs_about_three_requests_each_and_a_heavy_record_says_nothing_of_the_model() {
     let sim = Sim::start(2000, 0);
     let db = Db::fresh("e2e_poison_run");
     db.sql("ALTER DATABASE e2e_poison_run SET scrap_sga.max_response_mb = 1");
@@ -160,7 +160,9 @@ fn a_run_of_records_odoo_fails_on_costs_a_request_or_two_each_and_a_heavy_record
     let requests = sim.stats()["requests"].as_object().unwrap().values().filter_map(Value::as_u64).sum::<u64>();
     eprintln!("2,000 orders, 202 set aside: {requests} requests");
     assert_eq!((run["status"].as_str(), count(&run, "parked"), count(&run, "inserted")), (Some("succeeded"), 202, 1798), "{run}");
-    assert!(requests < 800, "{}", sim.stats());
+    // Each of the 200 in a row: the one-record request that fails, the search for its id and the
+    // read of a record that read well; a full halving each (about 13) on the code before.
+    assert!(requests < 3 * 202 + 100, "{}", sim.stats());
     assert_eq!(db.int("SELECT count(*) FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND (odoo_id = 1 OR odoo_id BETWEEN 1000 AND 1199 OR odoo_id = 2000)"), 202);
 }
 

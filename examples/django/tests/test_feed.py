@@ -5,9 +5,11 @@ import threading
 import time
 from unittest import mock
 
+import psycopg
+from django.db import connections
 from django.test import TransactionTestCase
 
-from scrap_sga.feed import APPLICATION_NAME, _Runs, listen
+from scrap_sga.feed import APPLICATION_NAME, MARK, MISSED_RUNS, _Runs, listen
 from scrap_sga.signals import mirror_changed
 
 from .helpers import SIM, sim, sql
@@ -131,6 +133,22 @@ class ChangeFeedTests(TransactionTestCase):
         # 13 was under way then: a reconnection reads it again, and it is known.
         self.assertEqual(runs.signalled, {13, 15})
         self.assertFalse(runs.new(13))
+
+    def test_a_run_numbered_but_not_yet_committed_when_the_log_is_read_counts_as_under_way(self):
+        # A run's row is numbered, then committed a moment later: a mark read in between must
+        # still lead a reconnection to it.
+        params = connections["default"].get_connection_params()
+        with psycopg.connect(**params) as slow:
+            late = slow.execute("INSERT INTO scrap_sga.sync_run (invocation, model, trigger) VALUES (0, 'dimagaz.bc.line', 'manual') RETURNING run_id").fetchone()[0]
+            sim("/sim/write", {"model": "dimagaz.bc", "id": 16, "values": {"notes": f"after {time.time()}"}})
+            sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+            mark, open_runs = sql(MARK)[0]
+            self.assertGreater(mark, late)
+            self.assertIn(late, open_runs)
+            slow.execute("UPDATE scrap_sga.sync_run SET status = 'succeeded', updated = 1 WHERE run_id = %s", (late,))
+        with connections["default"].cursor() as cur:
+            cur.execute(MISSED_RUNS, {"mark": mark, "open": open_runs})
+            self.assertIn(late, [r[0] for r in cur.fetchall()], "told of after a reconnection")
 
     def wait_for(self, condition, what, seconds=20):
         end = time.monotonic() + seconds

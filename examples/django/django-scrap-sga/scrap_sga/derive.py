@@ -168,11 +168,15 @@ def children(model):
             continue
         key = name.removesuffix("_ids") + "s" if name.endswith("_ids") else f"{name}_records"
         taken = names | {k for c in out for k in (c.key, c.count_key)}
-        if key in taken:
-            key = f"{name}_records"
-        count_key = next(k for k in (f"{key}_count", f"{name}_records_count", *(f"{name}_records_count_{i}" for i in range(2, 100))) if k not in taken)
+        key = _free(taken, key, f"{name}_records")
+        count_key = _free(taken | {key}, f"{key}_count", f"{name}_records_count")
         out.append(Children(key, name, child, fk.remote_field.get_accessor_name(), fk.name, count_key))
     return out
+
+
+def _free(taken, *wanted):
+    """The first of ``wanted`` not taken, else the last one numbered from 2 on."""
+    return next(k for k in (*wanted, *(f"{wanted[-1]}_{i}" for i in range(2, 1000))) if k not in taken)
 
 
 def children_order(c):

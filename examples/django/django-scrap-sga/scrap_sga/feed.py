@@ -37,7 +37,18 @@ PAYLOAD = ("run_id", "model", "table", "trigger", "status", "inserted", "updated
 # Where the run log stands: its newest run, and the runs still under way (they notify later).
 # Runs signalled between two moves of the mark while listening (see _Runs).
 PRUNE_EVERY = 1000
-MARK = "SELECT coalesce(max(run_id), 0), coalesce(array_agg(run_id) FILTER (WHERE status = 'running'), '{}') FROM scrap_sga.sync_run"
+# "Under way" includes the ids just below the newest that the log does not show: a run's row is
+# numbered, then committed a moment later; read in between, that run would be neither past the
+# mark nor under way, and a reconnection would never tell of it. (An id whose run was rolled
+# back stays missing, and is never told of.)
+MARK = """
+SELECT n.newest, ARRAY(
+    SELECT r.run_id FROM scrap_sga.sync_run r WHERE r.status = 'running'
+    UNION
+    SELECT g FROM generate_series(greatest(n.newest - 100, 1), n.newest) g
+    WHERE NOT EXISTS (SELECT 1 FROM scrap_sga.sync_run r WHERE r.run_id = g))
+FROM (SELECT coalesce(max(run_id), 0) AS newest FROM scrap_sga.sync_run) n
+"""
 
 
 class _Runs:
@@ -122,7 +133,7 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
             # Not on the listening connection: its notifies() holds it. A failure only puts the
             # pruning off.
             try:
-                with psycopg.connect(**params | {"application_name": f"{APPLICATION_NAME}_mark"}, autocommit=True) as other:
+                with psycopg.connect(**params | {"application_name": f"{APPLICATION_NAME}_mark", "connect_timeout": 10}, autocommit=True) as other:
                     runs.propose(*other.execute(MARK).fetchone())
             except psycopg.Error as e:
                 log.warning("scrap_sga_listen: could not read the run log (%s); trying again later", str(e).strip())

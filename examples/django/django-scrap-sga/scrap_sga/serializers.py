@@ -53,7 +53,7 @@ class DetailSerializer(MirrorSerializer):
     its query; a record from anywhere else (a project's own view) gets them read here."""
 
     def to_representation(self, instance):
-        for c in derive.children(type(instance)):
+        for c in derive.children(self.Meta.model):
             if not hasattr(instance, c.prefetched):
                 rows = getattr(instance, c.accessor).order_by(*derive.children_order(c))
                 setattr(instance, c.prefetched, list(rows[: conf.setting("NESTED_LIMIT")]))
