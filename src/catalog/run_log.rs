@@ -121,12 +121,15 @@ impl RunLog {
         // Called under the model's lock: no other run of it is going on, so a run still marked
         // running is over. Its process ended, or it is this one, whose last transaction for that
         // run failed (the scheduler lives on: its own rows were left running for ever).
+        // Pages it committed are news to listeners, as a failed run's are (`finish`).
         Spi::run_with_args(
-            "UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
+            "WITH ended AS (
+                UPDATE scrap_sga.sync_run SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
                     error = CASE WHEN backend_pid = pg_backend_pid()
                                  THEN 'interrupted: its end could not be recorded (the run''s last transaction failed)'
                                  ELSE format('interrupted: the process running it (pid %s) ended before the run finished', backend_pid) END
-             WHERE model = $1 AND status = 'running'",
+                WHERE model = $1 AND status = 'running' RETURNING run_id)
+             SELECT scrap_sga._notify_changes(run_id) FROM ended",
             &[model.into()],
         )?;
         Spi::get_one_with_args::<i64>(

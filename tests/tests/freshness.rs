@@ -274,6 +274,15 @@ fn listeners_hear_of_a_run_that_changed_rows_and_not_of_a_quiet_one() {
     }
     let line = got.iter().find(|g| g["model"] == "dimagaz.bc.line").unwrap();
     assert_eq!(line["deleted"], json!(1), "{line}");
+
+    // A run whose process died after committing pages (its row left running): the model's next
+    // run records it failed, and listeners hear of what it had changed.
+    let dead = db.int("INSERT INTO scrap_sga.sync_run (invocation, model, trigger, updated, backend_pid) VALUES (0, 'dimagaz.bc', 'worker', 4, 999999) RETURNING run_id");
+    let listener = Listener::start(&db);
+    db.sync();
+    let got = listener.received();
+    let heard = got.iter().find(|g| g["run_id"] == json!(dead)).unwrap_or_else(|| panic!("run {dead} not heard: {got:?}"));
+    assert_eq!((&heard["status"], &heard["updated"]), (&json!("failed"), &json!(4)), "{heard}");
 }
 
 #[test]
