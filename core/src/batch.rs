@@ -133,7 +133,8 @@ impl CulpritSearch {
         };
     }
 
-    pub fn searching(&self) -> bool {
+    #[cfg(test)]
+    fn searching(&self) -> bool {
         self.state != Search::Idle
     }
 }

@@ -56,23 +56,25 @@ impl Mirror {
             let failed = |e: &OdooError| SyncError::from_odoo(e).context(format!("{model}: {what}, ids {} to {}", chunk[0], chunk[n - 1]));
             let page = match remote.read(&model, chunk.to_vec(), names.clone()) {
                 Ok(page) => page,
-                Err(e) if e.is_too_heavy() && remote.answers_small_requests(&model) => {
-                    if n > 1 {
-                        self.sizer.lock().unwrap().refused(n, &e);
+                Err(e) => {
+                    // An error of one record's data: it is found in halves, from the same place.
+                    // One of size: the batch is halved, as long as Odoo answers a small request.
+                    let its_own = e.may_be_one_records();
+                    let alone = if its_own {
+                        search.failed(n)
+                    } else if e.is_too_heavy() && remote.answers_small_requests(&model) {
+                        if n > 1 {
+                            self.sizer.lock().unwrap().refused(n, &e);
+                        }
+                        n == 1
                     } else {
-                        self.set_aside(chunk[0], &e)?;
-                        set_aside.push(chunk[0]);
-                        found.push(chunk[0]);
-                        pos += 1;
-                    }
-                    continue;
-                }
-                Err(e) if e.may_be_one_records() => {
-                    if !search.failed(n) {
+                        return Err(failed(&e));
+                    };
+                    if !alone {
                         continue;
                     }
                     set_aside.push(chunk[0]);
-                    if !remote.others_read_well(&model, names.clone(), good, set_aside.clone()).map_err(|e| failed(&e))? {
+                    if its_own && !remote.others_read_well(&model, names.clone(), good, set_aside.clone()).map_err(|e| failed(&e))? {
                         return Err(failed(&e));
                     }
                     self.set_aside(chunk[0], &e)?;
@@ -80,15 +82,15 @@ impl Mirror {
                     pos += 1;
                     continue;
                 }
-                Err(e) => return Err(failed(&e)),
             };
             search.passed(n, n);
-            good = page.iter().filter_map(record_id).next_back().or(good);
             self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
             let at = remote.server_time();
             self.note_answer(at);
             self.note_skew(at, page.iter().filter_map(OdooTime::write_date_of).max());
+            let start = found.len();
             found.extend(page.iter().filter_map(record_id));
+            good = found[start..].last().copied().or(good);
             self.write_page(page)?;
             pos += n;
         }

@@ -237,8 +237,9 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
             sizer.lock().unwrap().passed(limit, records.len(), client.last_answer_bytes());
             search.passed(limit, records.len());
             let full = records.len() >= limit;
-            let page_last = records.iter().filter_map(record_id).max().unwrap_or(last);
-            good = records.iter().filter_map(record_id).next_back().or(good);
+            let newest = records.iter().filter_map(record_id).max();
+            let page_last = newest.unwrap_or(last);
+            good = newest.or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
             if !send(Message::Event(Event::Page(RangePage { span, records, answered_at: odoo_time(client) }))) {
                 return;
