@@ -173,15 +173,18 @@ mod tests {
 /// module writes a float NaN: `NaN`, which is not JSON.
 fn nan_written(body: Vec<u8>) -> Vec<u8> {
     let marker = serde_json::to_vec(crate::data::NAN_MARKER).unwrap();
-    if !body.windows(marker.len()).any(|w| w == marker.as_slice()) {
-        return body;
-    }
+    let find = |bytes: &[u8]| bytes.windows(marker.len()).position(|w| w == marker.as_slice());
+    let Some(mut at) = find(&body) else { return body };
     let mut out = Vec::with_capacity(body.len());
     let mut rest = body.as_slice();
-    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker.as_slice()) {
+    loop {
         out.extend_from_slice(&rest[..at]);
         out.extend_from_slice(b"NaN");
         rest = &rest[at + marker.len()..];
+        match find(rest) {
+            Some(next) => at = next,
+            None => break,
+        }
     }
     out.extend_from_slice(rest);
     out
