@@ -87,9 +87,13 @@ class _Runs:
         """A NOTIFY of ``run_id`` was heard on the listening connection."""
         if self.candidate is not None and run_id > self.candidate[0]:
             self.mark, self.open = self.candidate
-            self.signalled = {r for r in self.signalled if r > self.mark or r in self.open}
+            self._forget_before_mark()
             self.candidate = None
             self.since_mark = 0
+
+    def _forget_before_mark(self):
+        """Runs at or before the mark and not under way then: no reconnection tells of them."""
+        self.signalled = {r for r in self.signalled if r > self.mark or r in self.open}
 
     def listening(self, conn):
         """Called once LISTEN is in place: the runs missed since the previous connection (none
@@ -98,7 +102,7 @@ class _Runs:
         missed = []
         if self.mark is not None:
             missed = conn.execute(MISSED_RUNS, {"mark": self.mark, "open": self.open}).fetchall()
-            self.signalled = {r for r in self.signalled if r > self.mark or r in self.open}
+            self._forget_before_mark()
         self.mark, self.open = conn.execute(MARK).fetchone()
         self.candidate = None
         self.since_mark = 0
