@@ -96,7 +96,7 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     };
     // Ids and write dates only: an empty field list would make Odoo send every field.
     let fields = vec![if has_write_date { "write_date" } else { "id" }.to_owned()];
-    let listing = Listing { model: m.model.clone(), fields, domain: vec![], what: "verify listing", sets_aside: false };
+    let listing = Listing { model: m.model.clone(), fields, domain: vec![], what: "verify listing", sets_aside: false, parked: vec![] };
     let sizer = Arc::new(Mutex::new(scrap_sga_core::batch::BatchSizer::new(PAGE, u64::MAX, None)));
     let mut odoo_count = 0i64;
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {

@@ -32,6 +32,17 @@ impl RetryQueue {
         Ok((queued, due))
     }
 
+    /// The `n` lowest and the `n` highest ids queued for `model`.
+    pub fn ends(model: &str, n: i64) -> Result<Vec<i32>, SyncError> {
+        Ok(Spi::get_one_with_args::<Vec<i32>>(
+            "SELECT coalesce(array_agg(e.odoo_id ORDER BY e.odoo_id), '{}') FROM (
+                (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id LIMIT $2)
+                UNION (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id DESC LIMIT $2)) e",
+            &[model.into(), n.into()],
+        )?
+        .unwrap_or_default())
+    }
+
     /// Queue records (again: their attempts count up and their next attempt moves back, doubling
     /// from a minute to a day). The exponent stops at 11 (34 hours): `least()` computes both of
     /// its arguments, and a minute times 2^38 is beyond an interval's range, which failed every

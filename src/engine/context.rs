@@ -61,6 +61,9 @@ pub struct Mirror {
     pub sizer: Arc<Mutex<BatchSizer>>,
     /// The retry queue may hold records of this model: stored records must leave it.
     pub queue_in_use: bool,
+    /// Records the retry queue held at either end of the id range when the run began: never
+    /// taken for the model's other records when one record fails (see `others_read_well`).
+    pub parked: Vec<i32>,
     pub schema_changes: Vec<String>,
     /// Batches halved in listings of ids and write dates (those of whole records are `sizer`'s).
     pub listing_splits: u64,
@@ -83,7 +86,7 @@ impl<'a> ModelRun<'a> {
 
     /// A listing of this model: `fields` of the records under `domain`, by id.
     pub fn listing(&self, fields: Vec<String>, domain: Vec<Value>, what: &'static str, sets_aside: bool) -> Listing {
-        Listing { model: self.mirror.conf.model.clone(), fields, domain, what, sets_aside }
+        Listing { model: self.mirror.conf.model.clone(), fields, domain, what, sets_aside, parked: self.mirror.parked.clone() }
     }
 }
 
@@ -103,6 +106,7 @@ impl Mirror {
             max_write_date: None,
             sizer: Arc::new(Mutex::new(sizer)),
             queue_in_use: true,
+            parked: Vec::new(),
             schema_changes: Vec::new(),
             listing_splits: 0,
             window: None,

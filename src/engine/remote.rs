@@ -232,8 +232,9 @@ pub fn answers_small_requests(c: &Client, model: &str) -> bool {
 /// `fields`? Only then is the record the cause, and set aside; an error of every record (a
 /// compute broken by an upgrade, say) looks the same on one record, and must fail the run, not
 /// park the model one record at a time. Tried in turn until one reads: `good`, a record that
-/// read well in this run; the newest, then the oldest record not in `excluded` (the record, and
-/// those set aside before it). False only when one of them failed the same way and none read:
+/// read well in this run; the newest, then the oldest record not in `excluded` (the record,
+/// those set aside before it, and those the retry queue held at either end of the id range: bad
+/// records at both ends would otherwise fail every check of a record in between). False only when one of them failed the same way and none read:
 /// one too heavy to read, a glitch, or no other record at all says nothing either way.
 pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, excluded: &[i32]) -> Result<bool, OdooError> {
     // What one read says: Some(true) it read well, Some(false) it failed as the record did,

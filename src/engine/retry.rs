@@ -5,11 +5,17 @@ use super::context::ModelRun;
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 
+/// How many queued records at each end of the id range a run keeps from the checks of
+/// `others_read_well`, whose candidates are the newest and the oldest records: enough for a run
+/// of bad records at either end, and a request that stays small however long the queue.
+const PARKED_AT_EACH_END: i64 = 100;
+
 impl ModelRun<'_> {
     pub fn retry_queued(&mut self, all: bool) -> Result<(), SyncError> {
         let model = self.model().to_owned();
-        let (queued, due) = self.mirror.db.txn(|| RetryQueue::due(&model, all))?;
+        let ((queued, due), parked) = self.mirror.db.txn(|| Ok((RetryQueue::due(&model, all)?, RetryQueue::ends(&model, PARKED_AT_EACH_END)?)))?;
         self.mirror.queue_in_use = queued > 0;
+        self.mirror.parked = parked;
         for chunk in due.chunks(self.mirror.conf.page_size) {
             let found: std::collections::BTreeSet<i32> = self.read_ids(chunk, "retrying queued records")?.into_iter().collect();
             let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();

@@ -51,6 +51,9 @@ pub struct Listing {
     /// Records too heavy to fetch even alone are set aside (pages of whole records); a listing of
     /// ids and write dates has no such records, and fails instead.
     pub sets_aside: bool,
+    /// Records set aside by earlier runs, which `others_read_well` must not take for the
+    /// model's other records (`Mirror::parked`).
+    pub parked: Vec<i32>,
 }
 
 impl Listing {
@@ -187,8 +190,9 @@ pub fn fetch(
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
 fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &Mutex<BatchSizer>, stop: &Stop, tx: &SyncSender<Message>) {
     let send = |m: Message| tx.send(m).is_ok();
-    // Records set aside by this stream, and the last that read well: see `others_read_well`.
-    let (mut set_aside, mut good) = (Vec::new(), None);
+    // Records set aside by earlier runs and by this stream, and the last that read well: see
+    // `others_read_well`.
+    let (mut set_aside, mut good) = (listing.parked.clone(), None);
     loop {
         // Its own statement: the queue's lock must not live on through the range's pages.
         let Some(range) = queue.lock().unwrap().pop_front() else { return };

@@ -144,6 +144,44 @@ fn a_record_odoo_fails_on_waits_for_its_retry_and_the_rest_goes_on_but_an_error_
 }
 
 #[test]
+fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_between_fails() {
+    let sim = Sim::start(600, 0);
+    // The oldest and the newest order fail from the start: both are parked by the first copy.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [1, 600], "kind": "error"}));
+    let db = Db::fresh("e2e_poison_ends");
+    db.connect_to(&sim);
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 2), "{run}");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,600");
+    // Once past the recheck of the seconds before the copy, runs leave the two to their retry.
+    for _ in 0..2 {
+        sim.advance_clock(30);
+        db.sync();
+    }
+    assert_eq!(count(&db.last_run("dimagaz.bc"), "parked"), 0);
+    // Then one between fails, first in its run: no record of this run read well yet, and the
+    // newest and the oldest are the two parked. The model's other records are those not parked,
+    // and they read well: the order is parked too, and the run goes on. (The check used to take
+    // the two parked ones for the model's other records, and the run failed.)
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [300], "kind": "error"}));
+    sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 301, "values": {"notes": "beside the bad one"}}));
+    sim.advance_clock(5);
+    db.sync();
+    let run = db.last_run("dimagaz.bc");
+    assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 1), "{run}");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,300,600");
+    assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 301"), "beside the bad one");
+    // An error of every record is still the model's: the parked ones are left out of the check,
+    // not counted as reading well.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "from": 2, "to": 599, "kind": "error"}));
+    sim.advance_clock(5);
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("ValueError"), "{}", err.stderr);
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,300,600");
+}
+
+#[test]
 fn a_run_of_records_odoo_fails_on_costs_about_three_requests_each_and_a_heavy_record_says_nothing_of_the_model() {
     let sim = Sim::start(2000, 0);
     let db = Db::fresh("e2e_poison_run");
