@@ -13,7 +13,11 @@ const PARKED_AT_EACH_END: i64 = 100;
 impl ModelRun<'_> {
     pub fn retry_queued(&mut self, all: bool) -> Result<(), SyncError> {
         let model = self.model().to_owned();
-        let ((queued, due), parked) = self.mirror.db.txn(|| Ok((RetryQueue::due(&model, all)?, RetryQueue::ends(&model, PARKED_AT_EACH_END)?)))?;
+        let (queued, due, parked) = self.mirror.db.txn(|| {
+            let (queued, due) = RetryQueue::due(&model, all)?;
+            let parked = if queued > 0 { RetryQueue::ends(&model, PARKED_AT_EACH_END)? } else { Vec::new() };
+            Ok((queued, due, parked))
+        })?;
         self.mirror.queue_in_use = queued > 0;
         self.mirror.parked = parked;
         for chunk in due.chunks(self.mirror.conf.page_size) {
