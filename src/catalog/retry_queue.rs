@@ -21,26 +21,29 @@ pub struct Queued<'a> {
 pub struct RetryQueue;
 
 impl RetryQueue {
-    /// How many records of `model` wait, and the ids of those due now (all of them for `all`).
-    pub fn due(model: &str, all: bool) -> Result<(i64, Vec<i32>), SyncError> {
-        let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
-        let due = Spi::get_one_with_args::<Vec<i32>>(
+    /// The ids of `model`'s records due now (all of them for `all`).
+    pub fn due(model: &str, all: bool) -> Result<Vec<i32>, SyncError> {
+        Ok(Spi::get_one_with_args::<Vec<i32>>(
             "SELECT coalesce(array_agg(odoo_id ORDER BY odoo_id), '{}') FROM scrap_sga.failed_record WHERE model = $1 AND ($2 OR next_attempt_at <= now())",
             &[model.into(), all.into()],
         )?
-        .unwrap_or_default();
-        Ok((queued, due))
+        .unwrap_or_default())
     }
 
-    /// The `n` lowest and the `n` highest ids queued for `model`.
-    pub fn ends(model: &str, n: i64) -> Result<Vec<i32>, SyncError> {
-        Ok(Spi::get_one_with_args::<Vec<i32>>(
+    /// How many records of `model` wait, and the `n` lowest and the `n` highest of their ids.
+    pub fn held(model: &str, n: i64) -> Result<(i64, Vec<i32>), SyncError> {
+        let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
+        if queued == 0 {
+            return Ok((0, Vec::new()));
+        }
+        let ends = Spi::get_one_with_args::<Vec<i32>>(
             "SELECT coalesce(array_agg(e.odoo_id ORDER BY e.odoo_id), '{}') FROM (
                 (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id LIMIT $2)
                 UNION (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id DESC LIMIT $2)) e",
             &[model.into(), n.into()],
         )?
-        .unwrap_or_default())
+        .unwrap_or_default();
+        Ok((queued, ends))
     }
 
     /// Queue records (again: their attempts count up and their next attempt moves back, doubling

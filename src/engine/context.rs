@@ -61,8 +61,8 @@ pub struct Mirror {
     pub sizer: Arc<Mutex<BatchSizer>>,
     /// The retry queue may hold records of this model: stored records must leave it.
     pub queue_in_use: bool,
-    /// Records the retry queue held at either end of the id range when the run began: never
-    /// taken for the model's other records when one record fails (see `others_read_well`).
+    /// Records the retry queue held at either end of the id range before the run read anything
+    /// (`note_queue`), which `others_read_well` passes over.
     pub parked: Vec<i32>,
     pub schema_changes: Vec<String>,
     /// Batches halved in listings of ids and write dates (those of whole records are `sizer`'s).

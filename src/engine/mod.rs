@@ -362,6 +362,7 @@ impl ModelRun<'_> {
 
     fn steps(&mut self, table: &TableOutcome, refill: &[String]) -> Result<Done, SyncError> {
         let (inv, conf) = (self.inv, self.mirror.conf.clone());
+        self.note_queue()?;
         // A resync copies one record and those that point to it, nothing else.
         if let Job::Resync { id } = inv.job {
             self.resync_record(inv.model.as_deref().unwrap_or_default(), id)?;

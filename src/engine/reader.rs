@@ -46,7 +46,7 @@ impl Mirror {
     pub fn read_ids(&mut self, remote: &mut Remote, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
         let names = self.plan.field_names();
         let mut found = Vec::with_capacity(ids.len());
-        let (mut search, mut set_aside, mut good) = (CulpritSearch::default(), self.parked.clone(), None);
+        let (mut search, mut set_aside, mut good) = (CulpritSearch::default(), vec![], None);
         let mut pos = 0;
         while pos < ids.len() {
             interrupt::check()?;
@@ -74,7 +74,7 @@ impl Mirror {
                         continue;
                     }
                     set_aside.push(chunk[0]);
-                    if its_own && !remote.others_read_well(&model, names.clone(), good, set_aside.clone()).map_err(|e| failed(&e))? {
+                    if its_own && !remote.others_read_well(&model, names.clone(), good, set_aside.clone(), self.parked.clone()).map_err(|e| failed(&e))? {
                         return Err(failed(&e));
                     }
                     self.set_aside(chunk[0], &e)?;

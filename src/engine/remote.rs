@@ -207,9 +207,9 @@ impl Remote {
     }
 
     /// After one record alone failed: see [`others_read_well`].
-    pub fn others_read_well(&mut self, model: &str, fields: Vec<String>, good: Option<i32>, excluded: Vec<i32>) -> Result<bool, OdooError> {
+    pub fn others_read_well(&mut self, model: &str, fields: Vec<String>, good: Option<i32>, set_aside: Vec<i32>, parked: Vec<i32>) -> Result<bool, OdooError> {
         let model = model.to_owned();
-        self.call(move |c| others_read_well(c, &model, &fields, good, &excluded))
+        self.call(move |c| others_read_well(c, &model, &fields, good, &set_aside, &parked))
     }
 
     /// After a request failed as too heavy: is Odoo answering small requests? See
@@ -232,11 +232,12 @@ pub fn answers_small_requests(c: &Client, model: &str) -> bool {
 /// `fields`? Only then is the record the cause, and set aside; an error of every record (a
 /// compute broken by an upgrade, say) looks the same on one record, and must fail the run, not
 /// park the model one record at a time. Tried in turn until one reads: `good`, a record that
-/// read well in this run; the newest, then the oldest record not in `excluded` (the record,
-/// those set aside before it, and those the retry queue held at either end of the id range: bad
-/// records at both ends would otherwise fail every check of a record in between). False only when one of them failed the same way and none read:
-/// one too heavy to read, a glitch, or no other record at all says nothing either way.
-pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, excluded: &[i32]) -> Result<bool, OdooError> {
+/// read well in this run; the newest, then the oldest record other than the record and those
+/// `set_aside` before it in this run, passing over those `parked` by earlier runs (bad records
+/// parked at both ends of the id range would otherwise fail the check of every record between)
+/// unless the model has no other record. False only when one of them failed the same way and
+/// none read: one too heavy to read, a glitch, or no other record at all says nothing.
+pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, set_aside: &[i32], parked: &[i32]) -> Result<bool, OdooError> {
     // What one read says: Some(true) it read well, Some(false) it failed as the record did,
     // None nothing.
     let says = |r: Result<Page, OdooError>| match r {
@@ -247,13 +248,33 @@ pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option
     };
     let mut failed_alike = false;
     // `read` leaves out a record deleted since: that says nothing.
-    let reads = good.map(|id| c.read(model, &[i64::from(id)], fields));
-    let others = json!([["id", "not in", excluded]]);
-    for r in reads.into_iter().chain(["id desc", "id asc"].into_iter().map(|order| c.search_read(model, &others, fields, order, 1))) {
-        match says(r)? {
+    if let Some(id) = good {
+        match says(c.read(model, &[i64::from(id)], fields))? {
             Some(true) => return Ok(true),
             Some(false) => failed_alike = true,
             None => {}
+        }
+    }
+    // A model whose every other record is parked is judged on those: taking none of them, an
+    // error of every record would park its records one at a time.
+    for excluded in [[set_aside, parked].concat(), set_aside.to_vec()] {
+        let others = json!([["id", "not in", excluded]]);
+        let mut found = false;
+        for order in ["id desc", "id asc"] {
+            match c.search_read(model, &others, fields, order, 1) {
+                Ok(page) if page.is_empty() => {}
+                r => {
+                    found = true;
+                    match says(r)? {
+                        Some(true) => return Ok(true),
+                        Some(false) => failed_alike = true,
+                        None => {}
+                    }
+                }
+            }
+        }
+        if found || parked.is_empty() {
+            break;
         }
     }
     Ok(!failed_alike)

@@ -11,15 +11,19 @@ use crate::errors::SyncError;
 const PARKED_AT_EACH_END: i64 = 100;
 
 impl ModelRun<'_> {
-    pub fn retry_queued(&mut self, all: bool) -> Result<(), SyncError> {
+    /// What the queue holds of the model before the run reads anything: whether a stored record
+    /// must leave it (`queue_in_use`), and the records `others_read_well` passes over (`parked`).
+    pub fn note_queue(&mut self) -> Result<(), SyncError> {
         let model = self.model().to_owned();
-        let (queued, due, parked) = self.mirror.db.txn(|| {
-            let (queued, due) = RetryQueue::due(&model, all)?;
-            let parked = if queued > 0 { RetryQueue::ends(&model, PARKED_AT_EACH_END)? } else { Vec::new() };
-            Ok((queued, due, parked))
-        })?;
+        let (queued, parked) = self.mirror.db.txn(|| RetryQueue::held(&model, PARKED_AT_EACH_END))?;
         self.mirror.queue_in_use = queued > 0;
         self.mirror.parked = parked;
+        Ok(())
+    }
+
+    pub fn retry_queued(&mut self, all: bool) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
+        let due = self.mirror.db.txn(|| RetryQueue::due(&model, all))?;
         for chunk in due.chunks(self.mirror.conf.page_size) {
             let found: std::collections::BTreeSet<i32> = self.read_ids(chunk, "retrying queued records")?.into_iter().collect();
             let gone: Vec<i32> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();

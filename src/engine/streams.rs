@@ -51,8 +51,7 @@ pub struct Listing {
     /// Records too heavy to fetch even alone are set aside (pages of whole records); a listing of
     /// ids and write dates has no such records, and fails instead.
     pub sets_aside: bool,
-    /// Records set aside by earlier runs, which `others_read_well` must not take for the
-    /// model's other records (`Mirror::parked`).
+    /// Records set aside by earlier runs, which `others_read_well` passes over (`Mirror::parked`).
     pub parked: Vec<i32>,
 }
 
@@ -190,9 +189,8 @@ pub fn fetch(
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
 fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &Mutex<BatchSizer>, stop: &Stop, tx: &SyncSender<Message>) {
     let send = |m: Message| tx.send(m).is_ok();
-    // Records set aside by earlier runs and by this stream, and the last that read well: see
-    // `others_read_well`.
-    let (mut set_aside, mut good) = (listing.parked.clone(), None);
+    // Records set aside by this stream, and the last that read well: see `others_read_well`.
+    let (mut set_aside, mut good) = (Vec::new(), None);
     loop {
         // Its own statement: the queue's lock must not live on through the range's pages.
         let Some(range) = queue.lock().unwrap().pop_front() else { return };
@@ -271,7 +269,7 @@ enum Next {
 /// be set aside. When the error may be the record's own data (`its_own`), only once the model's
 /// other records read well ([`others_read_well`]); else the error is the model's, and the run
 /// fails with it. `(good, set_aside)`: the stream's last record that read well, and what it set
-/// aside so far.
+/// aside so far (those parked by earlier runs are `listing.parked`).
 #[allow(clippy::too_many_arguments)]
 fn set_alone_aside(
     client: &Client,
@@ -295,7 +293,7 @@ fn set_alone_aside(
     };
     set_aside.push(id);
     if its_own {
-        match others_read_well(client, &listing.model, &listing.fields, good, set_aside) {
+        match others_read_well(client, &listing.model, &listing.fields, good, set_aside, &listing.parked) {
             Ok(true) => {}
             Ok(false) => {
                 send(Message::Failed(error, last));

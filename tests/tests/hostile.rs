@@ -154,6 +154,9 @@ fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_b
     let run = db.last_run("dimagaz.bc");
     assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 2), "{run}");
     assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,600");
+    // Their retries are not due during the test, whatever its pace (a minute after their failure,
+    // on Postgres' clock, which the simulator's does not move).
+    db.sql("UPDATE scrap_sga.failed_record SET next_attempt_at = now() + interval '1 hour'");
     // Once past the recheck of the seconds before the copy, runs leave the two to their retry.
     for _ in 0..2 {
         sim.advance_clock(30);
@@ -172,6 +175,9 @@ fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_b
     assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 1), "{run}");
     assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,300,600");
     assert_eq!(db.sql("SELECT notes FROM scrap_dimagaz_bc WHERE id = 301"), "beside the bad one");
+    // So does an operator's resync of it: the call succeeds, and the order stays queued.
+    db.sql("SELECT * FROM scrap_sga.resync(300, 'dimagaz.bc')");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,300,600");
     // An error of every record is still the model's: the parked ones are left out of the check,
     // not counted as reading well.
     sim.post("/sim/poison", json!({"model": "dimagaz.bc", "from": 2, "to": 599, "kind": "error"}));
@@ -179,6 +185,30 @@ fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_b
     let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
     assert!(err.stderr.contains("ValueError"), "{}", err.stderr);
     assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,300,600");
+}
+
+#[test]
+fn a_model_whose_other_records_are_all_parked_is_judged_on_them() {
+    let sim = Sim::start(3, 0);
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [1, 3], "kind": "error"}));
+    let db = Db::fresh("e2e_poison_all_parked");
+    db.connect_to(&sim);
+    db.sync();
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,3");
+    db.sql("UPDATE scrap_sga.failed_record SET next_attempt_at = now() + interval '1 hour'");
+    for _ in 0..2 {
+        sim.advance_clock(30);
+        db.sync();
+    }
+    // Then the last one fails too: an error of every record. Its model has no other record but
+    // the two parked; passed over, they would leave nothing to judge by, and the three would be
+    // parked one at a time. Read, they fail alike: the run fails, and order 2 is not parked.
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [2], "kind": "error"}));
+    sim.advance_clock(5);
+    let err = db.try_sql("SELECT * FROM scrap_sga.sync()").unwrap_err();
+    assert!(err.stderr.contains("ValueError"), "{}", err.stderr);
+    assert_eq!(db.last_run("dimagaz.bc")["status"].as_str(), Some("failed"));
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,3");
 }
 
 #[test]
