@@ -247,12 +247,16 @@ pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option
         Err(e) => Err(e),
     };
     let mut failed_alike = false;
+    // Whether the read settles it (a record read well); a failure alike is remembered.
+    let mut settles = |r: Result<Page, OdooError>| -> Result<bool, OdooError> {
+        let said = says(r)?;
+        failed_alike |= said == Some(false);
+        Ok(said == Some(true))
+    };
     // `read` leaves out a record deleted since: that says nothing.
     if let Some(id) = good {
-        match says(c.read(model, &[i64::from(id)], fields))? {
-            Some(true) => return Ok(true),
-            Some(false) => failed_alike = true,
-            None => {}
+        if settles(c.read(model, &[i64::from(id)], fields))? {
+            return Ok(true);
         }
     }
     // A model whose every other record is parked is judged on those: taking none of them, an
@@ -265,10 +269,8 @@ pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option
                 Ok(page) if page.is_empty() => {}
                 r => {
                     found = true;
-                    match says(r)? {
-                        Some(true) => return Ok(true),
-                        Some(false) => failed_alike = true,
-                        None => {}
+                    if settles(r)? {
+                        return Ok(true);
                     }
                 }
             }
