@@ -143,26 +143,33 @@ fn a_record_odoo_fails_on_waits_for_its_retry_and_the_rest_goes_on_but_an_error_
     assert_eq!(compare_mirror(&db, &sim, "dimagaz.bc", "scrap_dimagaz_bc"), Vec::<String>::new());
 }
 
-#[test]
-fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_between_fails() {
-    let sim = Sim::start(600, 0);
-    // The oldest and the newest order fail from the start: both are parked by the first copy.
-    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [1, 600], "kind": "error"}));
-    let db = Db::fresh("e2e_poison_ends");
-    db.connect_to(&sim);
+/// A database `name` whose first copy of `sim`'s orders parked `ids` (Odoo fails on them from the
+/// start), followed by runs that leave them to their retry.
+fn parked_by_the_first_copy(sim: &Sim, name: &str, ids: &[i64]) -> Db {
+    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": ids, "kind": "error"}));
+    let db = Db::fresh(name);
+    db.connect_to(sim);
     db.sync();
     let run = db.last_run("dimagaz.bc");
-    assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), 2), "{run}");
-    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,600");
+    assert_eq!((run["status"].as_str(), count(&run, "parked")), (Some("succeeded"), ids.len() as i64), "{run}");
+    assert_eq!(failed_ids(&db, "dimagaz.bc"), ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
     // Their retries are not due during the test, whatever its pace (a minute after their failure,
     // on Postgres' clock, which the simulator's does not move).
     db.sql("UPDATE scrap_sga.failed_record SET next_attempt_at = now() + interval '1 hour'");
-    // Once past the recheck of the seconds before the copy, runs leave the two to their retry.
+    // Once past the recheck of the seconds before the copy, runs leave them to their retry.
     for _ in 0..2 {
         sim.advance_clock(30);
         db.sync();
     }
     assert_eq!(count(&db.last_run("dimagaz.bc"), "parked"), 0);
+    db
+}
+
+#[test]
+fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_between_fails() {
+    let sim = Sim::start(600, 0);
+    // The oldest and the newest order fail from the start.
+    let db = parked_by_the_first_copy(&sim, "e2e_poison_ends", &[1, 600]);
     // Then one between fails, first in its run: no record of this run read well yet, and the
     // newest and the oldest are the two parked. The model's other records are those not parked,
     // and they read well: the order is parked too, and the run goes on. (The check used to take
@@ -190,16 +197,7 @@ fn records_parked_at_both_ends_of_the_ids_are_not_taken_for_the_model_when_one_b
 #[test]
 fn a_model_whose_other_records_are_all_parked_is_judged_on_them() {
     let sim = Sim::start(3, 0);
-    sim.post("/sim/poison", json!({"model": "dimagaz.bc", "ids": [1, 3], "kind": "error"}));
-    let db = Db::fresh("e2e_poison_all_parked");
-    db.connect_to(&sim);
-    db.sync();
-    assert_eq!(failed_ids(&db, "dimagaz.bc"), "1,3");
-    db.sql("UPDATE scrap_sga.failed_record SET next_attempt_at = now() + interval '1 hour'");
-    for _ in 0..2 {
-        sim.advance_clock(30);
-        db.sync();
-    }
+    let db = parked_by_the_first_copy(&sim, "e2e_poison_all_parked", &[1, 3]);
     // Then the last one fails too: an error of every record. Its model has no other record but
     // the two parked; passed over, they would leave nothing to judge by, and the three would be
     // parked one at a time. Read, they fail alike: the run fails, and order 2 is not parked.
