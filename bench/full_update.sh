@@ -9,9 +9,9 @@
 # ms, calls, rows, shared buffers hit / read / dirtied / written, full-page images and WAL. Then
 # the audit log's size and the average sizes of its rows. Where this PostgreSQL has no
 # pg_stat_statements (PG_MAJOR=16 to 18 here), only the wall ms, the run log's ms and the WAL.
-# ROUNDS times (3 by default), each in a database of its own, and the ratio of every round with
-# their median last: the first copy's time alone varies by a fifth from one run to the next on a
-# shared machine.
+# All of it ROUNDS times (3 by default), each round in a database of its own, then every round's
+# ratio and their median: the first copy's time alone varies by a fifth from one run to the
+# next on a shared machine.
 # Usage: bench/full_update.sh [ORDERS LINES]  (default 100000 500000), with PG_CONF as one more
 # postgresql.conf line if set (PG_CONF="shared_buffers = '2GB'"; not shared_preload_libraries,
 # which would replace pg_stat_statements). Prints figures; asserts nothing.
