@@ -163,8 +163,8 @@ CREATE TABLE scrap_sga.sync_run (
     -- full: every record was read (first run, new columns, full_resync); incremental otherwise.
     mode           text,
     reconciled     boolean NOT NULL DEFAULT false,
-    pages          integer NOT NULL DEFAULT 0,
-    requests       integer NOT NULL DEFAULT 0,
+    pages          bigint NOT NULL DEFAULT 0,
+    requests       bigint NOT NULL DEFAULT 0,
     -- Where the time went: waiting for Odoo (including reading its JSON), and writing pages.
     odoo_time      interval,
     db_time        interval,
@@ -184,8 +184,8 @@ CREATE TABLE scrap_sga.sync_run (
     -- Added in 0.3.0. Records Odoo could not serve even alone, set aside in the retry queue;
     -- batches halved after Odoo could not serve them; answers of 429 or 503 waited for.
     parked         bigint NOT NULL DEFAULT 0,
-    splits         integer NOT NULL DEFAULT 0,
-    waits          integer NOT NULL DEFAULT 0
+    splits         bigint NOT NULL DEFAULT 0,
+    waits          bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);

@@ -5,6 +5,14 @@
 -- (tests/upgrade_test.sh compares them).
 \echo Use "ALTER EXTENSION scrap_sga UPDATE TO '0.4.0'" to load this file. \quit
 
+-- The run log's counters are bigint, as the engine counts them (integer before 0.4.0: a
+-- count past 2^31 would have been cut).
+ALTER TABLE scrap_sga.sync_run
+    ALTER COLUMN pages TYPE bigint,
+    ALTER COLUMN requests TYPE bigint,
+    ALTER COLUMN splits TYPE bigint,
+    ALTER COLUMN waits TYPE bigint;
+
 -- Privileges and function attributes, in one place. The install script ends with this file,
 -- and so does every upgrade script (sql/scrap_sga--A--B.sql), verbatim: tests/upgrade_test.sh
 -- checks it. Every statement here can run again harmlessly.

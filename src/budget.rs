@@ -62,7 +62,7 @@ fn take_slot(path: &std::path::Path, gap: Duration) -> std::io::Result<Duration>
         _ => 0,
     };
     let now = micros_now();
-    let gap_us = gap.as_micros() as u64;
+    let gap_us = u64::try_from(gap.as_micros()).unwrap_or(u64::MAX);
     let ahead = gap_us.saturating_mul(MAX_QUEUED).max(MIN_AHEAD_US);
     let next_free = if next_free > now.saturating_add(ahead) { now } else { next_free };
     let start = next_free.max(now);

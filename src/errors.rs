@@ -77,13 +77,19 @@ pub mod state {
     pub const QUERY_CANCELED: SqlState = SqlState::new("57014");
     pub const ADMIN_SHUTDOWN: SqlState = SqlState::new("57P01");
     pub const INTERNAL: SqlState = SqlState::new("XX000");
-    pub const ACTIVE_TRANSACTION: SqlState = SqlState::new("25000");
     /// A mirror row changed by another session while a page was written to it.
     pub const SERIALIZATION_FAILURE: SqlState = SqlState::new("40001");
     pub const READ_ONLY_TRANSACTION: SqlState = SqlState::new("25006");
     pub const TOO_MANY_WORKERS: SqlState = SqlState::new("53400");
     /// Odoo, or a proxy in front of it, kept answering 429 or 503 (too many requests).
     pub const RATE_LIMITED: SqlState = SqlState::new("53300");
+    // What SPI itself reports (see `From<SpiError>`).
+    pub const DATATYPE_MISMATCH: SqlState = SqlState::new("42804");
+    pub const UNDEFINED_COLUMN: SqlState = SqlState::new("42703");
+    pub const UNDEFINED_TABLE: SqlState = SqlState::new("42P01");
+    pub const INVALID_CURSOR_NAME: SqlState = SqlState::new("34000");
+    pub const INVALID_TRANSACTION_STATE: SqlState = SqlState::new("25000");
+
 }
 
 impl SyncError {
@@ -144,11 +150,24 @@ impl SyncError {
         }
     }
 
-    /// Raise as a Postgres ERROR in the current backend.
-    pub fn raise(&self) -> ! {
-        ereport!(PgLogLevel::ERROR, code_of(self.sqlstate), self.message.clone());
-        unreachable!()
+}
+
+/// The one way a `SyncError` becomes a Postgres ERROR, for the SQL functions written in Rust
+/// (their error boundary): raised with its SQLSTATE, unless the statement was cancelled or the
+/// backend told to stop, which then raise Postgres' own error (57014, 57P01) first.
+pub fn raise(e: SyncError) -> ! {
+    pgrx::check_for_interrupts!();
+    ereport!(PgLogLevel::ERROR, code_of(e.sqlstate), e.message);
+    // ereport! at ERROR level does not return; should it ever, this is still a failure.
+    #[allow(clippy::unreachable)]
+    {
+        unreachable!("ereport(ERROR) returned")
     }
+}
+
+/// A SQL function's body behind the error boundary: its value, or an ERROR ([`raise`]).
+pub fn boundary<T>(f: impl FnOnce() -> Result<T, SyncError>) -> T {
+    f().unwrap_or_else(|e| raise(e))
 }
 
 impl From<OdooError> for SyncError {
@@ -157,9 +176,24 @@ impl From<OdooError> for SyncError {
     }
 }
 
+/// An error of SPI itself (what pgrx checks before or after Postgres runs a statement; an
+/// error Postgres raises while running it is caught as such, with its own SQLSTATE: see
+/// `from_caught`), with the SQLSTATE of its kind.
 impl From<pgrx::spi::SpiError> for SyncError {
     fn from(e: pgrx::spi::SpiError) -> SyncError {
-        SyncError::new(state::INTERNAL, format!("SPI: {e}"))
+        use pgrx::datum::TryFromDatumError;
+        use pgrx::spi::{SpiError, SpiErrorCodes};
+        let sqlstate = match &e {
+            SpiError::DatumError(TryFromDatumError::IncompatibleTypes { .. }) => state::DATATYPE_MISMATCH,
+            SpiError::DatumError(_) => state::UNDEFINED_COLUMN,
+            // A statement given the wrong number of arguments: as Postgres says of a client's.
+            SpiError::PreparedStatementArgumentMismatch { .. } => state::PROTOCOL_VIOLATION,
+            SpiError::CursorNotFound(_) => state::INVALID_CURSOR_NAME,
+            SpiError::SpiError(SpiErrorCodes::RelNotFound) => state::UNDEFINED_TABLE,
+            SpiError::SpiError(SpiErrorCodes::Transaction) => state::INVALID_TRANSACTION_STATE,
+            SpiError::SpiError(_) | SpiError::InvalidPosition | SpiError::NoTupleTable => state::INTERNAL,
+        };
+        SyncError::new(sqlstate, format!("SPI: {e}"))
     }
 }
 

@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 
 use crate::catalog;
 use crate::engine::{self, Invocation, Job, JobArgs};
-use crate::errors::{state, SyncError};
+use crate::errors::{self, state, SyncError};
 
 const JOB_FUNCTION: &str = "scrap_sga_job_main";
 
@@ -32,7 +32,7 @@ pub fn extension_owner() -> Result<(pg_sys::Oid, String), SyncError> {
 
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 fn run_job(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> i64 {
-    start_and_wait(job, model, odoo_id).unwrap_or_else(|e| e.raise())
+    errors::boundary(|| start_and_wait(job, model, odoo_id))
 }
 
 fn start_and_wait(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> Result<i64, SyncError> {
@@ -54,7 +54,7 @@ fn start_and_wait(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> Resul
     // SAFETY: as above.
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         return Err(SyncError::new(
-            state::ACTIVE_TRANSACTION,
+            state::INVALID_TRANSACTION_STATE,
             "scrap_sga.sync() needs READ COMMITTED: at REPEATABLE READ or SERIALIZABLE this transaction could not see what the sync wrote",
         ));
     }

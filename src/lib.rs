@@ -12,6 +12,7 @@
 //! * `interrupt`: being told to stop, in one place.
 //! * `listing`: Odoo's `(id, write_date)` pairs as SQL reads them.
 //! * `txn`: transactions that can fail without ending the worker.
+//! * `values`: Odoo's ids and times as Postgres values, and back.
 //! * `errors`: one error type, with the SQLSTATE each error is raised with.
 //!
 //! The Odoo client, the field mapping and the batch sizes live in the `scrap_sga_core` crate:
@@ -29,6 +30,7 @@ mod listing;
 mod scheduler;
 mod settings;
 mod txn;
+mod values;
 mod verify;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -101,7 +103,8 @@ mod tests {
         use crate::catalog::retry_queue::{Queued, RetryQueue};
         let failed = |attempts: i32| {
             Spi::run(&format!("UPDATE scrap_sga.failed_record SET attempts = {attempts} WHERE model = 'dimagaz.bc' AND odoo_id = 7")).unwrap();
-            RetryQueue::put("dimagaz.bc", 1, &[Queued { id: 7, sqlstate: "22P02", error: "a value that never fits", write_date: None }]).unwrap();
+            let id = scrap_sga_core::ids::OdooId::from_column(7);
+            RetryQueue::put("dimagaz.bc", 1, &[Queued { id, sqlstate: "22P02", error: "a value that never fits", write_date: None }]).unwrap();
             Spi::get_two::<i32, f64>(
                 "SELECT attempts, extract(epoch FROM next_attempt_at - last_failed_at)::float8 FROM scrap_sga.failed_record WHERE model = 'dimagaz.bc' AND odoo_id = 7",
             )
@@ -176,8 +179,8 @@ mod tests {
     #[pg_test]
     fn a_page_newer_than_the_mirror_reads_the_same_ids_in_rust_as_in_sql() {
         use crate::catalog::retry_queue::RetryQueue;
-        use crate::catalog::run_log::timestamptz;
         use crate::listing::{json_arg, to_read_sql, Listed};
+        use crate::values::timestamptz;
         use scrap_sga_core::odoo::time::OdooTime;
         let plan = mapping::plan_model(&[field("id", "integer"), field("write_date", "datetime")], &mapping::Choices::default()).unwrap();
         Spi::run(&create_table_sql("public.t_pairs", &plan)).unwrap();
@@ -213,7 +216,7 @@ mod tests {
                 let in_rust = listed.ids_if_all_newer(newest.map(|n| n.into_inner()), recheck.unwrap().into_inner());
                 assert_eq!(in_rust.is_some(), all_newer || newest.is_none(), "{pairs}");
                 if let Some(ids) = in_rust {
-                    assert_eq!(ids, in_sql, "{pairs} with newest {newest:?}");
+                    assert_eq!(ids.into_iter().map(scrap_sga_core::ids::OdooId::get).collect::<Vec<_>>(), in_sql, "{pairs} with newest {newest:?}");
                 }
             }
         }

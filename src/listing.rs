@@ -4,6 +4,7 @@
 //! pair newer than the mirror, after a bulk write).
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
+use scrap_sga_core::ids::{record_id, OdooId};
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::{json, Map, Value};
 
@@ -34,6 +35,11 @@ impl<'a> Listed<'a> {
         Listed { records, written: records.iter().map(OdooTime::write_date_of).collect() }
     }
 
+    /// How many pairs, as the run log counts them.
+    pub fn count(&self) -> i64 {
+        i64::try_from(self.records.len()).unwrap_or(i64::MAX)
+    }
+
     /// The newest write_date listed.
     pub fn newest(&self) -> Option<OdooTime> {
         self.written.iter().flatten().max().copied()
@@ -43,7 +49,7 @@ impl<'a> Listed<'a> {
     /// the document says so (`Z`), or Postgres would read them in the session's time zone.
     pub fn document(&self) -> String {
         let pairs: Vec<Value> = self.records.iter().zip(&self.written).map(|(r, w)| json!({"id": r.get("id"), "write_date": w.map(|t| format!("{t}Z"))})).collect();
-        serde_json::to_string(&pairs).expect("JSON values serialize")
+        Value::Array(pairs).to_string()
     }
 
     /// The page's ids, in order, when every pair was written after `newest` (the mirror's
@@ -52,14 +58,14 @@ impl<'a> Listed<'a> {
     /// pair's write_date, nor is the retry queue asked about it: what [`to_read_sql`] returns for
     /// it (pg_test `a_page_newer_than_the_mirror_reads_the_same_ids_in_rust_as_in_sql`).
     /// Answering it here spares a statement per page after a bulk write.
-    pub fn ids_if_all_newer(&self, newest: Option<i64>, from: i64) -> Option<Vec<i32>> {
+    pub fn ids_if_all_newer(&self, newest: Option<i64>, from: i64) -> Option<Vec<OdooId>> {
         let mut ids = Vec::with_capacity(self.records.len());
         for (r, w) in self.records.iter().zip(&self.written) {
             let written = (*w)?.pg_micros();
             if written < from || newest.is_some_and(|n| written <= n) {
                 return None;
             }
-            ids.push(i32::try_from(r.get("id")?.as_i64()?).ok()?);
+            ids.push(record_id(r)?);
         }
         ids.sort_unstable();
         Some(ids)
@@ -101,6 +107,10 @@ mod tests {
         OdooTime::parse(text).unwrap().pg_micros()
     }
 
+    fn as_ints(ids: Option<Vec<OdooId>>) -> Option<Vec<i32>> {
+        ids.map(|v| v.into_iter().map(OdooId::get).collect())
+    }
+
     #[test]
     fn a_page_says_its_newest_write_and_its_pairs_in_utc() {
         let p = page(&[(json!(7), json!("2026-01-01 10:00:01")), (json!(3), json!("2026-01-01 10:00:05")), (json!(4), json!(false))]);
@@ -116,9 +126,9 @@ mod tests {
     #[test]
     fn a_page_newer_than_the_mirror_is_read_whole_in_id_order() {
         let p = page(&[(json!(7), json!("2026-01-01 10:00:01")), (json!(3), json!("2026-01-01 10:00:05"))]);
-        assert_eq!(Listed::of(&p).ids_if_all_newer(Some(at("2026-01-01 10:00:00")), at("2026-01-01 09:00:00")), Some(vec![3, 7]));
-        assert_eq!(Listed::of(&p).ids_if_all_newer(None, at("2026-01-01 10:00:01")), Some(vec![3, 7]));
-        assert_eq!(Listed::of(&[]).ids_if_all_newer(Some(0), 0), Some(vec![]));
+        assert_eq!(as_ints(Listed::of(&p).ids_if_all_newer(Some(at("2026-01-01 10:00:00")), at("2026-01-01 09:00:00"))), Some(vec![3, 7]));
+        assert_eq!(as_ints(Listed::of(&p).ids_if_all_newer(None, at("2026-01-01 10:00:01"))), Some(vec![3, 7]));
+        assert_eq!(as_ints(Listed::of(&[]).ids_if_all_newer(Some(0), 0)), Some(vec![]));
     }
 
     #[test]

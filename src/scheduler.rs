@@ -180,8 +180,8 @@ pub extern "C-unwind" fn scrap_sga_scheduler_main(_arg: pg_sys::Datum) {
         if interrupt::pending() {
             break;
         }
-        told_to_wait = outcomes.iter().filter_map(|o| o.error.as_ref()?.odoo.as_ref()?.retry_after()).max().unwrap_or(Duration::ZERO);
-        failures = if outcomes.iter().any(|o| o.error.is_some()) { failures.saturating_add(1).min(16) } else { 0 };
+        told_to_wait = outcomes.iter().filter_map(|o| o.as_ref().err()?.odoo.as_ref()?.retry_after()).max().unwrap_or(Duration::ZERO);
+        failures = if outcomes.iter().any(Result::is_err) { failures.saturating_add(1).min(16) } else { 0 };
     }
     // Exit code 1: the postmaster restarts us after RESTART_AFTER, unless the cluster is stopping.
     set_state("stopped", None, failures);

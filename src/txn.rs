@@ -17,9 +17,8 @@ pub fn in_transaction<R>(f: impl FnOnce() -> Result<R, SyncError>) -> Result<R, 
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let mut f = Some(f);
     let result = PgTryBuilder::new(AssertUnwindSafe(|| {
-        let r = (f.take().unwrap())();
+        let r = f();
         if r.is_ok() {
             // SAFETY: the transaction and snapshot started above, still current.
             unsafe {

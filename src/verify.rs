@@ -6,22 +6,15 @@
 //! answer.
 use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
-use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, connection, ModelConf};
-use crate::engine::{self, Event, Listing, Session};
+use crate::engine::{self, Event, Listing, Session, SharedSizer};
 use crate::listing::{json_arg, Listed, PAIRS};
-use crate::errors::SyncError;
+use crate::errors::{self, SyncError};
 
 const PAGE: usize = 10_000;
 
 type Row = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>);
-
-/// Raise `e`, unless the statement was cancelled: then Postgres' own cancellation error.
-fn raise(e: SyncError) -> ! {
-    pgrx::check_for_interrupts!();
-    e.raise()
-}
 
 // pgrx takes the result's column names from this signature as written: a type alias (`Row`
 // above, without the names) would hide them from the SQL it generates.
@@ -40,14 +33,16 @@ fn verify(
         name!(detail, Option<String>),
     ),
 > {
-    let models = catalog::models::models(only_model).unwrap_or_else(|e| raise(e));
-    // Inside the caller's transaction: what is found out about the server is not kept.
-    let mut session = Session::new(connection::load(crate::budget::pace), false);
-    let mut rows: Vec<Row> = Vec::new();
-    for m in &models {
-        verify_model(&mut session, m, &mut rows).unwrap_or_else(|e| raise(e));
-    }
-    TableIterator::new(rows)
+    TableIterator::new(errors::boundary(|| {
+        let models = catalog::models::models(only_model)?;
+        // Inside the caller's transaction: what is found out about the server is not kept.
+        let mut session = Session::new(connection::load(crate::budget::pace), false);
+        let mut rows: Vec<Row> = Vec::new();
+        for m in &models {
+            verify_model(&mut session, m, &mut rows)?;
+        }
+        Ok(rows)
+    }))
 }
 
 fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Result<(), SyncError> {
@@ -97,11 +92,11 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     // Ids and write dates only: an empty field list would make Odoo send every field.
     let fields = vec![if has_write_date { "write_date" } else { "id" }.to_owned()];
     let listing = Listing { model: m.model.clone(), fields, domain: vec![], what: "verify listing", sets_aside: false, parked: vec![] };
-    let sizer = Arc::new(Mutex::new(scrap_sga_core::batch::BatchSizer::new(PAGE, u64::MAX, None)));
+    let sizer = SharedSizer::pairs(PAGE);
     let mut odoo_count = 0i64;
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {
         let Event::Page(page) = event else { return Ok(()) };
-        odoo_count += page.records.len() as i64;
+        odoo_count += i64::try_from(page.records.len()).unwrap_or(i64::MAX);
         let doc = Listed::of(&page.records).document();
         Spi::connect(|c| -> Result<(), SyncError> {
             for r in c.select(&compare(page.span), None, &[json_arg(&doc)])? {

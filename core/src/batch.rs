@@ -34,6 +34,8 @@ impl BatchSizer {
 
     /// Records to ask for in the next request.
     pub fn next(&self) -> usize {
+        // A float to a count: `as` saturates, and the result is clamped below.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let by_weight = if self.bytes_per_record > 0.0 { (self.target_bytes as f64 / self.bytes_per_record) as usize } else { self.max };
         self.current.min(by_weight).clamp(1, self.max)
     }
@@ -70,7 +72,10 @@ impl BatchSizer {
     /// What to remember for the next run: the size of the last full page that passed (else the
     /// size reached), and a record's weight. The size grown to after it was never tried.
     pub fn remembered(&self) -> (usize, u64) {
-        (self.worked.unwrap_or(self.current), self.bytes_per_record.round() as u64)
+        // A weight of at least 0 bytes: `as` saturates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let weight = self.bytes_per_record.round() as u64;
+        (self.worked.unwrap_or(self.current), weight)
     }
 }
 

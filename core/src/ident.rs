@@ -12,14 +12,11 @@ pub const MAX_IDENT_BYTES: usize = 63;
 /// A field name is accepted if it looks like a Python identifier made of ASCII letters,
 /// digits and underscores (which every Odoo field name is), and fits in `max_bytes`.
 pub fn valid_field_name(name: &str, max_bytes: usize) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty name".into());
-    }
     if name.len() > max_bytes {
         return Err(format!("longer than {max_bytes} bytes"));
     }
     let mut chars = name.chars();
-    let first = chars.next().unwrap();
+    let Some(first) = chars.next() else { return Err("empty name".into()) };
     if !(first.is_ascii_alphabetic() || first == '_') {
         return Err("must start with a letter or an underscore".into());
     }

@@ -183,6 +183,18 @@ pub struct Choices {
     pub copy_computed: BTreeSet<String>,
     /// Fields not to read, with the reason: left out by a DBA, or not readable by the sync user.
     pub left_out: BTreeMap<String, String>,
+    /// Those of `left_out` that are left out only because the sync user could not read them.
+    pub unreadable: BTreeSet<String>,
+}
+
+impl Choices {
+    /// The sync user may read `field` again: it is no longer left out for that (a field the DBA
+    /// left out stays out).
+    pub fn readable_again(&mut self, field: &str) {
+        if self.unreadable.remove(field) {
+            self.left_out.remove(field);
+        }
+    }
 }
 
 /// Decide the columns of a model from its fields. Fields Odoo does not store are skipped, except
@@ -318,14 +330,8 @@ pub fn convert_value(conversion: Conversion, v: &Value) -> Result<Value, String>
             _ => bad(),
         },
         Integer => match v {
-            Value::Number(n) if n.is_i64() => {
-                let i = n.as_i64().unwrap();
-                if i32::try_from(i).is_ok() {
-                    Ok(v.clone())
-                } else {
-                    Err(format!("{i} does not fit an integer column"))
-                }
-            }
+            Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => Ok(v.clone()),
+            Value::Number(n) if n.is_i64() => Err(format!("{n} does not fit an integer column")),
             _ => bad(),
         },
         Float => match v {
@@ -587,6 +593,18 @@ mod tests {
         // Opting in a stored field changes nothing.
         let plan = plan_model(&fields, &opted(&["ok"])).unwrap();
         assert!(plan.computed_field_names().is_empty());
+    }
+
+    #[test]
+    fn a_field_readable_again_is_planned_unless_the_dba_left_it_out() {
+        let mut choices = Choices::default();
+        choices.left_out.insert("scan".into(), "left out by the DBA".into());
+        choices.left_out.insert("tag_ids".into(), "the sync user may not read it".into());
+        choices.unreadable.insert("tag_ids".into());
+        choices.readable_again("tag_ids");
+        choices.readable_again("scan");
+        assert_eq!(choices.left_out.keys().collect::<Vec<_>>(), ["scan"]);
+        assert!(choices.unreadable.is_empty());
     }
 
     #[test]

@@ -140,8 +140,5 @@ fn read_secret_file(path: &str) -> Result<String, SyncError> {
 /// as the server's OS user, as the worker does, so it sees what the worker will see.
 #[pg_extern(name = "_check_secret_file", volatile, parallel_unsafe)]
 fn check_secret_file(path: &str) -> bool {
-    match read_secret_file(path) {
-        Ok(_) => true,
-        Err(e) => e.raise(),
-    }
+    crate::errors::boundary(|| read_secret_file(path).map(|_| true))
 }

@@ -54,6 +54,7 @@ pub fn choices(model: &str) -> Result<Choices, SyncError> {
             if r.get::<bool>(3)?.unwrap_or(false) {
                 choices.left_out.insert(field, EXCLUDED.into());
             } else if r.get::<bool>(4)?.unwrap_or(false) {
+                choices.unreadable.insert(field.clone());
                 choices.left_out.insert(field, r.get::<String>(5)?.unwrap_or_else(|| UNREADABLE.into()));
             }
         }

@@ -3,36 +3,16 @@
 //! and the batch size that worked. The only writer of those columns (the DBA writes the
 //! settings). Every function runs inside the caller's transaction.
 use pgrx::prelude::*;
-use scrap_sga_core::odoo::fingerprint::Fingerprint;
-use scrap_sga_core::odoo::time::OdooTime;
 
-use super::run_log::timestamptz;
+use super::run_log::Report;
 use crate::errors::SyncError;
+use crate::values::timestamptz;
 
 /// The live rows of a mirror table, as kept: how many, and the sum of their ids.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Live {
     pub rows: i64,
     pub id_sum: i64,
-}
-
-/// How far a successful run got, for the next one.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// The newest write_date copied (the cursor only moves forward).
-    pub cursor: Option<OdooTime>,
-    /// Odoo's clock when the run first read: the next window's anchor.
-    pub read_at: Option<OdooTime>,
-    /// A sync run sets the next window; a resync or retry run may only widen the recheck.
-    pub sets_window: bool,
-    /// Seconds before `read_at` whose records are read again even if listed unchanged.
-    pub recheck_secs: i64,
-    pub reconciled: bool,
-    pub computed_refreshed: bool,
-    /// The fingerprint of the window listed (from when, and what Odoo said), when it was listed.
-    pub window: Option<(OdooTime, Fingerprint)>,
-    /// See `scrap_sga.model.recheck_margin`.
-    pub recheck_margin_s: Option<f64>,
 }
 
 pub struct ModelState;
@@ -80,18 +60,18 @@ impl ModelState {
         Ok(())
     }
 
-    /// A successful run's end: the cursor only moves forward, and only once everything before
-    /// it is committed. Without Odoo's clock (no Date header), read_at is cleared and the next
-    /// window falls back on the cursor: correct, though the last seconds before it are read again
-    /// at every run until the cursor moves (an old read_at would widen the window run after run).
-    pub fn advance(model: &str, p: &Progress) -> Result<(), SyncError> {
+    /// A successful run's end: the cursor only moves forward, and only once
+    /// everything before it is committed. Without Odoo's clock (no Date header), read_at is
+    /// cleared and the next window falls back on the cursor: correct, though the last seconds
+    /// before it are read again at every run until the cursor moves (an old read_at would widen
+    /// the window run after run). A run that does not set the window may only widen the recheck.
+    pub fn advance(model: &str, r: &Report) -> Result<(), SyncError> {
         Spi::run_with_args(
             "UPDATE scrap_sga.model SET cursor = greatest(cursor, $2),
-                    recheck_from = CASE WHEN $3 THEN coalesce($5, $2) - make_interval(secs => $7)
-                                        ELSE least(recheck_from, $5 - make_interval(secs => $7)) END,
-                    read_at = CASE WHEN $3 THEN $5 ELSE read_at END,
+                    recheck_from = CASE WHEN $3 THEN $5 ELSE least(recheck_from, $5) END,
+                    read_at = CASE WHEN $3 THEN $6 ELSE read_at END,
                     reconciled_at = CASE WHEN $4 THEN now() ELSE reconciled_at END,
-                    computed_refreshed_at = CASE WHEN $6 THEN now() ELSE computed_refreshed_at END,
+                    computed_refreshed_at = CASE WHEN $7 THEN now() ELSE computed_refreshed_at END,
                     window_since = CASE WHEN $8::timestamptz IS NULL THEN window_since ELSE $8 END,
                     window_count = CASE WHEN $8::timestamptz IS NULL THEN window_count ELSE $9 END,
                     window_id_sum = CASE WHEN $8::timestamptz IS NULL THEN window_id_sum ELSE $10 END,
@@ -99,10 +79,10 @@ impl ModelState {
                     recheck_margin = coalesce(make_interval(secs => $12), recheck_margin)
              WHERE model = $1",
             &[
-                model.into(), timestamptz(p.cursor).into(), p.sets_window.into(), p.reconciled.into(), timestamptz(p.read_at).into(),
-                p.computed_refreshed.into(), (p.recheck_secs as f64).into(), timestamptz(p.window.map(|w| w.0)).into(),
-                p.window.map(|w| w.1.count).into(), p.window.map(|w| w.1.id_sum).into(), timestamptz(p.window.and_then(|w| w.1.newest)).into(),
-                p.recheck_margin_s.into(),
+                model.into(), timestamptz(r.cursor_after).into(), r.sets_window.into(), r.reconciled.into(), timestamptz(r.recheck_from).into(),
+                timestamptz(r.read_started).into(), r.computed_refreshed.into(), timestamptz(r.window.map(|w| w.0)).into(),
+                r.window.map(|w| w.1.count).into(), r.window.map(|w| w.1.id_sum).into(), timestamptz(r.window.and_then(|w| w.1.newest)).into(),
+                r.recheck_margin_s.into(),
             ],
         )?;
         Ok(())
@@ -113,7 +93,7 @@ impl ModelState {
         Spi::run_with_args(
             "UPDATE scrap_sga.model SET batch_size = $2, bytes_per_record = $3
              WHERE model = $1 AND (batch_size, bytes_per_record) IS DISTINCT FROM ($2, $3)",
-            &[model.into(), (size.min(i32::MAX as usize) as i32).into(), (bytes_per_record.min(i32::MAX as u64) as i32).into()],
+            &[model.into(), i32::try_from(size).unwrap_or(i32::MAX).into(), i32::try_from(bytes_per_record).unwrap_or(i32::MAX).into()],
         )?;
         Ok(())
     }

@@ -1,12 +1,12 @@
 //! The models to mirror, `scrap_sga.model`, as the engine reads them: settings, and the state
 //! the previous runs left (written by [`super::model_state`] only). Every function runs inside
 //! the caller's transaction.
-use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 
 use crate::errors::{state, SyncError};
+use crate::values::odoo_time;
 
 /// One row of `scrap_sga.model`, with what the engine derives from it.
 #[derive(Debug, Clone)]
@@ -48,15 +48,26 @@ impl ModelConf {
     }
 }
 
-const MODEL_COLUMNS: &str = "model_id, model, table_schema::text, table_name::text, page_size, \
-    extract(epoch FROM lookback)::bigint, cursor, recheck_from, read_at, \
-    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()), \
-    (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()), \
-    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()), audit, parallel, batch_size, bytes_per_record, \
-    window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8";
+/// What the engine reads of a row, by name. Every setting is a NOT NULL column with its default
+/// in sql/catalog.sql (the one place defaults are stated); what can be NULL is state.
+const MODEL_COLUMNS: &str = "model_id, model, table_schema::text AS table_schema, table_name::text AS table_name, page_size, \
+    extract(epoch FROM lookback)::bigint AS lookback_secs, cursor, recheck_from, read_at, \
+    (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()) AS schema_due, \
+    (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()) AS computed_due, \
+    (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()) AS reconcile_due, audit, parallel, batch_size, bytes_per_record, \
+    window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8 AS recheck_margin_s";
 
-fn time(t: Option<TimestampWithTimeZone>) -> Option<OdooTime> {
-    t.filter(TimestampWithTimeZone::is_finite).and_then(|t| OdooTime::from_pg_micros(t.into_inner()))
+/// A column the catalog declares NOT NULL: NULL there means the catalog is not what this
+/// library expects (an upgrade not run), and is said so.
+fn required<T: pgrx::datum::IntoDatum + pgrx::datum::FromDatum>(r: &pgrx::spi::SpiHeapTupleData, name: &str) -> Result<T, SyncError> {
+    r.get_by_name::<T, _>(name)?.ok_or_else(|| {
+        SyncError::new(state::INTERNAL, format!("scrap_sga.model.{name} is NULL: is the extension's catalog up to date (ALTER EXTENSION scrap_sga UPDATE)?"))
+    })
+}
+
+/// A positive count of the catalog (a CHECK keeps it so) as a size.
+fn size(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(1).max(1)
 }
 
 fn read(condition: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<ModelConf>, SyncError> {
@@ -64,28 +75,30 @@ fn read(condition: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Model
         let sql = format!("SELECT {MODEL_COLUMNS} FROM scrap_sga.model WHERE {condition} ORDER BY sync_order, model");
         let mut out = Vec::new();
         for r in c.select(&sql, None, args)? {
+            let r = &r;
+            let time_of = |name: &str| -> Result<Option<OdooTime>, SyncError> { Ok(odoo_time(r.get_by_name(name)?)) };
             out.push(ModelConf {
-                model_id: r.get::<i32>(1)?.unwrap_or_default(),
-                model: r.get::<String>(2)?.unwrap_or_default(),
-                table_schema: r.get::<String>(3)?.unwrap_or_default(),
-                table_name: r.get::<String>(4)?.unwrap_or_default(),
-                page_size: r.get::<i32>(5)?.unwrap_or(2000).max(1) as usize,
-                lookback_secs: r.get::<i64>(6)?.unwrap_or(300),
-                cursor: time(r.get(7)?),
-                recheck_from: time(r.get(8)?),
-                read_at: time(r.get(9)?),
-                schema_due: r.get::<bool>(10)?.unwrap_or(true),
-                computed_due: r.get::<bool>(11)?.unwrap_or(true),
-                reconcile_due: r.get::<bool>(12)?.unwrap_or(true),
-                audit: r.get::<bool>(13)?.unwrap_or(true),
-                parallel: r.get::<i32>(14)?.unwrap_or(1).max(1) as usize,
-                batch_size: r.get::<i32>(15)?.map(|n| n.max(1) as usize),
-                bytes_per_record: r.get::<i32>(16)?.map(|n| n.max(0) as u64),
-                window: match (time(r.get(17)?), r.get::<i64>(18)?, r.get::<i64>(19)?) {
-                    (Some(since), Some(count), Some(id_sum)) => Some((since, Fingerprint { count, id_sum, newest: time(r.get(20)?) })),
+                model_id: required(r, "model_id")?,
+                model: required(r, "model")?,
+                table_schema: required(r, "table_schema")?,
+                table_name: required(r, "table_name")?,
+                page_size: size(required(r, "page_size")?),
+                lookback_secs: required(r, "lookback_secs")?,
+                cursor: time_of("cursor")?,
+                recheck_from: time_of("recheck_from")?,
+                read_at: time_of("read_at")?,
+                schema_due: required(r, "schema_due")?,
+                computed_due: required(r, "computed_due")?,
+                reconcile_due: required(r, "reconcile_due")?,
+                audit: required(r, "audit")?,
+                parallel: size(required(r, "parallel")?),
+                batch_size: r.get_by_name::<i32, _>("batch_size")?.map(size),
+                bytes_per_record: r.get_by_name::<i32, _>("bytes_per_record")?.and_then(|n| u64::try_from(n).ok()),
+                window: match (time_of("window_since")?, r.get_by_name::<i64, _>("window_count")?, r.get_by_name::<i64, _>("window_id_sum")?) {
+                    (Some(since), Some(count), Some(id_sum)) => Some((since, Fingerprint { count, id_sum, newest: time_of("window_newest")? })),
                     _ => None,
                 },
-                recheck_margin_s: r.get::<f64>(21)?,
+                recheck_margin_s: r.get_by_name::<f64, _>("recheck_margin_s")?,
             });
         }
         Ok(out)

@@ -7,12 +7,13 @@ use pgrx::prelude::*;
 use super::model_state::Live;
 use crate::errors::SyncError;
 use crate::listing::json_arg;
+use crate::values::{id_array, ids, timestamptz};
 use scrap_sga_core::ident::literal;
-use scrap_sga_core::ids::IdRange;
+use scrap_sga_core::ids::{IdRange, OdooId};
 
 /// One record for the queue: its id, why it is there, and its write_date when known.
 pub struct Queued<'a> {
-    pub id: i32,
+    pub id: OdooId,
     pub sqlstate: &'a str,
     pub error: &'a str,
     pub write_date: Option<scrap_sga_core::odoo::time::OdooTime>,
@@ -22,27 +23,25 @@ pub struct RetryQueue;
 
 impl RetryQueue {
     /// The ids of `model`'s records due now (all of them for `all`).
-    pub fn due(model: &str, all: bool) -> Result<Vec<i32>, SyncError> {
-        Ok(Spi::get_one_with_args::<Vec<i32>>(
+    pub fn due(model: &str, all: bool) -> Result<Vec<OdooId>, SyncError> {
+        Ok(ids(Spi::get_one_with_args::<Vec<i32>>(
             "SELECT coalesce(array_agg(odoo_id ORDER BY odoo_id), '{}') FROM scrap_sga.failed_record WHERE model = $1 AND ($2 OR next_attempt_at <= now())",
             &[model.into(), all.into()],
-        )?
-        .unwrap_or_default())
+        )?))
     }
 
     /// How many records of `model` wait, and the `n` lowest and the `n` highest of their ids.
-    pub fn held(model: &str, n: i64) -> Result<(i64, Vec<i32>), SyncError> {
+    pub fn held(model: &str, n: i64) -> Result<(i64, Vec<OdooId>), SyncError> {
         let queued = Spi::get_one_with_args::<i64>("SELECT count(*) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.unwrap_or(0);
         if queued == 0 {
             return Ok((0, Vec::new()));
         }
-        let ends = Spi::get_one_with_args::<Vec<i32>>(
+        let ends = ids(Spi::get_one_with_args::<Vec<i32>>(
             "SELECT coalesce(array_agg(e.odoo_id ORDER BY e.odoo_id), '{}') FROM (
                 (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id LIMIT $2)
                 UNION (SELECT odoo_id FROM scrap_sga.failed_record WHERE model = $1 ORDER BY odoo_id DESC LIMIT $2)) e",
             &[model.into(), n.into()],
-        )?
-        .unwrap_or_default();
+        )?);
         Ok((queued, ends))
     }
 
@@ -51,10 +50,10 @@ impl RetryQueue {
     /// its arguments, and a minute times 2^38 is beyond an interval's range, which failed every
     /// run of the model from a record's 38th attempt on, about a month after it first failed.
     pub fn put(model: &str, run_id: i64, records: &[Queued]) -> Result<(), SyncError> {
-        let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
+        let ids: Vec<i32> = records.iter().map(|r| r.id.get()).collect();
         let states: Vec<&str> = records.iter().map(|r| r.sqlstate).collect();
         let errors: Vec<&str> = records.iter().map(|r| r.error).collect();
-        let write_dates: Vec<Option<pgrx::datum::TimestampWithTimeZone>> = records.iter().map(|r| super::run_log::timestamptz(r.write_date)).collect();
+        let write_dates: Vec<Option<pgrx::datum::TimestampWithTimeZone>> = records.iter().map(|r| timestamptz(r.write_date)).collect();
         Spi::run_with_args(
             "INSERT INTO scrap_sga.failed_record AS f (model, odoo_id, sqlstate, error, last_run_id, write_date)
              SELECT $1, u.id, u.state, u.error, $5, u.write_date
@@ -69,8 +68,8 @@ impl RetryQueue {
     }
 
     /// Records that were stored, or that Odoo no longer has: they leave the queue.
-    pub fn remove(model: &str, ids: &[i32]) -> Result<(), SyncError> {
-        Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), ids.to_vec().into()])?;
+    pub fn remove(model: &str, ids: &[OdooId]) -> Result<(), SyncError> {
+        Spi::run_with_args("DELETE FROM scrap_sga.failed_record WHERE model = $1 AND odoo_id = ANY($2)", &[model.into(), id_array(ids).into()])?;
         Ok(())
     }
 
@@ -131,7 +130,7 @@ impl RetryQueue {
     }
 
     /// The highest id queued for `model`.
-    pub fn highest_id(model: &str) -> Result<Option<i32>, SyncError> {
-        Ok(Spi::get_one_with_args::<i32>("SELECT max(odoo_id) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?)
+    pub fn highest_id(model: &str) -> Result<Option<OdooId>, SyncError> {
+        Ok(Spi::get_one_with_args::<i32>("SELECT max(odoo_id) FROM scrap_sga.failed_record WHERE model = $1", &[model.into()])?.map(OdooId::from_column))
     }
 }

@@ -1,12 +1,13 @@
 //! The run log, `scrap_sga.sync_run`: one row per model per run. The only writer of that table,
 //! as pg_cron's `job_metadata.c` is of `cron.job_run_details`. A run is started, its counters
 //! grow in the same transactions as the rows they count, and it ends succeeded or failed.
-use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
+use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 use std::time::Duration;
 
 use crate::errors::SyncError;
+use crate::values::{bigint, timestamptz};
 
 /// What started a run (`sync_run.trigger`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,25 +92,62 @@ impl Counts {
     }
 }
 
-/// How a run ended, besides its counters.
-#[derive(Debug, Default)]
-pub struct RunEnd<'a> {
+/// What one model's run did, whatever its end: the run-log row's last values and, for a
+/// success, what the model's state keeps for the next run (`ModelState::advance`). Built up by
+/// the run as it goes (`engine::mirror`) and handed over whole when it ends.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// How the run read Odoo; None until its steps succeeded.
     pub mode: Option<RunMode>,
-    pub protocol: Option<&'static str>,
-    pub odoo_version: Option<&'a str>,
+    /// The same counters as the run's row: each is added to both in the transaction that did
+    /// what it counts, never read back.
+    pub counts: Counts,
+    /// Requests to Odoo, answers of 429 or 503 waited for, and the time spent waiting for
+    /// answers (reading their JSON included).
     pub requests: u64,
-    /// Requests for a smaller batch after one was too heavy, and answers of 429 or 503 waited for.
-    pub splits: u64,
     pub waits: u64,
     pub odoo_time: Duration,
+    /// Time spent in the run's transactions.
     pub db_time: Duration,
-    pub cursor_after: Option<OdooTime>,
+    /// Requests for a smaller batch after one was too heavy.
+    pub splits: u64,
     pub schema_changes: Vec<String>,
+    /// The protocol spoken and the server's version, once known.
+    pub protocol: Option<&'static str>,
+    pub odoo_version: Option<String>,
+    /// Odoo's clock at the run's first answer: the next window is anchored on it.
+    pub read_started: Option<OdooTime>,
+    /// The newest write_date seen.
+    pub max_write_date: Option<OdooTime>,
+    /// The model's cursor once a successful run is over (the newest write_date copied).
+    pub cursor_after: Option<OdooTime>,
+    /// A sync run sets the next window; a resync or a retry run may only widen the recheck.
+    pub sets_window: bool,
+    /// Rows written since this time are read again by the next run (see `scrap_sga.model`).
+    pub recheck_from: Option<OdooTime>,
     pub reconciled: bool,
+    pub computed_refreshed: bool,
+    /// The fingerprint of the window listed (from when, and what Odoo said), when it was listed.
+    pub window: Option<(OdooTime, Fingerprint)>,
+    /// See `scrap_sga.model.recheck_margin`.
+    pub recheck_margin_s: Option<f64>,
+    /// The batch size that worked and what a record weighed, for the next run.
+    pub batch: Option<(usize, u64)>,
 }
 
-pub fn timestamptz(t: Option<OdooTime>) -> Option<TimestampWithTimeZone> {
-    t.and_then(|t| TimestampWithTimeZone::try_from(t.pg_micros()).ok())
+impl Report {
+    /// A second attempt within the same run (after the server was found out again): its end,
+    /// with both attempts' work, as the run's row has it.
+    pub fn then(self, mut next: Report) -> Report {
+        next.schema_changes = [self.schema_changes, next.schema_changes].concat();
+        next.counts.add(&self.counts);
+        next.requests += self.requests;
+        next.waits += self.waits;
+        next.odoo_time += self.odoo_time;
+        next.db_time += self.db_time;
+        next.splits += self.splits;
+        next
+    }
 }
 
 pub struct RunLog;
@@ -151,7 +189,7 @@ impl RunLog {
              WHERE run_id = $1",
             &[
                 run_id.into(), c.listed.into(), c.fetched.into(), c.inserted.into(), c.updated.into(), c.restored.into(), c.deleted.into(),
-                c.failed.into(), c.repaired.into(), c.parked.into(), (c.pages as i32).into(),
+                c.failed.into(), c.repaired.into(), c.parked.into(), c.pages.into(),
             ],
         )?;
         Ok(())
@@ -159,7 +197,7 @@ impl RunLog {
 
     /// The run's end, succeeded or failed (with the error), and what it changed for listeners
     /// (`LISTEN scrap_sga`), sent when the caller's transaction commits.
-    pub fn finish(run_id: i64, end: &RunEnd, error: Option<&SyncError>) -> Result<(), SyncError> {
+    pub fn finish(run_id: i64, report: &Report, error: Option<&SyncError>) -> Result<(), SyncError> {
         Spi::run_with_args(
             "UPDATE scrap_sga.sync_run SET status = CASE WHEN $2::text IS NULL THEN 'succeeded' ELSE 'failed' END,
                     finished_at = clock_timestamp(), unchanged = fetched - inserted - updated - restored - failed,
@@ -170,9 +208,10 @@ impl RunLog {
              WHERE run_id = $1",
             &[
                 run_id.into(), error.map(|e| e.sqlstate.to_string()).into(), error.map(|e| e.message.as_str()).into(),
-                (end.requests as i32).into(), (end.splits as i32).into(), (end.waits as i32).into(), end.odoo_time.as_secs_f64().into(),
-                end.db_time.as_secs_f64().into(), end.odoo_version.into(), end.protocol.into(), end.mode.map(RunMode::as_str).into(),
-                timestamptz(end.cursor_after).into(), end.schema_changes.clone().into(), end.reconciled.into(),
+                bigint(report.requests).into(), bigint(report.splits).into(), bigint(report.waits).into(), report.odoo_time.as_secs_f64().into(),
+                report.db_time.as_secs_f64().into(), report.odoo_version.as_deref().into(), report.protocol.into(),
+                report.mode.map(RunMode::as_str).into(), timestamptz(report.cursor_after).into(), report.schema_changes.clone().into(),
+                (error.is_none() && report.reconciled).into(),
             ],
         )?;
         // A failed run may have committed pages before it failed: those changes are news too.
@@ -184,6 +223,6 @@ impl RunLog {
     /// under the name asked for, so that the caller reads why.
     pub fn record_failure(invocation: i64, model: &str, trigger: Trigger, e: &SyncError) -> Result<(), SyncError> {
         let run_id = RunLog::start(invocation, model, trigger, None)?;
-        RunLog::finish(run_id, &RunEnd::default(), Some(e))
+        RunLog::finish(run_id, &Report::default(), Some(e))
     }
 }

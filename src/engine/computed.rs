@@ -7,19 +7,16 @@
 //! * a field the sync user may read again (its related model's read right was granted): its
 //!   column is filled, without reading every other field again.
 use scrap_sga_core::ids::IdRange;
-use scrap_sga_core::mapping;
-use serde_json::Value;
 
 use super::context::ModelRun;
-use super::upsert::Refresh;
+use super::mirror::upsert::Refresh;
 use super::streams::{self, Event};
-use crate::catalog::run_log::{Counts, RunLog};
 use crate::errors::SyncError;
 
 impl ModelRun<'_> {
     /// Refresh the opted-in computed fields of every record.
     pub fn refresh_computed(&mut self) -> Result<(), SyncError> {
-        let names: Vec<String> = self.mirror.plan.fields.iter().filter(|f| f.computed).map(|f| f.field.clone()).collect();
+        let names: Vec<String> = self.mirror.plan().fields.iter().filter(|f| f.computed).map(|f| f.field.clone()).collect();
         self.refresh_columns(&names, "refreshing computed fields")
     }
 
@@ -27,32 +24,16 @@ impl ModelRun<'_> {
     pub fn refresh_columns(&mut self, fields: &[String], what: &'static str) -> Result<(), SyncError> {
         // Only the fields the plan still copies: one readable again at the field check may have
         // been refused again by this run's reads since, and left out.
-        let fields: Vec<String> = fields.iter().filter(|f| self.mirror.plan.has_field(f)).cloned().collect();
+        let fields: Vec<String> = fields.iter().filter(|f| self.mirror.plan().has_field(f)).cloned().collect();
         if fields.is_empty() {
             return Ok(());
         }
-        let sub = self.mirror.plan.restricted_to(&fields);
-        let refresh = Refresh::new(&self.mirror.table, &sub);
-        let listing = self.listing(sub.field_names(), vec![], what, true);
-        let (sizer, mirror) = (self.mirror.sizer.clone(), &mut self.mirror);
-        streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {
-            let page = match event {
-                Event::Page(page) => page,
-                Event::SetAside { id, error } => return mirror.set_aside(id, &error),
-            };
-            let fetched = page.records.len() as i64;
-            // A value of the wrong shape is left as it was: the record's next full read reports it.
-            let rows: Vec<Value> = page.records.iter().filter_map(|r| mapping::convert_record(&sub, r).ok()).map(Value::Object).collect();
-            let doc = serde_json::to_string(&rows).expect("JSON values serialize");
-            let run_id = mirror.run_id;
-            let changed = mirror.db.txn(|| {
-                let changed = refresh.apply(&doc, run_id).map_err(|e| e.context(format!("{}: {what}", mirror.conf.model)))?;
-                // Read and compared like any record the run reads: `unchanged` stays what it says.
-                RunLog::add(run_id, &Counts { fetched, updated: changed, ..Default::default() })?;
-                Ok(changed)
-            })?;
-            mirror.done.add(&Counts { fetched, updated: changed, ..Default::default() });
-            Ok(())
+        let refresh = Refresh::new(self.mirror.table(), self.mirror.plan().restricted_to(&fields));
+        let listing = self.listing(refresh.plan().field_names(), vec![], what, true);
+        let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
+        streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| match event {
+            Event::Page(page) => mirror.write_refresh(&refresh, &page.records, what).map(|_| ()),
+            Event::SetAside { id, error } => mirror.set_aside(id, &error),
         })
     }
 }

@@ -11,7 +11,7 @@
 //! is asked its count alone: the comparison then comes after the copy, so that the creation is
 //! already in the mirror's count.)
 use pgrx::prelude::*;
-use scrap_sga_core::ids::IdRange;
+use scrap_sga_core::ids::{IdRange, OdooId};
 
 use super::context::ModelRun;
 use super::halving::Halving;
@@ -64,9 +64,9 @@ impl OdooSet {
 impl ModelRun<'_> {
     /// Soft-delete what Odoo no longer has, when its fingerprint says there is any.
     pub fn find_deletions(&mut self) -> Result<(), SyncError> {
-        let (model, table) = (self.mirror.conf.model.clone(), self.mirror.table.clone());
+        let (model, table) = (self.model().to_owned(), self.mirror.table().to_owned());
         let odoo_total = self.odoo_set(IdRange::ALL)?;
-        let kept = self.mirror.db.txn(|| {
+        let kept = self.mirror.txn(|| {
             // The kept count, counted once when it never was.
             let live = match ModelState::live(&model)? {
                 Some(live) => live,
@@ -83,10 +83,11 @@ impl ModelRun<'_> {
         }
         // Someone other than scrap_sga may have changed the table: count it for real before
         // searching, and keep that count. The highest id known here bounds the first cut.
-        let (mirror_total, top) = self.mirror.db.txn(|| {
+        let (mirror_total, top) = self.mirror.txn(|| {
             let live = live_in(&table, IdRange::ALL)?;
             ModelState::set_live(&model, live)?;
-            let top = Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.max(RetryQueue::highest_id(&model)?).unwrap_or(0);
+            let queued = RetryQueue::highest_id(&model)?.map(OdooId::get);
+            let top = Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.max(queued).unwrap_or(0);
             Ok((plus(live, RetryQueue::missing_from(&model, &table, IdRange::ALL)?), top))
         })?;
         let halving = Halving { top };
@@ -100,7 +101,7 @@ impl ModelRun<'_> {
                 self.reconcile(range, 1)?;
                 continue;
             };
-            let mirror_left = self.mirror.db.txn(|| mirror_set(&model, &table, left))?;
+            let mirror_left = self.mirror.txn(|| mirror_set(&model, &table, left))?;
             let odoo_left = self.odoo_set(left)?;
             todo.push((right, odoo.minus(odoo_left), Live { rows: mirror.rows - mirror_left.rows, id_sum: mirror.id_sum - mirror_left.id_sum }));
             todo.push((left, odoo_left, mirror_left));

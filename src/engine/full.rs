@@ -9,10 +9,10 @@ use crate::errors::SyncError;
 
 impl ModelRun<'_> {
     pub fn copy_all(&mut self) -> Result<(), SyncError> {
-        let listing = self.listing(self.mirror.plan.field_names(), vec![], "search_read", true);
-        let parallel = self.mirror.conf.parallel;
+        let listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
+        let parallel = self.mirror.conf().parallel;
         let ranges = streams::split(self.remote, &listing, IdRange::ALL, parallel)?;
-        let (sizer, mirror) = (self.mirror.sizer.clone(), &mut self.mirror);
+        let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
         streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);

@@ -35,17 +35,23 @@ use scrap_sga_core::odoo::fingerprint::Fingerprint;
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::json;
 
-use super::context::{Mirror, ModelRun};
+use super::context::ModelRun;
 use super::halving::Halving;
-use super::streams::{self, Event};
+use super::streams::{self, Event, SharedSizer};
 use crate::catalog::retry_queue::RetryQueue;
-use crate::catalog::run_log::{timestamptz, Counts, RunLog};
+use crate::catalog::run_log::Counts;
 use crate::errors::SyncError;
 use crate::interrupt;
 use crate::listing::{json_arg, to_read_sql, Listed};
+use crate::values::{ids, odoo_time, timestamptz};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
+
+/// Seconds before the previous read whose records the next run reads again, if they were
+/// copied as soon (see `scrap_sga.model.recheck_from` and `recheck_margin`): two writes within
+/// one second carry the same write_date.
+pub const RECHECK_SECS: i64 = 2;
 
 /// The window of a run. A record waiting in the retry queue is left to its retry while its
 /// write_date stays what it was when it failed, except in the recheck.
@@ -80,13 +86,15 @@ impl ModelRun<'_> {
         // A fingerprint taken within the same seconds as the window's newest write cannot be
         // trusted as the next run's baseline: another record of the window rewritten in that
         // second after it keeps its count, ids and newest write_date. The next run lists again.
-        let margin = super::RECHECK_SECS + self.mirror.skew_s.ceil() as i64 + 1;
+        // Whole seconds of a skew measured in whole seconds.
+        #[allow(clippy::cast_possible_truncation)]
+        let margin = RECHECK_SECS + self.mirror.skew_s().ceil() as i64 + 1;
         let settled = |fp: &Fingerprint| match (fp.newest, taken_at) {
             (Some(newest), Some(at)) => at.seconds_since(newest) > margin,
             (None, _) => true,
             (Some(_), None) => false,
         };
-        self.mirror.window = fingerprint.filter(settled).map(|fp| (window.since, fp));
+        self.mirror.note_window(fingerprint.filter(settled).map(|fp| (window.since, fp)));
         // What was written since the previous run read is listed whole: a fingerprint cannot
         // tell a record rewritten in the second of another write from the copy of its first write.
         // Before that, only late commits can have changed the window: it is compared with the
@@ -119,14 +127,14 @@ impl ModelRun<'_> {
     /// SQL, and read the records that are new, changed, soft-deleted here, or to be checked again.
     fn list_window(&mut self, window: &Window, domain: Vec<serde_json::Value>, ranges: Vec<IdRange>) -> Result<(), SyncError> {
         let model = self.model().to_owned();
-        let t = self.mirror.table.clone();
+        let t = self.mirror.table().to_owned();
         // A pair written after the mirror's newest row, as it was before this listing, is read
         // without looking its id up (`to_read_sql`); a page of only such pairs (written since
         // the recheck) is not even sent to SQL (`Listed::ids_if_all_newer`).
-        let newest = self.mirror.db.txn(|| Ok(Spi::get_one::<TimestampWithTimeZone>(&format!("SELECT max(write_date) FROM ONLY {t}"))?))?;
+        let newest = self.mirror.txn(|| Ok(Spi::get_one::<TimestampWithTimeZone>(&format!("SELECT max(write_date) FROM ONLY {t}"))?))?;
         let to_read_sql = to_read_sql(&t, &RetryQueue::waiting_sql(&model, "o.id", "o.write_date"));
         let listing = self.listing(vec!["write_date".into()], domain, "listing changes", false);
-        let pairs = Mirror::pair_sizer(LIST_PAGE);
+        let pairs = SharedSizer::pairs(LIST_PAGE);
         let (mirror, recheck, margin) = (&mut self.mirror, timestamptz(window.recheck_from), window.recheck_margin_s);
         streams::fetch(self.remote, &listing, ranges, 1, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
@@ -135,24 +143,22 @@ impl ModelRun<'_> {
             let written = listed.newest();
             mirror.note_skew(page.answered_at, written);
             mirror.note_write_date(written);
-            let counts = Counts { listed: page.records.len() as i64, ..Default::default() };
-            let run_id = mirror.run_id;
+            let counts = Counts { listed: listed.count(), ..Default::default() };
             // A page of pairs all newer than the mirror is answered in Rust: no statement, and no
             // document of its pairs. Another page's document is made before the transaction:
             // writing it is not database work.
             let all_newer = recheck.and_then(|from| listed.ids_if_all_newer(newest.map(|n| n.into_inner()), from.into_inner()));
-            let doc = all_newer.is_none().then(|| listed.document());
-            let to_read: Vec<i32> = mirror.db.txn(|| {
-                RunLog::add(run_id, &counts)?;
-                match (all_newer, &doc) {
-                    (Some(ids), _) => Ok(ids),
-                    (None, Some(doc)) => {
-                        Ok(Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(doc), recheck.into(), margin.into(), newest.into()])?.unwrap_or_default())
-                    }
-                    (None, None) => unreachable!("a page not answered in Rust has its document"),
+            let (to_read, doc) = match all_newer {
+                Some(ids) => (mirror.counted(|| Ok((ids, counts)))?, None),
+                None => {
+                    let doc = listed.document();
+                    let to_read = mirror.counted(|| {
+                        let found = Spi::get_one_with_args::<Vec<i32>>(&to_read_sql, &[json_arg(&doc), recheck.into(), margin.into(), newest.into()])?;
+                        Ok((ids(found), counts))
+                    })?;
+                    (to_read, Some(doc))
                 }
-            })?;
-            mirror.done.add(&counts);
+            };
             mirror.read_listed(remote, &to_read, "read", &listed, doc.as_deref())
         })?;
         self.mirror.count_splits(&pairs);
@@ -164,8 +170,8 @@ impl ModelRun<'_> {
     /// agree; else the ranges that differ, halved down to leaves (`halving`), in id order. What a
     /// fingerprint cannot tell apart (see `Fingerprint`) waits for the reconcile.
     fn differing_ranges(&mut self, written: &[serde_json::Value], since: OdooTime, until: OdooTime) -> Result<Vec<IdRange>, SyncError> {
-        let (model, table) = (self.model().to_owned(), self.mirror.table.clone());
-        let top = self.mirror.db.txn(|| Ok(Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.unwrap_or(0)))?;
+        let (model, table) = (self.model().to_owned(), self.mirror.table().to_owned());
+        let top = self.mirror.txn(|| Ok(Spi::get_one::<i32>(&format!("SELECT max(id) FROM ONLY {table}"))?.unwrap_or(0)))?;
         let halving = Halving { top };
         let mut todo = vec![IdRange::ALL];
         let mut leaves = Vec::new();
@@ -179,7 +185,7 @@ impl ModelRun<'_> {
                 leaves.push(range);
                 continue;
             };
-            let mirror = self.mirror.db.txn(|| window_fingerprint(&table, since, until, range))?;
+            let mirror = self.mirror.txn(|| window_fingerprint(&table, since, until, range))?;
             if odoo == mirror {
                 continue;
             }
@@ -211,36 +217,35 @@ impl ModelRun<'_> {
     /// the same second followed (the recheck), when the window itself is not listed.
     fn recheck(&mut self, window: &Window) -> Result<(), SyncError> {
         let Some(from) = window.recheck_from else { return Ok(()) };
-        let t = self.mirror.table.clone();
+        let t = self.mirror.table().to_owned();
         let (from, margin) = (timestamptz(Some(from)), window.recheck_margin_s);
-        let ids = self.mirror.db.txn(|| {
-            Ok(Spi::get_one_with_args::<Vec<i32>>(
+        let to_read = self.mirror.txn(|| {
+            Ok(ids(Spi::get_one_with_args::<Vec<i32>>(
                 &format!(
                     "SELECT coalesce(array_agg(id ORDER BY id), '{{}}') FROM {t}
                      WHERE write_date >= $1 AND sga_deleted_at IS NULL
                        AND ($2::float8 IS NULL OR write_date + make_interval(secs => $2) >= sga_synced_at)"
                 ),
                 &[from.into(), margin.into()],
-            )?
-            .unwrap_or_default())
+            )?))
         })?;
-        if !ids.is_empty() {
-            self.read_ids(&ids, "recheck")?;
+        if !to_read.is_empty() {
+            self.read_ids(&to_read, "recheck")?;
         }
         Ok(())
     }
 }
 
 /// The mirror's fingerprint of its live rows written in `[since, until)` in `range`,
-/// in the terms of Odoo's: count, sum of ids, newest write_date to the second in UTC.
+/// in the terms of Odoo's: count, sum of ids, newest write_date to the second.
 fn window_fingerprint(table: &str, since: OdooTime, until: OdooTime, range: IdRange) -> Result<Fingerprint, SyncError> {
-    let (count, id_sum, newest) = Spi::get_three_with_args::<i64, i64, String>(
+    let (count, id_sum, newest) = Spi::get_three_with_args::<i64, i64, TimestampWithTimeZone>(
         &format!(
-            "SELECT count(*), coalesce(sum(id), 0)::bigint, to_char(max(write_date) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+            "SELECT count(*), coalesce(sum(id), 0)::bigint, date_trunc('second', max(write_date))
              FROM ONLY {table} WHERE write_date >= $1 AND write_date < $2 AND sga_deleted_at IS NULL AND {}",
             range.sql("id")
         ),
         &[timestamptz(Some(since)).into(), timestamptz(Some(until)).into()],
     )?;
-    Ok(Fingerprint { count: count.unwrap_or(0), id_sum: id_sum.unwrap_or(0), newest: newest.as_deref().and_then(OdooTime::parse) })
+    Ok(Fingerprint { count: count.unwrap_or(0), id_sum: id_sum.unwrap_or(0), newest: odoo_time(newest) })
 }

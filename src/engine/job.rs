@@ -1,7 +1,6 @@
-//! What an invocation is asked to do, how a job worker is told (by value, in the worker's
-//! `bgw_extra`), and what each model's run came to.
+//! What an invocation is asked to do, and how a job worker is told (by value, in the worker's
+//! `bgw_extra`).
 use crate::catalog::run_log::Trigger;
-use crate::errors::SyncError;
 
 /// What an invocation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +71,9 @@ impl JobArgs {
     /// something else, or as someone else (role 0 would be the bootstrap superuser).
     pub fn from_bytes(b: &[u8]) -> Option<JobArgs> {
         let b: &[u8; Self::LEN] = b.get(..Self::LEN)?.try_into().ok()?;
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-        let i32_at = |i: usize| i32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        let four = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        let u32_at = |i: usize| u32::from_le_bytes(four(i));
+        let i32_at = |i: usize| i32::from_le_bytes(four(i));
         let job = match (b[8], i32_at(13)) {
             (1, _) => Job::Sync,
             (2, _) => Job::FullResync,
@@ -110,13 +110,6 @@ impl Invocation {
             (false, Job::RetryFailed) => Trigger::ResyncFailed,
         }
     }
-}
-
-/// What one model's run came to (a model whose run another one was doing is skipped, and came
-/// to nothing). The run log has the rest.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub error: Option<SyncError>,
 }
 
 #[cfg(test)]

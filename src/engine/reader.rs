@@ -2,12 +2,13 @@
 //! and the retry queue all do once they know which records to read. One loop, so that each of
 //! them adapts its batches, sets aside what cannot be fetched, notes Odoo's clock and stops alike.
 use scrap_sga_core::batch::CulpritSearch;
-use scrap_sga_core::ids::record_id;
+use scrap_sga_core::ids::{record_id, OdooId};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::OdooError;
 use std::borrow::Cow;
 
-use super::context::{Mirror, ModelRun};
+use super::context::ModelRun;
+use super::mirror::Mirror;
 use super::remote::Remote;
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
@@ -16,7 +17,7 @@ use crate::listing::Listed;
 
 impl ModelRun<'_> {
     /// [`Mirror::read_ids`] through this run's remote.
-    pub fn read_ids(&mut self, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
+    pub fn read_ids(&mut self, ids: &[OdooId], what: &str) -> Result<Vec<OdooId>, SyncError> {
         self.mirror.read_ids(self.remote, ids, what)
     }
 }
@@ -26,12 +27,12 @@ impl Mirror {
     /// made one): read the records it showed to be read, then tell the retry queue which records
     /// were listed (see `RetryQueue::note_listed`). A listing page answered without SQL
     /// (`Listed::ids_if_all_newer`) has no document: it is made here only if the queue needs it.
-    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[i32], what: &str, listed: &Listed<'_>, doc: Option<&str>) -> Result<(), SyncError> {
+    pub fn read_listed(&mut self, remote: &mut Remote, to_read: &[OdooId], what: &str, listed: &Listed<'_>, doc: Option<&str>) -> Result<(), SyncError> {
         self.read_ids(remote, to_read, what)?;
-        if self.queue_in_use {
-            let model = self.conf.model.clone();
+        if self.queue_in_use() {
+            let model = self.model().to_owned();
             let doc = doc.map_or_else(|| Cow::Owned(listed.document()), Cow::Borrowed);
-            self.db.txn(|| RetryQueue::note_listed(&model, &doc))?;
+            self.txn(|| RetryQueue::note_listed(&model, &doc))?;
         }
         Ok(())
     }
@@ -43,16 +44,16 @@ impl Mirror {
     /// read well. Returns the ids Odoo has: those it returned (`read` silently leaves out those
     /// it no longer has), and those set aside, which it has but could not send. Callers
     /// soft-delete the others. `what` names the step.
-    pub fn read_ids(&mut self, remote: &mut Remote, ids: &[i32], what: &str) -> Result<Vec<i32>, SyncError> {
-        let names = self.plan.field_names();
+    pub fn read_ids(&mut self, remote: &mut Remote, ids: &[OdooId], what: &str) -> Result<Vec<OdooId>, SyncError> {
+        let names = self.plan().field_names();
         let mut found = Vec::with_capacity(ids.len());
-        let (mut search, mut set_aside, mut good) = (CulpritSearch::default(), vec![], None);
+        let (mut search, mut set_aside, mut good): (CulpritSearch, Vec<OdooId>, Option<OdooId>) = (CulpritSearch::default(), vec![], None);
         let mut pos = 0;
         while pos < ids.len() {
             interrupt::check()?;
-            let n = search.limit(self.sizer.lock().unwrap().next()).min(ids.len() - pos);
+            let n = search.limit(self.sizer().with(|s| s.next())).min(ids.len() - pos);
             let chunk = &ids[pos..pos + n];
-            let model = self.conf.model.clone();
+            let model = self.model().to_owned();
             let failed = |e: &OdooError| SyncError::from_odoo(e).context(format!("{model}: {what}, ids {} to {}", chunk[0], chunk[n - 1]));
             let page = match remote.read(&model, chunk.to_vec(), names.clone()) {
                 Ok(page) => page,
@@ -64,7 +65,7 @@ impl Mirror {
                         search.failed(n)
                     } else if e.is_too_heavy() && remote.answers_small_requests(&model) {
                         if n > 1 {
-                            self.sizer.lock().unwrap().refused(n, &e);
+                            self.sizer().with(|s| s.refused(n, &e));
                         }
                         n == 1
                     } else {
@@ -74,7 +75,7 @@ impl Mirror {
                         continue;
                     }
                     set_aside.push(chunk[0]);
-                    if its_own && !remote.others_read_well(&model, names.clone(), good, set_aside.clone(), self.parked.clone()).map_err(|e| failed(&e))? {
+                    if its_own && !remote.others_read_well(&model, names.clone(), good, set_aside.clone(), self.parked().to_vec()).map_err(|e| failed(&e))? {
                         return Err(failed(&e));
                     }
                     self.set_aside(chunk[0], &e)?;
@@ -84,7 +85,7 @@ impl Mirror {
                 }
             };
             search.passed(n, n);
-            self.sizer.lock().unwrap().passed(n, page.len(), remote.last_answer_bytes());
+            self.sizer().with(|s| s.passed(n, page.len(), remote.last_answer_bytes()));
             let at = remote.server_time();
             self.note_answer(at);
             self.note_skew(at, page.iter().filter_map(OdooTime::write_date_of).max());

@@ -9,12 +9,13 @@
 use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
-use super::context::{Mirror, ModelRun};
-use crate::listing::{json_arg, Listed, PAIRS};
-use super::streams::{self, Event};
+use super::context::ModelRun;
+use super::streams::{self, Event, SharedSizer};
 use crate::catalog::retry_queue::RetryQueue;
-use crate::catalog::run_log::{Counts, RunLog};
+use crate::catalog::run_log::Counts;
 use crate::errors::SyncError;
+use crate::listing::{json_arg, Listed, PAIRS};
+use crate::values::ids;
 
 /// Pairs per request: about 45 bytes each.
 const PAIR_PAGE: usize = 20_000;
@@ -22,8 +23,8 @@ const PAIR_PAGE: usize = 20_000;
 impl ModelRun<'_> {
     /// Reconcile `range` on up to `parallel` streams.
     pub fn reconcile(&mut self, range: IdRange, parallel: usize) -> Result<(), SyncError> {
-        let (model, table) = (self.mirror.conf.model.clone(), self.mirror.table.clone());
-        let by_write_date = self.mirror.plan.has_field("write_date");
+        let (model, table) = (self.model().to_owned(), self.mirror.table().to_owned());
+        let by_write_date = self.mirror.plan().has_field("write_date");
         // Rows in this page's id range that Odoo did not list. EXCEPT, not NOT EXISTS: the planner
         // cannot know how many records the JSON holds, and without statistics on the table (just
         // after a first copy) it chose a nested loop that read the listing once per row: 52 s for a
@@ -45,7 +46,7 @@ impl ModelRun<'_> {
         );
         let listing = self.listing(vec![if by_write_date { "write_date" } else { "id" }.to_owned()], vec![], "reconcile listing", false);
         let ranges = streams::split(self.remote, &listing, range, parallel)?;
-        let pairs = Mirror::pair_sizer(PAIR_PAGE);
+        let pairs = SharedSizer::pairs(PAIR_PAGE);
         let mirror = &mut self.mirror;
         streams::fetch(self.remote, &listing, ranges, parallel, &pairs, |remote, event| {
             let Event::Page(page) = event else { return Ok(()) };
@@ -54,15 +55,11 @@ impl ModelRun<'_> {
             let doc = listed.document();
             let gone = gone(page.span);
             mirror.soft_delete(&gone, 1, || vec![json_arg(&doc)])?;
-            let run_id = mirror.run_id;
-            let (to_read, repaired): (Vec<i32>, i64) = mirror.db.txn(|| {
+            let to_read = mirror.counted(|| {
                 RetryQueue::remove_unlisted(&model, page.span, &doc)?;
-                let (ids, repaired) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[json_arg(&doc)])?;
-                let repaired = repaired.unwrap_or(0);
-                RunLog::add(run_id, &Counts { listed: page.records.len() as i64, repaired, ..Default::default() })?;
-                Ok((ids.unwrap_or_default(), repaired))
+                let (found, repaired) = Spi::get_two_with_args::<Vec<i32>, i64>(&stale, &[json_arg(&doc)])?;
+                Ok((ids(found), Counts { listed: listed.count(), repaired: repaired.unwrap_or(0), ..Default::default() }))
             })?;
-            mirror.done.add(&Counts { listed: page.records.len() as i64, repaired, ..Default::default() });
             mirror.read_listed(remote, &to_read, "reconcile read", &listed, Some(&doc))
         })?;
         self.mirror.count_splits(&pairs);

@@ -10,6 +10,7 @@
 //! Postgres' globals either, and blocks every signal, so Postgres' signal handlers only ever run
 //! on the backend's thread. What crosses over is explicit: the [`Stop`] the backend's thread
 //! raises when it is told to stop, which the client reads between chunks of an answer.
+use scrap_sga_core::ids::OdooId;
 use scrap_sga_core::odoo::fingerprint::{Fingerprint, Support};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, Detected, OdooError, Settings};
@@ -164,12 +165,12 @@ impl Remote {
         }
     }
 
-    pub fn read(&mut self, model: &str, ids: Vec<i32>, fields: Vec<String>) -> Result<Page, OdooError> {
+    pub fn read(&mut self, model: &str, ids: Vec<OdooId>, fields: Vec<String>) -> Result<Page, OdooError> {
         let model = model.to_owned();
-        self.call(move |c| c.read(&model, &ids.into_iter().map(i64::from).collect::<Vec<_>>(), &fields))
+        self.call(move |c| c.read(&model, &ids, &fields))
     }
 
-    pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> Result<Vec<i64>, OdooError> {
+    pub fn search_ids(&mut self, model: &str, domain: Value, limit: Option<usize>) -> Result<Vec<OdooId>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| c.search_ids(&model, &domain, "id asc", limit))
     }
@@ -180,7 +181,7 @@ impl Remote {
     }
 
     /// The lowest and the highest id of the records in `domain` (archived included), if any.
-    pub fn id_bounds(&mut self, model: &str, domain: Value) -> Result<Option<(i64, i64)>, OdooError> {
+    pub fn id_bounds(&mut self, model: &str, domain: Value) -> Result<Option<(OdooId, OdooId)>, OdooError> {
         let model = model.to_owned();
         self.call(move |c| {
             let lowest = c.search_ids(&model, &domain, "id asc", Some(1))?;
@@ -207,7 +208,7 @@ impl Remote {
     }
 
     /// After one record alone failed: see [`others_read_well`].
-    pub fn others_read_well(&mut self, model: &str, fields: Vec<String>, good: Option<i32>, set_aside: Vec<i32>, parked: Vec<i32>) -> Result<bool, OdooError> {
+    pub fn others_read_well(&mut self, model: &str, fields: Vec<String>, good: Option<OdooId>, set_aside: Vec<OdooId>, parked: Vec<OdooId>) -> Result<bool, OdooError> {
         let model = model.to_owned();
         self.call(move |c| others_read_well(c, &model, &fields, good, &set_aside, &parked))
     }
@@ -237,7 +238,7 @@ pub fn answers_small_requests(c: &Client, model: &str) -> bool {
 /// parked at both ends of the id range would otherwise fail the check of every record between)
 /// unless the model has no other record. False only when one of them failed the same way and
 /// none read: one too heavy to read, a glitch, or no other record at all says nothing.
-pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<i32>, set_aside: &[i32], parked: &[i32]) -> Result<bool, OdooError> {
+pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option<OdooId>, set_aside: &[OdooId], parked: &[OdooId]) -> Result<bool, OdooError> {
     // What one read says: Some(true) it read well, Some(false) it failed as the record did,
     // None nothing.
     let says = |r: Result<Page, OdooError>| match r {
@@ -255,7 +256,7 @@ pub fn others_read_well(c: &Client, model: &str, fields: &[String], good: Option
     };
     // `read` leaves out a record deleted since: that says nothing.
     if let Some(id) = good {
-        if settles(c.read(model, &[i64::from(id)], fields))? {
+        if settles(c.read(model, &[id], fields))? {
             return Ok(true);
         }
     }

@@ -81,24 +81,28 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
         }
         Some(existing) => {
             for c in plan.columns() {
-                match existing.get(&c.name) {
-                    None => {
+                // A change Postgres can make without losing a value (amounts that were double
+                // precision before 0.3.0 and are numeric now): the column keeps its name, and each
+                // value becomes the decimal a fresh read would give. (A view on the column would
+                // make the ALTER fail at every run: such a column takes the last path instead.)
+                let in_place = match existing.get(&c.name).filter(|t| !same_type(t, c.pg_type)).and_then(|t| converts_in_place(t, c.pg_type)) {
+                    Some(using) if !used_by_views(&table, &c.name)? => Some(using),
+                    _ => None,
+                };
+                match (existing.get(&c.name), in_place) {
+                    (None, _) => {
                         ddl.push(format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.pg_type));
                         changes.push(format!("added column {} {}", c.name, c.pg_type));
                         needs_full_pass = true;
                     }
-                    Some(t) if converts_in_place(t, c.pg_type).is_some() && !used_by_views(&table, &c.name)? => {
-                        // A change Postgres can make without losing a value (amounts that were
-                        // double precision before 0.3.0 and are numeric now): the column keeps
-                        // its name, and each value becomes the decimal a fresh read would give.
-                        // (A view on the column would make the ALTER fail at every run: such a
-                        // column takes the path below instead.)
-                        let using = converts_in_place(t, c.pg_type).unwrap().replace("{}", &quote(&c.name));
+                    (Some(t), _) if same_type(t, c.pg_type) => {}
+                    (Some(t), Some(using)) => {
+                        let using = using.replace("{}", &quote(&c.name));
                         ddl.push("SET LOCAL extra_float_digits TO 1".into());
                         ddl.push(format!("ALTER TABLE {table} ALTER COLUMN {} TYPE {} USING {using}", quote(&c.name), c.pg_type));
                         changes.push(format!("column {} converted from {t} to {} in place (every value kept)", c.name, c.pg_type));
                     }
-                    Some(t) if !same_type(t, c.pg_type) => {
+                    (Some(t), None) => {
                         // The field's type changed in Odoo. Its old values are kept under a name in
                         // scrap_sga's reserved prefix, and a fresh column takes the new type.
                         let kept = free_name(existing, &format!("{}old_{}", mapping::META_PREFIX, c.name));
@@ -107,7 +111,6 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
                         changes.push(format!("column {} changed type from {t} to {}: old values kept in {kept}", c.name, c.pg_type));
                         needs_full_pass = true;
                     }
-                    Some(_) => {}
                 }
             }
         }
@@ -165,7 +168,14 @@ pub fn ensure_table(conf: &ModelConf, plan: &ModelPlan, mirrored: &std::collecti
 /// `name`, or `name_2`, `name_3`... whichever the table does not have yet.
 fn free_name(existing: &BTreeMap<String, String>, name: &str) -> String {
     let base: String = name.chars().take(scrap_sga_core::ident::MAX_IDENT_BYTES - 4).collect();
-    (1..).map(|i| if i == 1 { base.clone() } else { format!("{base}_{i}") }).find(|n| !existing.contains_key(n)).unwrap()
+    let mut name = base.clone();
+    for i in 2.. {
+        if !existing.contains_key(&name) {
+            break;
+        }
+        name = format!("{base}_{i}");
+    }
+    name
 }
 
 /// The table's columns that lead an index (the extension's, or one the DBA made).

@@ -47,7 +47,7 @@ impl Session {
                 }
             }
         }
-        Ok(self.remote.as_mut().expect("opened above"))
+        self.remote.as_mut().ok_or_else(|| SyncError::new(crate::errors::state::INTERNAL, "the connection to Odoo was not kept"))
     }
 
     fn open(&mut self) -> Result<Remote, SyncError> {

@@ -22,11 +22,11 @@
 //! to exit and must not wait for Odoo.
 use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use scrap_sga_core::batch::{BatchSizer, CulpritSearch};
-use scrap_sga_core::ids::{record_id, IdRange};
+use scrap_sga_core::ids::{record_id, IdRange, OdooId};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
@@ -34,6 +34,26 @@ use serde_json::Value;
 use super::remote::{answers_small_requests, block_signals, odoo_time, others_read_well, ClientCounts, Page, Remote};
 use crate::errors::SyncError;
 use crate::interrupt::{self, Stop};
+
+/// A batch sizer the streams of a listing share. A stream that panicked while holding it left
+/// it as it was between two of its own calls, which are each complete: it is used as it is.
+#[derive(Clone)]
+pub struct SharedSizer(Arc<Mutex<BatchSizer>>);
+
+impl SharedSizer {
+    pub fn new(max: usize, target_bytes: u64, remembered: Option<(usize, u64)>) -> SharedSizer {
+        SharedSizer(Arc::new(Mutex::new(BatchSizer::new(max, target_bytes, remembered))))
+    }
+
+    /// For listings of ids and write dates: `max` pairs at most (tiny records), fresh for each.
+    pub fn pairs(max: usize) -> SharedSizer {
+        SharedSizer::new(max, u64::MAX, None)
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut BatchSizer) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 /// Ranges handed out per stream: a stream that drew a dense part of the id space does not hold
 /// the others up for long, since the rest is shared out as streams come free.
@@ -52,7 +72,7 @@ pub struct Listing {
     /// ids and write dates has no such records, and fails instead.
     pub sets_aside: bool,
     /// Records set aside by earlier runs, which `others_read_well` passes over (`Mirror::parked`).
-    pub parked: Vec<i32>,
+    pub parked: Vec<OdooId>,
 }
 
 impl Listing {
@@ -73,11 +93,12 @@ pub struct RangePage {
 pub enum Event {
     Page(RangePage),
     /// A record Odoo could not serve even alone.
-    SetAside { id: i32, error: OdooError },
+    SetAside { id: OdooId, error: OdooError },
 }
 
 enum Message {
     Event(Event),
+    /// The error, and the id the stream's page started after.
     Failed(OdooError, i32),
 }
 
@@ -92,23 +113,24 @@ pub fn split(remote: &mut Remote, listing: &Listing, range: IdRange, streams: us
         .id_bounds(&listing.model, listing.domain_for(range))
         .map_err(|e| SyncError::from_odoo(&e).context(format!("{}: finding the id range to share out", listing.model)))?;
     let Some((lowest, highest)) = bounds else { return Ok(vec![range]) };
-    Ok(cut(range, lowest as i32, highest as i32, streams as i64 * RANGES_PER_STREAM))
+    Ok(cut(range, lowest.get(), highest.get(), i64::try_from(streams).unwrap_or(1) * RANGES_PER_STREAM))
 }
 
 /// `pieces` ranges covering `range`, cut at equal steps from `lowest - 1` to `highest`; the
 /// first starts where `range` does and the last ends where it does.
 fn cut(range: IdRange, lowest: i32, highest: i32, pieces: i64) -> Vec<IdRange> {
-    let from = (lowest as i64 - 1).max(range.lo as i64);
-    let step = ((highest as i64 - from) / pieces.max(1)).max(1);
+    let from = (i64::from(lowest) - 1).max(i64::from(range.lo));
+    let step = ((i64::from(highest) - from) / pieces.max(1)).max(1);
     let mut out = Vec::new();
     let mut lo = range.lo;
     for k in 1..pieces {
-        let hi = from + k * step;
-        if hi >= highest as i64 {
+        // Below `highest`, an i32: every cut fits.
+        let Ok(hi) = i32::try_from(from + k * step) else { break };
+        if hi >= highest {
             break;
         }
-        out.push(IdRange { lo, hi: Some(hi as i32) });
-        lo = hi as i32;
+        out.push(IdRange { lo, hi: Some(hi) });
+        lo = hi;
     }
     out.push(IdRange { lo, hi: range.hi });
     out
@@ -122,7 +144,7 @@ pub fn fetch(
     listing: &Listing,
     ranges: Vec<IdRange>,
     streams: usize,
-    sizer: &Arc<Mutex<BatchSizer>>,
+    sizer: &SharedSizer,
     mut each: impl FnMut(&mut Remote, Event) -> Result<(), SyncError>,
 ) -> Result<(), SyncError> {
     let streams = streams.clamp(1, ranges.len().max(1));
@@ -187,20 +209,20 @@ pub fn fetch(
 }
 
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
-fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &Mutex<BatchSizer>, stop: &Stop, tx: &SyncSender<Message>) {
+fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &SharedSizer, stop: &Stop, tx: &SyncSender<Message>) {
     let send = |m: Message| tx.send(m).is_ok();
     // Records set aside by this stream, and the last that read well: see `others_read_well`.
-    let (mut set_aside, mut good) = (Vec::new(), None);
+    let (mut set_aside, mut good): (Vec<OdooId>, Option<OdooId>) = (Vec::new(), None);
     loop {
         // Its own statement: the queue's lock must not live on through the range's pages.
-        let Some(range) = queue.lock().unwrap().pop_front() else { return };
+        let Some(range) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front() else { return };
         let mut last = range.lo;
         let mut search = CulpritSearch::default();
         loop {
             if stop.is_raised() {
                 return;
             }
-            let limit = search.limit(sizer.lock().unwrap().next());
+            let limit = search.limit(sizer.with(|s| s.next()));
             let domain = listing.domain_for(IdRange { lo: last, hi: range.hi });
             let records = match client.search_read(&listing.model, &domain, &listing.fields, "id asc", limit) {
                 Ok(r) => r,
@@ -217,7 +239,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
                             return;
                         }
                         if limit > 1 {
-                            sizer.lock().unwrap().refused(limit, &e);
+                            sizer.with(|s| s.refused(limit, &e));
                             continue;
                         }
                         // A listing of ids and write dates has no record too heavy alone.
@@ -228,7 +250,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
                     }
                     match set_alone_aside(client, listing, &domain, e, its_own, (good, &mut set_aside), &send, last) {
                         Next::After(id) => {
-                            last = id;
+                            last = id.get();
                             continue;
                         }
                         Next::RangeDone => break,
@@ -236,11 +258,11 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
                     }
                 }
             };
-            sizer.lock().unwrap().passed(limit, records.len(), client.last_answer_bytes());
+            sizer.with(|s| s.passed(limit, records.len(), client.last_answer_bytes()));
             search.passed(limit, records.len());
             let full = records.len() >= limit;
             let newest = records.iter().filter_map(record_id).max();
-            let page_last = newest.unwrap_or(last);
+            let page_last = newest.map_or(last, OdooId::get);
             good = newest.or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
             if !send(Message::Event(Event::Page(RangePage { span, records, answered_at: odoo_time(client) }))) {
@@ -257,7 +279,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
 /// Where a stream goes on after [`set_alone_aside`].
 enum Next {
     /// After this record.
-    After(i32),
+    After(OdooId),
     /// The range has no record left (the one that failed went meanwhile).
     RangeDone,
     /// The stream ends: the run failed, or nobody receives any more.
@@ -277,13 +299,13 @@ fn set_alone_aside(
     domain: &Value,
     error: OdooError,
     its_own: bool,
-    (good, set_aside): (Option<i32>, &mut Vec<i32>),
+    (good, set_aside): (Option<OdooId>, &mut Vec<OdooId>),
     send: &impl Fn(Message) -> bool,
     last: i32,
 ) -> Next {
     let id = match client.search_ids(&listing.model, domain, "id asc", Some(1)) {
-        Ok(ids) => match ids.first().and_then(|&i| i32::try_from(i).ok()) {
-            Some(id) => id,
+        Ok(ids) => match ids.first() {
+            Some(&id) => id,
             None => return Next::RangeDone,
         },
         Err(e) => {

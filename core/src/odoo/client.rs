@@ -13,6 +13,7 @@ use super::transport::{Answer, Transport};
 use super::fingerprint::{self, Fingerprint};
 use super::version::{Protocol, ProtocolChoice, ServerVersion};
 use super::{json2, jsonrpc};
+use crate::ids::OdooId;
 
 /// What [`Client::open`] found out about a server: the protocol, the version it reported, and
 /// for JSON-RPC the user id of the login. Kept by the caller, it lets the next client start
@@ -396,13 +397,18 @@ impl Client {
         self.call(&ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw))
     }
 
-    /// Ids only, archived records included.
-    pub fn search_ids(&self, model: &str, domain: &Value, order: &str, limit: Option<usize>) -> Result<Vec<i64>, OdooError> {
+    /// Ids only, archived records included. An id that is not one (a value that does not fit an
+    /// `integer`) makes the answer malformed: it is never narrowed.
+    pub fn search_ids(&self, model: &str, domain: &Value, order: &str, limit: Option<usize>) -> Result<Vec<OdooId>, OdooError> {
         let mut kw = json!({"order": order, "context": {"active_test": false}});
         if let Some(l) = limit {
             kw["limit"] = json!(l);
         }
-        self.call(&ReadCall::new(model, ReadMethod::Search, Some(domain.clone()), kw))
+        let call = ReadCall::new(model, ReadMethod::Search, Some(domain.clone()), kw);
+        let ids: Vec<Value> = self.call(&call)?;
+        ids.iter()
+            .map(|v| OdooId::from_json(v).ok_or_else(|| OdooError::Malformed { url: self.transport.shown_url.clone(), what: format!("{v} in an answer to search: not a record id") }))
+            .collect()
     }
 
     pub fn search_count(&self, model: &str, domain: &Value) -> Result<i64, OdooError> {
@@ -441,7 +447,7 @@ impl Client {
     }
 
     /// `read` silently leaves out ids that do not exist.
-    pub fn read(&self, model: &str, ids: &[i64], fields: &[String]) -> Result<Vec<Map<String, Value>>, OdooError> {
+    pub fn read(&self, model: &str, ids: &[OdooId], fields: &[String]) -> Result<Vec<Map<String, Value>>, OdooError> {
         self.call(&ReadCall::new(model, ReadMethod::Read, Some(json!(ids)), json!({"fields": fields, "context": {"active_test": false}})))
     }
 }

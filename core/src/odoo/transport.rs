@@ -161,7 +161,7 @@ impl Transport {
 
     /// `POST <url><path>` with a JSON body and extra headers (never shown in any message).
     pub fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Answer, OdooError> {
-        let payload = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
+        let payload = body.to_string().into_bytes();
         self.exchange(|| {
             let mut req = self.agent.post(format!("{}{path}", self.base)).header("Content-Type", "application/json");
             for (k, v) in headers {

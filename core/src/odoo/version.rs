@@ -54,7 +54,7 @@ impl ServerVersion {
     pub fn from_answer(v: &Value) -> Option<ServerVersion> {
         let info = v.get("version_info").or_else(|| v.get("server_version_info"))?.as_array()?;
         let (major, saas) = match info.first()? {
-            Value::Number(n) => (n.as_u64()? as u32, false),
+            Value::Number(n) => (u32::try_from(n.as_u64()?).ok()?, false),
             Value::String(s) => (s.strip_prefix("saas~")?.parse().ok()?, true),
             _ => return None,
         };

@@ -1,5 +1,5 @@
 //! The client against a recording HTTP server: what goes on the wire under each protocol, and
-//! how each answer real servers send (replayed from `tests/fixtures/`) is understood.
+//! how each answer real servers send (replayed from `core/fixtures/`) is understood.
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{mpsc, Arc};
@@ -12,6 +12,7 @@ use super::settings::{display_url, is_loopback, Settings};
 use super::error::OdooError;
 use super::methods::ReadMethod;
 use super::transport::USER_AGENT;
+use crate::ids::OdooId;
 use super::version::{Protocol, ProtocolChoice};
 
 /// One request as the server saw it.
@@ -152,7 +153,7 @@ fn every_read_call(c: &Client) {
     c.search_ids("dimagaz.bc", &json!([]), "id asc", Some(5)).unwrap();
     c.search_read("dimagaz.bc", &json!([["id", ">", 0]]), &["id".into()], "id asc", 10).unwrap();
     c.search_count("dimagaz.bc", &json!([])).unwrap();
-    c.read("dimagaz.bc", &[1, 2], &["id".into()]).unwrap();
+    c.read("dimagaz.bc", &[OdooId::from_column(1), OdooId::from_column(2)], &["id".into()]).unwrap();
     assert!(c.fingerprint("dimagaz.bc", &json!([]), true).unwrap().is_some());
 }
 
@@ -161,7 +162,7 @@ fn jsonrpc_sends_only_allowlisted_methods() {
     let (url, rx) = serve(vec![
         not_found_html(),
         not_found_html(),
-        fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")),
+        fixture18(include_str!("../../fixtures/odoo18/01_version.json")),
         rpc_ok(json!(2)),
         rpc_ok(json!({"id": {"type": "integer"}})),
         rpc_ok(json!([1])),
@@ -212,16 +213,16 @@ fn jsonrpc_sends_only_allowlisted_methods() {
 #[test]
 fn json2_sends_only_allowlisted_methods_in_the_url_with_the_key_in_a_header() {
     let (url, rx) = serve(vec![
-        fixture(include_str!("../../../tests/fixtures/odoo19/02_json_version.txt")),
+        fixture(include_str!("../../fixtures/odoo19/02_json_version.txt")),
         json_answer(200, json!({"id": {"type": "integer"}})),
         json_answer(200, json!([1, 2])),
-        fixture(include_str!("../../../tests/fixtures/odoo19/03_search_read.txt")),
-        fixture(include_str!("../../../tests/fixtures/odoo19/09_search_count.txt")),
-        fixture(include_str!("../../../tests/fixtures/odoo19/12_read.txt")),
+        fixture(include_str!("../../fixtures/odoo19/03_search_read.txt")),
+        fixture(include_str!("../../fixtures/odoo19/09_search_count.txt")),
+        fixture(include_str!("../../fixtures/odoo19/12_read.txt")),
         // JSON-2 asks formatted_read_group first: this server has no `web` addon (the real
         // answer of such a server), and read_group answers.
-        fixture(include_str!("../../../tests/fixtures/odoo19/44_formatted_read_group_without_web.txt")),
-        fixture(include_str!("../../../tests/fixtures/odoo19/43_read_group_fingerprint.txt")),
+        fixture(include_str!("../../fixtures/odoo19/44_formatted_read_group_without_web.txt")),
+        fixture(include_str!("../../fixtures/odoo19/43_read_group_fingerprint.txt")),
     ]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
@@ -299,7 +300,7 @@ fn odoo_20_is_found_without_jsonrpc_and_json2_needs_no_login() {
 
 #[test]
 fn jsonrpc_without_a_login_is_a_clear_settings_error() {
-    let (url, _rx) = serve(vec![not_found_html(), not_found_html(), fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json"))]);
+    let (url, _rx) = serve(vec![not_found_html(), not_found_html(), fixture18(include_str!("../../fixtures/odoo18/01_version.json"))]);
     let mut s = settings(&url, ProtocolChoice::Auto);
     s.login = String::new();
     let mut c = Client::new(s, None).unwrap();
@@ -338,38 +339,38 @@ fn json2_error(answer: Raw) -> OdooError {
 
 #[test]
 fn json2_errors_from_the_real_wire() {
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/22_error_wrong_key.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/22_error_wrong_key.txt")));
     assert!(e.is_auth_failure(), "{e:?}");
     assert_eq!(e.to_string(), "Odoo refused the API key on database \"dimagaz\" (HTTP 401, werkzeug.exceptions.Unauthorized: Invalid apikey); check the key, or whether it was revoked or expired");
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/23_error_no_authorization.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/23_error_no_authorization.txt")));
     assert!(e.is_auth_failure(), "{e:?}");
 
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/15_write_readonly_key.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/15_write_readonly_key.txt")));
     assert!(matches!(e, OdooError::AccessDenied { ref model, ref message, .. } if model == "res.partner" && message.starts_with("You are not allowed")), "{e:?}");
     assert!(e.to_string().starts_with("the Odoo user has no read access to model res.partner (odoo.exceptions.AccessError: You are not allowed"), "{e}");
 
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/19_error_unknown_model.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/19_error_unknown_model.txt")));
     assert_eq!(e.to_string(), "Odoo has no model res.partner (werkzeug.exceptions.NotFound: the model 'no.such.model' does not exist)");
 
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/29_error_wrong_database.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/29_error_wrong_database.txt")));
     assert!(matches!(e, OdooError::DatabaseNotFound { ref database, .. } if database == "dimagaz"), "{e:?}");
     assert!(e.to_string().contains("database \"dimagaz\" was not found on the Odoo server"), "{e}");
 
     for (f, status) in [
-        (include_str!("../../../tests/fixtures/odoo19/24_error_malformed_body.txt"), 400),
-        (include_str!("../../../tests/fixtures/odoo19/25_error_wrong_content_type.txt"), 415),
-        (include_str!("../../../tests/fixtures/odoo19/26_error_unknown_argument.txt"), 422),
-        (include_str!("../../../tests/fixtures/odoo19/27_error_ids_on_model_method.txt"), 422),
+        (include_str!("../../fixtures/odoo19/24_error_malformed_body.txt"), 400),
+        (include_str!("../../fixtures/odoo19/25_error_wrong_content_type.txt"), 415),
+        (include_str!("../../fixtures/odoo19/26_error_unknown_argument.txt"), 422),
+        (include_str!("../../fixtures/odoo19/27_error_ids_on_model_method.txt"), 422),
     ] {
         let e = json2_error(fixture(f));
         assert!(matches!(e, OdooError::RequestRejected { status: s, .. } if s == status), "{e:?}");
         let text = e.to_string();
         assert!(!text.contains('<'), "no raw HTML in the message: {text}");
     }
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/25_error_wrong_content_type.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/25_error_wrong_content_type.txt")));
     assert!(e.to_string().contains("text/html body of 321 bytes: \"415 Unsupported Media Type\""), "{e}");
 
-    let e = json2_error(fixture(include_str!("../../../tests/fixtures/odoo19/28_error_unknown_field_in_domain.txt")));
+    let e = json2_error(fixture(include_str!("../../fixtures/odoo19/28_error_unknown_field_in_domain.txt")));
     assert!(matches!(e, OdooError::Server { ref name, .. } if name == "builtins.ValueError"), "{e:?}");
 }
 
@@ -381,29 +382,29 @@ fn jsonrpc_errors_from_the_real_wire_of_18_and_19() {
         c.open().unwrap();
         c
     };
-    let version18 = || fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json"));
+    let version18 = || fixture18(include_str!("../../fixtures/odoo18/01_version.json"));
     // Odoo 18 (error code 200) and 19 (code 0): the same meaning.
     for unknown in [
-        fixture18(include_str!("../../../tests/fixtures/odoo18/11_error_unknown_model.json")),
-        fixture(include_str!("../../../tests/fixtures/odoo19/38_jsonrpc_error_unknown_model.txt")),
+        fixture18(include_str!("../../fixtures/odoo18/11_error_unknown_model.json")),
+        fixture(include_str!("../../fixtures/odoo19/38_jsonrpc_error_unknown_model.txt")),
     ] {
         let c = open(vec![version18(), rpc_ok(json!(2)), unknown]);
         let e = c.search_count("no.such.model", &json!([])).unwrap_err();
         assert_eq!(e.to_string(), "Odoo has no model no.such.model (odoo.exceptions.UserError: Object no.such.model doesn't exist)");
     }
     for denied in [
-        fixture18(include_str!("../../../tests/fixtures/odoo18/12_error_wrong_password_execute_kw.json")),
-        fixture(include_str!("../../../tests/fixtures/odoo19/40_jsonrpc_error_wrong_password.txt")),
+        fixture18(include_str!("../../fixtures/odoo18/12_error_wrong_password_execute_kw.json")),
+        fixture(include_str!("../../fixtures/odoo19/40_jsonrpc_error_wrong_password.txt")),
     ] {
         let c = open(vec![version18(), rpc_ok(json!(2)), denied]);
         assert!(c.search_count("res.partner", &json!([])).unwrap_err().is_auth_failure());
     }
-    let c = open(vec![version18(), rpc_ok(json!(2)), fixture(include_str!("../../../tests/fixtures/odoo19/39_jsonrpc_malformed_body.txt"))]);
+    let c = open(vec![version18(), rpc_ok(json!(2)), fixture(include_str!("../../fixtures/odoo19/39_jsonrpc_malformed_body.txt"))]);
     let e = c.search_count("res.partner", &json!([])).unwrap_err();
     assert!(matches!(e, OdooError::RequestRejected { status: 400, ref detail, .. } if detail.contains("Invalid JSON data")), "{e:?}");
     let mut wrong_db = settings("http://x", ProtocolChoice::Fixed(Protocol::JsonRpc));
     wrong_db.database = "no_such_db".into();
-    let (url, _rx) = serve(vec![version18(), rpc_ok(json!(2)), fixture18(include_str!("../../../tests/fixtures/odoo18/14_error_wrong_database.json"))]);
+    let (url, _rx) = serve(vec![version18(), rpc_ok(json!(2)), fixture18(include_str!("../../fixtures/odoo18/14_error_wrong_database.json"))]);
     wrong_db.url = url;
     let mut c = Client::new(wrong_db, None).unwrap();
     c.open().unwrap();
@@ -411,9 +412,9 @@ fn jsonrpc_errors_from_the_real_wire_of_18_and_19() {
     // An API key in place of the password (19, samples 35 and 37): JSON-RPC sends it where the
     // password goes, and the server's answer is read as usual.
     let (url, rx) = serve(vec![
-        fixture(include_str!("../../../tests/fixtures/odoo19/35_jsonrpc_version.txt")),
+        fixture(include_str!("../../fixtures/odoo19/35_jsonrpc_version.txt")),
         rpc_ok(json!(2)),
-        fixture(include_str!("../../../tests/fixtures/odoo19/37_jsonrpc_apikey_as_password.txt")),
+        fixture(include_str!("../../fixtures/odoo19/37_jsonrpc_apikey_as_password.txt")),
     ]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Fixed(Protocol::JsonRpc)), None).unwrap();
     c.open().unwrap();
@@ -425,7 +426,7 @@ fn jsonrpc_errors_from_the_real_wire_of_18_and_19() {
 
 #[test]
 fn a_failed_login_is_reported_as_such() {
-    let (url, _rx) = serve(vec![not_found_html(), not_found_html(), fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")), rpc_ok(json!(false))]);
+    let (url, _rx) = serve(vec![not_found_html(), not_found_html(), fixture18(include_str!("../../fixtures/odoo18/01_version.json")), rpc_ok(json!(false))]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     let e = c.open().unwrap_err();
     assert!(e.is_auth_failure());
@@ -474,9 +475,9 @@ fn a_small_answer_too_large_is_tried_again_a_record_too_large_is_not() {
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
     assert_eq!(c.search_count("res.partner", &json!([])).unwrap(), 7, "a count over the limit was asked again");
-    let e = c.read("res.partner", &[1], &["name".to_owned()]).unwrap_err();
+    let e = c.read("res.partner", &[OdooId::from_column(1)], &["name".to_owned()]).unwrap_err();
     assert!(matches!(e, OdooError::TooLarge { .. }), "{e:?}");
-    assert_eq!(c.search_ids("res.partner", &json!([]), "id desc", Some(1)).unwrap(), vec![5], "the probe of one id was asked again");
+    assert_eq!(c.search_ids("res.partner", &json!([]), "id desc", Some(1)).unwrap(), vec![OdooId::from_column(5)], "the probe of one id was asked again");
     let e = c.search_ids("res.partner", &json!([]), "id asc", None).unwrap_err();
     assert!(matches!(e, OdooError::TooLarge { .. }), "every id, too many: {e:?}");
     assert_eq!(rx.try_iter().count(), 7, "neither the record's read nor the search of every id was sent again");
@@ -491,8 +492,8 @@ fn a_server_error_on_json_rpc_version_is_tried_again_not_taken_for_no_protocol()
         server_error(),
         not_found_html(),
         not_found_html(),
-        fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")),
-        fixture18(include_str!("../../../tests/fixtures/odoo18/02_authenticate_ok.json")),
+        fixture18(include_str!("../../fixtures/odoo18/01_version.json")),
+        fixture18(include_str!("../../fixtures/odoo18/02_authenticate_ok.json")),
     ]);
     let mut c = Client::new(settings(&url, ProtocolChoice::Auto), None).unwrap();
     c.open().unwrap();
@@ -577,7 +578,7 @@ fn a_forked_client_calls_as_its_parent_without_logging_in_again_and_stops_on_its
     let (url, rx) = serve(vec![
         not_found_html(),
         not_found_html(),
-        fixture18(include_str!("../../../tests/fixtures/odoo18/01_version.json")),
+        fixture18(include_str!("../../fixtures/odoo18/01_version.json")),
         rpc_ok(json!(7)),
         rpc_ok(json!(3)),
     ]);

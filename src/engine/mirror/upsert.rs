@@ -120,12 +120,14 @@ impl Upsert {
 /// whose values did not change, are left alone; nothing is inserted.
 pub struct Refresh {
     sql: String,
+    /// The plan restricted to `id` and the refreshed fields.
+    plan: ModelPlan,
 }
 
 impl Refresh {
-    pub fn new(table: &str, plan: &ModelPlan) -> Refresh {
+    pub fn new(table: &str, plan: ModelPlan) -> Refresh {
         let t = table;
-        let page = PageColumns::of(plan);
+        let page = PageColumns::of(&plan);
         let source = &page.source;
         let (cols, src_vals, old_vals) = (page.data(|n| n.to_string()), page.data(|n| format!("src.{n}")), page.data(|n| format!("t.{n}")));
         let sql = format!(
@@ -135,7 +137,12 @@ impl Refresh {
                 RETURNING 1
              ) SELECT count(*) FROM up"
         );
-        Refresh { sql }
+        Refresh { sql, plan }
+    }
+
+    /// The fields a page for it carries.
+    pub fn plan(&self) -> &ModelPlan {
+        &self.plan
     }
 
     /// Returns how many rows changed.
