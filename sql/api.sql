@@ -25,6 +25,16 @@ DECLARE
     f record;
 BEGIN
     inv := scrap_sga.run_job(job, only_model, odoo_id);
+    -- A full pass says whether it began anew or resumed where an earlier one was cut.
+    FOR f IN SELECT r.model, r.resumed_from, r.trigger FROM scrap_sga.sync_run r
+             WHERE r.invocation = inv AND r.mode = 'full' ORDER BY r.run_id LOOP
+        IF f.resumed_from IS NOT NULL THEN
+            RAISE NOTICE 'scrap_sga: the full pass of % resumed where it was cut (after id %)%', f.model, f.resumed_from,
+                CASE WHEN f.trigger = 'full_resync' THEN '; full_resync(restart => true) starts one anew' ELSE '' END;
+        ELSIF f.trigger = 'full_resync' THEN
+            RAISE NOTICE 'scrap_sga: the full pass of % began anew', f.model;
+        END IF;
+    END LOOP;
     SELECT r.* INTO f FROM scrap_sga.sync_run r WHERE r.invocation = inv AND r.status = 'failed' ORDER BY r.run_id LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model || coalesce(' ' || odoo_id, ''), f.error
@@ -44,12 +54,12 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION scrap_sga.full_resync(only_model text DEFAULT NULL)
+CREATE FUNCTION scrap_sga.full_resync(only_model text DEFAULT NULL, restart boolean DEFAULT false)
 RETURNS SETOF scrap_sga.run_result
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM scrap_sga._run_and_report('full_resync', only_model) $$;
-COMMENT ON FUNCTION scrap_sga.full_resync(text) IS
-'Read every record of every enabled model (or of the one named) again, whatever the cursor says, and reconcile deletions. Unchanged rows are still not rewritten.';
+AS $$ SELECT * FROM scrap_sga._run_and_report(CASE WHEN restart THEN 'full_resync_anew' ELSE 'full_resync' END, only_model) $$;
+COMMENT ON FUNCTION scrap_sga.full_resync(text, boolean) IS
+'Read every record of every enabled model (or of the one named) again, whatever the cursor says, and reconcile deletions. Unchanged rows are still not rewritten. A full pass left unfinished (cut by an error, a cancel or a restart) resumes where it stopped, unless restart => true. The run log says which (sync_run.resumed_from).';
 
 CREATE FUNCTION scrap_sga.reconcile(only_model text DEFAULT NULL)
 RETURNS SETOF scrap_sga.run_result
@@ -246,8 +256,14 @@ SELECT m.model,
        m.cursor,
        m.reconciled_at,
        (SELECT array_agg(f.field ORDER BY f.field) FROM scrap_sga.model_field f
-         WHERE f.model = m.model AND f.unreadable_since IS NOT NULL) AS unreadable_fields
+         WHERE f.model = m.model AND f.unreadable_since IS NOT NULL) AS unreadable_fields,
+       -- A full pass under way (0.4.0): records copied of those Odoo had when it began, and
+       -- how many times it resumed after being cut.
+       p.done AS full_pass_done,
+       p.expected AS full_pass_expected,
+       p.resumes AS full_pass_resumes
 FROM scrap_sga.model m
+LEFT JOIN scrap_sga.full_pass p ON p.model = m.model
 -- A singleton, said so: the planner never analyzes these small tables and would assume hundreds
 -- of rows in each, then cost the view high enough to JIT-compile it at every call.
 LEFT JOIN LATERAL (SELECT w.pid, w.state, w.next_run_at, w.consecutive_failures FROM scrap_sga.worker_state w LIMIT 1) w ON true
@@ -255,7 +271,23 @@ LEFT JOIN LATERAL (SELECT r.run_id, r.status, r.started_at, r.error, r.backend_p
                    WHERE r.model = m.model ORDER BY r.run_id DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (SELECT r.finished_at FROM scrap_sga.sync_run r
                    WHERE r.model = m.model AND r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1) ok ON true;
-COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run, fields the sync user may not read.';
+COMMENT ON VIEW scrap_sga.status IS 'Per model: live rows (as kept by the sync), last run and its status, last success, lag since it, records waiting for a retry, the background worker and its next run, fields the sync user may not read, a full pass under way.';
+
+-- One row per run under way, in the spirit of pg_stat_progress_copy: its step, records done and
+-- expected in it, the rate over its last pages and the end that rate gives, its requests to
+-- Odoo, answers waited for and records set aside, its backend. Current to the run's last page
+-- (0.4.0). A run whose process is gone is not under way (the status view calls it failed).
+CREATE VIEW scrap_sga.progress AS
+SELECT r.run_id, r.model, r.trigger, r.backend_pid AS pid, r.started_at,
+       coalesce(r.phase, 'starting') AS phase,
+       r.done, r.expected,
+       CASE WHEN r.expected > 0 THEN round(100.0 * least(r.done, r.expected) / r.expected, 1) END AS percent,
+       r.rate::float8 AS records_per_second,
+       CASE WHEN r.rate > 0 AND r.expected > r.done THEN r.progress_at + make_interval(secs => (r.expected - r.done) / r.rate) END AS eta,
+       r.requests, r.waits, r.parked, r.resumed_from, r.progress_at AS updated_at
+FROM scrap_sga.sync_run r
+WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid);
+COMMENT ON VIEW scrap_sga.progress IS 'Runs under way: step, records done and expected, percent, records per second, estimated end, requests, waits, records set aside, backend pid; current to each run''s last page.';
 
 -- Register an Odoo model to mirror: the next sync asks Odoo for its fields, creates the table
 -- and copies every record. One call instead of an INSERT that must know the catalog's columns.

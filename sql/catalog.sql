@@ -97,6 +97,11 @@ CREATE TABLE scrap_sga.model (
     -- A row copied less than this after its write_date (Odoo's clock; the measured offset of
     -- ours folded in) may hide a second write in the same second: read once more.
     recheck_margin    interval,
+    -- Added in 0.4.0. How often the display names kept beside many2ones (<field>_display) are
+    -- checked against Odoo: the records each points to that were written since the last check
+    -- (one small request per related model, shared by the models of a run), then every id
+    -- referenced, with each reconcile. 0: at every run.
+    display_refresh   interval NOT NULL DEFAULT '5 minutes' CHECK (display_refresh >= '0'),
     UNIQUE (table_schema, table_name)
 );
 COMMENT ON TABLE scrap_sga.model IS 'Odoo models mirrored by scrap_sga, their target tables and per-model settings.';
@@ -134,6 +139,13 @@ CREATE TABLE scrap_sga.model_field (
     -- Since when the sync user may not read it (Odoo refused it, naming it): not read, and tried
     -- again at each field check (schema_refresh).
     unreadable_since timestamptz,
+    -- Added in 0.4.0, for a many2one with a display column: when its display names were last
+    -- checked against the model it points to (our clock), Odoo's clock at that check (the next
+    -- asks for what was written since, less the model's lookback), and why they could not be
+    -- (the sync user may not read that model): the column then keeps what it has.
+    display_checked_at timestamptz,
+    display_since      timestamptz,
+    display_error      text,
     PRIMARY KEY (model, field)
 );
 COMMENT ON TABLE scrap_sga.model_field IS 'Every field fields_get reported for each model, its columns, or why it is not copied.';
@@ -185,13 +197,24 @@ CREATE TABLE scrap_sga.sync_run (
     -- batches halved after Odoo could not serve them; answers of 429 or 503 waited for.
     parked         bigint NOT NULL DEFAULT 0,
     splits         bigint NOT NULL DEFAULT 0,
-    waits          bigint NOT NULL DEFAULT 0
+    waits          bigint NOT NULL DEFAULT 0,
+    -- Added in 0.4.0: how far a run under way is, current to its last page (scrap_sga.progress).
+    -- The step it is in; records done in it and expected (NULL: not known), records per second
+    -- over its last pages, when these were written; the id after which a full pass resumed.
+    phase          text,
+    done           bigint,
+    expected       bigint,
+    rate           real,
+    progress_at    timestamptz,
+    resumed_from   integer
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);
 -- The status view's last run and last success of each model, read from an index (0.3.0).
 CREATE INDEX sync_run_model_run_id_idx ON scrap_sga.sync_run (model, run_id DESC);
 CREATE INDEX sync_run_model_succeeded_idx ON scrap_sga.sync_run (model, run_id DESC) WHERE status = 'succeeded';
+-- The runs under way (scrap_sga.progress), read from an index however long the log (0.4.0).
+CREATE INDEX sync_run_running_idx ON scrap_sga.sync_run (run_id) WHERE status = 'running';
 COMMENT ON TABLE scrap_sga.sync_run IS 'One row per model per run: what started it, counts, cursor before and after, and the error of a failed run.';
 
 -- Records that could not be stored (a value that does not fit its column, a constraint), or not
@@ -216,6 +239,40 @@ CREATE TABLE scrap_sga.failed_record (
 COMMENT ON TABLE scrap_sga.failed_record IS
 'Records that could not be stored or fetched, waiting for a retry (next_attempt_at, doubling up to a day). scrap_sga.resync_failed() retries them all now.';
 
+-- A full pass under way (the first copy, full_resync(), the pass owed after new columns): where
+-- each of its id ranges got to, committed with each page, so that a pass cut by an error, a
+-- cancel, a crash or a restart resumes there at the next run, whatever starts it (0.4.0). Gone
+-- once the run that finishes the pass succeeds.
+CREATE TABLE scrap_sga.full_pass (
+    model          text PRIMARY KEY REFERENCES scrap_sga.model ON UPDATE CASCADE ON DELETE CASCADE,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    -- Odoo's clock at the pass's first answer, and the newest write_date it copied: the run that
+    -- finishes the pass anchors the next window there, so that what changed while it went on
+    -- (and between its attempts) is read as usual.
+    read_at        timestamptz,
+    max_write_date timestamptz,
+    -- The columns it copies ("name type"): a pass resumes only with the same plan.
+    plan           text[] NOT NULL,
+    -- Odoo's record count when it began, and the records it committed since (every attempt).
+    expected       bigint,
+    done           bigint NOT NULL DEFAULT 0,
+    -- How many times it resumed.
+    resumes        integer NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE scrap_sga.full_pass IS 'A full pass under way, resumable: its plan, Odoo''s count when it began, what it copied so far.';
+
+-- The id ranges of a full pass (one per stream's share, see scrap_sga.model.parallel): every id
+-- of a range up to done_through is committed. A range is gone once read to its end.
+CREATE TABLE scrap_sga.full_pass_range (
+    model        text NOT NULL REFERENCES scrap_sga.full_pass ON UPDATE CASCADE ON DELETE CASCADE,
+    -- Ids after lo, up to hi (NULL: no end).
+    lo           integer NOT NULL,
+    hi           integer,
+    done_through integer NOT NULL,
+    PRIMARY KEY (model, lo)
+);
+COMMENT ON TABLE scrap_sga.full_pass_range IS 'Where each id range of a full pass under way got to.';
+
 -- What the background worker is doing (one row; written by the worker itself).
 CREATE TABLE scrap_sga.worker_state (
     singleton            boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -232,6 +289,8 @@ SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_field', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.failed_record', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.full_pass', '');
+SELECT pg_catalog.pg_extension_config_dump('scrap_sga.full_pass_range', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.sync_run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.invocation_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.model_model_id_seq', '');

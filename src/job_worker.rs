@@ -6,12 +6,51 @@
 //! a worker, waits, and reads the outcome from the run log (`invocation` ties the two together).
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
+use std::time::{Duration, Instant};
 
 use crate::catalog;
 use crate::engine::{self, Invocation, Job, JobArgs};
 use crate::errors::{self, state, SyncError};
 
 const JOB_FUNCTION: &str = "scrap_sga_job_main";
+
+/// A caller waiting for its job hears how far it is this often (a NOTICE, which
+/// client_min_messages may silence).
+const NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// A NOTICE for each run of invocation `inv` under way, or, while it has none, for each run of
+/// its model (all models for None) that another invocation has under way, which it waits for.
+/// Nothing is raised when the progress cannot be read: the wait goes on.
+fn tell_progress(inv: i64, model: Option<&str>) {
+    let lines = Spi::connect(|c| -> Result<Vec<String>, SyncError> {
+        let t = c.select(
+            "WITH mine AS (SELECT p.* FROM scrap_sga.progress p JOIN scrap_sga.sync_run r USING (run_id) WHERE r.invocation = $1)
+             SELECT format('%s%s: %s%s%s%s; %s requests to Odoo%s',
+                        CASE WHEN r.invocation = $1 THEN '' ELSE format('waiting for run %s (%s) of ', p.run_id, p.trigger) END,
+                        p.model, p.phase,
+                        CASE WHEN p.done IS NULL THEN ''
+                             ELSE format(', %s%s records', to_char(p.done, 'FM999,999,999,990'),
+                                         CASE WHEN p.expected IS NULL THEN '' ELSE format(' of %s (%s %%)', to_char(p.expected, 'FM999,999,999,990'), p.percent) END) END,
+                        CASE WHEN p.records_per_second > 0 THEN format(', %s records/s', round(p.records_per_second::numeric)) ELSE '' END,
+                        CASE WHEN p.eta IS NOT NULL THEN format(', about %s left', date_trunc('second', p.eta - now())) ELSE '' END,
+                        p.requests,
+                        CASE WHEN p.resumed_from IS NOT NULL THEN format(', resumed after id %s', p.resumed_from) ELSE '' END)
+             FROM scrap_sga.progress p JOIN scrap_sga.sync_run r USING (run_id)
+             WHERE r.invocation = $1 OR (NOT EXISTS (SELECT 1 FROM mine) AND ($2::text IS NULL OR p.model = $2))
+             ORDER BY p.run_id",
+            None,
+            &[inv.into(), model.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.extend(r.get::<String>(1)?);
+        }
+        Ok(out)
+    });
+    for line in lines.unwrap_or_default() {
+        notice!("scrap_sga: {line}");
+    }
+}
 
 /// A new invocation id: the runs of one call share it.
 pub fn next_invocation() -> Result<i64, SyncError> {
@@ -100,10 +139,25 @@ fn start_and_wait(job: &str, model: Option<&str>, odoo_id: Option<i64>) -> Resul
     PgTryBuilder::new(|| {
         let mut pid: pg_sys::pid_t = 0;
         // SAFETY: `handle` was set by a successful registration, with this backend as the
-        // worker's notify_pid, which is what both waits require.
-        unsafe {
-            pg_sys::WaitForBackgroundWorkerStartup(handle, &mut pid);
-            pg_sys::WaitForBackgroundWorkerShutdown(handle);
+        // worker's notify_pid, which is what the wait requires.
+        unsafe { pg_sys::WaitForBackgroundWorkerStartup(handle, &mut pid) };
+        let mut told = Instant::now();
+        // SAFETY: the same valid handle; `pid` is a valid out-pointer.
+        while unsafe { pg_sys::GetBackgroundWorkerPid(handle, &mut pid) } != pg_sys::BgwHandleStatus::BGWH_STOPPED {
+            // The worker's end sets this backend's latch (it is its notify_pid); a second passes
+            // otherwise, for the progress notices.
+            // SAFETY: MyLatch is this backend's own latch, waited on and reset on its thread, as
+            // WaitForBackgroundWorkerShutdown itself does.
+            unsafe {
+                let events = pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH;
+                pg_sys::WaitLatch(pg_sys::MyLatch, events as i32, 1000, pg_sys::PG_WAIT_EXTENSION);
+                pg_sys::ResetLatch(pg_sys::MyLatch);
+            }
+            pgrx::check_for_interrupts!();
+            if told.elapsed() >= NOTICE_EVERY {
+                tell_progress(inv, model);
+                told = Instant::now();
+            }
         }
     })
     .catch_others(|e| {

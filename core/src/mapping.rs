@@ -290,6 +290,30 @@ impl ModelPlan {
     pub fn has_field(&self, name: &str) -> bool {
         self.fields.iter().any(|f| f.field == name)
     }
+
+    /// The many2ones that keep a display name, with the model each points to.
+    pub fn display_columns(&self) -> Vec<DisplayColumn> {
+        self.fields
+            .iter()
+            .filter_map(|f| {
+                let id = f.columns.iter().find(|c| c.conversion == Conversion::Many2OneId)?;
+                let display = f.columns.iter().find(|c| c.conversion == Conversion::Many2OneDisplay)?;
+                Some(DisplayColumn { field: f.field.clone(), relation: f.relation.clone()?, id_column: id.name.clone(), display_column: display.name.clone() })
+            })
+            .collect()
+    }
+}
+
+/// A many2one's two columns: the id of the record it points to, and that record's display name
+/// as Odoo showed it, which can change without the record that points to it being written (the
+/// record pointed to is renamed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayColumn {
+    pub field: String,
+    /// The Odoo model pointed to.
+    pub relation: String,
+    pub id_column: String,
+    pub display_column: String,
 }
 
 /// A value that does not have the shape its field type promises.
@@ -553,6 +577,20 @@ mod tests {
         assert_eq!(conv("properties", v.clone()), Ok(v));
         assert_eq!(conv("json", json!({"a": [1, true]})), Ok(json!({"a": [1, true]})));
         assert_eq!(conv("json", json!(0)), Ok(json!(0)));
+    }
+
+    #[test]
+    fn display_columns_are_the_many2ones_that_keep_a_name() {
+        let mut partner = field("partner_id", "many2one");
+        partner.relation = Some("res.partner".into());
+        let mut company = field("company_id", "many2one");
+        company.relation = Some("res.company".into());
+        // A real field named like the display column: that many2one keeps no display name.
+        let clash = field("company_id_display", "char");
+        let plan = plan_model(&[field("id", "integer"), partner, company, clash, field("name", "char")], &Choices::default()).unwrap();
+        let shown: Vec<(String, String, String, String)> =
+            plan.display_columns().into_iter().map(|d| (d.field, d.relation, d.id_column, d.display_column)).collect();
+        assert_eq!(shown, vec![("partner_id".into(), "res.partner".into(), "partner_id".into(), "partner_id_display".into())]);
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! The fields Odoo reported, `scrap_sga.model_field`, and what became of each: copied
 //! (`active`), not copied (`skipped`, with the reason: computed, excluded by the DBA, not
-//! readable by the sync user), or gone from Odoo (`retired`, column kept). The only writer of
-//! that table besides the DBA's own functions (copy_computed_field, exclude_field). Every
-//! function runs inside the caller's transaction.
+//! readable by the sync user), or gone from Odoo (`retired`, column kept); and for a many2one,
+//! where the check of its display names is. The only writer of that table besides the DBA's
+//! own functions (copy_computed_field, exclude_field). Every function runs inside the caller's
+//! transaction.
 use pgrx::prelude::*;
 use scrap_sga_core::mapping::{Choices, ModelPlan, OdooField};
+use scrap_sga_core::odoo::time::OdooTime;
+use std::collections::BTreeMap;
 
 use super::model_state::ModelState;
 use crate::errors::SyncError;
+use crate::values::{odoo_time, timestamptz};
 
 /// The fields last reported by Odoo, to plan a run without asking `fields_get` again.
 pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
@@ -158,5 +162,77 @@ pub fn unreadable(model: &str) -> Result<Vec<String>, SyncError> {
 /// A field the sync user may read again: it is planned like any other from now on.
 pub fn mark_readable(model: &str, field: &str) -> Result<(), SyncError> {
     Spi::run_with_args("UPDATE scrap_sga.model_field SET unreadable_since = NULL WHERE model = $1 AND field = $2", &[model.into(), field.into()])?;
+    Ok(())
+}
+
+/// Where a many2one's display names were left by their last check (see
+/// `scrap_sga.model_field.display_*`).
+pub struct DisplayCheck {
+    pub field: String,
+    /// The check is due (`scrap_sga.model.display_refresh` has passed since the last one).
+    pub due: bool,
+    /// What was written in the related model since this time is asked for: the last check's
+    /// Odoo time less the model's lookback (None: never checked).
+    pub ask_from: Option<OdooTime>,
+    /// Why the last check could not be made (the sync user may not read the related model).
+    pub error: Option<String>,
+}
+
+/// The display checks of `model`'s many2ones.
+pub fn display_checks(model: &str) -> Result<Vec<DisplayCheck>, SyncError> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT f.field, (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now()) AS due,
+                    f.display_since - m.lookback AS ask_from, f.display_error
+             FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
+             WHERE f.model = $1 AND f.odoo_type = 'many2one' AND f.status = 'active'",
+            None,
+            &[model.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(DisplayCheck {
+                field: r.get_by_name::<String, _>("field")?.unwrap_or_default(),
+                due: r.get_by_name::<bool, _>("due")?.unwrap_or(true),
+                ask_from: odoo_time(r.get_by_name("ask_from")?),
+                error: r.get_by_name::<String, _>("display_error")?,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// The earliest time each related model's records must be asked from by the display checks due
+/// among `models`' many2ones: what one request per related model, shared by the models of an
+/// invocation, asks for.
+pub fn display_ask_from(models: &[String]) -> Result<BTreeMap<String, OdooTime>, SyncError> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT f.relation, min(f.display_since - m.lookback) AS ask_from
+             FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
+             WHERE f.model = ANY($1) AND f.odoo_type = 'many2one' AND f.status = 'active' AND f.display_error IS NULL
+               AND f.display_since IS NOT NULL AND (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now())
+             GROUP BY f.relation",
+            None,
+            &[models.to_vec().into()],
+        )?;
+        let mut out = BTreeMap::new();
+        for r in t {
+            if let (Some(relation), Some(from)) = (r.get_by_name::<String, _>("relation")?, odoo_time(r.get_by_name("ask_from")?)) {
+                out.insert(relation, from);
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The display names of `fields` were checked now: from `since` (Odoo's clock) on, unless it is
+/// None (kept as it was); `error`, why they could not be.
+pub fn display_checked(model: &str, fields: &[String], since: Option<OdooTime>, error: Option<&str>) -> Result<(), SyncError> {
+    Spi::run_with_args(
+        "UPDATE scrap_sga.model_field SET display_checked_at = now(), display_since = coalesce($3, display_since), display_error = $4
+         WHERE model = $1 AND field = ANY($2)",
+        &[model.into(), fields.to_vec().into(), timestamptz(since).into(), error.into()],
+    )?;
     Ok(())
 }

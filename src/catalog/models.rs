@@ -39,6 +39,10 @@ pub struct ModelConf {
     pub window: Option<(OdooTime, Fingerprint)>,
     /// How soon after its write a row must have been copied to be read once more (the recheck).
     pub recheck_margin_s: Option<f64>,
+    /// A full pass was left unfinished: the next run resumes it, whatever starts it.
+    pub pass_pending: bool,
+    /// A many2one's display names are due for their check (`scrap_sga.model.display_refresh`).
+    pub display_due: bool,
 }
 
 impl ModelConf {
@@ -55,7 +59,10 @@ const MODEL_COLUMNS: &str = "model_id, model, table_schema::text AS table_schema
     (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()) AS schema_due, \
     (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()) AS computed_due, \
     (reconciled_at IS NULL OR reconciled_at + reconcile_every <= now()) AS reconcile_due, audit, parallel, batch_size, bytes_per_record, \
-    window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8 AS recheck_margin_s";
+    window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8 AS recheck_margin_s, \
+    EXISTS (SELECT 1 FROM scrap_sga.full_pass p WHERE p.model = m.model) AS pass_pending, \
+    EXISTS (SELECT 1 FROM scrap_sga.model_field f WHERE f.model = m.model AND f.odoo_type = 'many2one' AND f.status = 'active' \
+            AND (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now())) AS display_due";
 
 /// A column the catalog declares NOT NULL: NULL there means the catalog is not what this
 /// library expects (an upgrade not run), and is said so.
@@ -72,7 +79,7 @@ fn size(n: i32) -> usize {
 
 fn read(condition: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<ModelConf>, SyncError> {
     Spi::connect(|c| {
-        let sql = format!("SELECT {MODEL_COLUMNS} FROM scrap_sga.model WHERE {condition} ORDER BY sync_order, model");
+        let sql = format!("SELECT {MODEL_COLUMNS} FROM scrap_sga.model m WHERE {condition} ORDER BY sync_order, model");
         let mut out = Vec::new();
         for r in c.select(&sql, None, args)? {
             let r = &r;
@@ -99,6 +106,8 @@ fn read(condition: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Model
                     _ => None,
                 },
                 recheck_margin_s: r.get_by_name::<f64, _>("recheck_margin_s")?,
+                pass_pending: required(r, "pass_pending")?,
+                display_due: required(r, "display_due")?,
             });
         }
         Ok(out)

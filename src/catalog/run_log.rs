@@ -92,6 +92,18 @@ impl Counts {
     }
 }
 
+/// How far a run under way is, written with each transaction that counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Live {
+    /// Records done in the run's step.
+    pub done: i64,
+    /// Records per second over its last pages, when known.
+    pub rate: Option<f32>,
+    /// Requests to Odoo and answers of 429 or 503 waited for, so far.
+    pub requests: u64,
+    pub waits: u64,
+}
+
 /// What one model's run did, whatever its end: the run-log row's last values and, for a
 /// success, what the model's state keeps for the next run (`ModelState::advance`). Built up by
 /// the run as it goes (`engine::mirror`) and handed over whole when it ends.
@@ -177,20 +189,37 @@ impl RunLog {
         .ok_or_else(|| SyncError::new(crate::errors::state::INTERNAL, "INSERT ... RETURNING gave no run_id"))
     }
 
-    /// Add counters to the run, in the caller's transaction (the one that did what they count).
-    pub fn add(run_id: i64, c: &Counts) -> Result<(), SyncError> {
-        if *c == Counts::default() {
+    /// Add counters to the run, in the caller's transaction (the one that did what they count),
+    /// with how far the run is now (`live`, see `scrap_sga.progress`).
+    pub fn add(run_id: i64, c: &Counts, live: Option<&Live>) -> Result<(), SyncError> {
+        if *c == Counts::default() && live.is_none() {
             return Ok(());
         }
+        let live = live.copied();
         Spi::run_with_args(
             "UPDATE scrap_sga.sync_run SET listed = listed + $2, fetched = fetched + $3, inserted = inserted + $4, updated = updated + $5,
                     restored = restored + $6, deleted = deleted + $7, failed = failed + $8, repaired = repaired + $9,
-                    parked = parked + $10, pages = pages + $11
+                    parked = parked + $10, pages = pages + $11,
+                    done = coalesce($12, done), rate = coalesce($13, rate), requests = greatest(requests, $14), waits = greatest(waits, $15),
+                    progress_at = CASE WHEN $12 IS NULL THEN progress_at ELSE clock_timestamp() END
              WHERE run_id = $1",
             &[
                 run_id.into(), c.listed.into(), c.fetched.into(), c.inserted.into(), c.updated.into(), c.restored.into(), c.deleted.into(),
-                c.failed.into(), c.repaired.into(), c.parked.into(), c.pages.into(),
+                c.failed.into(), c.repaired.into(), c.parked.into(), c.pages.into(), live.map(|l| l.done).into(),
+                live.and_then(|l| l.rate).into(), bigint(live.map_or(0, |l| l.requests)).into(), bigint(live.map_or(0, |l| l.waits)).into(),
             ],
+        )?;
+        Ok(())
+    }
+
+    /// The run enters a step (`phase`), with `done` of `expected` records done in it (None:
+    /// not known); a full pass that resumed says after which id.
+    pub fn phase(run_id: i64, phase: &str, done: i64, expected: Option<i64>, resumed_from: Option<i32>) -> Result<(), SyncError> {
+        Spi::run_with_args(
+            "UPDATE scrap_sga.sync_run SET phase = $2, done = $3, expected = $4, rate = NULL, progress_at = clock_timestamp(),
+                    resumed_from = coalesce($5, resumed_from)
+             WHERE run_id = $1",
+            &[run_id.into(), phase.into(), done.into(), expected.into(), resumed_from.into()],
         )?;
         Ok(())
     }

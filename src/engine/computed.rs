@@ -10,6 +10,8 @@ use scrap_sga_core::ids::IdRange;
 
 use super::context::ModelRun;
 use super::mirror::upsert::Refresh;
+use super::mirror::Unit;
+use crate::catalog::model_state::ModelState;
 use super::streams::{self, Event};
 use crate::errors::SyncError;
 
@@ -29,6 +31,9 @@ impl ModelRun<'_> {
             return Ok(());
         }
         let refresh = Refresh::new(self.mirror.table(), self.mirror.plan().restricted_to(&fields));
+        let model = self.model().to_owned();
+        let expected = self.mirror.txn(|| ModelState::live(&model))?.map(|l| l.rows);
+        self.mirror.begin_phase("computed refresh", Unit::Fetched, 0, expected, None)?;
         let listing = self.listing(refresh.plan().field_names(), vec![], what, true);
         let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
         streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| match event {

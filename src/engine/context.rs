@@ -5,6 +5,7 @@
 //! [`Mirror`], the table, its plan and what the run did so far.
 use serde_json::Value;
 
+use super::display::DisplayNames;
 use super::job::Invocation;
 use super::mirror::Mirror;
 use super::remote::Remote;
@@ -16,11 +17,14 @@ pub struct ModelRun<'a> {
     pub inv: &'a Invocation,
     pub remote: &'a mut Remote,
     pub mirror: Mirror,
+    /// The display names the invocation's models share.
+    pub names: &'a mut DisplayNames,
 }
 
 impl<'a> ModelRun<'a> {
-    pub fn new(inv: &'a Invocation, remote: &'a mut Remote, mirror: Mirror) -> ModelRun<'a> {
-        ModelRun { inv, remote, mirror }
+    pub fn new(inv: &'a Invocation, remote: &'a mut Remote, mut mirror: Mirror, names: &'a mut DisplayNames) -> ModelRun<'a> {
+        mirror.watch_odoo(remote.totals());
+        ModelRun { inv, remote, mirror, names }
     }
 
     pub fn model(&self) -> &str {

@@ -14,6 +14,7 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::{IdRange, OdooId};
 
 use super::context::ModelRun;
+use super::mirror::Unit;
 use super::halving::Halving;
 use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::RetryQueue;
@@ -81,6 +82,7 @@ impl ModelRun<'_> {
         if odoo_total.same_as(kept) {
             return Ok(());
         }
+        self.mirror.begin_phase("deletion check", Unit::Listed, 0, None, None)?;
         // Someone other than scrap_sga may have changed the table: count it for real before
         // searching, and keep that count. The highest id known here bounds the first cut.
         let (mirror_total, top) = self.mirror.txn(|| {

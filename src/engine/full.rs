@@ -1,27 +1,67 @@
 //! The full pass: every record of the model, by keyset on id over one or more id ranges read at
 //! once (`streams`), each page written as it arrives. Used for the first run, after new columns
 //! appear, and by full_resync.
+//!
+//! Resumable: each page commits, in its own transaction, where its range got to
+//! (`catalog::full_pass`). A pass cut by an error, a cancel, a crash or a restart is taken up at
+//! the next run, whatever starts it, from where each of its ranges got to, with the plan it
+//! began with (a pass whose columns changed since starts anew) and Odoo's clock when it first
+//! read: what changed meanwhile is read by the window after it, and what was deleted is found by
+//! the usual check.
 use scrap_sga_core::ids::IdRange;
+use std::collections::BTreeMap;
 
 use super::context::ModelRun;
+use super::job::Job;
+use super::mirror::{Checkpoint, Unit};
 use super::streams::{self, Event};
+use crate::catalog::full_pass::FullPass;
 use crate::errors::SyncError;
 
 impl ModelRun<'_> {
     pub fn copy_all(&mut self) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
         let listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
         let parallel = self.mirror.conf().parallel;
-        let ranges = streams::split(self.remote, &listing, IdRange::ALL, parallel)?;
+        let plan: Vec<String> = self.mirror.plan().columns().map(|c| format!("{} {}", c.name, c.pg_type)).collect();
+        let anew = matches!(self.inv.job, Job::FullResync { anew: true });
+        let left = self.mirror.txn(|| FullPass::load(&model))?.filter(|p| !anew && p.plan == plan);
+        // Each range with its key in the catalog: the id the pass began it after.
+        let ranges: Vec<(i32, IdRange)> = match left {
+            Some(pass) => {
+                let from = pass.ranges.iter().map(|(_, r)| r.lo).min();
+                self.mirror.resume(pass.read_at, pass.max_write_date);
+                self.mirror.txn(|| FullPass::resumed(&model))?;
+                self.mirror.begin_phase("full pass", Unit::Fetched, pass.done, pass.expected, from)?;
+                pass.ranges
+            }
+            None => {
+                let expected = self.count_all()?;
+                let ranges = streams::split(self.remote, &listing, IdRange::ALL, parallel)?;
+                self.mirror.txn(|| FullPass::begin(&model, &plan, expected, &ranges))?;
+                self.mirror.begin_phase("full pass", Unit::Fetched, 0, expected, None)?;
+                ranges.into_iter().map(|r| (r.lo, r)).collect()
+            }
+        };
+        // A page names its range as it was handed out (from where it resumed).
+        let key: BTreeMap<i32, i32> = ranges.iter().map(|(k, r)| (r.lo, *k)).collect();
         let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
+        let ranges = ranges.into_iter().map(|(_, r)| r).collect();
         streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);
-                if !page.records.is_empty() {
-                    mirror.write_page(page.records)?;
-                }
-                Ok(())
+                let checkpoint = key.get(&page.range.lo).map(|&range| Checkpoint { range, through: (!page.ends_range).then_some(page.span.hi).flatten() });
+                mirror.write_page(page.records, checkpoint)
             }
             Event::SetAside { id, error } => mirror.set_aside(id, &error),
         })
+    }
+
+    /// Odoo's record count of the model, archived included (one small request): what a pass
+    /// that begins expects to copy.
+    fn count_all(&mut self) -> Result<Option<i64>, SyncError> {
+        let model = self.model().to_owned();
+        let n = self.remote.search_count(&model, IdRange::ALL.domain()).map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: counting records")))?;
+        Ok(Some(n))
     }
 }

@@ -37,6 +37,7 @@ use serde_json::json;
 
 use super::context::ModelRun;
 use super::halving::Halving;
+use super::mirror::Unit;
 use super::streams::{self, Event, SharedSizer};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::Counts;
@@ -101,10 +102,13 @@ impl ModelRun<'_> {
         // mirror by fingerprints, and only the id ranges that differ are listed.
         match (fingerprint, window.recheck_from.filter(|r| *r > window.since)) {
             (Some(_), Some(recent)) => {
+                self.mirror.begin_phase("window", Unit::Listed, 0, None, None)?;
                 self.list_window(window, vec![json!(["write_date", ">=", recent.to_string()])], vec![IdRange::ALL])?;
                 Ok(Some((window.since, recent)))
             }
             _ => {
+                // The whole window is listed: its fingerprint counts it.
+                self.mirror.begin_phase("window", Unit::Listed, 0, fingerprint.map(|f| f.count), None)?;
                 self.list_window(window, vec![since], vec![IdRange::ALL])?;
                 Ok(None)
             }
@@ -120,6 +124,7 @@ impl ModelRun<'_> {
         if ranges.is_empty() {
             return Ok(());
         }
+        self.mirror.begin_phase("window", Unit::Listed, 0, None, None)?;
         self.list_window(window, written, ranges)
     }
 
@@ -230,6 +235,8 @@ impl ModelRun<'_> {
             )?))
         })?;
         if !to_read.is_empty() {
+            let n = i64::try_from(to_read.len()).unwrap_or(i64::MAX);
+            self.mirror.begin_phase("reading changed records", Unit::Fetched, 0, Some(n), None)?;
             self.read_ids(&to_read, "recheck")?;
         }
         Ok(())

@@ -7,8 +7,8 @@ use crate::catalog::run_log::Trigger;
 pub enum Job {
     /// Copy what changed (and reconcile when due).
     Sync,
-    /// Read everything again, and reconcile.
-    FullResync,
+    /// Read everything again, and reconcile. A full pass left unfinished resumes, unless `anew`.
+    FullResync { anew: bool },
     /// Sync, and reconcile id sets now.
     Reconcile,
     /// One record of the invocation's model, with the records that point to it.
@@ -22,7 +22,8 @@ impl Job {
     pub fn parse(name: &str, odoo_id: Option<i32>) -> Option<Job> {
         Some(match (name, odoo_id) {
             ("sync", _) => Job::Sync,
-            ("full_resync", _) => Job::FullResync,
+            ("full_resync", _) => Job::FullResync { anew: false },
+            ("full_resync_anew", _) => Job::FullResync { anew: true },
             ("reconcile", _) => Job::Reconcile,
             ("resync", Some(id)) => Job::Resync { id },
             ("resync_failed", _) => Job::RetryFailed,
@@ -33,7 +34,8 @@ impl Job {
     fn code(self) -> u8 {
         match self {
             Job::Sync => 1,
-            Job::FullResync => 2,
+            Job::FullResync { anew: false } => 2,
+            Job::FullResync { anew: true } => 6,
             Job::Reconcile => 3,
             Job::Resync { .. } => 4,
             Job::RetryFailed => 5,
@@ -76,7 +78,8 @@ impl JobArgs {
         let i32_at = |i: usize| i32::from_le_bytes(four(i));
         let job = match (b[8], i32_at(13)) {
             (1, _) => Job::Sync,
-            (2, _) => Job::FullResync,
+            (2, _) => Job::FullResync { anew: false },
+            (6, _) => Job::FullResync { anew: true },
             (3, _) => Job::Reconcile,
             (4, id) => Job::Resync { id },
             (5, _) => Job::RetryFailed,
@@ -104,7 +107,7 @@ impl Invocation {
         match (self.scheduled, self.job) {
             (true, _) => Trigger::Worker,
             (false, Job::Sync) => Trigger::Manual,
-            (false, Job::FullResync) => Trigger::FullResync,
+            (false, Job::FullResync { .. }) => Trigger::FullResync,
             (false, Job::Reconcile) => Trigger::Reconcile,
             (false, Job::Resync { .. }) => Trigger::Resync,
             (false, Job::RetryFailed) => Trigger::ResyncFailed,
@@ -118,7 +121,7 @@ mod tests {
 
     #[test]
     fn job_arguments_round_trip_and_nothing_else_passes() {
-        for job in [Job::Sync, Job::FullResync, Job::Reconcile, Job::Resync { id: 2_000_000_000 }, Job::RetryFailed] {
+        for job in [Job::Sync, Job::FullResync { anew: false }, Job::FullResync { anew: true }, Job::Reconcile, Job::Resync { id: 2_000_000_000 }, Job::RetryFailed] {
             let args = JobArgs { database: 16384, role: 10, job, model_id: 7 };
             assert_eq!(JobArgs::from_bytes(&args.to_bytes()), Some(args));
         }

@@ -12,6 +12,7 @@
 //!      (`deletions`);
 //!    * reconcile `(id, write_date)` pairs when due (`reconcile`): repairs what the window
 //!      missed;
+//!    * display names of many2ones that follow the records they name (`display`);
 //!    * refresh opted-in computed fields when due (`computed`);
 //!    * the retry queue (`retry`), one record now (`resync`);
 //! 3. the end (`report`): the run log's row and, for a success, the model's state, from the
@@ -26,6 +27,7 @@
 mod computed;
 mod context;
 mod deletions;
+mod display;
 mod full;
 mod halving;
 mod incremental;
@@ -54,7 +56,8 @@ use pgrx::prelude::*;
 use std::collections::BTreeSet;
 
 use crate::catalog::run_log::RunLog;
-use crate::catalog::{self, connection};
+use crate::catalog::{self, connection, fields};
+use display::DisplayNames;
 use crate::errors::SyncError;
 use crate::{budget, txn};
 
@@ -85,7 +88,10 @@ pub fn run_invocation(inv: &Invocation) -> Vec<Result<(), SyncError>> {
         }
     }
     let mut session = Session::new(conn, true);
-    let results = models.iter().map(|conf| report::run_model(inv, conf, &mut session, &mirrored)).collect();
+    // The display names of related models, asked once for the invocation's models together.
+    let ask_from = txn::in_transaction(|| fields::display_ask_from(&mirrored.iter().cloned().collect::<Vec<_>>())).unwrap_or_default();
+    let mut names = DisplayNames::new(ask_from);
+    let results = models.iter().map(|conf| report::run_model(inv, conf, &mut session, &mirrored, &mut names)).collect();
     if let Err(e) = session.remember_findings() {
         warning!("scrap_sga: keeping how Odoo answers fingerprints failed: {}", e.message);
     }

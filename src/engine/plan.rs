@@ -36,7 +36,7 @@ fn plan_of(model: &str, fields: &[OdooField], choices: &Choices) -> Result<Model
 pub fn plan(inv: &Invocation, conf: &ModelConf, remote: &mut Remote, mirrored: &BTreeSet<String>, report: &mut Report) -> Result<Planned, SyncError> {
     let model = conf.model.as_str();
     let (known, unreadable, mut choices) = timed(&mut report.db_time, || Ok((fields::known_fields(model)?, fields::unreadable(model)?, fields::choices(model)?)))?;
-    let ask = conf.schema_due || known.is_empty() || inv.job == Job::FullResync;
+    let ask = conf.schema_due || known.is_empty() || matches!(inv.job, Job::FullResync { .. });
     let fields: Vec<OdooField> = if ask {
         let answer = remote.fields_get(model).map_err(|e| SyncError::from_odoo(&e).context(format!("{model}: fields_get")))?;
         answer.iter().map(|(name, attrs)| OdooField::from_fields_get(name, attrs)).collect()

@@ -92,7 +92,7 @@ impl Mirror {
             let start = found.len();
             found.extend(page.iter().filter_map(record_id));
             good = found[start..].last().copied().or(good);
-            self.write_page(page)?;
+            self.write_page(page, None)?;
             pos += n;
         }
         Ok(found)

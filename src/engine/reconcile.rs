@@ -10,6 +10,8 @@ use pgrx::prelude::*;
 use scrap_sga_core::ids::IdRange;
 
 use super::context::ModelRun;
+use super::mirror::Unit;
+use crate::catalog::model_state::ModelState;
 use super::streams::{self, Event, SharedSizer};
 use crate::catalog::retry_queue::RetryQueue;
 use crate::catalog::run_log::Counts;
@@ -45,6 +47,9 @@ impl ModelRun<'_> {
             RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
         let listing = self.listing(vec![if by_write_date { "write_date" } else { "id" }.to_owned()], vec![], "reconcile listing", false);
+        // As many pairs as the mirror has live rows, about: the whole model's when it is.
+        let expected = if range == IdRange::ALL { self.mirror.txn(|| ModelState::live(&model))?.map(|l| l.rows) } else { None };
+        self.mirror.begin_phase(if range == IdRange::ALL { "reconcile" } else { "deletion check" }, Unit::Listed, 0, expected, None)?;
         let ranges = streams::split(self.remote, &listing, range, parallel)?;
         let pairs = SharedSizer::pairs(PAIR_PAGE);
         let mirror = &mut self.mirror;

@@ -13,7 +13,9 @@
 use scrap_sga_core::ids::OdooId;
 use scrap_sga_core::odoo::fingerprint::{Fingerprint, Support};
 use scrap_sga_core::odoo::time::OdooTime;
+use scrap_sga_core::odoo::transport::Totals;
 use scrap_sga_core::odoo::{Client, Detected, OdooError, Settings};
+use std::sync::Arc;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
@@ -38,25 +40,19 @@ pub fn block_signals() {
     }
 }
 
-/// What forked clients did, added when their streams end.
+/// Requests sent and answers of 429 or 503 waited for.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClientCounts {
     pub requests: u64,
     pub waits: u64,
 }
 
-impl ClientCounts {
-    pub fn of(c: &Client) -> ClientCounts {
-        ClientCounts { requests: c.requests_sent(), waits: c.waits().0 }
-    }
-}
-
 pub struct Remote {
     /// None while a call is under way on its thread (or after one was abandoned on shutdown).
     client: Option<Client>,
-    /// What the client had done when it left for its thread (it counts on there).
-    before_call: ClientCounts,
-    by_streams: ClientCounts,
+    /// What the client and the streams' clients forked from it did so far, counted as it
+    /// happens, even while a call or a stream is under way.
+    totals: Arc<Totals>,
     stop: Stop,
     /// Time the backend spent waiting on Odoo.
     waited: Duration,
@@ -67,7 +63,7 @@ impl Remote {
     pub fn connect(settings: Settings) -> Result<Remote, OdooError> {
         let stop = Stop::new();
         let client = Client::new(settings, Some(stop.as_interrupt()))?;
-        Ok(Remote { client: Some(client), before_call: ClientCounts::default(), by_streams: ClientCounts::default(), stop, waited: Duration::ZERO })
+        Ok(Remote { totals: client.totals(), client: Some(client), stop, waited: Duration::ZERO })
     }
 
     /// Open the client: with what was found out before when there is something, else by asking
@@ -90,20 +86,18 @@ impl Remote {
         (0..n).map(|_| client.fork(Some(stop.as_interrupt()))).collect()
     }
 
-    /// Count what a forked client did.
-    pub fn add_stream_counts(&mut self, c: ClientCounts) {
-        self.by_streams.requests += c.requests;
-        self.by_streams.waits += c.waits;
-    }
-
     /// Called on the backend's thread only.
     pub fn stop_requested(&self) -> bool {
         self.stop.poll()
     }
 
     pub fn counts(&self) -> ClientCounts {
-        let own = self.client.as_ref().map(ClientCounts::of).unwrap_or(self.before_call);
-        ClientCounts { requests: own.requests + self.by_streams.requests, waits: own.waits + self.by_streams.waits }
+        ClientCounts { requests: self.totals.requests(), waits: self.totals.waits() }
+    }
+
+    /// The counts as they grow, for a run's progress.
+    pub fn totals(&self) -> Arc<Totals> {
+        self.totals.clone()
     }
 
     /// Time the backend spent waiting on Odoo, this one's calls and streams' pages alike.
@@ -140,7 +134,6 @@ impl Remote {
             return Err(OdooError::Interrupted);
         }
         let mut client = self.client.take().ok_or(OdooError::Interrupted)?;
-        self.before_call = ClientCounts::of(&client);
         let t0 = Instant::now();
         let handle = std::thread::spawn(move || {
             block_signals();
@@ -222,10 +215,11 @@ impl Remote {
 }
 
 /// After a request failed as too heavy: does Odoo answer a small one (a count that matches
-/// nothing, the smallest request a model takes)? Any answer but silence says it is up, and the
-/// request was too heavy; silence (after the client's own retries) says it is down.
+/// nothing, the smallest request a model takes)? Any answer of Odoo's says it is up, and the
+/// request was too heavy; silence, or a proxy's word that Odoo is out of its reach (after the
+/// client's own retries), says it is down: the run fails rather than halve its pages to nothing.
 pub fn answers_small_requests(c: &Client, model: &str) -> bool {
-    !c.search_count(model, &json!([["id", "=", 0]])).is_err_and(|e| e.is_silence())
+    !c.search_count(model, &json!([["id", "=", 0]])).is_err_and(|e| e.is_unreachable())
 }
 
 /// After one record alone failed in a way one record's data may explain

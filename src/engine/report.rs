@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::context::ModelRun;
+use super::display::DisplayNames;
 use super::job::Invocation;
 use super::lock::ModelLock;
 use super::mirror::Mirror;
@@ -14,25 +15,26 @@ use super::plan::plan;
 use super::remote::ClientCounts;
 use super::session::Session;
 use crate::catalog::model_state::ModelState;
-use crate::catalog::run_log::{Report, RunLog};
+use crate::catalog::full_pass::FullPass;
+use crate::catalog::run_log::{Report, RunLog, RunMode};
 use crate::catalog::{self, ModelConf};
 use crate::errors::SyncError;
 use crate::txn;
 
 /// One model of an invocation: its lock, its run, the run's end. Ok when another run held the
 /// lock and this one need not wait (the scheduler's).
-pub fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>) -> Result<(), SyncError> {
+pub fn run_model(inv: &Invocation, conf: &ModelConf, session: &mut Session, mirrored: &BTreeSet<String>, names: &mut DisplayNames) -> Result<(), SyncError> {
     let Some(_lock) = ModelLock::take(&conf.model, inv.wait_for_lock)? else { return Ok(()) };
     // Read the model again now that we hold its lock: a run that just finished moved its cursor.
     let mut conf = reread(conf);
     let run_id = txn::in_transaction(|| RunLog::start(inv.id, &conf.model, inv.trigger(), conf.cursor))?;
-    let (mut result, mut report) = attempt(inv, &conf, run_id, session, mirrored);
+    let (mut result, mut report) = attempt(inv, &conf, run_id, session, mirrored, names);
     if result.as_ref().is_err_and(|e| session.may_have_changed(e)) && session.rediscover().is_ok() {
         // The server may not be what it was when last found out (upgraded, moved): find it out
         // again, and try once more within the same run, from the model's state as the first try
         // left it (a full pass it made owed).
         conf = reread(&conf);
-        let (again, next) = attempt(inv, &conf, run_id, session, mirrored);
+        let (again, next) = attempt(inv, &conf, run_id, session, mirrored, names);
         (result, report) = (again, report.then(next));
     }
     if let Err(e) = &result {
@@ -57,7 +59,14 @@ fn odoo_work(session: &Session) -> (ClientCounts, Duration) {
 
 /// Plan and run the steps once, and what the attempt did (with what it asked of Odoo: an
 /// attempt after a rediscovery has a new client, counting from zero).
-fn attempt(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Session, mirrored: &BTreeSet<String>) -> (Result<(), SyncError>, Report) {
+fn attempt(
+    inv: &Invocation,
+    conf: &ModelConf,
+    run_id: i64,
+    session: &mut Session,
+    mirrored: &BTreeSet<String>,
+    names: &mut DisplayNames,
+) -> (Result<(), SyncError>, Report) {
     let mut report = Report::default();
     let before = odoo_work(session);
     let result = match session.ensure() {
@@ -65,7 +74,7 @@ fn attempt(inv: &Invocation, conf: &ModelConf, run_id: i64, session: &mut Sessio
         Ok(remote) => match plan(inv, conf, remote, mirrored, &mut report) {
             Err(e) => Err(e),
             Ok(p) => {
-                let mut run = ModelRun::new(inv, remote, Mirror::new(conf.clone(), run_id, p.plan, report));
+                let mut run = ModelRun::new(inv, remote, Mirror::new(conf.clone(), run_id, p.plan, report), names);
                 let result = run.run_steps(&p.table, &p.fields, &p.refill);
                 report = run.finish();
                 result
@@ -84,6 +93,9 @@ fn end(model: &str, run_id: i64, result: Result<(), SyncError>, report: &Report)
     let written = txn::in_transaction(|| {
         if result.is_ok() {
             ModelState::advance(model, report)?;
+            if report.mode == Some(RunMode::Full) {
+                FullPass::finish(model)?;
+            }
         }
         if let Some((size, weight)) = report.batch {
             ModelState::remember_batch(model, size, weight)?;

@@ -5,12 +5,14 @@ use scrap_sga_core::ids::OdooId;
 use serde_json::json;
 
 use super::context::ModelRun;
+use super::mirror::Unit;
 use crate::errors::SyncError;
 use crate::values::id_array;
 
 impl ModelRun<'_> {
     pub fn resync_record(&mut self, parent: &str, id: OdooId) -> Result<(), SyncError> {
         let model = self.model().to_owned();
+        self.mirror.begin_phase("resync", Unit::Fetched, 0, None, None)?;
         // The record itself, or the records of this model that point to it through a many2one.
         let (ids, link): (Vec<OdooId>, Option<String>) = if model == parent {
             (vec![id], None)

@@ -5,6 +5,7 @@ use scrap_sga_core::ids::OdooId;
 use std::collections::BTreeSet;
 
 use super::context::ModelRun;
+use super::mirror::Unit;
 use crate::catalog::retry_queue::RetryQueue;
 use crate::errors::SyncError;
 use crate::values::id_array;
@@ -27,6 +28,10 @@ impl ModelRun<'_> {
     pub fn retry_queued(&mut self, all: bool) -> Result<(), SyncError> {
         let model = self.model().to_owned();
         let due = self.mirror.txn(|| RetryQueue::due(&model, all))?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        self.mirror.begin_phase("retries", Unit::Fetched, 0, Some(i64::try_from(due.len()).unwrap_or(i64::MAX)), None)?;
         for chunk in due.chunks(self.mirror.conf().page_size) {
             let found: BTreeSet<OdooId> = self.read_ids(chunk, "retrying queued records")?.into_iter().collect();
             let gone: Vec<OdooId> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();

@@ -39,7 +39,7 @@ impl ModelRun<'_> {
             self.mirror.succeeded(RunMode::Retry, false, false, false);
             return Ok(());
         }
-        let full = inv.job == Job::FullResync || conf.cursor.is_none() || table.created || table.needs_full_pass || !self.mirror.plan().has_field("write_date");
+        let full = matches!(inv.job, Job::FullResync { .. }) || conf.pass_pending || conf.cursor.is_none() || table.created || table.needs_full_pass || !self.mirror.plan().has_field("write_date");
         // Anchored on Odoo's clock when the previous run read; a run from before that was kept
         // (or a server without a Date header) falls back on the newest write_date copied. A run
         // with a cursor has one of them: only a full pass has none.
@@ -60,9 +60,10 @@ impl ModelRun<'_> {
         }
         let full = anchor.is_none();
         // Deletions since the last run, cheaply; or every pair compared when due.
-        let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync | Job::Reconcile) || conf.reconcile_due);
+        let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync { .. } | Job::Reconcile) || conf.reconcile_due);
         if reconcile_now {
             self.reconcile(IdRange::ALL, conf.parallel)?;
+            self.refresh_referenced_names()?;
         } else if !table.created {
             self.find_deletions()?;
             // After the deletion check, which found what was deleted or created late (it changes
@@ -71,6 +72,12 @@ impl ModelRun<'_> {
             if let Some((window, older)) = late_check {
                 self.copy_late_commits(&window, older)?;
             }
+        }
+        // Names of the records the many2ones point to, renamed without these being written.
+        if full {
+            self.display_names_fresh()?;
+        } else {
+            self.refresh_display_names()?;
         }
         // Computed fields whose value may have changed without write_date moving.
         let refresh_computed = conf.computed_due || full;

@@ -31,7 +31,7 @@ use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
 
-use super::remote::{answers_small_requests, block_signals, odoo_time, others_read_well, ClientCounts, Page, Remote};
+use super::remote::{answers_small_requests, block_signals, odoo_time, others_read_well, Page, Remote};
 use crate::errors::SyncError;
 use crate::interrupt::{self, Stop};
 
@@ -84,6 +84,9 @@ impl Listing {
 /// One page, and the ids it speaks for: Odoo had no other record in `span` when it answered.
 pub struct RangePage {
     pub span: IdRange,
+    /// The range it is a page of, as it was handed out, and whether it is its last page.
+    pub range: IdRange,
+    pub ends_range: bool,
     pub records: Page,
     /// Odoo's clock when it answered.
     pub answered_at: Option<OdooTime>,
@@ -159,7 +162,6 @@ pub fn fetch(
             std::thread::spawn(move || {
                 block_signals();
                 read_ranges(&client, &listing, &queue, &sizer, &stop, &tx);
-                ClientCounts::of(&client)
             })
         })
         .collect();
@@ -197,12 +199,8 @@ pub fn fetch(
     // A stream waiting to hand over a page gives up once nobody receives.
     drop(rx);
     for t in threads {
-        match t.join() {
-            Ok(counts) => remote.add_stream_counts(counts),
-            Err(_) if result.is_ok() => {
-                return Err(SyncError::from_odoo(&OdooError::Internal("the thread of a stream panicked (see the server log)".into())));
-            }
-            Err(_) => {}
+        if t.join().is_err() && result.is_ok() {
+            return Err(SyncError::from_odoo(&OdooError::Internal("the thread of a stream panicked (see the server log)".into())));
         }
     }
     result
@@ -265,7 +263,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
             let page_last = newest.map_or(last, OdooId::get);
             good = newest.or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
-            if !send(Message::Event(Event::Page(RangePage { span, records, answered_at: odoo_time(client) }))) {
+            if !send(Message::Event(Event::Page(RangePage { span, range, ends_range: !full, records, answered_at: odoo_time(client) }))) {
                 return;
             }
             if !full {

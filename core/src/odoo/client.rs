@@ -82,6 +82,11 @@ impl Client {
         self.transport.requests_sent()
     }
 
+    /// What this client and the clients forked from it did so far, readable from any thread.
+    pub fn totals(&self) -> std::sync::Arc<super::transport::Totals> {
+        self.transport.totals()
+    }
+
     /// The body size of the last answer.
     pub fn last_answer_bytes(&self) -> u64 {
         self.transport.last_answer_bytes()

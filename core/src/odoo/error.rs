@@ -115,6 +115,13 @@ impl OdooError {
         matches!(self, OdooError::Connect { .. } | OdooError::Timeout { .. } | OdooError::Cut { .. })
     }
 
+    /// Odoo cannot be reached: nothing came back at all, or the proxy in front of it says it
+    /// cannot reach it (502 Bad Gateway, 503, 504 Gateway Timeout). On a small request, this is
+    /// not a request too heavy for Odoo but Odoo gone.
+    pub fn is_unreachable(&self) -> bool {
+        self.is_silence() || matches!(self, OdooError::Http { status: 502..=504, .. } | OdooError::RateLimited { status: 503, .. })
+    }
+
     /// The field of `model` the user may not read, when that is why Odoo refused a read: its
     /// AccessError begins "Failed to read field <model>.<field>" (the field's related model is
     /// one the user has no read access to). The rest of the record can be read without it.
@@ -123,6 +130,17 @@ impl OdooError {
         let rest = message.strip_prefix("Failed to read field ")?.strip_prefix(model)?.strip_prefix('.')?;
         let field = rest.split(|c: char| c.is_whitespace()).next()?;
         (!field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(field)
+    }
+
+    /// What was asked of a model cannot be had by asking again: Odoo has no such model, or the
+    /// sync user may not read it, or may not read a field it needs to answer (a display name made
+    /// of another model's fields). Until its rights change, the request fails the same way.
+    pub fn refuses_model(&self) -> bool {
+        match self {
+            OdooError::UnknownModel { .. } => !self.is_unknown_method(),
+            OdooError::AccessDenied { message, .. } => message.starts_with("You are not allowed to access") || message.starts_with("Failed to read field "),
+            _ => false,
+        }
     }
 
     /// How long Odoo asked to be left alone, when it did.
@@ -137,6 +155,18 @@ impl OdooError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_refused_is_told_from_a_record_refused_and_a_method_missing() {
+        let denied = |message: &str| OdooError::AccessDenied { model: "res.partner".into(), name: "odoo.exceptions.AccessError".into(), message: message.into() };
+        assert!(denied("You are not allowed to access 'Contact' (res.partner) records.\n\nThis operation is allowed for ...").refuses_model());
+        assert!(denied("Failed to read field res.partner.company_id\nYou are not allowed to access 'Companies' (res.company) records.").refuses_model());
+        assert!(!denied("Due to security restrictions, you are not allowed to access 'Contact' (res.partner) records.").refuses_model(), "a record rule: the record's");
+        let unknown = |message: &str| OdooError::UnknownModel { model: "x.y".into(), name: "odoo.exceptions.UserError".into(), message: message.into() };
+        assert!(unknown("Object x.y doesn't exist").refuses_model());
+        assert!(!unknown("The method 'formatted_read_group' does not exist on the model 'x.y'").refuses_model());
+        assert!(!OdooError::Server { name: "builtins.ValueError".into(), message: "boom".into() }.refuses_model());
+    }
 
     #[test]
     fn the_field_an_access_error_names() {

@@ -3,6 +3,8 @@
 //! waits a rate limit asks for (HTTP 429 and 503, `Retry-After`), and counters.
 use std::cell::Cell;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -55,6 +57,26 @@ pub struct Transport {
     pace: Option<Pace>,
     /// Each transport counts its own (a fork starts at zero).
     meter: Meter,
+    /// And a transport and its forks count together, readable from any thread while they work.
+    totals: Arc<Totals>,
+}
+
+/// Requests sent and answers of 429 or 503 waited for, by a client and every client forked from
+/// it, as they happen: what a run under way has asked so far, from any thread.
+#[derive(Debug, Default)]
+pub struct Totals {
+    requests: AtomicU64,
+    waits: AtomicU64,
+}
+
+impl Totals {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Default)]
@@ -106,6 +128,7 @@ impl Transport {
             interrupt,
             pace: settings.pace.clone(),
             meter: Meter::default(),
+            totals: Arc::default(),
         })
     }
 
@@ -121,7 +144,13 @@ impl Transport {
             interrupt,
             pace: self.pace.clone(),
             meter: Meter::default(),
+            totals: self.totals.clone(),
         }
+    }
+
+    /// What this transport and its forks did so far.
+    pub fn totals(&self) -> Arc<Totals> {
+        self.totals.clone()
     }
 
     pub fn requests_sent(&self) -> u64 {
@@ -186,6 +215,7 @@ impl Transport {
                 return Err(OdooError::Interrupted);
             }
             self.meter.requests.set(self.meter.requests.get() + 1);
+            self.totals.requests.fetch_add(1, Ordering::Relaxed);
             let (answer, told) = self.receive(send())?;
             if !matches!(answer.status, 429 | 503) {
                 return Ok(answer);
@@ -197,6 +227,7 @@ impl Transport {
             }
             attempt += 1;
             self.meter.waits.set(self.meter.waits.get() + 1);
+            self.totals.waits.fetch_add(1, Ordering::Relaxed);
             self.wait(wait)?;
         }
     }

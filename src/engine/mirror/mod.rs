@@ -4,7 +4,11 @@
 //! counters of what it did are added to the run's row in the same transaction and to the report
 //! once it committed ([`Mirror::counted`]), the one place they are kept.
 mod pages;
+mod progress;
 pub mod upsert;
+
+pub use pages::Checkpoint;
+pub use progress::Unit;
 
 use scrap_sga_core::ids::OdooId;
 use scrap_sga_core::mapping::ModelPlan;
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::streams::SharedSizer;
 use crate::catalog::run_log::{Counts, Report, RunLog, RunMode};
+use progress::Progress;
 use crate::catalog::ModelConf;
 use crate::errors::SyncError;
 use crate::{settings, txn};
@@ -35,6 +40,8 @@ pub struct Mirror {
     plan: ModelPlan,
     upsert: Upsert,
     report: Report,
+    /// How far the run is, for `scrap_sga.progress`.
+    progress: Progress,
     /// Records per request for pages of whole records, adapted as Odoo answers.
     sizer: SharedSizer,
     /// The retry queue may hold records of this model: stored records must leave it.
@@ -62,6 +69,7 @@ impl Mirror {
             run_id,
             plan,
             report,
+            progress: Progress::default(),
             sizer,
             queue_in_use: true,
             parked: Vec::new(),
@@ -105,6 +113,11 @@ impl Mirror {
         self.parked = parked;
     }
 
+    /// Odoo's clock at the run's first answer.
+    pub fn read_started(&self) -> Option<OdooTime> {
+        self.report.read_started
+    }
+
     /// How far ahead of Odoo's HTTP clock its write_date clock ran, at most.
     pub fn skew_s(&self) -> f64 {
         self.skew_s
@@ -127,9 +140,31 @@ impl Mirror {
     }
 
     /// [`Mirror::txn`] for work that counts: the counts `f` returns are added to the run's row
-    /// in the same transaction, and to the report once it committed.
+    /// in the same transaction (with how far the run is now), and to the report once it
+    /// committed.
     pub fn counted<R>(&mut self, f: impl FnOnce() -> Result<(R, Counts), SyncError>) -> Result<R, SyncError> {
-        counted(&mut self.report, self.run_id, f)
+        counted(&mut self.report, &mut self.progress, self.run_id, f)
+    }
+
+    /// Follow what the run asks of Odoo as it goes (`Remote::totals`), for its progress.
+    pub fn watch_odoo(&mut self, totals: std::sync::Arc<scrap_sga_core::odoo::transport::Totals>) {
+        self.progress.watch(totals);
+    }
+
+    /// The run enters a step that takes time: said at once in its row, with `done` of
+    /// `expected` records (`unit` says which of the counts they are), and after which id a
+    /// full pass resumed.
+    pub fn begin_phase(&mut self, phase: &str, unit: Unit, done: i64, expected: Option<i64>, resumed_from: Option<i32>) -> Result<(), SyncError> {
+        self.progress.begin(unit, done);
+        let run_id = self.run_id;
+        self.txn(|| RunLog::phase(run_id, phase, done, expected, resumed_from))
+    }
+
+    /// A full pass resumed: it began reading at `read_at` (Odoo's clock), and copied up to
+    /// `newest` (the window after it starts from there).
+    pub fn resume(&mut self, read_at: Option<OdooTime>, newest: Option<OdooTime>) {
+        self.note_answer(read_at);
+        self.note_write_date(newest);
     }
 
     /// Note Odoo's clock at an answer: the earliest is the run's, and at the first one, how far
@@ -197,13 +232,14 @@ impl Mirror {
     }
 }
 
-/// See [`Mirror::counted`]; for the parts of a run that have no mirror yet.
-pub fn counted<R>(report: &mut Report, run_id: i64, f: impl FnOnce() -> Result<(R, Counts), SyncError>) -> Result<R, SyncError> {
+/// See [`Mirror::counted`].
+fn counted<R>(report: &mut Report, progress: &mut Progress, run_id: i64, f: impl FnOnce() -> Result<(R, Counts), SyncError>) -> Result<R, SyncError> {
     let (r, counts) = timed(&mut report.db_time, || {
         let (r, counts) = f()?;
-        RunLog::add(run_id, &counts)?;
+        RunLog::add(run_id, &counts, progress.after(&counts).as_ref())?;
         Ok((r, counts))
     })?;
+    progress.committed(&counts);
     report.counts.add(&counts);
     Ok(r)
 }

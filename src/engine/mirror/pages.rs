@@ -8,7 +8,8 @@
 //! wait in the retry queue.
 use pgrx::prelude::*;
 use scrap_sga_core::ids::{record_id, OdooId};
-use scrap_sga_core::mapping::{self, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+use scrap_sga_core::ident::quote;
+use scrap_sga_core::mapping::{self, DisplayColumn, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
@@ -16,10 +17,12 @@ use std::collections::BTreeMap;
 
 use super::upsert::Refresh;
 use super::Mirror;
+use crate::catalog::full_pass::FullPass;
 use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::{Queued, RetryQueue};
 use crate::catalog::run_log::Counts;
 use crate::errors::{state, SyncError};
+use crate::listing::json_arg;
 
 /// The error is about the record's values, not about the database or the run.
 fn is_record_error(e: &SyncError) -> bool {
@@ -36,18 +39,48 @@ fn document<'a>(rows: impl Iterator<Item = &'a Value>) -> Result<String, SyncErr
     serde_json::to_string(&rows.collect::<Vec<_>>()).map_err(|e| SyncError::new(state::INTERNAL, format!("a page could not be written as JSON: {e}")))
 }
 
+/// Where a page leaves the full pass it belongs to: committed with the page's counters.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint {
+    /// The range's key: the id the pass began it after.
+    pub range: i32,
+    /// Every id of the range up to this one is copied; None: the whole range.
+    pub through: Option<i32>,
+}
+
+/// What the transaction that counts a page writes besides its rows: the page's counters, and
+/// where the page leaves a full pass.
+#[derive(Clone, Copy)]
+struct PageEnd {
+    counts: Counts,
+    checkpoint: Option<Checkpoint>,
+    newest: Option<OdooTime>,
+}
+
+impl PageEnd {
+    fn write(&self, model: &str, read_at: Option<OdooTime>) -> Result<(), SyncError> {
+        match self.checkpoint {
+            Some(cp) => FullPass::checkpoint(model, cp.range, cp.through, self.counts.fetched, read_at, self.newest),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Mirror {
-    /// Convert and write one page of records; each part commits with the run's counters.
-    pub fn write_page(&mut self, page: Vec<Map<String, Value>>) -> Result<(), SyncError> {
+    /// Convert and write one page of records; each part commits with the run's counters, and
+    /// the part that counts the page also with where it leaves a full pass (`checkpoint`).
+    pub fn write_page(&mut self, page: Vec<Map<String, Value>>, checkpoint: Option<Checkpoint>) -> Result<(), SyncError> {
         let fetched = count(page.len());
         let mut rows: BTreeMap<OdooId, Map<String, Value>> = BTreeMap::new();
         let mut failures: Vec<(OdooId, SyncError)> = Vec::new();
         let mut write_dates = BTreeMap::new();
+        let mut newest = None;
         for rec in &page {
             let id = record_id(rec)
                 .ok_or_else(|| SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model)))?;
             let written = OdooTime::write_date_of(rec);
             self.note_write_date(written);
+            newest = newest.max(written);
             write_dates.insert(id, written);
             match mapping::convert_record(&self.plan, rec) {
                 Ok(converted) => {
@@ -58,45 +91,54 @@ impl Mirror {
         }
         drop(page);
         let rows: Vec<(OdooId, Value)> = rows.into_iter().map(|(id, m)| (id, Value::Object(m))).collect();
-        // The usual case, one transaction: the whole page and its counters.
-        let page_counts = Counts { fetched, pages: 1, ..Default::default() };
-        let counters_now = failures.is_empty();
-        self.write_isolating(&rows, if counters_now { page_counts } else { Counts::default() }, &mut failures)?;
-        if !counters_now || !failures.is_empty() {
-            self.queue_failures(&failures, &write_dates, page_counts)?;
+        let end = PageEnd { counts: Counts { fetched, pages: 1, ..Default::default() }, checkpoint, newest };
+        if rows.is_empty() && failures.is_empty() {
+            // A range that ended with no record: only where the pass is.
+            let (model, read_at) = (self.conf.model.clone(), self.report.read_started);
+            return self.counted(|| end.write(&model, read_at).map(|()| ((), Counts::default())));
+        }
+        // The usual case, one transaction: the whole page and its end.
+        let at_once = failures.is_empty();
+        self.write_isolating(&rows, at_once.then_some(&end), &mut failures)?;
+        if !at_once || !failures.is_empty() {
+            self.queue_failures(&failures, &write_dates, &end)?;
         }
         Ok(())
     }
 
-    fn write_isolating(&mut self, rows: &[(OdooId, Value)], extra: Counts, failures: &mut Vec<(OdooId, SyncError)>) -> Result<(), SyncError> {
+    fn write_isolating(&mut self, rows: &[(OdooId, Value)], end: Option<&PageEnd>, failures: &mut Vec<(OdooId, SyncError)>) -> Result<(), SyncError> {
         let Some(((first, _), (last, _))) = rows.first().zip(rows.last()) else { return Ok(()) };
-        match self.write_part(rows, extra, (*first, *last)) {
+        match self.write_part(rows, end, (*first, *last)) {
             Ok(()) => Ok(()),
             Err(e) if is_record_error(&e) && rows.len() == 1 => {
                 failures.push((*first, e));
                 Ok(())
             }
+            // The page's end then goes with the failures (`queue_failures`).
             Err(e) if is_record_error(&e) => {
                 let (a, b) = rows.split_at(rows.len() / 2);
-                self.write_isolating(a, Counts::default(), failures)?;
-                self.write_isolating(b, Counts::default(), failures)
+                self.write_isolating(a, None, failures)?;
+                self.write_isolating(b, None, failures)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// One transaction: the rows, the run's counters (with `extra`), and the rows' exit from the
-    /// retry queue.
-    fn write_part(&mut self, rows: &[(OdooId, Value)], extra: Counts, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
+    /// One transaction: the rows, the run's counters (with the page's `end` when it is the
+    /// whole page), and the rows' exit from the retry queue.
+    fn write_part(&mut self, rows: &[(OdooId, Value)], end: Option<&PageEnd>, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
         let doc = document(rows.iter().map(|(_, v)| v))?;
-        let (run_id, model, queue, upsert) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert);
-        super::counted(&mut self.report, run_id, || {
+        let (run_id, model, queue, upsert, read_at) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert, self.report.read_started);
+        super::counted(&mut self.report, &mut self.progress, run_id, || {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
             Spi::run("SET LOCAL synchronous_commit TO off")?;
             let (mut counts, live) = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
-            counts.add(&extra);
+            if let Some(end) = end {
+                counts.add(&end.counts);
+                end.write(model, read_at)?;
+            }
             ModelState::add_live(model, live)?;
             if queue {
                 RetryQueue::remove(model, &rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
@@ -105,8 +147,8 @@ impl Mirror {
         })
     }
 
-    /// Queue the records that could not be stored, and count the page.
-    fn queue_failures(&mut self, failures: &[(OdooId, SyncError)], write_dates: &BTreeMap<OdooId, Option<OdooTime>>, page: Counts) -> Result<(), SyncError> {
+    /// Queue the records that could not be stored, and count the page (its `end`).
+    fn queue_failures(&mut self, failures: &[(OdooId, SyncError)], write_dates: &BTreeMap<OdooId, Option<OdooTime>>, end: &PageEnd) -> Result<(), SyncError> {
         let model = self.conf.model.clone();
         let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
         let queued: Vec<Queued> = failures
@@ -114,10 +156,11 @@ impl Mirror {
             .zip(&states)
             .map(|((id, e), s)| Queued { id: *id, sqlstate: s, error: &e.message, write_date: write_dates.get(id).copied().flatten() })
             .collect();
-        let run_id = self.run_id;
+        let (run_id, read_at) = (self.run_id, self.report.read_started);
         self.counted(|| {
             RetryQueue::put(&model, run_id, &queued)?;
-            Ok(((), Counts { failed: count(failures.len()), ..page }))
+            end.write(&model, read_at)?;
+            Ok(((), Counts { failed: count(failures.len()), ..end.counts }))
         })?;
         if !failures.is_empty() {
             self.queue_in_use = true;
@@ -168,6 +211,32 @@ impl Mirror {
             let (n, id_sum) = (n.unwrap_or(0), id_sum.unwrap_or(0));
             ModelState::add_live(&model, Live { rows: -n, id_sum: -id_sum })?;
             Ok((n, Counts { deleted: n, ..Default::default() }))
+        })
+    }
+
+    /// Set the display names of the many2ones `columns` from `doc` (`[{"id": 7, "name": "..."}]`:
+    /// records of the model they point to) in the live rows that point to those records and
+    /// show another name. Returns how many rows changed.
+    pub fn rename(&mut self, columns: &[DisplayColumn], doc: &str) -> Result<i64, SyncError> {
+        let (run_id, table) = (self.run_id, self.table.clone());
+        let statements: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let (id, shown) = (quote(&c.id_column), quote(&c.display_column));
+                format!(
+                    "WITH up AS (UPDATE {table} t SET {shown} = n.name, {COL_SYNCED_AT} = now(), {COL_RUN_ID} = $2
+                                 FROM json_to_recordset($1::json) AS n(id integer, name text)
+                                 WHERE t.{id} = n.id AND t.{shown} IS DISTINCT FROM n.name AND t.{COL_DELETED_AT} IS NULL RETURNING 1)
+                     SELECT count(*) FROM up"
+                )
+            })
+            .collect();
+        self.counted(|| {
+            let mut changed = 0;
+            for sql in &statements {
+                changed += Spi::get_one_with_args::<i64>(sql, &[json_arg(doc), run_id.into()])?.unwrap_or(0);
+            }
+            Ok((changed, Counts { updated: changed, ..Default::default() }))
         })
     }
 

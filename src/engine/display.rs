@@ -1,0 +1,286 @@
+//! Display names that follow the records they name. A many2one's `<field>_display` column holds
+//! the name Odoo showed beside the id when the record was read; renaming the record pointed to
+//! (a supplier, a product, a user) does not write the records that point to it, so neither the
+//! window nor the reconcile of their model would ever see it.
+//!
+//! * At most every `scrap_sga.model.display_refresh` (5 minutes by default), the records of each
+//!   related model written since its last check (less the lookback) are asked for, id and
+//!   display name: one small request per related model, shared by every model of the invocation
+//!   that points to it ([`DisplayNames`] keeps the answer for the invocation). Every row whose
+//!   display name differs is updated, audited like any change.
+//! * A name can change without its record being written (a contact's name that includes its
+//!   company's): each reconcile reads again the display names of every id the table references,
+//!   by batches.
+//! * A related model the sync user may not read (or that Odoo does not have) keeps its display
+//!   columns as they are, with the reason in `scrap_sga.model_field.display_error`; it is asked
+//!   again with the model's field check (`schema_refresh`), so that a quiet run sends no request
+//!   that fails.
+use scrap_sga_core::ids::{record_id, IdRange, OdooId};
+use scrap_sga_core::mapping::DisplayColumn;
+use scrap_sga_core::odoo::time::OdooTime;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use super::context::ModelRun;
+use super::mirror::Unit;
+use super::remote::Remote;
+use super::streams::{self, Event, Listing, SharedSizer};
+use crate::catalog::fields;
+use crate::errors::SyncError;
+use crate::interrupt;
+
+/// Records per request for names asked by id (an id and a name each: light records).
+const NAMES_PER_READ: usize = 5_000;
+/// Names an invocation keeps for its other models: beyond, each model asks again.
+const KEPT_NAMES: usize = 100_000;
+
+/// The display name of each record of a page (`id`, `display_name`), as the document
+/// [`super::mirror::Mirror::rename`] reads.
+fn names_of(records: &[Map<String, Value>]) -> Vec<(OdooId, Value)> {
+    records.iter().filter_map(|r| Some((record_id(r)?, r.get("display_name").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)))).collect()
+}
+
+/// Names as the JSON document of `rename`: `[{"id": 7, "name": "..."}, ...]`.
+pub fn names_document(names: &[(OdooId, Value)]) -> String {
+    Value::Array(names.iter().map(|(id, name)| json!({"id": id, "name": name})).collect()).to_string()
+}
+
+/// What an invocation asked of a related model's records written since a time.
+enum Written {
+    /// Since `from`, answered at `at` (Odoo's clock); `names` when few enough to keep.
+    Asked { from: OdooTime, at: Option<OdooTime>, names: Option<Vec<(OdooId, Value)>> },
+    /// The sync user may not read it: why.
+    Refused(String),
+}
+
+/// What an invocation knows of the display names of related models, shared by its models.
+#[derive(Default)]
+pub struct DisplayNames {
+    /// Per related model, the earliest time any of the invocation's models needs its records
+    /// written since: the one request asks from there.
+    ask_from: BTreeMap<String, OdooTime>,
+    written: BTreeMap<String, Written>,
+    /// Names read by id (the reconcile's pass), per related model.
+    by_id: BTreeMap<String, BTreeMap<OdooId, Value>>,
+    kept: usize,
+}
+
+impl DisplayNames {
+    pub fn new(ask_from: BTreeMap<String, OdooTime>) -> DisplayNames {
+        DisplayNames { ask_from, ..Default::default() }
+    }
+
+    /// The records of `relation` written since `from` (or earlier), each page handed to `apply`;
+    /// Odoo's clock when it answered. Asked once per invocation when the answer is small enough
+    /// to keep. `Err(Ok(reason))`: the sync user may not read `relation`.
+    fn written_since(
+        &mut self,
+        remote: &mut Remote,
+        relation: &str,
+        from: OdooTime,
+        mut apply: impl FnMut(&[(OdooId, Value)]) -> Result<(), SyncError>,
+    ) -> Result<Result<Option<OdooTime>, String>, SyncError> {
+        match self.written.get(relation) {
+            Some(Written::Refused(why)) => return Ok(Err(why.clone())),
+            Some(Written::Asked { from: asked, at, names: Some(names) }) if *asked <= from => {
+                apply(names)?;
+                return Ok(Ok(*at));
+            }
+            _ => {}
+        }
+        let from = self.ask_from.get(relation).map_or(from, |shared| from.min(*shared));
+        let listing = Listing {
+            model: relation.to_owned(),
+            fields: vec!["display_name".into()],
+            domain: vec![json!(["write_date", ">=", from.to_string()])],
+            what: "display names written since the last check",
+            sets_aside: false,
+            parked: Vec::new(),
+        };
+        let (mut at, mut kept, mut keeping) = (None::<OdooTime>, Vec::new(), true);
+        let fetched = streams::fetch(remote, &listing, vec![IdRange::ALL], 1, &SharedSizer::pairs(NAMES_PER_READ), |_, event| {
+            let Event::Page(page) = event else { return Ok(()) };
+            at = match (at, page.answered_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let names = names_of(&page.records);
+            apply(&names)?;
+            keeping &= self.kept + kept.len() + names.len() <= KEPT_NAMES;
+            if keeping {
+                kept.extend(names);
+            } else {
+                kept.clear();
+            }
+            Ok(())
+        });
+        match fetched {
+            Ok(()) => {
+                self.kept += kept.len();
+                self.written.insert(relation.to_owned(), Written::Asked { from, at, names: keeping.then_some(kept) });
+                Ok(Ok(at))
+            }
+            Err(e) => match refusal(&e, relation) {
+                Some(why) => {
+                    self.written.insert(relation.to_owned(), Written::Refused(why.clone()));
+                    Ok(Err(why))
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The display names of `ids` of `relation` (those Odoo still has), read by batches, with
+    /// those the invocation read already. `Err(Ok(reason))`: the sync user may not read it.
+    fn by_ids(&mut self, remote: &mut Remote, relation: &str, ids: &[OdooId]) -> Result<Result<Vec<(OdooId, Value)>, String>, SyncError> {
+        if let Some(Written::Refused(why)) = self.written.get(relation) {
+            return Ok(Err(why.clone()));
+        }
+        let known = self.by_id.entry(relation.to_owned()).or_default();
+        let mut out: Vec<(OdooId, Value)> = ids.iter().filter_map(|id| Some((*id, known.get(id)?.clone()))).collect();
+        let missing: Vec<OdooId> = ids.iter().copied().filter(|id| !known.contains_key(id)).collect();
+        for chunk in missing.chunks(NAMES_PER_READ) {
+            interrupt::check()?;
+            let page = match remote.read(relation, chunk.to_vec(), vec!["display_name".into()]) {
+                Ok(page) => page,
+                Err(e) => {
+                    let e = SyncError::from_odoo(&e).context(format!("{relation}: reading display names"));
+                    return match refusal(&e, relation) {
+                        Some(why) => {
+                            self.written.insert(relation.to_owned(), Written::Refused(why.clone()));
+                            Ok(Err(why))
+                        }
+                        None => Err(e),
+                    };
+                }
+            };
+            let names = names_of(&page);
+            let known = self.by_id.entry(relation.to_owned()).or_default();
+            if self.kept + names.len() <= KEPT_NAMES {
+                self.kept += names.len();
+                known.extend(names.iter().cloned());
+            }
+            out.extend(names);
+        }
+        Ok(Ok(out))
+    }
+}
+
+/// Why the display names of `relation` cannot be had, when that is what `e` says.
+fn refusal(e: &SyncError, relation: &str) -> Option<String> {
+    let o = e.odoo.as_ref().filter(|o| o.refuses_model())?;
+    let first = o.to_string();
+    Some(format!("the sync user may not read {relation}, or Odoo has no such model: {}", first.lines().next().unwrap_or_default()))
+}
+
+/// A table's display columns grouped by the model they point to.
+fn by_relation(columns: Vec<DisplayColumn>) -> BTreeMap<String, Vec<DisplayColumn>> {
+    let mut out: BTreeMap<String, Vec<DisplayColumn>> = BTreeMap::new();
+    for c in columns {
+        out.entry(c.relation.clone()).or_default().push(c);
+    }
+    out
+}
+
+impl ModelRun<'_> {
+    /// The check of display names, when due: see the module's doc.
+    pub fn refresh_display_names(&mut self) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
+        let columns = by_relation(self.mirror.plan().display_columns());
+        if columns.is_empty() || !self.mirror.conf().display_due {
+            return Ok(());
+        }
+        let checks = self.mirror.txn(|| fields::display_checks(&model))?;
+        let schema_due = self.mirror.conf().schema_due;
+        for (relation, cols) in columns {
+            let names: Vec<String> = cols.iter().map(|c| c.field.clone()).collect();
+            let mine: Vec<&fields::DisplayCheck> = checks.iter().filter(|c| names.contains(&c.field)).collect();
+            let refused = mine.iter().any(|c| c.error.is_some());
+            // Refused before: asked again with the field check only, so that a quiet run sends
+            // no request that fails.
+            if (refused && !schema_due) || (!refused && !mine.iter().any(|c| c.due)) {
+                continue;
+            }
+            let Some(from) = mine.iter().filter_map(|c| c.ask_from).min() else {
+                // Never checked: the names are as fresh as the rows' last read, and what is
+                // written from now on is followed (older renames: the reconcile's pass).
+                let now = self.mirror.read_started().or_else(|| self.remote.server_time());
+                self.mirror.txn(|| fields::display_checked(&model, &names, now, None))?;
+                continue;
+            };
+            self.mirror.begin_phase("display names", Unit::Fetched, 0, None, None)?;
+            let (remote, mirror, known) = (&mut *self.remote, &mut self.mirror, &mut *self.names);
+            let answer = known.written_since(remote, &relation, from, |page| if page.is_empty() { Ok(()) } else { mirror.rename(&cols, &names_document(page)).map(|_| ()) })?;
+            self.note_display_check(&names, answer, refused)?;
+        }
+        Ok(())
+    }
+
+    /// A full pass read every record, each with the names Odoo showed then: the names are
+    /// checked as of its start (Odoo's clock), and what is written from then on is followed.
+    pub fn display_names_fresh(&mut self) -> Result<(), SyncError> {
+        let (model, since) = (self.model().to_owned(), self.mirror.read_started());
+        let names: Vec<String> = self.mirror.plan().display_columns().into_iter().map(|c| c.field).collect();
+        if names.is_empty() || since.is_none() {
+            return Ok(());
+        }
+        self.mirror.txn(|| fields::display_checked(&model, &names, since, None))
+    }
+
+    /// The reconcile's pass: the display names of every id each many2one references, read again
+    /// by batches (names that change without their record being written).
+    pub fn refresh_referenced_names(&mut self) -> Result<(), SyncError> {
+        let (model, table) = (self.model().to_owned(), self.mirror.table().to_owned());
+        let columns = by_relation(self.mirror.plan().display_columns());
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let checks = self.mirror.txn(|| fields::display_checks(&model))?;
+        self.mirror.begin_phase("display names", Unit::Fetched, 0, None, None)?;
+        for (relation, cols) in columns {
+            let names: Vec<String> = cols.iter().map(|c| c.field.clone()).collect();
+            let refused_before = checks.iter().any(|c| names.contains(&c.field) && c.error.is_some());
+            if refused_before && !self.mirror.conf().schema_due {
+                continue;
+            }
+            let mut refused = None;
+            for col in &cols {
+                let id = scrap_sga_core::ident::quote(&col.id_column);
+                let sql = format!("SELECT coalesce(array_agg(DISTINCT {id} ORDER BY {id}), '{{}}') FROM {table} WHERE {id} IS NOT NULL AND sga_deleted_at IS NULL");
+                let referenced = self.mirror.txn(|| Ok(crate::values::ids(pgrx::Spi::get_one::<Vec<i32>>(&sql)?)))?;
+                for chunk in referenced.chunks(NAMES_PER_READ) {
+                    match self.names.by_ids(self.remote, &relation, chunk)? {
+                        Ok(found) if found.is_empty() => {}
+                        Ok(found) => {
+                            self.mirror.rename(std::slice::from_ref(col), &names_document(&found))?;
+                        }
+                        Err(why) => {
+                            refused = Some(why);
+                            break;
+                        }
+                    }
+                }
+            }
+            // Checked through: the error a check left, if any, is gone (its time is the window
+            // check's to keep).
+            self.note_display_check(&names, refused.map_or(Ok(None), Err), refused_before)?;
+        }
+        Ok(())
+    }
+
+    /// Keep how a check went for the many2ones `names`: from when the next one asks, or why
+    /// none could be made (said in the run log and the server log when it is news).
+    fn note_display_check(&mut self, names: &[String], answer: Result<Option<OdooTime>, String>, refused_before: bool) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
+        match answer {
+            Ok(at) => self.mirror.txn(|| fields::display_checked(&model, names, at, None)),
+            Err(why) => {
+                if !refused_before {
+                    pgrx::warning!("scrap_sga: {model}: the display names of {} are kept as they are: {why}", names.join(", "));
+                    self.mirror.note_schema_change(format!("display names of {} not refreshed: {why}", names.join(", ")));
+                }
+                self.mirror.txn(|| fields::display_checked(&model, names, None, Some(&why)))
+            }
+        }
+    }
+}
