@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub use crate::schema::FieldDef;
 use crate::schema::{ModelDoc, Schema};
 
+mod index;
 mod typed;
+
+pub use index::Sums;
 
 pub const ORDER: &str = "dimagaz.bc";
 pub const LINE: &str = "dimagaz.bc.line";
@@ -36,7 +39,9 @@ pub struct Rec {
 pub struct Model {
     pub name: String,
     pub fields: Vec<FieldDef>,
-    pub records: BTreeMap<i64, Rec>,
+    /// Changed only through `update`, `insert` and `remove`, which keep `index` up to date.
+    records: BTreeMap<i64, Rec>,
+    index: index::Index,
     pub next_id: i64,
     /// Values follow the fields' types (`typed::typed_value`); false for the default schema's
     /// dimagaz models, whose values come from hand-written generators many tests compare against.
@@ -196,7 +201,46 @@ pub fn now_us() -> i64 {
 
 impl Model {
     pub fn new(name: &str, fields: Vec<FieldDef>, typed: bool) -> Model {
-        Model { name: name.to_owned(), fields, records: BTreeMap::new(), next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
+        let records = BTreeMap::new();
+        Model { name: name.to_owned(), fields, index: index::Index::build(&records), records, next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
+    }
+
+    pub fn records(&self) -> &BTreeMap<i64, Rec> {
+        &self.records
+    }
+
+    /// Change record `id` through `change` (None: no such record).
+    pub fn update<T>(&mut self, id: i64, change: impl FnOnce(&mut Rec) -> T) -> Option<T> {
+        let r = self.records.get_mut(&id)?;
+        let before = (r.write_us, r.active);
+        let out = change(r);
+        let after = (r.write_us, r.active);
+        self.index.changed(&self.records, id, Some(before), Some(after));
+        Some(out)
+    }
+
+    fn insert(&mut self, id: i64, rec: Rec) {
+        let entry = (rec.write_us, rec.active);
+        let before = self.records.insert(id, rec).map(|r| (r.write_us, r.active));
+        self.index.changed(&self.records, id, before, Some(entry));
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Rec> {
+        let rec = self.records.remove(&id)?;
+        self.index.changed(&self.records, id, Some((rec.write_us, rec.active)), None);
+        Some(rec)
+    }
+
+    /// The count, id sum and newest write_date of the records whose id is in `[lo, hi]` (the
+    /// active ones only if `active_only`), from the index; `visit` is called for each record
+    /// looked at on the way.
+    pub fn sums(&self, ids: (i64, i64), active_only: bool, visit: impl FnMut()) -> Sums {
+        self.index.sums(&self.records, ids, active_only, visit)
+    }
+
+    /// The `(write_us, id)` of the records written in `[from, to)` microseconds, oldest first.
+    pub fn written(&self, window: (i64, i64)) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.index.written(window)
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
@@ -207,11 +251,13 @@ impl Model {
         self.field("active").is_some()
     }
 
-    /// A new write_date strictly after the record's previous one, as a database clock would give.
-    pub fn bump(&mut self, id: i64) -> Option<&mut Rec> {
-        let r = self.records.get_mut(&id)?;
-        r.write_us = now_us().max(r.write_us + 1);
-        Some(r)
+    /// A write of record `id`: a new write_date strictly after its previous one, as a database
+    /// clock would give, then `change` (None: no such record).
+    pub fn bump<T>(&mut self, id: i64, change: impl FnOnce(&mut Rec) -> T) -> Option<T> {
+        self.update(id, |r| {
+            r.write_us = now_us().max(r.write_us + 1);
+            change(r)
+        })
     }
 
     pub fn heavy_size(&self, field: &str, id: i64) -> Option<u64> {
@@ -221,12 +267,16 @@ impl Model {
     /// `n` generated records; `spacing` staggers the microseconds of models created side by side.
     fn generate(&mut self, seed: u64, n: i64, spacing: i64) {
         let with_active = self.has_active();
-        for id in 1..=n {
-            // Batches of BATCH records share a second (one `create` call); a batch an hour.
-            let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * spacing;
-            let active = !with_active || !mix(seed ^ (id as u64) ^ 0xAC71).is_multiple_of(20);
-            self.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None });
-        }
+        // Built at once (collected in id order), the map's nodes are full.
+        self.records = (1..=n)
+            .map(|id| {
+                // Batches of BATCH records share a second (one `create` call); a batch an hour.
+                let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * spacing;
+                let active = !with_active || !mix(seed ^ (id as u64) ^ 0xAC71).is_multiple_of(20);
+                (id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None })
+            })
+            .collect();
+        self.index = index::Index::build(&self.records);
         self.next_id = n + 1;
     }
 }
@@ -476,11 +526,11 @@ impl Store {
         let t = now_us();
         let m = self.models.get_mut(model).expect("checked above");
         m.next_id += 1;
-        m.records.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(values)), pending: None });
+        m.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(values)), pending: None });
         for (i, p) in parents {
             self.links[i].link(new_id, p);
             let parent = self.links[i].parent.clone();
-            self.models.get_mut(&parent).and_then(|m| m.bump(p));
+            self.models.get_mut(&parent).and_then(|m| m.bump(p, |_| ()));
         }
         Ok(new_id)
     }
@@ -490,7 +540,7 @@ impl Store {
     pub fn delete(&mut self, model: &str, id: i64) -> Result<(), String> {
         let mut work = vec![(model.to_owned(), id, true)];
         while let Some((m, id, direct)) = work.pop() {
-            let Some(rec) = self.models.get_mut(&m).and_then(|x| x.records.remove(&id)) else {
+            let Some(rec) = self.models.get_mut(&m).and_then(|x| x.remove(id)) else {
                 if direct {
                     return Err("no such record".into());
                 }
@@ -505,7 +555,7 @@ impl Store {
             if direct {
                 for (i, p) in &parents {
                     let parent = self.links[*i].parent.clone();
-                    self.models.get_mut(&parent).and_then(|x| x.bump(*p));
+                    self.models.get_mut(&parent).and_then(|x| x.bump(*p, |_| ()));
                 }
             }
             for l in self.links.iter().filter(|l| l.parent == m) {
@@ -521,8 +571,8 @@ impl Store {
         let i = self.graveyard.iter().position(|g| g.model == model && g.id == id).ok_or("no such deleted record")?;
         let grave = self.graveyard.remove(i);
         let m = self.models.get_mut(model).ok_or("unknown model")?;
-        m.records.insert(id, grave.rec);
-        m.bump(id);
+        m.insert(id, grave.rec);
+        m.bump(id, |_| ());
         for (l, p) in grave.links {
             self.links[l].link(id, p);
         }
