@@ -6,10 +6,16 @@
 //!   returned>'` matches nothing, and `>` matches the record again;
 //! * 19 compares at whole seconds: `> X` is `>= X + 1 s`, `<= X` is `< X + 1 s`, `=`/`in X` is
 //!   `[X, X + 1 s)`; `>=` and `<` are unchanged (`odoo/orm/domains.py`, `_optimize_type_datetime`).
+//!
+//! A [`Query`] finds a domain's records through the model's indexes: the `id` and `write_date`
+//! leaves of its top-level `&` bound an id range and a write_date window, and only the records
+//! within them are filtered by the whole domain, so that a page, a count or a fingerprint costs
+//! what it answers, not what the model holds.
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::cmp::Ordering;
 
-use crate::data::{parse_datetime, Model, Rec, Store};
+use crate::data::{parse_datetime, Model, Rec, Store, Sums};
 
 #[derive(Debug, Clone)]
 pub enum Domain {
@@ -20,22 +26,150 @@ pub enum Domain {
     Leaf { field: String, op: String, value: Value },
 }
 
-/// The records a domain selects, in id order, as Odoo's `_search` would: every field it names
-/// must exist; archived records are hidden unless the context or the domain says otherwise.
-/// `whole_seconds`: the server compares datetimes at whole seconds (19+).
-pub fn matching<'a>(store: &'a Store, model: &'a Model, whole_seconds: bool, domain: &Value, kwargs: &Map<String, Value>) -> Result<(Domain, impl Iterator<Item = (i64, &'a Rec)> + 'a), String> {
-    let dom = parse(domain)?;
-    let mut used = Vec::new();
-    dom.fields(&mut used);
-    for f in &used {
-        if model.field(f).is_none() {
-            return Err(format!("Invalid field {}.{f} in leaf", model.name));
+/// One microsecond and one second, the granularities datetimes compare at (before 19, from 19).
+const MICROSECOND: i64 = 1;
+const SECOND: i64 = 1_000_000;
+
+/// The records a domain selects, as Odoo's `_search` would: every field it names must exist;
+/// archived records are hidden unless the context or the domain says otherwise. Each record
+/// looked at, through an index or by the filter, counts in `visited`.
+pub struct Query<'a> {
+    pub domain: Domain,
+    store: &'a Store,
+    model: &'a Model,
+    /// The server compares datetimes at whole seconds (19+).
+    whole_seconds: bool,
+    hide_archived: bool,
+    /// The ids the domain can select, both included.
+    ids: (i64, i64),
+    /// The write_date window `[from, to)` in microseconds the domain bounds, if it does.
+    window: Option<(i64, i64)>,
+    /// The domain is nothing but the id range: the index's sums answer it.
+    only_ids: bool,
+    visited: &'a Cell<u64>,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(store: &'a Store, model: &'a Model, whole_seconds: bool, domain: &Value, kwargs: &Map<String, Value>, visited: &'a Cell<u64>) -> Result<Query<'a>, String> {
+        let dom = parse(domain)?;
+        let mut used = Vec::new();
+        dom.fields(&mut used);
+        for f in &used {
+            if model.field(f).is_none() {
+                return Err(format!("Invalid field {}.{f} in leaf", model.name));
+            }
+        }
+        let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
+        let mut q = Query { domain: Domain::True, store, model, whole_seconds, hide_archived, ids: (i64::MIN, i64::MAX), window: None, only_ids: true, visited };
+        q.bound(&dom);
+        q.domain = dom;
+        Ok(q)
+    }
+
+    /// Narrow the id range and the window by the leaves of `d`'s top-level `&`.
+    fn bound(&mut self, d: &Domain) {
+        let unit = if self.whole_seconds { SECOND } else { MICROSECOND };
+        let narrow = |(lo, hi): (i64, i64), (from, to): (i64, i64)| (lo.max(from), hi.min(to));
+        match d {
+            Domain::True => {}
+            Domain::And(a, b) => {
+                self.bound(a);
+                self.bound(b);
+            }
+            Domain::Leaf { field, op, value } if field == "id" && op == "in" => {
+                self.only_ids = false;
+                // Only integers can equal an id as a bound sees it; a list of anything else is
+                // left to the filter.
+                if let Some(list) = value.as_array().and_then(|l| l.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>()) {
+                    let span = list.iter().fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+                    self.ids = narrow(self.ids, span);
+                }
+            }
+            Domain::Leaf { field, op, value } if field == "id" => match value.as_i64().and_then(|x| interval(op, x, 1)) {
+                Some((from, to)) => self.ids = narrow(self.ids, (from, to.saturating_sub(1))),
+                None => self.only_ids = false,
+            },
+            Domain::Leaf { field, op, value } if field == "write_date" => {
+                self.only_ids = false;
+                if let Some(w) = value.as_str().and_then(parse_datetime).and_then(|x| interval(op, x, unit)) {
+                    self.window = Some(narrow(self.window.unwrap_or((i64::MIN, i64::MAX)), w));
+                }
+            }
+            _ => self.only_ids = false,
         }
     }
-    let hide_archived = model.has_active() && active_test(kwargs) && !used.iter().any(|f| f == "active");
-    let filter = dom.clone();
-    let records = model.records.iter().filter(move |(id, r)| (!hide_archived || r.active) && filter.matches(store, model, **id, r, whole_seconds)).map(|(id, r)| (*id, r));
-    Ok((dom, records))
+
+    fn visit(&self) {
+        self.visited.set(self.visited.get() + 1);
+    }
+
+    fn accepts(&self, id: i64, r: &Rec) -> bool {
+        self.visit();
+        (!self.hide_archived || r.active) && self.domain.matches(self.store, self.model, id, r, self.whole_seconds)
+    }
+
+    /// The count, id sum and newest write_date of the records, when the domain is an id range
+    /// alone (the index has them); None for any other domain.
+    pub fn sums(&self) -> Option<Sums> {
+        self.only_ids.then(|| self.model.sums(self.ids, self.hide_archived, || self.visit()))
+    }
+
+    pub fn count(&self) -> u64 {
+        self.sums().map_or_else(|| self.rows(false, None).count() as u64, |s| s.count)
+    }
+
+    /// The records in the id range, in id order (`desc`: highest first), not yet filtered.
+    fn id_range(&self, desc: bool) -> Box<dyn Iterator<Item = (i64, &'a Rec)> + 'a> {
+        let (lo, hi) = self.ids;
+        if lo > hi {
+            return Box::new(std::iter::empty());
+        }
+        let range = self.model.records().range(lo..=hi).map(|(id, r)| (*id, r));
+        if desc {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        }
+    }
+
+    /// The records selected, in id order (`desc`: highest first). `want`: how many the caller
+    /// will take at most (None: all). With a write_date window, the id range is walked beside the
+    /// window's index until either is done (the id range: once `want` records matched), and the
+    /// one done first serves: a request looks at two to three times what the smaller holds.
+    pub fn rows(&self, desc: bool, want: Option<usize>) -> Box<dyn Iterator<Item = (i64, &'a Rec)> + '_> {
+        let by_id = move || self.id_range(desc).filter(move |(id, r)| self.accepts(*id, r));
+        let Some(window) = self.window else { return Box::new(by_id()) };
+        if want == Some(0) {
+            return Box::new(std::iter::empty());
+        }
+        let (lo, hi) = self.ids;
+        let mut written = self.model.written(window);
+        let mut ids = self.id_range(desc);
+        let (mut found, mut in_window) = (Vec::new(), Vec::new());
+        loop {
+            let Some((id, r)) = ids.next() else {
+                return if want.is_some() { Box::new(found.into_iter()) } else { Box::new(by_id()) };
+            };
+            match want {
+                Some(k) if self.accepts(id, r) => {
+                    found.push((id, r));
+                    if found.len() >= k {
+                        return Box::new(found.into_iter());
+                    }
+                }
+                Some(_) => {}
+                None => self.visit(),
+            }
+            let Some((_, id)) = written.next() else { break };
+            self.visit();
+            if lo <= id && id <= hi {
+                in_window.push(id);
+            }
+        }
+        in_window.sort_unstable_by(|a, b| if desc { b.cmp(a) } else { a.cmp(b) });
+        let records = self.model.records();
+        Box::new(in_window.into_iter().map(move |id| (id, &records[&id])).filter(move |(id, r)| self.accepts(*id, r)))
+    }
 }
 
 /// Whether archived records are hidden: unless the context says `active_test: false`.
@@ -216,25 +350,31 @@ fn leaf(store: &Store, model: &Model, id: i64, rec: &Rec, field: &str, op: &str,
     }
 }
 
+/// The values `op x` accepts, as a half-open interval, when values compare at `unit` granularity
+/// (`x` names `[x, x + unit)`): an integer id at 1, a datetime at 1 µs before Odoo 19 and at
+/// 1 s from 19. None for the operators that select no one interval (`!=`, `in`, `not in`).
+fn interval(op: &str, x: i64, unit: i64) -> Option<(i64, i64)> {
+    let next = x.saturating_add(unit);
+    Some(match op {
+        "=" => (x, next),
+        ">" => (next, i64::MAX),
+        ">=" => (x, i64::MAX),
+        "<" => (i64::MIN, x),
+        "<=" => (i64::MIN, next),
+        _ => return None,
+    })
+}
+
 /// Odoo 19: a datetime leaf compares the record's time with the second `[X, X + 1 s)` its value
 /// names.
 fn whole_second_leaf(t: i64, op: &str, value: &Value) -> bool {
     let second = |v: &Value| v.as_str().and_then(parse_datetime);
-    let within = |v: &Value| second(v).is_some_and(|x| x <= t && t < x + 1_000_000);
-    match op {
-        "in" | "not in" => value.as_array().is_some_and(|l| l.iter().any(within)) == (op == "in"),
-        _ => {
-            let Some(x) = second(value) else { return false };
-            match op {
-                "=" => within(value),
-                "!=" => !within(value),
-                ">" => t >= x + 1_000_000,
-                ">=" => t >= x,
-                "<" => t < x,
-                "<=" => t < x + 1_000_000,
-                _ => false,
-            }
-        }
+    let accepts = |op: &str, x: i64| interval(op, x, SECOND).is_some_and(|(from, to)| from <= t && t < to);
+    match (op, second(value)) {
+        ("in" | "not in", _) => value.as_array().is_some_and(|l| l.iter().filter_map(second).any(|x| accepts("=", x))) == (op == "in"),
+        (_, None) => false,
+        ("!=", Some(x)) => !accepts("=", x),
+        (_, Some(x)) => accepts(op, x),
     }
 }
 
@@ -251,7 +391,7 @@ mod tests {
     fn ids_as(store: &Store, d: Value, whole_seconds: bool) -> Vec<i64> {
         let d = parse(&d).unwrap();
         let orders = store.model(ORDER).unwrap();
-        orders.records.iter().filter(|(id, r)| d.matches(store, orders, **id, r, whole_seconds)).map(|(id, _)| *id).collect()
+        orders.records().iter().filter(|(id, r)| d.matches(store, orders, **id, r, whole_seconds)).map(|(id, _)| *id).collect()
     }
 
     #[test]
@@ -267,7 +407,7 @@ mod tests {
     #[test]
     fn write_date_equality_never_matches_the_truncated_value() {
         let s = Store::new(1, 3, 0);
-        let shown = fmt_datetime(s.model(ORDER).unwrap().records[&1].write_us);
+        let shown = fmt_datetime(s.model(ORDER).unwrap().records()[&1].write_us);
         assert!(ids(&s, json!([["write_date", "=", shown]])).is_empty());
         assert_eq!(ids(&s, json!([["write_date", ">", shown]])), vec![1, 2, 3]);
     }
@@ -276,7 +416,7 @@ mod tests {
     fn odoo_19_compares_datetimes_at_whole_seconds() {
         // Orders 1 to 3 share one second (a batch create), at distinct microseconds.
         let s = Store::new(1, 3, 0);
-        let shown = fmt_datetime(s.model(ORDER).unwrap().records[&1].write_us);
+        let shown = fmt_datetime(s.model(ORDER).unwrap().records()[&1].write_us);
         assert_eq!(ids_as(&s, json!([["write_date", "=", shown]]), true), vec![1, 2, 3], "= matches the row it was read from");
         assert!(ids_as(&s, json!([["write_date", ">", shown]]), true).is_empty(), "> X is >= X + 1 s");
         assert_eq!(ids_as(&s, json!([["write_date", ">=", shown]]), true), vec![1, 2, 3]);

@@ -14,9 +14,10 @@
 //! An empty set still gives its group: count 0, and `false` for sum, min, max and avg
 //! (`_read_group_empty_value`).
 use serde_json::{json, Map, Value};
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
-use crate::data::{fmt_date, fmt_datetime, parse_datetime, Model};
+use crate::data::{fmt_date, fmt_datetime, parse_datetime, Model, Sums};
 use crate::state::Sim;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,13 +144,31 @@ impl Acc {
     }
 }
 
-/// Count the records `domain` selects and aggregate them, in one pass.
-fn compute(sim: &Sim, model: &Model, domain: &Value, kwargs: &Map<String, Value>, aggs: &[Aggregate]) -> Result<(crate::domain::Domain, u64, Vec<Value>), String> {
+/// An aggregate of the index's sums, if they have it: a fingerprint's.
+fn from_sums(a: &Aggregate, s: &Sums) -> Option<Acc> {
+    match (a.field.as_str(), a.func) {
+        ("id", Func::Sum) => Some(Acc { n: s.count, sum: s.id_sum as f64, ..Acc::default() }),
+        ("write_date", Func::Max) => Some(Acc { n: s.count, max: (s.count > 0).then_some(s.newest as f64), ..Acc::default() }),
+        _ => None,
+    }
+}
+
+/// Count the records `domain` selects and aggregate them: from the index's sums when it has
+/// them (an id range's fingerprint), else in one pass.
+fn compute(sim: &Sim, model: &Model, domain: &Value, kwargs: &Map<String, Value>, aggs: &[Aggregate], visited: &Cell<u64>) -> Result<(crate::domain::Domain, u64, Vec<Value>), String> {
     let fields: Vec<_> = aggs.iter().map(|a| model.field(&a.field).expect("checked by aggregate()")).collect();
+    let query = crate::domain::Query::new(&sim.store, model, sim.whole_second_datetimes(), domain, kwargs, visited)?;
+    // Whether the sums have every aggregate asked (as those of no record would tell).
+    let summable = aggs.iter().all(|a| from_sums(a, &Sums::default()).is_some());
+    if summable {
+        if let Some(s) = query.sums() {
+            let values = aggs.iter().map(|a| from_sums(a, &s).expect("checked above").result(a)).collect();
+            return Ok((query.domain, s.count, values));
+        }
+    }
     let mut accs: Vec<Acc> = aggs.iter().map(|_| Acc::default()).collect();
-    let (dom, records) = crate::domain::matching(&sim.store, model, sim.whole_second_datetimes(), domain, kwargs)?;
     let mut count = 0u64;
-    for (id, r) in records {
+    for (id, r) in query.rows(false, None) {
         count += 1;
         for ((a, f), acc) in aggs.iter().zip(&fields).zip(&mut accs) {
             let x = match a.field.as_str() {
@@ -169,7 +188,7 @@ fn compute(sim: &Sim, model: &Model, domain: &Value, kwargs: &Map<String, Value>
             }
         }
     }
-    Ok((dom, count, accs.iter().zip(aggs).map(|(acc, a)| acc.result(a)).collect()))
+    Ok((query.domain.clone(), count, accs.iter().zip(aggs).map(|(acc, a)| acc.result(a)).collect()))
 }
 
 fn no_groupby(kwargs: &Map<String, Value>) -> Result<(), String> {
@@ -199,12 +218,12 @@ fn page(group: Map<String, Value>, kwargs: &Map<String, Value>) -> Value {
     json!([group])
 }
 
-pub fn read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Result<Value, String> {
+pub fn read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value>, visited: &Cell<u64>) -> Result<Value, String> {
     no_groupby(kwargs)?;
     let fields = kwargs.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
     let aggs = read_group_specs(model, &fields)?;
     let domain = kwargs.get("domain").cloned().unwrap_or(json!([]));
-    let (dom, count, values) = compute(sim, model, &domain, kwargs, &aggs)?;
+    let (dom, count, values) = compute(sim, model, &domain, kwargs, &aggs, visited)?;
     let mut group = Map::new();
     group.insert("__count".into(), json!(count));
     for (a, v) in aggs.iter().zip(values) {
@@ -214,7 +233,7 @@ pub fn read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Resu
     Ok(page(group, kwargs))
 }
 
-pub fn formatted_read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Result<Value, String> {
+pub fn formatted_read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value>, visited: &Cell<u64>) -> Result<Value, String> {
     no_groupby(kwargs)?;
     let specs: Vec<String> = kwargs.get("aggregates").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
     let mut aggs = Vec::new();
@@ -223,7 +242,7 @@ pub fn formatted_read_group(sim: &Sim, model: &Model, kwargs: &Map<String, Value
         aggs.push(aggregate(model, spec, field, func(f)?)?);
     }
     let domain = kwargs.get("domain").cloned().unwrap_or(json!([]));
-    let (_, count, values) = compute(sim, model, &domain, kwargs, &aggs)?;
+    let (_, count, values) = compute(sim, model, &domain, kwargs, &aggs, visited)?;
     let mut group = Map::new();
     group.insert("__extra_domain".into(), json!([[1, "=", 1]]));
     if specs.iter().any(|s| s == "__count") {
@@ -252,8 +271,8 @@ mod tests {
     fn read_group_fingerprints_the_whole_model() {
         let s = sim(19);
         let m = s.store.model(LINE).unwrap();
-        let out = read_group(&s, m, &kw(json!({"domain": [], "fields": ["id:sum", "write_date:max"], "groupby": [], "lazy": false}))).unwrap();
-        let newest = m.records.values().map(|r| r.write_us).max().unwrap();
+        let out = read_group(&s, m, &kw(json!({"domain": [], "fields": ["id:sum", "write_date:max"], "groupby": [], "lazy": false})), &Cell::new(0)).unwrap();
+        let newest = m.records().values().map(|r| r.write_us).max().unwrap();
         assert_eq!(out, json!([{"__count": 100, "id": 5050, "write_date": fmt_datetime(newest), "__domain": [[1, "=", 1]]}]));
     }
 
@@ -262,16 +281,16 @@ mod tests {
         let s = sim(19);
         let m = s.store.model(ORDER).unwrap();
         let all = kw(json!({"domain": [["id", ">", 0], ["id", "<=", 10]], "fields": ["id:sum"], "groupby": [], "lazy": false, "context": {"active_test": false}}));
-        let out = read_group(&s, m, &all).unwrap();
+        let out = read_group(&s, m, &all, &Cell::new(0)).unwrap();
         assert_eq!(out[0]["__count"], 10);
         assert_eq!(out[0]["id"], 55);
         assert_eq!(out[0]["__domain"], json!(["&", ["id", ">", 0], ["id", "<=", 10]]));
         let mut active_only = all.clone();
         active_only.remove("context");
-        let active = (1..=10).filter(|i| m.records[i].active).count();
-        assert_eq!(read_group(&s, m, &active_only).unwrap()[0]["__count"], active);
+        let active = (1..=10).filter(|i| m.records()[i].active).count();
+        assert_eq!(read_group(&s, m, &active_only, &Cell::new(0)).unwrap()[0]["__count"], active);
         let s18 = sim(18);
-        let out = read_group(&s18, s18.store.model(ORDER).unwrap(), &all).unwrap();
+        let out = read_group(&s18, s18.store.model(ORDER).unwrap(), &all, &Cell::new(0)).unwrap();
         assert_eq!(out[0]["__domain"], json!([["id", ">", 0], ["id", "<=", 10]]), "before 19: the domain as sent");
     }
 
@@ -279,9 +298,9 @@ mod tests {
     fn an_empty_set_still_answers_its_group() {
         let s = sim(19);
         let m = s.store.model(ORDER).unwrap();
-        let out = read_group(&s, m, &kw(json!({"domain": [["id", ">", 1000]], "fields": ["id:sum", "write_date:max"], "groupby": []}))).unwrap();
+        let out = read_group(&s, m, &kw(json!({"domain": [["id", ">", 1000]], "fields": ["id:sum", "write_date:max"], "groupby": []})), &Cell::new(0)).unwrap();
         assert_eq!(out, json!([{"__count": 0, "id": false, "write_date": false, "__domain": [["id", ">", 1000]]}]));
-        let out = formatted_read_group(&s, m, &kw(json!({"domain": [["id", ">", 1000]], "groupby": [], "aggregates": ["__count", "id:sum", "write_date:max"]}))).unwrap();
+        let out = formatted_read_group(&s, m, &kw(json!({"domain": [["id", ">", 1000]], "groupby": [], "aggregates": ["__count", "id:sum", "write_date:max"]})), &Cell::new(0)).unwrap();
         assert_eq!(out, json!([{"__extra_domain": [[1, "=", 1]], "__count": 0, "id:sum": false, "write_date:max": false}]));
     }
 
@@ -289,27 +308,27 @@ mod tests {
     fn formatted_read_group_keys_by_spec() {
         let s = sim(19);
         let m = s.store.model(LINE).unwrap();
-        let out = formatted_read_group(&s, m, &kw(json!({"domain": [], "groupby": [], "aggregates": ["__count", "id:sum", "write_date:max", "id:min", "id:count_distinct"]}))).unwrap();
+        let out = formatted_read_group(&s, m, &kw(json!({"domain": [], "groupby": [], "aggregates": ["__count", "id:sum", "write_date:max", "id:min", "id:count_distinct"]})), &Cell::new(0)).unwrap();
         assert_eq!(out[0]["__count"], 100);
         assert_eq!(out[0]["id:sum"], 5050);
         assert_eq!(out[0]["id:min"], 1);
         assert_eq!(out[0]["id:count_distinct"], 100);
         assert!(out[0]["write_date:max"].is_string());
-        let no_count = formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id:sum"]}))).unwrap();
+        let no_count = formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id:sum"]})), &Cell::new(0)).unwrap();
         assert!(no_count[0].get("__count").is_none(), "only the aggregates asked for");
-        assert_eq!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id:sum"], "offset": 1}))).unwrap(), json!([]));
+        assert_eq!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id:sum"], "offset": 1})), &Cell::new(0)).unwrap(), json!([]));
     }
 
     #[test]
     fn bad_specs_are_value_errors() {
         let s = sim(19);
         let m = s.store.model(ORDER).unwrap();
-        assert!(read_group(&s, m, &kw(json!({"domain": [], "fields": ["nope:sum"], "groupby": []}))).is_err());
-        assert!(read_group(&s, m, &kw(json!({"domain": [], "fields": ["id:sum"], "groupby": ["state"]}))).is_err());
-        assert!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id"]}))).is_err());
-        assert!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["name:sum"]}))).is_err());
+        assert!(read_group(&s, m, &kw(json!({"domain": [], "fields": ["nope:sum"], "groupby": []})), &Cell::new(0)).is_err());
+        assert!(read_group(&s, m, &kw(json!({"domain": [], "fields": ["id:sum"], "groupby": ["state"]})), &Cell::new(0)).is_err());
+        assert!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["id"]})), &Cell::new(0)).is_err());
+        assert!(formatted_read_group(&s, m, &kw(json!({"domain": [], "aggregates": ["name:sum"]})), &Cell::new(0)).is_err());
         // A plain numeric field sums; a plain other field adds nothing.
-        let out = read_group(&s, m, &kw(json!({"domain": [], "fields": ["priority", "name"], "groupby": []}))).unwrap();
+        let out = read_group(&s, m, &kw(json!({"domain": [], "fields": ["priority", "name"], "groupby": []})), &Cell::new(0)).unwrap();
         assert!(out[0]["priority"].is_i64() && out[0].get("name").is_none());
     }
 }

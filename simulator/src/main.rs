@@ -31,6 +31,12 @@
 //! version, as some hosted proxies do; `--no-web` plays a server without the `web` addon (no
 //! formatted_read_group). The control API (`/sim/*`) is documented in `control/mod.rs`.
 //!
+//! A request costs what it answers, not what the model holds: searches go through the models'
+//! indexes (`data/index.rs`, `domain::Query`), so that a page after an id, a count, a fingerprint
+//! of an id range or a write_date window, a listing or a read looks at as many records in a model
+//! of millions as in a small one. `/sim/stats` counts the records looked at (`records_visited`),
+//! which tests assert on instead of timings (`scaling.rs`).
+//!
 //! Prints `listening on http://127.0.0.1:PORT` once ready (port 0 picks a free one).
 mod control;
 mod data;
@@ -42,6 +48,8 @@ mod json2;
 mod limits;
 mod methods;
 mod rpc;
+#[cfg(test)]
+mod scaling;
 mod schema;
 mod server;
 mod state;

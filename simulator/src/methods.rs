@@ -3,6 +3,7 @@
 //! semantics (archived records hidden unless the context says otherwise, ids that do not exist
 //! left out of `read`, an AccessError on a relational field whose model may not be read).
 use serde_json::{json, Map, Value};
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use crate::data::{FieldDef, Model, Poison, Rec};
@@ -90,13 +91,17 @@ pub fn execute(sim: &mut Sim, model_name: &str, method: &str, kwargs: &Map<Strin
         return Err(Refusal::NoReadRight);
     }
     let model = sim.store.model(model_name).expect("checked above");
-    match method {
+    let visited = Cell::new(0);
+    let answer = match method {
         "fields_get" => Ok(fields_get(model, kwargs.get("attributes"))),
-        "read" => read(sim, model, kwargs),
-        "read_group" => crate::fingerprint::read_group(sim, model, kwargs).map_err(Refusal::Value),
-        "formatted_read_group" => crate::fingerprint::formatted_read_group(sim, model, kwargs).map_err(Refusal::Value),
-        _ => search(sim, model, method, kwargs),
-    }
+        "read" => read(sim, model, kwargs, &visited),
+        "read_group" => crate::fingerprint::read_group(sim, model, kwargs, &visited).map_err(Refusal::Value),
+        "formatted_read_group" => crate::fingerprint::formatted_read_group(sim, model, kwargs, &visited).map_err(Refusal::Value),
+        _ => search(sim, model, method, kwargs, &visited),
+    };
+    sim.stats.records_visited += visited.get();
+    sim.stats.most_records_visited = sim.stats.most_records_visited.max(visited.get());
+    answer
 }
 
 pub fn fields_get(model: &Model, attributes: Option<&Value>) -> Value {
@@ -149,10 +154,11 @@ fn requested_fields<'m>(model: &'m Model, kwargs: &Map<String, Value>) -> Result
     }
 }
 
-fn read(sim: &Sim, model: &Model, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+fn read(sim: &Sim, model: &Model, kwargs: &Map<String, Value>, visited: &Cell<u64>) -> Result<Value, Refusal> {
     let fields = requested_fields(model, kwargs).map_err(Refusal::Value)?;
     let ids: Vec<i64> = kwargs.get("ids").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
-    let page: Vec<(i64, &Rec)> = ids.iter().filter_map(|id| model.records.get(id).map(|r| (*id, r))).collect();
+    visited.set(visited.get() + ids.len() as u64);
+    let page: Vec<(i64, &Rec)> = ids.iter().filter_map(|id| model.records().get(id).map(|r| (*id, r))).collect();
     render_page(sim, model, &fields, page)
 }
 
@@ -192,9 +198,9 @@ fn render_page(sim: &Sim, model: &Model, fields: &[&FieldDef], page: Vec<(i64, &
     ))
 }
 
-fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>) -> Result<Value, Refusal> {
+fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>, visited: &Cell<u64>) -> Result<Value, Refusal> {
     let domain_v = kwargs.get("domain").cloned().unwrap_or(json!([]));
-    let (_, matching) = domain::matching(&sim.store, model, sim.whole_second_datetimes(), &domain_v, kwargs).map_err(Refusal::Value)?;
+    let query = domain::Query::new(&sim.store, model, sim.whole_second_datetimes(), &domain_v, kwargs, visited).map_err(Refusal::Value)?;
     let order = kwargs.get("order").and_then(Value::as_str).unwrap_or("id asc").to_ascii_lowercase();
     let keys: Vec<(String, bool)> = order
         .split(',')
@@ -210,14 +216,14 @@ fn search(sim: &Sim, model: &Model, method: &str, kwargs: &Map<String, Value>) -
     }
     let offset = kwargs.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
     let limit = kwargs.get("limit").and_then(Value::as_u64).map(|l| l as usize);
-    let by_id_asc = keys.len() == 1 && keys[0] == ("id".to_owned(), false);
     let page: Vec<(i64, &Rec)> = if method == "search_count" {
-        return Ok(json!(matching.count()));
-    } else if by_id_asc {
-        // The keyset path: walk the id index and stop at the limit.
-        matching.skip(offset).take(limit.unwrap_or(usize::MAX)).collect()
+        return Ok(json!(query.count()));
+    } else if keys.len() == 1 && keys[0].0 == "id" {
+        // The keyset path: walk the ids and stop at the limit.
+        let want = limit.map(|l| offset.saturating_add(l));
+        query.rows(keys[0].1, want).skip(offset).take(limit.unwrap_or(usize::MAX)).collect()
     } else {
-        let mut all: Vec<(i64, &Rec)> = matching.collect();
+        let mut all: Vec<(i64, &Rec)> = query.rows(false, None).collect();
         all.sort_by(|a, b| {
             for (k, desc) in &keys {
                 let o = match k.as_str() {

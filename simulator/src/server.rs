@@ -101,7 +101,7 @@ fn version_route(sim: &Mutex<Sim>, owed: &mut Duration) -> Reply {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Requests through the whole router, as a client sends them (no socket).
     use super::*;
     use crate::data::{Sizes, Store};
@@ -110,42 +110,42 @@ mod tests {
 
     const KEY: &str = "0123456789abcdef0123456789abcdef01234567";
 
-    fn app(version: u32, schema_name: &str, orders: i64, lines: i64) -> App {
+    pub(crate) fn app(version: u32, schema_name: &str, orders: i64, lines: i64) -> App {
         let sizes = Sizes { orders: Some(orders), lines: Some(lines), all: Some(orders), ..Default::default() };
         let mut sim = Sim::new(version, Store::build(5, schema::builtin(schema_name).unwrap(), &sizes));
         sim.api_keys.insert(KEY.into());
         App::new(sim, 0)
     }
 
-    fn request(method: &str, path: &str, body: Value) -> Request {
+    pub(crate) fn request(method: &str, path: &str, body: Value) -> Request {
         let headers = vec![("content-type".into(), "application/json".into()), ("authorization".into(), format!("bearer {KEY}"))];
         Request { method: method.into(), path: path.into(), headers, body: serde_json::to_vec(&body).unwrap() }
     }
 
     /// (status, JSON body) of an answer; status 0 when the connection closes.
-    fn send(app: &App, method: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) fn send(app: &App, method: &str, path: &str, body: Value) -> (u16, Value) {
         match app.handle(request(method, path, body)) {
             Reply::Send { status, body, .. } => (status, serde_json::from_slice(&body).unwrap_or(Value::Null)),
             _ => (0, Value::Null),
         }
     }
 
-    fn json2(app: &App, model: &str, method: &str, body: Value) -> (u16, Value) {
+    pub(crate) fn json2(app: &App, model: &str, method: &str, body: Value) -> (u16, Value) {
         send(app, "POST", &format!("/json/2/{model}/{method}"), body)
     }
 
-    fn jsonrpc(app: &App, model: &str, method: &str, args: Value, kwargs: Value) -> Value {
+    pub(crate) fn jsonrpc(app: &App, model: &str, method: &str, args: Value, kwargs: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "call", "params": {"service": "object", "method": "execute_kw", "args": ["dimagaz", 2, "admin", model, method, args, kwargs]}});
         send(app, "POST", "/jsonrpc", body).1
     }
 
-    fn control(app: &App, path: &str, body: Value) -> Value {
+    pub(crate) fn control(app: &App, path: &str, body: Value) -> Value {
         let (status, v) = send(app, "POST", path, body);
         assert_eq!(status, 200, "{path}: {v}");
         v
     }
 
-    fn stats(app: &App) -> Value {
+    pub(crate) fn stats(app: &App) -> Value {
         send(app, "GET", "/sim/stats", json!({})).1
     }
 

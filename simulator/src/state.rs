@@ -18,6 +18,12 @@ pub struct Stats {
     pub protocols: BTreeMap<String, u64>,
     pub bytes_out: u64,
     pub non_read_calls: u64,
+    /// Records looked at to answer the model requests (through an index, or by a domain's
+    /// filter), and the most one request looked at: what a request costs, in records and not in
+    /// seconds. A page, a count or a fingerprint looks at about what it answers, whatever the
+    /// model holds.
+    pub records_visited: u64,
+    pub most_records_visited: u64,
     /// The most model requests served at once (each on a worker).
     pub most_at_once: usize,
     /// The most Odoo requests (JSON-RPC, JSON-2, version routes) that arrived within one second.

@@ -37,33 +37,40 @@ fn write(store: &mut Store, model: &str, id: i64, req: &Value) -> Answer {
     let later = req["commit"].as_str() == Some("later");
     let silent = req["silent"].as_bool().unwrap_or(false);
     let m = store.model_mut(model).ok_or("unknown model")?;
-    let visible = m.records.get_mut(&id).ok_or("no such record")?;
-    let mut rec = visible.clone();
-    if !silent {
-        rec.write_us = data::now_us().max(rec.write_us + 1);
-    }
-    if let Some(t) = explicit {
-        rec.write_us = t + 123_456;
-    }
-    if let Some(a) = values.get("active").and_then(Value::as_bool) {
-        rec.active = a;
-    }
-    rec.overrides.get_or_insert_with(Default::default).extend(values);
-    let write_date = data::fmt_datetime(rec.write_us);
-    if later {
-        visible.pending = Some(Box::new(rec));
-    } else {
-        *visible = rec;
-    }
+    let write_date = m
+        .update(id, |visible| {
+            let mut rec = visible.clone();
+            if !silent {
+                rec.write_us = data::now_us().max(rec.write_us + 1);
+            }
+            if let Some(t) = explicit {
+                rec.write_us = t + 123_456;
+            }
+            if let Some(a) = values.get("active").and_then(Value::as_bool) {
+                rec.active = a;
+            }
+            rec.overrides.get_or_insert_with(Default::default).extend(values);
+            let write_date = data::fmt_datetime(rec.write_us);
+            if later {
+                visible.pending = Some(Box::new(rec));
+            } else {
+                *visible = rec;
+            }
+            write_date
+        })
+        .ok_or("no such record")?;
     Ok(json!({"ok": true, "write_date": write_date}))
 }
 
 fn commit(store: &mut Store, model: &str, id: i64) -> Answer {
     let m = store.model_mut(model).ok_or("unknown model")?;
-    let rec = m.records.get_mut(&id).ok_or("no such record")?;
-    let pending = rec.pending.take().ok_or("no pending write")?;
-    *rec = *pending;
-    Ok(json!({"ok": true, "write_date": data::fmt_datetime(rec.write_us)}))
+    let committed = m.update(id, |rec| {
+        let pending = rec.pending.take()?;
+        *rec = *pending;
+        Some(rec.write_us)
+    });
+    let write_us = committed.ok_or("no such record")?.ok_or("no pending write")?;
+    Ok(json!({"ok": true, "write_date": data::fmt_datetime(write_us)}))
 }
 
 fn touch(store: &mut Store, model: &str, req: &Value) -> Answer {
@@ -76,7 +83,7 @@ fn touch(store: &mut Store, model: &str, req: &Value) -> Answer {
     let m = store.model_mut(model).ok_or("unknown model")?;
     let mut n = 0;
     for (i, id) in ids.into_iter().enumerate() {
-        if let Some(r) = m.bump(id) {
+        let touched = m.bump(id, |r| {
             if let Some(v) = &values {
                 r.overrides.get_or_insert_with(Default::default).extend(v.clone());
             } else if !same_values {
@@ -85,8 +92,8 @@ fn touch(store: &mut Store, model: &str, req: &Value) -> Answer {
             if let Some(t) = explicit {
                 r.write_us = t + i as i64;
             }
-            n += 1;
-        }
+        });
+        n += touched.is_some() as u64;
     }
     Ok(json!({"touched": n}))
 }
@@ -96,7 +103,7 @@ fn archive(store: &mut Store, model: &str, id: i64, active: bool) -> Answer {
     if !m.has_active() {
         return Err("this model has no active field".into());
     }
-    m.bump(id).ok_or("no such record")?.active = active;
+    m.bump(id, |r| r.active = active).ok_or("no such record")?;
     Ok(json!({"ok": true}))
 }
 
@@ -110,7 +117,7 @@ fn heavy(store: &mut Store, model: &str, req: &Value) -> Answer {
     }
     let mut n = 0;
     for id in ids_of(req)? {
-        if m.bump(id).is_none() {
+        if m.bump(id, |_| ()).is_none() {
             continue;
         }
         let sizes = m.heavy.entry(field.to_owned()).or_default();
@@ -136,7 +143,7 @@ fn poison(store: &mut Store, model: &str, req: &Value) -> Answer {
     let m = store.model_mut(model).ok_or("unknown model")?;
     let mut n = 0;
     for id in ids_of(req)? {
-        if m.bump(id).is_none() {
+        if m.bump(id, |_| ()).is_none() {
             continue;
         }
         match kind {

@@ -27,7 +27,7 @@
 //! | POST /sim/acl | `{model, read}`: `read: false` takes the user's read right on the model away: an AccessError on the model, and on reading any one2many / many2many to it from another model |
 //! | GET /sim/dump?model=M | every record with every field, archived included |
 //! | GET /sim/fields?model=M | `fields_get` of the model, whatever protocol the simulator plays |
-//! | GET /sim/stats, POST /sim/stats/reset | counters: `requests` (by method), `protocols`, `bytes_out`, `non_read_calls`, `most_at_once`, `most_per_second`, `failed` (by status, `drop`, `cut`, `time_limit`), `faults` (by kind), `user_agent` |
+//! | GET /sim/stats, POST /sim/stats/reset | counters: `requests` (by method), `protocols`, `bytes_out`, `non_read_calls`, `records_visited` (records looked at to answer model requests, through an index or by a domain's filter) and `most_records_visited` (the most by one request), `most_at_once`, `most_per_second`, `failed` (by status, `drop`, `cut`, `time_limit`), `faults` (by kind), `user_agent` |
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -110,7 +110,7 @@ fn settings(sim: &mut Sim, method: &str, route: &str, model: &str, req: &Value) 
             let store = &sim.store;
             let m = store.model(model)?;
             let fields: Vec<&FieldDef> = m.fields.iter().collect();
-            Ok(Value::Array(m.records.iter().map(|(id, r)| Value::Object(store.render(m, *id, r, &fields))).collect()))
+            Ok(Value::Array(m.records().iter().map(|(id, r)| Value::Object(store.render(m, *id, r, &fields))).collect()))
         }
         _ => return None,
     })

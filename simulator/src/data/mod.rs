@@ -2,12 +2,15 @@
 //! field), so a million records cost a few dozen bytes each; only what tests change is stored.
 //! Which models, and their fields, come from a schema (`schema.rs`).
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::schema::FieldDef;
 use crate::schema::{ModelDoc, Schema};
 
+mod index;
 mod typed;
+
+pub use index::Sums;
 
 pub const ORDER: &str = "dimagaz.bc";
 pub const LINE: &str = "dimagaz.bc.line";
@@ -36,7 +39,9 @@ pub struct Rec {
 pub struct Model {
     pub name: String,
     pub fields: Vec<FieldDef>,
-    pub records: BTreeMap<i64, Rec>,
+    /// Changed only through `update`, `insert` and `remove`, which keep `index` up to date.
+    records: BTreeMap<i64, Rec>,
+    index: index::Index,
     pub next_id: i64,
     /// Values follow the fields' types (`typed::typed_value`); false for the default schema's
     /// dimagaz models, whose values come from hand-written generators many tests compare against.
@@ -69,13 +74,17 @@ pub struct Link {
     pub parent: String,
     /// The parent's one2many.
     pub inverse: String,
-    parent_of: HashMap<i64, i64>,
+    /// By child id (ids are dense: a vector, a quarter of a hash map's memory, and read in the
+    /// order a page reads its records); `NO_PARENT` for none.
+    parent_of: Vec<i64>,
     children: BTreeMap<i64, BTreeSet<i64>>,
 }
 
+const NO_PARENT: i64 = i64::MIN;
+
 impl Link {
     pub fn parent_of(&self, child: i64) -> Option<i64> {
-        self.parent_of.get(&child).copied()
+        usize::try_from(child).ok().and_then(|c| self.parent_of.get(c)).copied().filter(|p| *p != NO_PARENT)
     }
 
     pub fn children(&self, parent: i64) -> Vec<i64> {
@@ -84,11 +93,16 @@ impl Link {
 
     fn link(&mut self, child: i64, parent: i64) {
         self.children.entry(parent).or_default().insert(child);
-        self.parent_of.insert(child, parent);
+        let c = usize::try_from(child).expect("ids are positive");
+        if c >= self.parent_of.len() {
+            self.parent_of.resize(c + 1, NO_PARENT);
+        }
+        self.parent_of[c] = parent;
     }
 
     fn unlink(&mut self, child: i64) -> Option<i64> {
-        let parent = self.parent_of.remove(&child)?;
+        let parent = self.parent_of(child)?;
+        self.parent_of[child as usize] = NO_PARENT;
         if let Some(set) = self.children.get_mut(&parent) {
             set.remove(&child);
         }
@@ -196,7 +210,46 @@ pub fn now_us() -> i64 {
 
 impl Model {
     pub fn new(name: &str, fields: Vec<FieldDef>, typed: bool) -> Model {
-        Model { name: name.to_owned(), fields, records: BTreeMap::new(), next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
+        let records = BTreeMap::new();
+        Model { name: name.to_owned(), fields, index: index::Index::build(&records), records, next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
+    }
+
+    pub fn records(&self) -> &BTreeMap<i64, Rec> {
+        &self.records
+    }
+
+    /// Change record `id` through `change` (None: no such record).
+    pub fn update<T>(&mut self, id: i64, change: impl FnOnce(&mut Rec) -> T) -> Option<T> {
+        let r = self.records.get_mut(&id)?;
+        let before = (r.write_us, r.active);
+        let out = change(r);
+        let after = (r.write_us, r.active);
+        self.index.changed(&self.records, id, Some(before), Some(after));
+        Some(out)
+    }
+
+    fn insert(&mut self, id: i64, rec: Rec) {
+        let entry = (rec.write_us, rec.active);
+        let before = self.records.insert(id, rec).map(|r| (r.write_us, r.active));
+        self.index.changed(&self.records, id, before, Some(entry));
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Rec> {
+        let rec = self.records.remove(&id)?;
+        self.index.changed(&self.records, id, Some((rec.write_us, rec.active)), None);
+        Some(rec)
+    }
+
+    /// The count, id sum and newest write_date of the records whose id is in `[lo, hi]` (the
+    /// active ones only if `active_only`), from the index; `visit` is called for each record
+    /// looked at on the way.
+    pub fn sums(&self, ids: (i64, i64), active_only: bool, visit: impl FnMut()) -> Sums {
+        self.index.sums(&self.records, ids, active_only, visit)
+    }
+
+    /// The `(write_us, id)` of the records written in `[from, to)` microseconds, oldest first.
+    pub fn written(&self, window: (i64, i64)) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.index.written(window)
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
@@ -207,11 +260,13 @@ impl Model {
         self.field("active").is_some()
     }
 
-    /// A new write_date strictly after the record's previous one, as a database clock would give.
-    pub fn bump(&mut self, id: i64) -> Option<&mut Rec> {
-        let r = self.records.get_mut(&id)?;
-        r.write_us = now_us().max(r.write_us + 1);
-        Some(r)
+    /// A write of record `id`: a new write_date strictly after its previous one, as a database
+    /// clock would give, then `change` (None: no such record).
+    pub fn bump<T>(&mut self, id: i64, change: impl FnOnce(&mut Rec) -> T) -> Option<T> {
+        self.update(id, |r| {
+            r.write_us = now_us().max(r.write_us + 1);
+            change(r)
+        })
     }
 
     pub fn heavy_size(&self, field: &str, id: i64) -> Option<u64> {
@@ -221,12 +276,16 @@ impl Model {
     /// `n` generated records; `spacing` staggers the microseconds of models created side by side.
     fn generate(&mut self, seed: u64, n: i64, spacing: i64) {
         let with_active = self.has_active();
-        for id in 1..=n {
-            // Batches of BATCH records share a second (one `create` call); a batch an hour.
-            let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * spacing;
-            let active = !with_active || !mix(seed ^ (id as u64) ^ 0xAC71).is_multiple_of(20);
-            self.records.insert(id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None });
-        }
+        // Built at once (collected in id order), the map's nodes are full.
+        self.records = (1..=n)
+            .map(|id| {
+                // Batches of BATCH records share a second (one `create` call); a batch an hour.
+                let t = BASE_US + (id / BATCH) * 3_600_000_000 + (id % BATCH) * spacing;
+                let active = !with_active || !mix(seed ^ (id as u64) ^ 0xAC71).is_multiple_of(20);
+                (id, Rec { write_us: t, create_us: t, version: 0, active, overrides: None, pending: None })
+            })
+            .collect();
+        self.index = index::Index::build(&self.records);
         self.next_id = n + 1;
     }
 }
@@ -277,9 +336,9 @@ impl Store {
             }
         }
         for (child, field, parent, inverse) in found {
-            let mut link = Link { child, field, parent, inverse, parent_of: HashMap::new(), children: BTreeMap::new() };
-            let n_parents = self.models[&link.parent].next_id - 1;
-            let n_children = self.models[&link.child].next_id - 1;
+            let n_parents = self.models[&parent].next_id - 1;
+            let n_children = self.models[&child].next_id - 1;
+            let mut link = Link { child, field, parent, inverse, parent_of: vec![NO_PARENT; n_children as usize + 1], children: BTreeMap::new() };
             for id in 1..=n_children {
                 let parent = if link.child == link.parent { (id % 4 == 0).then_some(id / 4) } else { spread(id, n_children, n_parents) };
                 if let Some(p) = parent {
@@ -476,11 +535,11 @@ impl Store {
         let t = now_us();
         let m = self.models.get_mut(model).expect("checked above");
         m.next_id += 1;
-        m.records.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(values)), pending: None });
+        m.insert(new_id, Rec { write_us: t, create_us: t, version: 0, active: true, overrides: Some(Box::new(values)), pending: None });
         for (i, p) in parents {
             self.links[i].link(new_id, p);
             let parent = self.links[i].parent.clone();
-            self.models.get_mut(&parent).and_then(|m| m.bump(p));
+            self.models.get_mut(&parent).and_then(|m| m.bump(p, |_| ()));
         }
         Ok(new_id)
     }
@@ -490,7 +549,7 @@ impl Store {
     pub fn delete(&mut self, model: &str, id: i64) -> Result<(), String> {
         let mut work = vec![(model.to_owned(), id, true)];
         while let Some((m, id, direct)) = work.pop() {
-            let Some(rec) = self.models.get_mut(&m).and_then(|x| x.records.remove(&id)) else {
+            let Some(rec) = self.models.get_mut(&m).and_then(|x| x.remove(id)) else {
                 if direct {
                     return Err("no such record".into());
                 }
@@ -505,7 +564,7 @@ impl Store {
             if direct {
                 for (i, p) in &parents {
                     let parent = self.links[*i].parent.clone();
-                    self.models.get_mut(&parent).and_then(|x| x.bump(*p));
+                    self.models.get_mut(&parent).and_then(|x| x.bump(*p, |_| ()));
                 }
             }
             for l in self.links.iter().filter(|l| l.parent == m) {
@@ -521,8 +580,8 @@ impl Store {
         let i = self.graveyard.iter().position(|g| g.model == model && g.id == id).ok_or("no such deleted record")?;
         let grave = self.graveyard.remove(i);
         let m = self.models.get_mut(model).ok_or("unknown model")?;
-        m.records.insert(id, grave.rec);
-        m.bump(id);
+        m.insert(id, grave.rec);
+        m.bump(id, |_| ());
         for (l, p) in grave.links {
             self.links[l].link(id, p);
         }
