@@ -5,7 +5,7 @@
 //! rendering any of them (id and the dates come from the record itself).
 //!
 //! Shapes, from Odoo's source (`odoo/orm/models.py` `read_group`, `addons/web/models/models.py`
-//! `formatted_read_group`) and the real answers in tests/fixtures/odoo19 (43, 45):
+//! `formatted_read_group`) and the real answers in core/fixtures/odoo19 (43, 45):
 //! * `read_group`: `[{"__count": n, "<name>": value, ..., "__domain": <domain>}]`, `__domain` in
 //!   Odoo 19's prefix form (`[[1, "=", 1]]` for none), as sent before 19;
 //! * `formatted_read_group`: `[{"__extra_domain": [[1, "=", 1]], "<spec>": value, ...}]`, keyed

@@ -1,5 +1,5 @@
 //! `POST /json/2/<model>/<method>`: Odoo 19's JSON-2 API, in the wire format of the real server
-//! (see tests/fixtures/odoo19): bearer API key, `X-Odoo-Database`, keyword arguments plus `ids`
+//! (see core/fixtures/odoo19): bearer API key, `X-Odoo-Database`, keyword arguments plus `ids`
 //! and `context` in the body, the bare result, and errors as HTTP statuses whose JSON body is the
 //! serialized exception. Odoo 16 to 18 do not have it.
 use serde_json::{json, Map, Value};
