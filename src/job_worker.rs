@@ -29,10 +29,11 @@ fn tell_progress(inv: i64, model: Option<&str>) {
                         CASE WHEN r.invocation = $1 THEN '' ELSE format('waiting for run %s (%s) of ', p.run_id, p.trigger) END,
                         p.model, p.phase,
                         CASE WHEN p.done IS NULL THEN ''
-                             ELSE format(', %s%s records', to_char(p.done, 'FM999,999,999,990'),
-                                         CASE WHEN p.expected IS NULL THEN '' ELSE format(' of %s (%s %%)', to_char(p.expected, 'FM999,999,999,990'), p.percent) END) END,
+                             ELSE format(', %s%s records%s', to_char(p.done, 'FM999,999,999,990'),
+                                         CASE WHEN p.expected IS NULL THEN '' ELSE ' of ' || to_char(p.expected, 'FM999,999,999,990') END,
+                                         CASE WHEN p.percent IS NULL THEN '' ELSE format(' (%s %%)', p.percent) END) END,
                         CASE WHEN p.records_per_second > 0 THEN format(', %s records/s', round(p.records_per_second::numeric)) ELSE '' END,
-                        CASE WHEN p.eta IS NOT NULL THEN format(', about %s left', date_trunc('second', p.eta - now())) ELSE '' END,
+                        CASE WHEN p.eta > clock_timestamp() THEN format(', about %s left', date_trunc('second', p.eta - clock_timestamp())) ELSE '' END,
                         p.requests,
                         CASE WHEN p.resumed_from IS NOT NULL THEN format(', resumed after id %s', p.resumed_from) ELSE '' END)
              FROM scrap_sga.progress p JOIN scrap_sga.sync_run r USING (run_id)

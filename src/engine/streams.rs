@@ -5,10 +5,14 @@
 //! Each stream is a thread with a client of its own (`Remote::fork`). It takes the next id range
 //! from a shared queue and pages through it by keyset (`id > last` and `id <= end`, in id order),
 //! so that nothing is skipped or read twice while Odoo changes: a record created meanwhile gets a
-//! higher id and falls in the last range, which has no end. Pages reach the backend's thread
-//! through a channel that holds one page: a stream with a page ready waits for the writer, so at
-//! most `streams + 2` pages are in memory and a writer slower than Odoo never falls behind
-//! further. Only that thread writes: no Postgres call is made off it.
+//! higher id and falls in the last range, which has no end. It asks for the next page as soon as
+//! an answer's ids are known (one quick pass over it, `RawPage`), and hands the answer to a second
+//! thread of the stream, which parses its records while Odoo serves the next page: fetching,
+//! parsing and writing go on at once, at every `parallel`, 1 included, and Odoo's serving time
+//! sets the pace. Pages reach the backend's thread through channels that hold one page each: a
+//! stream with a page ready waits for the writer, so at most `3 × streams + 2` pages are in
+//! memory and a writer slower than Odoo never falls behind further. Only the backend's thread
+//! writes: no Postgres call is made off it.
 //!
 //! A page Odoo cannot serve (see `BatchSizer`) is asked again for half as many records, as long
 //! as Odoo still answers a small request (else it is down, and the run fails); what one record
@@ -21,12 +25,13 @@
 //! thread has ended: no thread outlives the run, except on shutdown, where the process is about
 //! to exit and must not wait for Odoo.
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use scrap_sga_core::batch::{BatchSizer, CulpritSearch};
-use scrap_sga_core::ids::{record_id, IdRange, OdooId};
+use scrap_sga_core::ids::{IdRange, OdooId};
+use scrap_sga_core::odoo::page::RawPage;
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
@@ -105,6 +110,30 @@ enum Message {
     Failed(OdooError, i32),
 }
 
+/// What a stream's fetching thread hands to its parsing thread: a page still as Odoo sent it,
+/// or a message that goes on as it is.
+enum Fetched {
+    Page { span: IdRange, range: IdRange, ends_range: bool, raw: RawPage, answered_at: Option<OdooTime> },
+    Pass(Message),
+}
+
+/// A stream's second thread: each page's records parsed while the first asks Odoo for the
+/// next page, then handed to the backend's thread in the order they came.
+fn parse_pages(url: &str, from: Receiver<Fetched>, to: &SyncSender<Message>) {
+    for fetched in from {
+        let message = match fetched {
+            Fetched::Page { span, range, ends_range, raw, answered_at } => match raw.parse(url) {
+                Ok(records) => Message::Event(Event::Page(RangePage { span, range, ends_range, records, answered_at })),
+                Err(e) => Message::Failed(e, span.lo),
+            },
+            Fetched::Pass(m) => m,
+        };
+        if to.send(message).is_err() {
+            return;
+        }
+    }
+}
+
 /// Cut `range` for `streams` streams: pieces of equal id width between the lowest and the
 /// highest id Odoo has in it (two small requests), the last one open-ended. One stream: the
 /// range as it is, and no request.
@@ -157,12 +186,19 @@ pub fn fetch(
     let (tx, rx) = sync_channel::<Message>(1);
     let threads: Vec<_> = clients
         .into_iter()
-        .map(|client| {
+        .flat_map(|client| {
             let (tx, queue, stop, sizer, listing) = (tx.clone(), queue.clone(), stop.clone(), sizer.clone(), listing.clone());
-            std::thread::spawn(move || {
+            let (to_parse, parsing) = sync_channel::<Fetched>(1);
+            let url = client.shown_url().to_owned();
+            let parser = std::thread::spawn(move || {
                 block_signals();
-                read_ranges(&client, &listing, &queue, &sizer, &stop, &tx);
-            })
+                parse_pages(&url, parsing, &tx);
+            });
+            let fetcher = std::thread::spawn(move || {
+                block_signals();
+                read_ranges(&client, &listing, &queue, &sizer, &stop, &to_parse);
+            });
+            [fetcher, parser]
         })
         .collect();
     drop(tx);
@@ -207,8 +243,8 @@ pub fn fetch(
 }
 
 /// One stream: ranges from `queue` until none is left, each paged by keyset.
-fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &SharedSizer, stop: &Stop, tx: &SyncSender<Message>) {
-    let send = |m: Message| tx.send(m).is_ok();
+fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRange>>, sizer: &SharedSizer, stop: &Stop, tx: &SyncSender<Fetched>) {
+    let send = |m: Message| tx.send(Fetched::Pass(m)).is_ok();
     // Records set aside by this stream, and the last that read well: see `others_read_well`.
     let (mut set_aside, mut good): (Vec<OdooId>, Option<OdooId>) = (Vec::new(), None);
     loop {
@@ -222,7 +258,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
             }
             let limit = search.limit(sizer.with(|s| s.next()));
             let domain = listing.domain_for(IdRange { lo: last, hi: range.hi });
-            let records = match client.search_read(&listing.model, &domain, &listing.fields, "id asc", limit) {
+            let raw = match client.search_read_raw(&listing.model, &domain, &listing.fields, "id asc", limit) {
                 Ok(r) => r,
                 Err(e) => {
                     // An error of one record's data: it is found in halves, from the same place.
@@ -256,14 +292,14 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
                     }
                 }
             };
-            sizer.with(|s| s.passed(limit, records.len(), client.last_answer_bytes()));
-            search.passed(limit, records.len());
-            let full = records.len() >= limit;
-            let newest = records.iter().filter_map(record_id).max();
+            sizer.with(|s| s.passed(limit, raw.len(), client.last_answer_bytes()));
+            search.passed(limit, raw.len());
+            let full = raw.len() >= limit;
+            let newest = raw.max_id();
             let page_last = newest.map_or(last, OdooId::get);
             good = newest.or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
-            if !send(Message::Event(Event::Page(RangePage { span, range, ends_range: !full, records, answered_at: odoo_time(client) }))) {
+            if tx.send(Fetched::Page { span, range, ends_range: !full, raw, answered_at: odoo_time(client) }).is_err() {
                 return;
             }
             if !full {

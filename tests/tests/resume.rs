@@ -195,6 +195,6 @@ fn a_copy_under_way_shows_its_progress_and_a_waiting_sync_says_how_far_it_is() {
     let out = psql.join().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("succeeded"), "{stdout}{stderr}");
-    assert!(stderr.contains(&format!("NOTICE:  scrap_sga: {LINES}: full pass, ")) && stderr.contains(" of 2,400 ("), "{stderr}");
+    assert!(stderr.contains(&format!("NOTICE:  scrap_sga: {LINES}: full pass, ")) && stderr.contains(" of 2,400 records ("), "{stderr}");
     assert_eq!(db.sql("SELECT count(*) FROM scrap_sga.progress"), "0", "nothing once it ended");
 }

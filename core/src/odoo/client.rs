@@ -13,6 +13,7 @@ use super::transport::{Answer, Transport};
 use super::fingerprint::{self, Fingerprint};
 use super::version::{Protocol, ProtocolChoice, ServerVersion};
 use super::{json2, jsonrpc};
+use super::page::RawPage;
 use crate::ids::OdooId;
 
 /// What [`Client::open`] found out about a server: the protocol, the version it reported, and
@@ -400,6 +401,18 @@ impl Client {
     pub fn search_read(&self, model: &str, domain: &Value, fields: &[String], order: &str, limit: usize) -> Result<Vec<Map<String, Value>>, OdooError> {
         let kw = json!({"fields": fields, "order": order, "limit": limit, "context": {"active_test": false}});
         self.call(&ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw))
+    }
+
+    /// [`Client::search_read`], its records left as they came ([`RawPage`]): their ids are
+    /// known at once, their parse can wait.
+    pub fn search_read_raw(&self, model: &str, domain: &Value, fields: &[String], order: &str, limit: usize) -> Result<RawPage, OdooError> {
+        let kw = json!({"fields": fields, "order": order, "limit": limit, "context": {"active_test": false}});
+        self.call(&ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw))
+    }
+
+    /// The server's URL as messages show it.
+    pub fn shown_url(&self) -> &str {
+        &self.transport.shown_url
     }
 
     /// Ids only, archived records included. An id that is not one (a value that does not fit an

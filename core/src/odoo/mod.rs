@@ -13,6 +13,7 @@
 //! * [`client`]: choosing the protocol, login, the read calls.
 //! * [`secret_file`]: reading the API key from a file that only its owner can read.
 //! * [`time`]: Odoo's datetimes.
+//! * [`page`]: a page of records as it came, its ids read at once, its records parsed later.
 pub mod call;
 pub mod client;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod fingerprint;
 pub mod json2;
 pub mod jsonrpc;
 pub mod methods;
+pub mod page;
 pub mod secret_file;
 pub mod settings;
 pub mod time;
