@@ -5,12 +5,12 @@
 //! [`Mirror`], the table, its plan and what the run did so far.
 use serde_json::Value;
 
-use super::display::DisplayNames;
-use super::job::Invocation;
+use super::names::DisplayNames;
+use super::job::{Invocation, Job};
 use super::mirror::Mirror;
 use super::remote::Remote;
 use super::streams::Listing;
-use super::incremental::RECHECK_SECS;
+use super::window::RECHECK_SECS;
 use crate::catalog::run_log::Report;
 
 pub struct ModelRun<'a> {
@@ -39,7 +39,7 @@ impl<'a> ModelRun<'a> {
     /// The run is over: what it did, for its row in the run log and the model's state. A
     /// resync or a retry run leaves the cursor where it was.
     pub fn finish(self) -> Report {
-        let keeps_cursor = matches!(self.inv.job, super::Job::Resync { .. } | super::Job::RetryFailed);
+        let keeps_cursor = matches!(self.inv.job, Job::Resync { .. } | Job::RetryFailed);
         self.mirror.into_report(RECHECK_SECS, keeps_cursor)
     }
 }

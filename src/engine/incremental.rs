@@ -37,6 +37,7 @@ use serde_json::json;
 
 use super::context::ModelRun;
 use super::halving::Halving;
+use super::window::{Window, RECHECK_SECS};
 use super::mirror::Unit;
 use super::streams::{self, Event, SharedSizer};
 use crate::catalog::retry_queue::RetryQueue;
@@ -48,25 +49,6 @@ use crate::values::{ids, odoo_time, timestamptz};
 
 /// Pairs listed per request: ids and write dates only, about 40 bytes each.
 const LIST_PAGE: usize = 10_000;
-
-/// Seconds before the previous read whose records the next run reads again, if they were
-/// copied as soon (see `scrap_sga.model.recheck_from` and `recheck_margin`): two writes within
-/// one second carry the same write_date.
-pub const RECHECK_SECS: i64 = 2;
-
-/// The window of a run. A record waiting in the retry queue is left to its retry while its
-/// write_date stays what it was when it failed, except in the recheck.
-pub struct Window {
-    /// `write_date >= since`.
-    pub since: OdooTime,
-    /// The recheck: rows written at or after `recheck_from` and copied less than
-    /// `recheck_margin_s` (our clock) after their write_date are read again. Without a margin
-    /// (a run from before 0.3.0), every row written since `recheck_from`.
-    pub recheck_from: Option<OdooTime>,
-    pub recheck_margin_s: Option<f64>,
-    /// The window's fingerprint when it was last listed, and from when.
-    pub baseline: Option<(OdooTime, Fingerprint)>,
-}
 
 impl ModelRun<'_> {
     /// Copy what changed in the window. When only what was written since the previous run was

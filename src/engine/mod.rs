@@ -34,6 +34,7 @@ mod incremental;
 mod job;
 mod lock;
 mod mirror;
+mod names;
 mod plan;
 mod reader;
 mod reconcile;
@@ -45,6 +46,7 @@ pub mod schema;
 mod session;
 mod steps;
 mod streams;
+mod window;
 
 pub use job::{Invocation, Job, JobArgs};
 #[cfg(any(test, feature = "pg_test"))]
@@ -57,7 +59,7 @@ use std::collections::BTreeSet;
 
 use crate::catalog::run_log::RunLog;
 use crate::catalog::{self, connection, fields};
-use display::DisplayNames;
+use names::DisplayNames;
 use crate::errors::SyncError;
 use crate::{budget, txn};
 

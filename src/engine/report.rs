@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::context::ModelRun;
-use super::display::DisplayNames;
+use super::names::DisplayNames;
 use super::job::Invocation;
 use super::lock::ModelLock;
 use super::mirror::Mirror;

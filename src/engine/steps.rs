@@ -3,7 +3,7 @@ use scrap_sga_core::ids::{IdRange, OdooId};
 use scrap_sga_core::mapping::OdooField;
 
 use super::context::ModelRun;
-use super::incremental::Window;
+use super::window::Window;
 use super::job::Job;
 use super::schema::TableOutcome;
 use crate::catalog::run_log::RunMode;

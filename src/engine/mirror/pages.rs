@@ -15,8 +15,8 @@ use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+use super::table::{counted, Mirror};
 use super::upsert::Refresh;
-use super::Mirror;
 use crate::catalog::full_pass::FullPass;
 use crate::catalog::model_state::{Live, ModelState};
 use crate::catalog::retry_queue::{Queued, RetryQueue};
@@ -129,7 +129,7 @@ impl Mirror {
     fn write_part(&mut self, rows: &[(OdooId, Value)], end: Option<&PageEnd>, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
         let doc = document(rows.iter().map(|(_, v)| v))?;
         let (run_id, model, queue, upsert, read_at) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert, self.report.read_started);
-        super::counted(&mut self.report, &mut self.progress, run_id, || {
+        counted(&mut self.report, &mut self.progress, run_id, || {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
