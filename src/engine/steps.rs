@@ -59,8 +59,10 @@ impl ModelRun<'_> {
             }
         }
         let full = anchor.is_none();
-        // Deletions since the last run, cheaply; or every pair compared when due.
-        let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync { .. } | Job::Reconcile) || conf.reconcile_due);
+        // Deletions since the last run, cheaply; or every pair compared when asked, or when due
+        // and no full pass just read every record (a pass that resumed, or the one owed after
+        // new columns, counts as one: what it did not see, the deletion check finds).
+        let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync { .. } | Job::Reconcile) || (conf.reconcile_due && !full));
         if reconcile_now {
             self.reconcile(IdRange::ALL, conf.parallel)?;
             self.refresh_referenced_names()?;
@@ -85,7 +87,7 @@ impl ModelRun<'_> {
             self.refresh_computed()?;
         }
         let mode = if full { RunMode::Full } else { RunMode::Incremental };
-        self.mirror.succeeded(mode, true, reconcile_now || table.created, refresh_computed);
+        self.mirror.succeeded(mode, true, reconcile_now || full, refresh_computed);
         Ok(())
     }
 }
