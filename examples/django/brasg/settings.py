@@ -17,6 +17,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "scrap_sga",  # pip install ./django-scrap-sga (see requirements.txt)
+    # The project's app for the mirror models: manage.py scrap_sga_models odoo_mirror writes its
+    # models.py; its receivers.py gets the change feed's signals.
+    "odoo_mirror",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +72,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+
+# What the change feed's receiver (odoo_mirror/receivers.py) logs, on standard error.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"odoo_mirror": {"handlers": ["console"], "level": "INFO"}},
+}
 
 REST_FRAMEWORK = {
     # Who may read is the project's decision; the example lets anyone (the API only reads).

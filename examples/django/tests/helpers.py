@@ -6,6 +6,7 @@ test compares with the simulator's state at that moment.
 """
 import json
 import os
+import tempfile
 import urllib.request
 
 from django.db import connections
@@ -32,6 +33,35 @@ def odoo_orders():
     return {r["id"]: r for r in sim("/sim/dump?model=dimagaz.bc")}
 
 
+def connect_and_sync():
+    """The test database pointed at the simulator, and synced."""
+    sql("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
+    sql("SELECT * FROM scrap_sga.sync()")
+
+
+def chromium(*arguments):
+    """Debian's chromium, headless, through its chromedriver (apt-get install chromium
+    chromium-driver; SGA_CHROMIUM and SGA_CHROMEDRIVER name others), with a profile of its own
+    and nothing it would fetch by itself."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = os.environ.get("SGA_CHROMIUM", "/usr/bin/chromium")
+    driver = os.environ.get("SGA_CHROMEDRIVER", "/usr/bin/chromedriver")
+    for path in (binary, driver):
+        if not os.path.exists(path):
+            raise RuntimeError(f"{path} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="scrap_sga_chromium.")
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--user-data-dir={profile}", *arguments):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    return browser, profile
+
+
 class SyncedTestCase(TestCase):
     # The mirror is read through its own connection, as a role granted scrap_sga_reader.
     databases = {"default", "mirror"}
@@ -40,8 +70,7 @@ class SyncedTestCase(TestCase):
     def setUpClass(cls):
         # Before TestCase opens its transaction: the sync runs in a worker of its own, which only
         # sees committed data (as for any application calling scrap_sga.sync() in a transaction).
-        sql("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
-        sql("SELECT * FROM scrap_sga.sync()")
+        connect_and_sync()
         super().setUpClass()
 
     def get(self, url):

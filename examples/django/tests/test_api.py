@@ -12,7 +12,7 @@ from django.db.models import Sum
 
 from scrap_sga.admin import admin_for
 from scrap_sga.routers import MirrorRouter
-from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
+from odoo_mirror.models import ScrapDimagazBc, ScrapDimagazBcLine
 
 from .helpers import SyncedTestCase, odoo_orders, sim, sql
 
@@ -180,19 +180,19 @@ class MirrorApiTests(SyncedTestCase):
                 self.assertEqual(r.status_code, 405, f"{method} {url}")
         admin = User.objects.create_superuser("admin", "admin@example.com", "x")
         self.client.force_login(admin)
-        changelist = self.client.get("/admin/scrap_sga/scrapdimagazbc/?id=1")
+        changelist = self.client.get("/admin/odoo_mirror/scrapdimagazbc/?id=1")
         self.assertEqual(changelist.status_code, 200)
         # An amount as stored, not padded to the field's 6 decimal places.
         amount = ScrapDimagazBc.objects.get(id=1).amount_total
         self.assertContains(changelist, f">{amount:f}<")
         self.assertNotContains(changelist, f"{amount:.6f}")
-        self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/1/change/").status_code, 200)
-        self.assertEqual(self.client.get("/admin/scrap_sga/scrapdimagazbc/add/").status_code, 403)
+        self.assertEqual(self.client.get("/admin/odoo_mirror/scrapdimagazbc/1/change/").status_code, 200)
+        self.assertEqual(self.client.get("/admin/odoo_mirror/scrapdimagazbc/add/").status_code, 403)
         # Binaries are shown nowhere in the admin, and not read: a list, a record and its lines.
         from django.db import connections
         from django.test.utils import CaptureQueriesContext
         with CaptureQueriesContext(connections["mirror"]) as queries:
-            for url in ("/admin/scrap_sga/scrapdimagazbc/", "/admin/scrap_sga/scrapdimagazbc/1/change/", "/admin/scrap_sga/scrapdimagazbcline/"):
+            for url in ("/admin/odoo_mirror/scrapdimagazbc/", "/admin/odoo_mirror/scrapdimagazbc/1/change/", "/admin/odoo_mirror/scrapdimagazbcline/"):
                 self.assertEqual(self.client.get(url).status_code, 200, url)
         read = " ".join(q["sql"] for q in queries.captured_queries)
         self.assertIn('"scrap_dimagaz_bc"."name"', read)

@@ -21,7 +21,8 @@ from scrap_sga.codegen import generate
 
 from .helpers import SIM, SyncedTestCase, sim
 
-APP = Path(apps.get_app_config("scrap_sga").path)
+# The project's app that holds the generated models (manage.py scrap_sga_models odoo_mirror).
+APP = Path(apps.get_app_config("odoo_mirror").path)
 
 
 def changed_lines(before, after):
@@ -39,9 +40,9 @@ class GeneratedModelsTests(SyncedTestCase):
     def test_the_migrations_know_every_model(self):
         out = io.StringIO()
         try:
-            call_command("makemigrations", "scrap_sga", "--check", "--dry-run", stdout=out)
+            call_command("makemigrations", APP.name, "scrap_sga", "--check", "--dry-run", stdout=out)
         except SystemExit:
-            self.fail(f"a model was added or removed: manage.py makemigrations scrap_sga\n{out.getvalue()}")
+            self.fail(f"a model was added or removed: manage.py makemigrations {APP.name}\n{out.getvalue()}")
 
     def test_the_command_writes_and_checks_a_file(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +113,7 @@ class ScrapResPartner(MirrorModel):
 class RegenerationTests(SimpleTestCase):
     """What a developer does when a field is added in Odoo: sync, regenerate, restart. Done on a
     database of its own (the field must not reach the other tests' tables) and on a copy of the
-    installed app (the regeneration writes its models.py)."""
+    project's app that holds the models (the regeneration writes its models.py)."""
 
     FIELD = "x_brasg_driver"
 
@@ -126,7 +127,7 @@ class RegenerationTests(SimpleTestCase):
         self.addCleanup(self.drop_database)
         self.tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, self.tmp)
-        shutil.copytree(APP, self.tmp / "scrap_sga", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(APP, self.tmp / APP.name, ignore=shutil.ignore_patterns("__pycache__"))
 
     def drop_database(self):
         with psycopg.connect(**self.server, dbname="postgres", autocommit=True) as admin:
@@ -137,10 +138,12 @@ class RegenerationTests(SimpleTestCase):
             conn.execute(query, args)
 
     def django(self, *args):
-        """manage.py in a fresh process, on this test's database, importing the app's copy."""
+        """manage.py in a fresh process, on this test's database, importing the copy of the app."""
         project = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
         env = os.environ | {"BRASG_DB_NAME": self.dbname, "PYTHONPATH": os.pathsep.join([str(self.tmp), str(project)])}
-        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=120)
+        # Run from the copy's folder: python -m puts the working folder first on the path, and the
+        # project's own app there would be imported (and regenerated) instead of the copy.
+        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=120, cwd=self.tmp)
         self.assertEqual(done.returncode, 0, done.stderr)
         return done.stdout
 
@@ -149,21 +152,21 @@ class RegenerationTests(SimpleTestCase):
         self.db("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
         self.db("SELECT * FROM scrap_sga.sync()")
         self.assertIn("up to date", self.django("scrap_sga_models"))
-        before = (self.tmp / "scrap_sga" / "models.py").read_text()
+        before = (self.tmp / APP.name / "models.py").read_text()
 
         sim("/sim/field/add", {"model": "dimagaz.bc", "name": self.FIELD, "type": "char"})
         self.addCleanup(sim, "/sim/field/remove", {"model": "dimagaz.bc", "name": self.FIELD})
         self.db("UPDATE scrap_sga.model SET schema_refresh = '0'")
         self.db("SELECT * FROM scrap_sga.sync()")
         self.django("scrap_sga_models")
-        after = (self.tmp / "scrap_sga" / "models.py").read_text()
+        after = (self.tmp / APP.name / "models.py").read_text()
 
         self.assertEqual(changed_lines(before, after), [
             f"+    {self.FIELD} = models.TextField(blank=True, null=True, verbose_name='{self.FIELD}', help_text='Odoo field {self.FIELD} (char).')",
             f"+        '{self.FIELD}': OdooField('char'),",
         ])
         # Django does not follow the fields of unmanaged models: no migration to write.
-        self.assertIn("No changes detected", self.django("makemigrations", "scrap_sga", "--check", "--dry-run"))
+        self.assertIn("No changes detected", self.django("makemigrations", APP.name, "--check", "--dry-run"))
         in_odoo = {r["id"]: r[self.FIELD] for r in sim("/sim/dump?model=dimagaz.bc")}
         served = json.loads(self.django("shell", "--no-imports", "-c", (
             "import json; from django.test import Client; c = Client();"

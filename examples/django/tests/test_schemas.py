@@ -1,7 +1,8 @@
 """The app on Odoos whose fields it has never seen: the simulator serves another schema, and what a
 Django developer does is done, each step in a process of its own on a database of its own and a
-copy of the installed app: sync, generate the models, makemigrations, check, and then every test
-of test_derived.py (every endpoint, filter, ordering and admin page) on it.
+copy of the project's app that holds the models: sync, generate the models, makemigrations,
+check, and then every test of test_derived.py (every endpoint, filter, ordering and admin page,
+the records' history, the sync page, the browser) on it.
 
 - variant: dimagaz.bc / dimagaz.bc.line with other names and types (no date_order, the line's
   link to its order under another name, no product, an in-table binary, numerics with digits, a
@@ -28,7 +29,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase
 
-APP = Path(apps.get_app_config("scrap_sga").path)
+# The project's app that holds the generated models: each schema regenerates a copy of it.
+APP = Path(apps.get_app_config("odoo_mirror").path)
 PROJECT = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
 
 SCHEMAS = {
@@ -80,7 +82,10 @@ class OtherSchemasTests(SimpleTestCase):
             admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
     def django(self, env, *args, timeout=600):
-        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
+        # From the copy's folder (PYTHONPATH's first): python -m puts the working folder first on
+        # the path, and the project's own app there would be imported instead of the copy.
+        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=env["PYTHONPATH"].split(os.pathsep)[0])
         output = done.stdout + done.stderr
         self.assertEqual(done.returncode, 0, f"manage.py {' '.join(args)}:\n{output[-6000:]}")
         return output
@@ -104,15 +109,15 @@ class OtherSchemasTests(SimpleTestCase):
             db.execute("SELECT * FROM scrap_sga.sync()")
         tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, tmp)
-        shutil.copytree(APP, tmp / "scrap_sga", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(APP, tmp / APP.name, ignore=shutil.ignore_patterns("__pycache__"))
         env = os.environ | {"SGA_SIM_URL": sim, "PYTHONPATH": os.pathsep.join([str(tmp), str(PROJECT)])}
 
         # What the README says to do after the DBA changed what is mirrored.
-        self.django(env | {"BRASG_DB_NAME": test_db}, "scrap_sga_models")
-        self.django(env | {"BRASG_DB_NAME": test_db}, "makemigrations", "scrap_sga")
+        self.django(env | {"BRASG_DB_NAME": test_db}, "scrap_sga_models", APP.name)
+        self.django(env | {"BRASG_DB_NAME": test_db}, "makemigrations", APP.name)
         checked = self.django(env | {"BRASG_DB_NAME": test_db}, "check", "--fail-level", "WARNING")
         self.assertIn("System check identified no issues (0 silenced).", checked)
-        models_py = (tmp / "scrap_sga" / "models.py").read_text()
+        models_py = (tmp / APP.name / "models.py").read_text()
 
         tests = self.django(env | {"BRASG_DB_NAME": base}, "test", "tests.test_derived", "--keepdb", "--noinput", "-v", "1")
         ran = re.search(r"^Ran (\d+) tests?", tests, re.M)
