@@ -13,6 +13,8 @@ import hashlib
 import io
 import shutil
 import tempfile
+import threading
+import time
 import urllib.parse
 from decimal import Decimal
 from pathlib import Path
@@ -401,6 +403,34 @@ class DerivedApiTests(SyncedTestCase):
         run = sql("SELECT max(run_id) FROM scrap_sga.sync_run")[0][0]
         self.assertContains(self.client.get(f"/admin/scrap_sga/syncrun/{run}/change/"), f"run {run} (")
         self.assertEqual(self.client.get("/admin/scrap_sga/syncrun/add/").status_code, 403)
+
+    def test_a_copy_under_way_shows_its_progress(self):
+        # A full resync that takes a few seconds (Odoo slowed down), in a connection of its own:
+        # the status endpoint and the sync page show it while it runs.
+        model = self.models[0]
+        per_record_us = 4_000_000 // model.all_objects.count()
+        sim("/sim/cost", {"model": model.odoo.model, "per_record_us": per_record_us})
+        self.addCleanup(sim, "/sim/cost", {"model": model.odoo.model, "per_record_us": 0})
+        params = connections["default"].get_connection_params()
+        copy = threading.Thread(target=lambda: psycopg.connect(**params, autocommit=True).execute(
+            "SELECT * FROM scrap_sga.full_resync(%s)", [model.odoo.model]).close())
+        copy.start()
+        self.addCleanup(copy.join, 60)
+        deadline = time.monotonic() + 30
+        while not (progress := {s["model"]: s["progress"] for s in self.get("/api/sync-status/")}[model.odoo.model]):
+            self.assertLess(time.monotonic(), deadline, "the copy under way never showed")
+            time.sleep(0.05)
+        self.client.force_login(self.admin)
+        page = self.client.get("/admin/scrap_sga/syncstatus/")
+        [shown] = progress
+        run_id, trigger, pid, started_at = sql("SELECT run_id, trigger, backend_pid, started_at FROM scrap_sga.sync_run WHERE run_id = %s", shown["run_id"])[0]
+        self.assertEqual((shown["model"], shown["trigger"], shown["pid"]), (model.odoo.model, "full_resync", pid))
+        self.assertEqual(dt.datetime.fromisoformat(shown["started_at"].replace("Z", "+00:00")), started_at)
+        self.assertGreaterEqual(shown["done"], 0)
+        self.assertContains(page, f'<tr class="progress" data-model="{model.odoo.model}">')
+        self.assertContains(page, f'href="/admin/scrap_sga/syncrun/{run_id}/change/">{run_id}</a> (full_resync)')
+        copy.join(60)
+        self.assertEqual({s["model"]: s["progress"] for s in self.get("/api/sync-status/")}[model.odoo.model], [])
 
     def test_no_orm_write_path_writes(self):
         for model in self.models:

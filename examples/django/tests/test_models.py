@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import django
 import psycopg
 from django.apps import apps
 from django.conf import settings
@@ -53,6 +54,26 @@ class GeneratedModelsTests(SyncedTestCase):
             out.write_text(out.read_text().replace("    notes = ", "    remarks = "))
             with self.assertRaisesRegex(CommandError, r"(?s)not what the catalog gives.*-    remarks = .*\+    notes = "):
                 call_command("scrap_sga_models", "--output", out, "--check", stdout=io.StringIO())
+
+    def test_the_models_are_never_written_into_an_installed_package(self):
+        # --check: were the refusal missing, the command would compare, not write.
+        installed = Path(django.__file__).parent / "models.py"
+        for args, refusal in [
+            (["scrap_sga"], "the models go into an app of your project"),
+            (["contenttypes"], "where the next pip install would replace it"),
+            (["--output", str(installed)], "where the next pip install would replace it"),
+            (["no_such_app"], "no installed app is labelled 'no_such_app'"),
+        ]:
+            with self.subTest(args=args), self.assertRaisesRegex(CommandError, refusal):
+                call_command("scrap_sga_models", *args, "--check", stdout=io.StringIO())
+        self.assertFalse(installed.exists())
+        # No app named: the one that holds the models now.
+        self.assertIn(f"{APP / 'models.py'}: up to date", self.command_output("scrap_sga_models"))
+
+    def command_output(self, *args):
+        out = io.StringIO()
+        call_command(*args, stdout=out)
+        return out.getvalue()
 
     def test_a_model_the_dba_adds_gets_a_model(self):
         # As if the DBA had added res.partner in a schema of its own and it had been synced once.
@@ -138,14 +159,23 @@ class RegenerationTests(SimpleTestCase):
             conn.execute(query, args)
 
     def django(self, *args):
-        """manage.py in a fresh process, on this test's database, importing the copy of the app."""
+        """manage.py in a fresh process, on this test's database, importing the copy of the app:
+        its standard output."""
+        return self.manage(*args).stdout
+
+    def checked(self):
+        """manage.py check: what it says on both outputs (its warnings go to standard error)."""
+        done = self.manage("check")
+        return done.stdout + done.stderr
+
+    def manage(self, *args):
         project = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
         env = os.environ | {"BRASG_DB_NAME": self.dbname, "PYTHONPATH": os.pathsep.join([str(self.tmp), str(project)])}
         # Run from the copy's folder: python -m puts the working folder first on the path, and the
         # project's own app there would be imported (and regenerated) instead of the copy.
         done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=120, cwd=self.tmp)
         self.assertEqual(done.returncode, 0, done.stderr)
-        return done.stdout
+        return done
 
     def test_a_field_added_in_odoo_is_served_after_regenerating(self):
         self.db("CREATE EXTENSION scrap_sga")
@@ -158,8 +188,14 @@ class RegenerationTests(SimpleTestCase):
         self.addCleanup(sim, "/sim/field/remove", {"model": "dimagaz.bc", "name": self.FIELD})
         self.db("UPDATE scrap_sga.model SET schema_refresh = '0'")
         self.db("SELECT * FROM scrap_sga.sync()")
+        # Django's checks see the models behind the catalog, and say what to run.
+        warned = self.checked()
+        self.assertIn("(scrap_sga.W001) the mirror models in ", warned)
+        self.assertIn(f"+    {self.FIELD} = models.TextField(", warned)
+        self.assertIn(f"HINT: Regenerate them: python manage.py scrap_sga_models {APP.name};", warned)
         self.django("scrap_sga_models")
         after = (self.tmp / APP.name / "models.py").read_text()
+        self.assertIn("System check identified no issues (0 silenced).", self.checked())
 
         self.assertEqual(changed_lines(before, after), [
             f"+    {self.FIELD} = models.TextField(blank=True, null=True, verbose_name='{self.FIELD}', help_text='Odoo field {self.FIELD} (char).')",

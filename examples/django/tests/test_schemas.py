@@ -15,71 +15,25 @@ The simulator is started here, from SGA_SIM_BIN (scripts/test.sh passes the one 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase
 
+from .helpers import MirroredDatabase
+
 # The project's app that holds the generated models: each schema regenerates a copy of it.
 APP = Path(apps.get_app_config("odoo_mirror").path)
 PROJECT = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
 
-SCHEMAS = {
-    # schema: (simulator sizes, what the DBA does before the first sync, once connected)
-    "variant": (["--orders", "60", "--lines", "300"], []),
-    "partner": (["--records", "150"], [
-        "DELETE FROM scrap_sga.model WHERE model LIKE 'dimagaz.%'",
-        "SELECT scrap_sga.add_model('res.partner')",
-    ]),
-}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class OtherSchemasTests(SimpleTestCase):
+class OtherSchemasTests(MirroredDatabase, SimpleTestCase):
     maxDiff = None
-
-    def setUp(self):
-        binary = os.environ.get("SGA_SIM_BIN")
-        self.assertTrue(binary and Path(binary).exists(), "SGA_SIM_BIN names the simulator's binary (scripts/test.sh sets it)")
-        self.binary = binary
-        db = connection.settings_dict
-        self.server = dict(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"])
-
-    def start_simulator(self, schema, sizes):
-        port = free_port()
-        proc = subprocess.Popen([self.binary, "--port", str(port), "--schema", schema, "--odoo-version", "18", *sizes],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(proc.wait, 10)
-        self.addCleanup(proc.kill)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/sim/stats", timeout=1)
-                return url
-            except OSError:
-                time.sleep(0.1)
-        self.fail(f"the simulator did not start with --schema {schema}")
-
-    def admin(self, dbname):
-        return psycopg.connect(**self.server, dbname=dbname, autocommit=True)
-
-    def drop(self, dbname):
-        with self.admin("postgres") as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
     def django(self, env, *args, timeout=600):
         # From the copy's folder (PYTHONPATH's first): python -m puts the working folder first on
@@ -91,22 +45,10 @@ class OtherSchemasTests(SimpleTestCase):
         return output
 
     def run_schema(self, schema):
-        sizes, dba = SCHEMAS[schema]
-        sim = self.start_simulator(schema, sizes)
         # The database Django's test runner will find (--keepdb) once named BRASG_DB_NAME=base.
         base = f"{connection.settings_dict['NAME']}_{schema}"
         test_db = f"test_{base}"
-        with self.admin("postgres") as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{test_db}"')
-        self.addCleanup(self.drop, test_db)
-        with self.admin(test_db) as db:
-            db.execute("CREATE EXTENSION scrap_sga")
-            # The connection first: it registers the two dimagaz models the DBA may then remove.
-            db.execute("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", [sim])
-            for statement in dba:
-                db.execute(statement)
-            db.execute("SELECT * FROM scrap_sga.sync()")
+        sim = self.mirrored_database(schema, test_db)
         tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, tmp)
         shutil.copytree(APP, tmp / APP.name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -58,6 +58,10 @@ def reading():
     alias = conf.database()
     with transaction.atomic(using=alias), connections[alias].cursor() as cur:
         cur.execute("SET LOCAL jit = off")
+        # The status view tells a run under way from a dead one by its process in
+        # pg_stat_activity, which PostgreSQL copies once per transaction: read in a transaction
+        # begun before the run started, it would call the run failed.
+        cur.execute("SELECT pg_stat_clear_snapshot()")
         yield cur
 
 

@@ -29,10 +29,16 @@ def app_label_of(module):
 
 
 def fix(app_label=None):
-    """The command that regenerates the models, as a hint says it."""
-    found = [app_label_of(m) for m in modules()]
+    """The command that (re)generates the models, as a hint says it: into ``app_label``, else the
+    app that holds them, else the project's only app (one not installed by pip)."""
+    found = [app_label_of(m) for m in modules()] or project_apps()
     label = app_label or (found[0] if len(found) == 1 and found[0] else "<your_app>")
     return f"python manage.py scrap_sga_models {label}"
+
+
+def project_apps():
+    """The installed apps that are the project's own: not in site-packages."""
+    return [c.label for c in apps.get_app_configs() if not installed_under(c.path)]
 
 
 def models_file(app_label=None, output=None):
