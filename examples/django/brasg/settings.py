@@ -45,6 +45,9 @@ _DATABASE = {
     "NAME": os.environ.get("BRASG_DB_NAME", "brasg"),
     "HOST": os.environ.get("BRASG_DB_HOST", "127.0.0.1"),
     "PORT": os.environ.get("BRASG_DB_PORT", "5432"),
+    # Seconds a connection is kept for the next request (docs/django.md, "Performance"): 0, Django's
+    # default, opens one per request, which costs more than most of the API's queries.
+    "CONN_MAX_AGE": int(os.environ.get("BRASG_CONN_MAX_AGE", "0")),
 }
 # Two connections to one database, with two roles (docs/django.md, "Two roles"): Django's own
 # tables through the role that owns them, the mirror through a role granted scrap_sga_reader,

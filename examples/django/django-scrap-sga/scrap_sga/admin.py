@@ -275,13 +275,12 @@ class SyncPageAdmin(ExtensionAdmin):
         with health.reading() as cur:
             status = health.status(cur)
             waiting = health.waiting(cur, self.waiting_shown)
-            runs = health.last_day(cur)
-        now = timezone.now()
+            last_day = health.last_day(cur, timezone.now(), chart.SLOTS)
         admin_of = {m.odoo.model: m for m in derive.mirror_models()}
         for row in status:
             mirror = admin_of.get(row["model"])
             row["records_url"] = reverse(f"admin:{mirror._meta.app_label}_{mirror._meta.model_name}_changelist") if mirror else None
-            row["chart"] = chart.svg(row["model"], runs.get(row["model"], []), now)
+            row["chart"] = chart.svg(row["model"], last_day.get(row["model"], []))
         context = {
             **self.admin_site.each_context(request),
             "title": "Sync status",

@@ -1,29 +1,17 @@
 """The sync page's chart of a model's last 24 hours, as inline SVG drawn on the server (no
 JavaScript): records written per run as bars, the lag at each run as a line, failed runs in red.
-Runs closer together than a bar's width share it (their records added up, their worst lag)."""
-import datetime
-from dataclasses import dataclass
-
+Runs closer together than a bar's width share it (health.last_day gathers them: their records
+added up, their worst lag)."""
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-DAY = datetime.timedelta(hours=24)
 WIDTH, HEIGHT, BAR = 480, 60, 2  # the plot, in pixels; a bar is BAR pixels wide
+SLOTS = WIDTH // BAR  # one bar per 6 minutes
 TOP, BOTTOM = 14, 14  # room for the labels above and below the plot
 
 
-@dataclass
-class Slot:
-    runs: int = 0
-    written: int = 0
-    failed: int = 0
-    lag: datetime.timedelta | None = None
-    first: datetime.datetime | None = None
-
-
-def duration(d):
+def duration(seconds):
     """A lag as people read it: 45 s, 12 min, 3.5 h."""
-    seconds = d.total_seconds()
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -31,41 +19,27 @@ def duration(d):
     return f"{seconds / 3600:.1f} h"
 
 
-def slots(runs, now):
-    """The runs of the last 24 hours (health.last_day), gathered into bars."""
-    out = {}
-    for run in runs:
-        i = int((run["started_at"] - (now - DAY)) / DAY * (WIDTH // BAR))
-        if not 0 <= i < WIDTH // BAR:
-            continue
-        s = out.setdefault(i, Slot(first=run["started_at"]))
-        s.runs += 1
-        s.written += run["written"] or 0
-        s.failed += run["status"] == "failed"
-        if run["lag"] is not None and (s.lag is None or run["lag"] > s.lag):
-            s.lag = run["lag"]
-    return out
-
-
-def svg(model, runs, now):
-    """The chart of one model, as markup safe to put in a page."""
-    bars = slots(runs, now)
-    most = max((s.written for s in bars.values()), default=0)
-    worst = max((s.lag for s in bars.values() if s.lag is not None), default=None)
+def svg(model, slots):
+    """The chart of one model from its slots (health.last_day with SLOTS), as markup safe to put
+    in a page."""
+    most = max((s["written"] for s in slots), default=0)
+    worst = max((s["lag_seconds"] for s in slots if s["lag_seconds"] is not None), default=None)
     y0 = TOP + HEIGHT
     parts = []
-    for i, s in sorted(bars.items()):
-        x = i * BAR
-        h = max(1, round(s.written / most * HEIGHT)) if most and s.written else 1
-        tip = (f"{s.first:%H:%M} UTC: {s.runs} run(s), {s.written} record(s) written"
-               + (f", {s.failed} failed" if s.failed else "") + (f", lag {duration(s.lag)}" if s.lag is not None else ""))
-        kind = "failed" if s.failed else ("written" if s.written else "quiet")
+    for s in slots:
+        x = s["slot"] * BAR
+        h = max(1, round(s["written"] / most * HEIGHT)) if most and s["written"] else 1
+        ago = (SLOTS - s["slot"]) * 24 / SLOTS
+        tip = (f"{ago:.1f} h ago: {s['runs']} run(s), {s['written']} record(s) written"
+               + (f", {s['failed']} failed" if s["failed"] else "")
+               + (f", lag {duration(s['lag_seconds'])}" if s["lag_seconds"] is not None else ""))
+        kind = "failed" if s["failed"] else ("written" if s["written"] else "quiet")
         parts.append(f'<rect class="{kind}" x="{x}" y="{y0 - h}" width="{BAR}" height="{h}"><title>{escape(tip)}</title></rect>')
     if worst:
-        points = " ".join(f"{i * BAR + BAR / 2:g},{y0 - s.lag / worst * HEIGHT:.1f}" for i, s in sorted(bars.items()) if s.lag is not None)
+        points = " ".join(f"{s['slot'] * BAR + BAR / 2:g},{y0 - s['lag_seconds'] / worst * HEIGHT:.1f}" for s in slots if s["lag_seconds"] is not None)
         parts.append(f'<polyline class="lag" points="{points}"/>')
-    total = sum(s.runs for s in bars.values())
-    failed = sum(s.failed for s in bars.values())
+    total = sum(s["runs"] for s in slots)
+    failed = sum(s["failed"] for s in slots)
     summary = (f"{model}, last 24 hours: {total} run(s), {failed} failed, "
                f"at most {most} record(s) written by one bar" + (f", worst lag {duration(worst)}" if worst else ""))
     labels = [
