@@ -55,6 +55,18 @@ class GeneratedModelsTests(SyncedTestCase):
             with self.assertRaisesRegex(CommandError, r"(?s)not what the catalog gives.*-    remarks = .*\+    notes = "):
                 call_command("scrap_sga_models", "--output", out, "--check", stdout=io.StringIO())
 
+    def test_the_command_replaces_startapps_models_py_but_never_models_of_the_projects_own(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            stub = Path(tmp, "models.py")
+            stub.write_text("from django.db import models\n\n# Create your models here.\n")  # what startapp writes
+            call_command("scrap_sga_models", "--output", stub, stdout=io.StringIO())
+            self.assertEqual(stub.read_text(), (APP / "models.py").read_text())
+            own = Path(tmp, "own.py")
+            own.write_text("from django.db import models\n\n\nclass Invoice(models.Model):\n    pass\n")
+            with self.assertRaisesRegex(CommandError, "holds models that scrap_sga_models did not write"):
+                call_command("scrap_sga_models", "--output", own, stdout=io.StringIO())
+            self.assertIn("class Invoice", own.read_text())
+
     def test_the_models_are_never_written_into_an_installed_package(self):
         # --check: were the refusal missing, the command would compare, not write.
         installed = Path(django.__file__).parent / "models.py"

@@ -1,11 +1,12 @@
 import difflib
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from scrap_sga import conf
-from scrap_sga.codegen import generate
+from scrap_sga.codegen import HEADER, generate
 from scrap_sga.placement import NotHere, fix, models_file
 
 
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         except NotHere as e:
             raise CommandError(str(e)) from e
         current = path.read_text() if path.exists() else ""
+        if re.search(r"^class ", current, re.M) and not current.startswith(HEADER):
+            # startapp's models.py has no class: replaced; a file with models of the project's own is not.
+            raise CommandError(f"{path} holds models that scrap_sga_models did not write: the mirror models need an app of their own "
+                               "(python manage.py startapp odoo_mirror) or a file of their own (--output)")
         if current == source:
             self.stdout.write(f"{path}: up to date")
             return
