@@ -281,6 +281,7 @@ class SyncPageAdmin(ExtensionAdmin):
             mirror = admin_of.get(row["model"])
             row["records_url"] = reverse(f"admin:{mirror._meta.app_label}_{mirror._meta.model_name}_changelist") if mirror else None
             row["chart"] = chart.svg(row["model"], last_day.get(row["model"], []))
+            row["lag"] = chart.duration(row["lag_seconds"]) if row["lag_seconds"] is not None else None
         context = {
             **self.admin_site.each_context(request),
             "title": "Sync status",
