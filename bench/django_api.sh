@@ -58,7 +58,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
-from scrap_sga.models import ScrapDimagazBc as Orders, ScrapDimagazBcLine as Lines
+from odoo_mirror.models import ScrapDimagazBc as Orders, ScrapDimagazBcLine as Lines
 
 repeat = int(os.environ["REPEAT"])
 client = Client()

@@ -140,6 +140,11 @@ fi
 if [ "$PG_MAJOR" = 15 ]; then
     step "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the change feed"
     DJ="$ROOT/examples/django"
+    # The browser test drives Debian's chromium, headless, through its chromedriver.
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
     # A fresh virtual environment, and the app installed into it by pip from its directory, as a
     # project installs it: the tests import the installed copy, never the source tree.
     python3 -m venv "$WORK/django-venv"

@@ -17,6 +17,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "scrap_sga",  # pip install ./django-scrap-sga (see requirements.txt)
+    # The project's app for the mirror models: manage.py scrap_sga_models odoo_mirror writes its
+    # models.py; its receivers.py gets the change feed's signals.
+    "odoo_mirror",
 ]
 
 MIDDLEWARE = [
@@ -42,6 +45,9 @@ _DATABASE = {
     "NAME": os.environ.get("BRASG_DB_NAME", "brasg"),
     "HOST": os.environ.get("BRASG_DB_HOST", "127.0.0.1"),
     "PORT": os.environ.get("BRASG_DB_PORT", "5432"),
+    # Seconds a connection is kept for the next request (docs/django.md, "Performance"): 0, Django's
+    # default, opens one per request, which costs more than most of the API's queries.
+    "CONN_MAX_AGE": int(os.environ.get("BRASG_CONN_MAX_AGE", "0")),
 }
 # Two connections to one database, with two roles (docs/django.md, "Two roles"): Django's own
 # tables through the role that owns them, the mirror through a role granted scrap_sga_reader,
@@ -69,6 +75,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+
+# What the change feed's receiver (odoo_mirror/receivers.py) logs, on standard error.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"odoo_mirror": {"handlers": ["console"], "level": "INFO"}},
+}
 
 REST_FRAMEWORK = {
     # Who may read is the project's decision; the example lets anyone (the API only reads).

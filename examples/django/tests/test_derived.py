@@ -9,27 +9,37 @@ answers, each filter answers what its rule says (computed here in Python from ev
 through any ordering returns every row once, and no ORM write path writes.
 """
 import datetime as dt
+import hashlib
 import io
+import shutil
 import tempfile
+import threading
+import time
 import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import yaml
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.core.management import call_command
-from django.db import NotSupportedError, ProgrammingError, models, transaction
+from django.db import DatabaseError, NotSupportedError, ProgrammingError, connections, models, transaction
 from django.db.models.deletion import Collector
 from django.db.models.sql import DeleteQuery, UpdateQuery
 from django.test import SimpleTestCase
 from django.utils import timezone
+from psycopg import sql as pgsql
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from scrap_sga import admin as mirror_admin
 from scrap_sga import derive
 from scrap_sga.mirror import REC_NAMES, Odoo, OdooField
 
-from .helpers import SyncedTestCase, sql
+from .helpers import SyncedTestCase, chromium, connect_and_sync, sim, sql
 
 MIRROR = "mirror"
 
@@ -58,6 +68,23 @@ def catalog_filters(odoo_model):
 
 def rows_of(model):
     return list(model.objects.all())
+
+
+def text_field(model):
+    """A text field of the model to change in Odoo: the first by name, those that name a record last."""
+    chars = [f for f in model._meta.concrete_fields if model.odoo.fields.get(f.column, OdooField("")).type in ("char", "text")]
+    return sorted(chars, key=lambda f: (f.column in REC_NAMES, f.column))[0]
+
+
+def mirror_table(model):
+    return sql("SELECT table_name FROM scrap_sga.model WHERE model = %s", model.odoo.model)[0][0]
+
+
+def dba(statement, role):
+    """A statement of the DBA's on roles, committed at once (roles are the cluster's)."""
+    params = connections["default"].get_connection_params() | {"dbname": "postgres"}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(pgsql.SQL(statement).format(pgsql.Identifier(role)))
 
 
 class DerivedApiTests(SyncedTestCase):
@@ -169,6 +196,21 @@ class DerivedApiTests(SyncedTestCase):
                     r = self.client.get(f"{self.url(model)}?{urllib.parse.urlencode({spec.name: bad[spec.kind]})}")
                     self.assertEqual(r.status_code, 400, r.content[:300])
                     self.assertEqual(list(r.json()), [spec.name])
+                    if spec.kind == "selection":
+                        # The answer says which values are allowed.
+                        choices = [c for c, _ in model._meta.get_field(spec.field).choices]
+                        self.assertTrue(r.json()[spec.name][0].endswith(f"one of the choices: {', '.join(choices)}."), r.json())
+
+    def test_an_unknown_ordering_is_a_400_naming_the_fields_allowed(self):
+        for model in self.models:
+            with self.subTest(model.odoo.model):
+                allowed = derive.ordering_fields(model)
+                for ordering in ("no_such_field", f"-{allowed[-1]},no_such_field", "sga_run_id"):
+                    r = self.client.get(f"{self.url(model)}?ordering={ordering}")
+                    self.assertEqual(r.status_code, 400, f"{ordering}: {r.content[:300]}")
+                    [message] = r.json()["ordering"]
+                    self.assertIn(f"Order by one or more of: {', '.join(allowed)} (", message)
+                    self.assertTrue(message.startswith(f"Cannot order by {ordering.split(',')[-1]}."), message)
 
     def test_a_record_is_named_as_odoo_names_it(self):
         for model in self.models:
@@ -222,7 +264,7 @@ class DerivedApiTests(SyncedTestCase):
         self.client.force_login(self.admin)
         for model in self.models:
             with self.subTest(model.odoo.model):
-                base = f"/admin/scrap_sga/{model._meta.model_name}/"
+                base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
                 model_admin = mirror_admin.admin_for(model)
                 urls = [base, f"{base}?q=a", f"{base}?all=", f"{base}add/"]
                 urls += [f"{base}?o={i}" for i in range(1, len(model_admin.list_display) + 1)]
@@ -260,12 +302,135 @@ class DerivedApiTests(SyncedTestCase):
                 self.assertEqual(set(params), filters | {"ordering"} | paging | searching)
                 for name in filters:
                     self.assertTrue(params[name].get("description"), name)
+                # The orderings a client may ask for, and the fields search looks in.
+                orderings = derive.ordering_fields(model)
+                self.assertEqual(params["ordering"]["schema"]["items"]["enum"], [o for f in orderings for o in (f, f"-{f}")])
+                self.assertIn(f"One or more of: {', '.join(orderings)}.", params["ordering"]["description"])
+                if searching:
+                    self.assertIn(f"whose {', '.join(derive.rec_name_fields(model))} contain", params["search"]["description"])
+                history = schema["paths"][f"{path}{{id}}/history/"]["get"]
+                self.assertEqual({p["name"] for p in history["parameters"]}, {"id", "page"})
                 for spec in derive.filter_specs(model):
                     if spec.kind in ("many2one", "many2many"):
                         self.assertEqual(params[spec.name]["schema"]["type"], "integer", spec.name)
                     if spec.kind == "selection":
                         choices = [c for c, _ in model._meta.get_field(spec.field).choices]
                         self.assertEqual(params[spec.name]["schema"]["enum"], sorted(choices), spec.name)
+
+    def test_a_records_history_shows_what_changed_in_odoo(self):
+        # One record of each model changed in Odoo, one sync: the API's history and the admin's.
+        changed = {}
+        for model in self.models:
+            field = text_field(model)
+            row = model.objects.order_by("id").first()
+            value = f"changed in Odoo for its history {dt.datetime.now().isoformat()}"
+            changed[model] = (row.pk, field, getattr(row, field.attname), value)
+            sim("/sim/write", {"model": model.odoo.model, "id": row.pk, "values": {field.column: value}})
+        sql("SELECT * FROM scrap_sga.sync()")
+        self.client.force_login(self.admin)
+        for model, (pk, field, old, new) in changed.items():
+            with self.subTest(model.odoo.model):
+                run_id = sql("SELECT max(run_id) FROM scrap_sga.sync_run WHERE model = %s", model.odoo.model)[0][0]
+                entries = self.get(f"{self.url(model)}{pk}/history/")
+                latest = entries["results"][0]
+                self.assertEqual((latest["operation"], latest["run_id"], latest["trigger"]), ("update", run_id, "manual"))
+                self.assertIn({"field": field.name, "old": old, "new": new}, latest["changes"])
+                # Every audit row of the record, newest first; the oldest, its first copy.
+                logged = sql("SELECT audit_id, operation FROM scrap_sga.audit_log WHERE table_name = %s AND odoo_id = %s ORDER BY audit_id DESC",
+                             mirror_table(model), pk)
+                every = self.all_pages(f"{self.url(model)}{pk}/history/")
+                self.assertEqual([(e["audit_id"], e["operation"]) for e in every], logged)
+                self.assertEqual((every[-1]["operation"], every[-1]["changes"]), ("insert", []))
+                # The admin's history button leads to the same, the field by its label.
+                admin_url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/{pk}/"
+                page = self.client.get(f"{admin_url}history/")
+                self.assertEqual(page.status_code, 200)
+                shown_old = "—" if old is None else old
+                self.assertContains(page, f'<td class="field">{field.verbose_name}</td><td class="old">{shown_old}</td><td class="new">{new}</td>', html=True)
+                self.assertContains(page, f'href="/admin/scrap_sga/syncrun/{run_id}/change/"')
+                self.assertContains(self.client.get(f"{admin_url}change/"), f'<a href="{admin_url}history/" class="historylink">History</a>', html=True)
+                # No such record: no history.
+                missing = max(model.all_objects.values_list("id", flat=True)) + 1000
+                self.assertEqual(self.client.get(f"{self.url(model)}{missing}/history/").status_code, 404)
+                self.assertEqual(self.client.get(f"{self.url(model)}abc/history/").status_code, 404)
+                self.assertEqual(self.client.get(f"/admin/{model._meta.app_label}/{model._meta.model_name}/{missing}/history/").status_code, 404)
+
+    def test_a_binary_change_is_shown_by_its_size_and_digest(self):
+        binaries = [(m, f) for m in self.models for f in m._meta.concrete_fields
+                    if isinstance(f, models.BinaryField) and m.odoo.fields.get(f.column, OdooField("")).type == "binary"]
+        for model, field in binaries:
+            pk = model.objects.order_by("id").first().pk
+            sim("/sim/heavy", {"model": model.odoo.model, "field": field.column, "ids": [pk], "bytes": 3000})
+            self.addCleanup(sim, "/sim/heavy", {"model": model.odoo.model, "field": field.column, "ids": [pk], "bytes": 0})
+        sql("SELECT * FROM scrap_sga.sync()")
+        for model, field in binaries:
+            with self.subTest(model.odoo.model, field=field.name):
+                pk = model.objects.order_by("id").first().pk
+                stored = bytes(model.all_objects.filter(pk=pk).values_list(field.name, flat=True)[0])
+                self.assertEqual(len(stored), 3000)
+                [change] = [c for c in self.get(f"{self.url(model)}{pk}/history/")["results"][0]["changes"] if c["field"] == field.name]
+                self.assertEqual(change["new"], {"bytes": 3000, "sha256": hashlib.sha256(stored).hexdigest()})
+
+    def test_resync_from_odoo_is_offered_to_a_role_that_may_resync_only(self):
+        self.client.force_login(self.admin)
+        model = self.models[0]
+        changelist = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        field = text_field(model)
+        pk = model.objects.order_by("id").first().pk
+        value = f"resynced {dt.datetime.now().isoformat()}"
+        sim("/sim/write", {"model": model.odoo.model, "id": pk, "values": {field.column: value}})
+        self.assertNotIn("resync_from_odoo", self.actions(changelist), "the reader may not resync")
+        # The DBA grants scrap_sga_operator to the mirror's role (cluster-wide, so committed at once).
+        reader = settings.DATABASES[MIRROR]["USER"]
+        dba("GRANT scrap_sga_operator TO {}", reader)
+        self.addCleanup(dba, "REVOKE scrap_sga_operator FROM {}", reader)
+        self.assertIn("resync_from_odoo", self.actions(changelist))
+        done = self.client.post(changelist, {"action": "resync_from_odoo", "_selected_action": [pk], "index": 0}, follow=True)
+        self.assertContains(done, f"Resynced 1 record(s) of {model.odoo.model} from Odoo: ")
+        self.assertEqual(getattr(model.objects.get(pk=pk), field.attname), value)
+        self.assertEqual(self.get(f"{self.url(model)}{pk}/history/")["results"][0]["trigger"], "resync")
+
+    def test_the_sync_page_lists_every_model(self):
+        self.client.force_login(self.admin)
+        page = self.client.get("/admin/scrap_sga/syncstatus/")
+        self.assertEqual(page.status_code, 200)
+        for model in self.models:
+            self.assertContains(page, f'<tr class="model" data-model="{model.odoo.model}">')
+            self.assertContains(page, f'<td class="rows">{model.objects.count()}</td>', html=True)
+            self.assertContains(page, f'aria-label="{model.odoo.model}, last 24 hours: ')
+        for url in ("/admin/scrap_sga/syncrun/", "/admin/scrap_sga/failedrecord/", "/admin/scrap_sga/syncrun/?status__exact=succeeded"):
+            self.assertEqual(self.client.get(url).status_code, 200, url)
+        run = sql("SELECT max(run_id) FROM scrap_sga.sync_run")[0][0]
+        self.assertContains(self.client.get(f"/admin/scrap_sga/syncrun/{run}/change/"), f"run {run} (")
+        self.assertEqual(self.client.get("/admin/scrap_sga/syncrun/add/").status_code, 403)
+
+    def test_a_copy_under_way_shows_its_progress(self):
+        # A full resync that takes a few seconds (Odoo slowed down), in a connection of its own:
+        # the status endpoint and the sync page show it while it runs.
+        model = self.models[0]
+        per_record_us = 4_000_000 // model.all_objects.count()
+        sim("/sim/cost", {"model": model.odoo.model, "per_record_us": per_record_us})
+        self.addCleanup(sim, "/sim/cost", {"model": model.odoo.model, "per_record_us": 0})
+        params = connections["default"].get_connection_params()
+        copy = threading.Thread(target=lambda: psycopg.connect(**params, autocommit=True).execute(
+            "SELECT * FROM scrap_sga.full_resync(%s)", [model.odoo.model]).close())
+        copy.start()
+        self.addCleanup(copy.join, 60)
+        deadline = time.monotonic() + 30
+        while not (progress := {s["model"]: s["progress"] for s in self.get("/api/sync-status/")}[model.odoo.model]):
+            self.assertLess(time.monotonic(), deadline, "the copy under way never showed")
+            time.sleep(0.05)
+        self.client.force_login(self.admin)
+        page = self.client.get("/admin/scrap_sga/syncstatus/")
+        [shown] = progress
+        run_id, trigger, pid, started_at = sql("SELECT run_id, trigger, backend_pid, started_at FROM scrap_sga.sync_run WHERE run_id = %s", shown["run_id"])[0]
+        self.assertEqual((shown["model"], shown["trigger"], shown["pid"]), (model.odoo.model, "full_resync", pid))
+        self.assertEqual(dt.datetime.fromisoformat(shown["started_at"].replace("Z", "+00:00")), started_at)
+        self.assertGreaterEqual(shown["done"], 0)
+        self.assertContains(page, f'<tr class="progress" data-model="{model.odoo.model}">')
+        self.assertContains(page, f'href="/admin/scrap_sga/syncrun/{run_id}/change/">{run_id}</a> (full_resync)')
+        copy.join(60)
+        self.assertEqual({s["model"]: s["progress"] for s in self.get("/api/sync-status/")}[model.odoo.model], [])
 
     def test_no_orm_write_path_writes(self):
         for model in self.models:
@@ -339,6 +504,11 @@ class DerivedApiTests(SyncedTestCase):
 
     # helpers
 
+    def actions(self, changelist):
+        page = self.client.get(changelist)
+        self.assertEqual(page.status_code, 200)
+        return [name for name, _ in page.context["action_form"].fields["action"].choices] if page.context.get("action_form") else []
+
     def viewset(self, model):
         from scrap_sga.views import viewset_for
 
@@ -372,6 +542,77 @@ def _neg(value):
     if isinstance(value, dt.date):
         return -value.toordinal()
     raise TypeError(value)
+
+
+class SyncInABrowserTests(StaticLiveServerTestCase):
+    """The sync page and a record's history as a browser shows them (Debian's chromium, headless,
+    through Django's live server): a record changed in Odoo, one Odoo cannot read (it waits for
+    a retry), and a run that failed."""
+
+    databases = {"default", "mirror"}
+    host = "127.0.0.1"
+
+    @classmethod
+    def setUpClass(cls):
+        connect_and_sync()
+        super().setUpClass()
+        cls.browser, profile = chromium()
+        cls.addClassCleanup(shutil.rmtree, profile, True)
+        cls.addClassCleanup(cls.browser.quit)
+
+    def test_the_sync_page_and_a_records_history_show_what_happened(self):
+        models_ = derive.mirror_models()
+        model = models_[0]
+        changed, unreadable = model.objects.order_by("id").values_list("id", flat=True)[:2]
+        field = text_field(model)
+        old = getattr(model.objects.get(pk=changed), field.attname)
+        new = f"seen in a browser {dt.datetime.now().isoformat()}"
+        self.addCleanup(self.odoo_well_again, model, unreadable)
+        sim("/sim/write", {"model": model.odoo.model, "id": changed, "values": {field.column: new}})
+        sim("/sim/poison", {"model": model.odoo.model, "ids": [unreadable], "kind": "error"})
+        sql("SELECT * FROM scrap_sga.sync()")
+        self.assertEqual(sql("SELECT odoo_id FROM scrap_sga.failed_record WHERE model = %s", model.odoo.model), [(unreadable,)])
+        # Odoo answers nothing but errors: the next run fails.
+        sim("/sim/fault", {"kind": "http500", "count": -1})
+        with self.assertRaises(DatabaseError):
+            sql("SELECT * FROM scrap_sga.sync()")
+        failed = sql("SELECT model, error FROM scrap_sga.sync_run WHERE status = 'failed' ORDER BY run_id DESC LIMIT 1")[0]
+
+        User.objects.create_superuser("browser", "browser@example.com", "browser-password")
+        b = self.browser
+        b.get(f"{self.live_server_url}/admin/login/?next=/admin/scrap_sga/syncstatus/")
+        b.find_element(By.ID, "id_username").send_keys("browser")
+        b.find_element(By.ID, "id_password").send_keys("browser-password")
+        b.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(b, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#models tr.model"))
+
+        rows = {tr.get_attribute("data-model"): tr for tr in b.find_elements(By.CSS_SELECTOR, "#models tr.model")}
+        self.assertEqual(sorted(rows), sorted(m.odoo.model for m in models_))
+        for m in models_:
+            cell = lambda name, m=m: rows[m.odoo.model].find_element(By.CSS_SELECTOR, f"td.{name}").text  # noqa: E731
+            self.assertEqual(cell("rows"), str(m.objects.count()), m.odoo.model)
+            self.assertEqual(cell("waiting"), "1" if m is model else "0", m.odoo.model)
+        status = rows[failed[0]].find_element(By.CSS_SELECTOR, "td.status")
+        self.assertEqual(status.text, f"failed: {failed[1]}")
+        self.assertTrue(rows[failed[0]].find_elements(By.CSS_SELECTOR, "svg.scrap-sga-chart rect.failed"), "the chart shows the failed run")
+        retries = b.find_elements(By.CSS_SELECTOR, "#waiting tr.retry")
+        self.assertEqual([(r.get_attribute("data-model"), r.get_attribute("data-odoo-id")) for r in retries], [(model.odoo.model, str(unreadable))])
+        self.assertIn("ValueError", retries[0].find_element(By.CSS_SELECTOR, "td.error").text)
+
+        b.get(f"{self.live_server_url}/admin/{model._meta.app_label}/{model._meta.model_name}/{changed}/change/")
+        b.find_element(By.CSS_SELECTOR, "a.historylink").click()
+        WebDriverWait(b, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#history-list tr.change"))
+        shown = [[td.text for td in tr.find_elements(By.CSS_SELECTOR, "td.field, td.old, td.new")]
+                 for tr in b.find_elements(By.CSS_SELECTOR, "#history-list tr.change[data-operation=update]")]
+        self.assertIn([str(field.verbose_name), "—" if old is None else old, new], shown)
+        self.assertEqual(b.find_elements(By.CSS_SELECTOR, "#history-list tr.change")[-1].get_attribute("data-operation"), "insert")
+
+    @staticmethod
+    def odoo_well_again(model, unreadable):
+        sim("/sim/faults/clear", {})
+        sim("/sim/poison", {"model": model.odoo.model, "ids": [unreadable], "kind": "none"})
+        sql("SELECT * FROM scrap_sga.resync_failed()")
+        sql("SELECT * FROM scrap_sga.sync()")
 
 
 class FilterNamesTests(SimpleTestCase):

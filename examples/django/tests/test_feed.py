@@ -1,11 +1,20 @@
 """The change feed against a real sync: a run that changes rows reaches a receiver of
 ``mirror_changed`` through LISTEN/NOTIFY; a quiet run sends nothing; a dropped connection is
-taken up again and the runs missed meanwhile are signalled from the run log."""
+taken up again and the runs missed meanwhile are signalled from the run log; the command, as a
+service runs it, logs what it hears, its project's receiver gets it, and SIGTERM stops it."""
+import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from unittest import mock
 
 import psycopg
+from django.conf import settings
+from django.core.management import call_command
 from django.db import connections
 from django.test import TransactionTestCase
 
@@ -13,6 +22,17 @@ from scrap_sga.feed import APPLICATION_NAME, MARK, MISSED_RUNS, _Runs, listen
 from scrap_sga.signals import mirror_changed
 
 from .helpers import SIM, sim, sql
+
+PROJECT = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
+
+
+class Lines:
+    """The lines a process writes to a pipe, gathered as they come."""
+
+    def __init__(self, pipe):
+        self.lines = []
+        self.thread = threading.Thread(target=lambda: [self.lines.append(line.rstrip("\n")) for line in pipe], daemon=True)
+        self.thread.start()
 
 
 class ChangeFeedTests(TransactionTestCase):
@@ -149,6 +169,34 @@ class ChangeFeedTests(TransactionTestCase):
         with connections["default"].cursor() as cur:
             cur.execute(MISSED_RUNS, {"mark": mark, "open": open_runs})
             self.assertIn(late, [r[0] for r in cur.fetchall()], "told of after a reconnection")
+
+    def test_the_command_logs_what_it_hears_the_receiver_gets_it_and_sigterm_stops_it(self):
+        # manage.py scrap_sga_listen -v 2 as a service runs it, on this test's database; the
+        # project's receiver (odoo_mirror/receivers.py) logs what it gets.
+        db = connections["default"].settings_dict["NAME"]
+        listener = subprocess.Popen([sys.executable, "manage.py", "scrap_sga_listen", "-v", "2"], cwd=PROJECT,
+                                    env=os.environ | {"BRASG_DB_NAME": db}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(listener.kill)
+        out, err = Lines(listener.stdout), Lines(listener.stderr)
+        self.wait_for(lambda: any(line.startswith("listening on channel scrap_sga") for line in out.lines), f"listening: {out.lines} {err.lines}")
+        sim("/sim/write", {"model": "dimagaz.bc", "id": 8, "values": {"notes": f"heard {time.time()}"}})
+        sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+        run_id = sql("SELECT max(run_id) FROM scrap_sga.sync_run WHERE model = 'dimagaz.bc'")[0][0]
+        heard = f"scrap_sga_listen: heard run {run_id} of dimagaz.bc (manual, succeeded): 0 inserted, 1 updated, 0 deleted, 0 restored; sent to "
+        received = f"odoo_mirror: dimagaz.bc changed in run {run_id} (manual): 0 inserted, 1 updated, 0 deleted, 0 restored; 1 row(s) now from this run"
+        self.wait_for(lambda: any(line.startswith(heard) for line in err.lines) and received in err.lines, f"heard and received: {err.lines}")
+        listener.send_signal(signal.SIGTERM)
+        self.assertEqual(listener.wait(10), 0, err.lines)
+        out.thread.join(5)
+        self.assertEqual(out.lines[-1], "stopped by SIGTERM: 1 change(s) signalled")
+        self.assertFalse([line for line in err.lines if "Traceback" in line], err.lines)
+
+    def test_the_command_says_when_no_receiver_would_get_a_signal(self):
+        out, err = io.StringIO(), io.StringIO()
+        with mock.patch.object(mirror_changed, "receivers", []), mock.patch.object(mirror_changed, "sender_receivers_cache", {}):
+            call_command("scrap_sga_listen", "--timeout", "0.5", stdout=out, stderr=err)
+        self.assertIn("no receiver is connected to scrap_sga.signals.mirror_changed", err.getvalue())
+        self.assertEqual(out.getvalue().splitlines()[-1], "0 change(s) signalled")
 
     def wait_for(self, condition, what, seconds=20):
         end = time.monotonic() + seconds

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import django
 import psycopg
 from django.apps import apps
 from django.conf import settings
@@ -21,7 +22,8 @@ from scrap_sga.codegen import generate
 
 from .helpers import SIM, SyncedTestCase, sim
 
-APP = Path(apps.get_app_config("scrap_sga").path)
+# The project's app that holds the generated models (manage.py scrap_sga_models odoo_mirror).
+APP = Path(apps.get_app_config("odoo_mirror").path)
 
 
 def changed_lines(before, after):
@@ -39,9 +41,9 @@ class GeneratedModelsTests(SyncedTestCase):
     def test_the_migrations_know_every_model(self):
         out = io.StringIO()
         try:
-            call_command("makemigrations", "scrap_sga", "--check", "--dry-run", stdout=out)
+            call_command("makemigrations", APP.name, "scrap_sga", "--check", "--dry-run", stdout=out)
         except SystemExit:
-            self.fail(f"a model was added or removed: manage.py makemigrations scrap_sga\n{out.getvalue()}")
+            self.fail(f"a model was added or removed: manage.py makemigrations {APP.name}\n{out.getvalue()}")
 
     def test_the_command_writes_and_checks_a_file(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +54,38 @@ class GeneratedModelsTests(SyncedTestCase):
             out.write_text(out.read_text().replace("    notes = ", "    remarks = "))
             with self.assertRaisesRegex(CommandError, r"(?s)not what the catalog gives.*-    remarks = .*\+    notes = "):
                 call_command("scrap_sga_models", "--output", out, "--check", stdout=io.StringIO())
+
+    def test_the_command_replaces_startapps_models_py_but_never_models_of_the_projects_own(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            stub = Path(tmp, "models.py")
+            stub.write_text("from django.db import models\n\n# Create your models here.\n")  # what startapp writes
+            call_command("scrap_sga_models", "--output", stub, stdout=io.StringIO())
+            self.assertEqual(stub.read_text(), (APP / "models.py").read_text())
+            own = Path(tmp, "own.py")
+            own.write_text("from django.db import models\n\n\nclass Invoice(models.Model):\n    pass\n")
+            with self.assertRaisesRegex(CommandError, "holds models that scrap_sga_models did not write"):
+                call_command("scrap_sga_models", "--output", own, stdout=io.StringIO())
+            self.assertIn("class Invoice", own.read_text())
+
+    def test_the_models_are_never_written_into_an_installed_package(self):
+        # --check: were the refusal missing, the command would compare, not write.
+        installed = Path(django.__file__).parent / "models.py"
+        for args, refusal in [
+            (["scrap_sga"], "the models go into an app of your project"),
+            (["contenttypes"], "where the next pip install would replace it"),
+            (["--output", str(installed)], "where the next pip install would replace it"),
+            (["no_such_app"], "no installed app is labelled 'no_such_app'"),
+        ]:
+            with self.subTest(args=args), self.assertRaisesRegex(CommandError, refusal):
+                call_command("scrap_sga_models", *args, "--check", stdout=io.StringIO())
+        self.assertFalse(installed.exists())
+        # No app named: the one that holds the models now.
+        self.assertIn(f"{APP / 'models.py'}: up to date", self.command_output("scrap_sga_models"))
+
+    def command_output(self, *args):
+        out = io.StringIO()
+        call_command(*args, stdout=out)
+        return out.getvalue()
 
     def test_a_model_the_dba_adds_gets_a_model(self):
         # As if the DBA had added res.partner in a schema of its own and it had been synced once.
@@ -112,7 +146,7 @@ class ScrapResPartner(MirrorModel):
 class RegenerationTests(SimpleTestCase):
     """What a developer does when a field is added in Odoo: sync, regenerate, restart. Done on a
     database of its own (the field must not reach the other tests' tables) and on a copy of the
-    installed app (the regeneration writes its models.py)."""
+    project's app that holds the models (the regeneration writes its models.py)."""
 
     FIELD = "x_brasg_driver"
 
@@ -126,7 +160,7 @@ class RegenerationTests(SimpleTestCase):
         self.addCleanup(self.drop_database)
         self.tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, self.tmp)
-        shutil.copytree(APP, self.tmp / "scrap_sga", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(APP, self.tmp / APP.name, ignore=shutil.ignore_patterns("__pycache__"))
 
     def drop_database(self):
         with psycopg.connect(**self.server, dbname="postgres", autocommit=True) as admin:
@@ -137,33 +171,50 @@ class RegenerationTests(SimpleTestCase):
             conn.execute(query, args)
 
     def django(self, *args):
-        """manage.py in a fresh process, on this test's database, importing the app's copy."""
+        """manage.py in a fresh process, on this test's database, importing the copy of the app:
+        its standard output."""
+        return self.manage(*args).stdout
+
+    def checked(self):
+        """manage.py check: what it says on both outputs (its warnings go to standard error)."""
+        done = self.manage("check")
+        return done.stdout + done.stderr
+
+    def manage(self, *args):
         project = Path(sys.modules[settings.SETTINGS_MODULE].__file__).parent.parent
         env = os.environ | {"BRASG_DB_NAME": self.dbname, "PYTHONPATH": os.pathsep.join([str(self.tmp), str(project)])}
-        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=120)
+        # Run from the copy's folder: python -m puts the working folder first on the path, and the
+        # project's own app there would be imported (and regenerated) instead of the copy.
+        done = subprocess.run([sys.executable, "-m", "django", *args], env=env, capture_output=True, text=True, timeout=120, cwd=self.tmp)
         self.assertEqual(done.returncode, 0, done.stderr)
-        return done.stdout
+        return done
 
     def test_a_field_added_in_odoo_is_served_after_regenerating(self):
         self.db("CREATE EXTENSION scrap_sga")
         self.db("SELECT scrap_sga.set_connection(%s, 'dimagaz', 'admin', 'admin')", SIM)
         self.db("SELECT * FROM scrap_sga.sync()")
         self.assertIn("up to date", self.django("scrap_sga_models"))
-        before = (self.tmp / "scrap_sga" / "models.py").read_text()
+        before = (self.tmp / APP.name / "models.py").read_text()
 
         sim("/sim/field/add", {"model": "dimagaz.bc", "name": self.FIELD, "type": "char"})
         self.addCleanup(sim, "/sim/field/remove", {"model": "dimagaz.bc", "name": self.FIELD})
         self.db("UPDATE scrap_sga.model SET schema_refresh = '0'")
         self.db("SELECT * FROM scrap_sga.sync()")
+        # Django's checks see the models behind the catalog, and say what to run.
+        warned = self.checked()
+        self.assertIn("(scrap_sga.W001) the mirror models in ", warned)
+        self.assertIn(f"+    {self.FIELD} = models.TextField(", warned)
+        self.assertIn(f"HINT: Regenerate them: python manage.py scrap_sga_models {APP.name};", warned)
         self.django("scrap_sga_models")
-        after = (self.tmp / "scrap_sga" / "models.py").read_text()
+        after = (self.tmp / APP.name / "models.py").read_text()
+        self.assertIn("System check identified no issues (0 silenced).", self.checked())
 
         self.assertEqual(changed_lines(before, after), [
             f"+    {self.FIELD} = models.TextField(blank=True, null=True, verbose_name='{self.FIELD}', help_text='Odoo field {self.FIELD} (char).')",
             f"+        '{self.FIELD}': OdooField('char'),",
         ])
         # Django does not follow the fields of unmanaged models: no migration to write.
-        self.assertIn("No changes detected", self.django("makemigrations", "scrap_sga", "--check", "--dry-run"))
+        self.assertIn("No changes detected", self.django("makemigrations", APP.name, "--check", "--dry-run"))
         in_odoo = {r["id"]: r[self.FIELD] for r in sim("/sim/dump?model=dimagaz.bc")}
         served = json.loads(self.django("shell", "--no-imports", "-c", (
             "import json; from django.test import Client; c = Client();"

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import TestCase
 from drf_spectacular.validation import validate_schema
 
-from scrap_sga.models import ScrapDimagazBc, ScrapDimagazBcLine
+from odoo_mirror.models import ScrapDimagazBc, ScrapDimagazBcLine
 from scrap_sga.serializers import list_serializer_for, serializer_for
 from scrap_sga.urls import router
 
@@ -38,7 +38,10 @@ class SchemaTests(TestCase):
         self.assertEqual(self.schema, self.generated)
 
     def test_every_endpoint_is_described(self):
-        self.assertEqual(sorted(self.schema["paths"]), ["/api/lines/", "/api/lines/{id}/", "/api/orders/", "/api/orders/{id}/", "/api/sync-status/"])
+        self.assertEqual(sorted(self.schema["paths"]), [
+            "/api/lines/", "/api/lines/{id}/", "/api/lines/{id}/history/",
+            "/api/orders/", "/api/orders/{id}/", "/api/orders/{id}/history/", "/api/sync-status/",
+        ])
         for path, operations in self.schema["paths"].items():
             self.assertEqual(list(operations), ["get"], f"{path} is read-only")
 

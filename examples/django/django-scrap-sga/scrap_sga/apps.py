@@ -7,6 +7,7 @@ class ScrapSgaConfig(AppConfig):
     verbose_name = "Odoo mirror (scrap_sga)"
 
     def ready(self):
-        from .checks import settings_needed
+        from .checks import models_match_catalog, settings_needed
 
         checks.register(settings_needed)
+        checks.register(models_match_catalog)

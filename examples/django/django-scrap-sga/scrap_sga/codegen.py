@@ -71,7 +71,8 @@ class Mirror:
 
     @property
     def db_table(self):
-        # Django quotes a name that is already quoted as is: a schema other than public is kept.
+        # Django quotes a name that is already quoted as is: a schema other than public is kept
+        # (mirror.table_of reads it back).
         return self.table if self.schema == "public" else f'"{self.schema}"."{self.table}"'
 
     def field_of(self, column):
@@ -83,7 +84,12 @@ class Mirror:
 
 
 def generate(connection):
-    mirrors = _read(connection)
+    """The source of the models module, from the catalog read through ``connection``."""
+    return render(connection, read_catalog(connection))
+
+
+def render(connection, mirrors):
+    """The source of the models module of these mirrors (``read_catalog``)."""
     names = [m.class_name for m in mirrors]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -96,7 +102,8 @@ def generate(connection):
     return HEADER + "\n".join(imports) + "\n" + "".join("\n\n" + b for b in bodies)
 
 
-def _read(connection):
+def read_catalog(connection):
+    """Every row of scrap_sga.model whose table exists, with its fields and columns, by model name."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT model, table_schema, table_name, obj_description(t.oid, 'pg_class')"

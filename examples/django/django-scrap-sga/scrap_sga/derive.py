@@ -25,8 +25,8 @@ RESERVED = {"ordering", "page", "search", "cursor", "format"}
 
 
 def mirror_models():
-    """Every generated model, in models.py's order (by Odoo model name)."""
-    return [m for m in apps.get_app_config("scrap_sga").get_models() if issubclass(m, MirrorModel)]
+    """Every generated model, whichever app of the project holds them, by Odoo model name."""
+    return sorted((m for m in apps.get_models() if issubclass(m, MirrorModel)), key=lambda m: m.odoo.model)
 
 
 def model_for(odoo_model):

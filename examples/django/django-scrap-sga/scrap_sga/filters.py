@@ -88,7 +88,10 @@ def _filter(model, spec):
     if spec.kind == "selection":
         f = model._meta.get_field(spec.field)
         values = ", ".join(f"{value} ({text})" for value, text in f.choices)
-        return df.ChoiceFilter(field_name=spec.field, choices=f.choices, help_text=f"{label}, one of: {values}.")
+        # The answer to a value that is not a choice lists them (the form's message would not).
+        allowed = ", ".join(str(value) for value, _ in f.choices).replace("%", "%%")
+        return df.ChoiceFilter(field_name=spec.field, choices=f.choices, help_text=f"{label}, one of: {values}.",
+                               error_messages={"invalid_choice": f"%(value)s is not one of the choices: {allowed}."})
     if spec.kind == "boolean":
         return TrueFalseFilter(field_name=spec.field, help_text=f"{label}: true or false (both when absent).")
     if spec.kind == "changed_since":

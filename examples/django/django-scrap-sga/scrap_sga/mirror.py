@@ -1,4 +1,4 @@
-"""What every generated model shares (models.py is generated; this is not).
+"""What every generated model shares (the models module of your app is generated; this is not).
 
 The mirror tables belong to the extension: a row changed here would be overwritten by the next
 sync, and a row deleted here would come back. So writes are refused before they reach the
@@ -103,18 +103,28 @@ class Odoo:
         return None, False
 
 
-class MirrorModel(models.Model):
-    # The first manager is the default one (admin, API, reverse relations): live rows only.
-    objects = LiveManager()
-    all_objects = models.Manager.from_queryset(MirrorQuerySet)()
-    odoo = Odoo("")  # each generated model has its own
+def table_of(model):
+    """(schema, table) of a model's table: ``db_table`` as the generator writes it (codegen.Mirror),
+    a plain name in ``public`` or ``"schema"."table"``."""
+    name = model._meta.db_table
+    if name.startswith('"') and '"."' in name:
+        schema, table = name[1:-1].split('"."', 1)
+        return schema, table
+    return "public", name
+
+
+class ReadOnlyModel(models.Model):
+    """A table the extension writes and Django only reads: the mirror tables (MirrorModel) and the
+    extension's own (scrap_sga.models: the run log, the retry queue, the audit log). The router
+    sends them all through the reader's connection."""
+
+    objects = models.Manager.from_queryset(MirrorQuerySet)()
 
     class Meta:
         abstract = True
-        # Django's base manager (related objects, save(), the deletion collector) would
-        # otherwise be a plain Manager, which writes: it is all_objects, which does not. The
-        # generated models' own Meta does not repeat it: Django takes a parent's base manager.
-        base_manager_name = "all_objects"
+        # Django's base manager (related objects, the deletion collector) would otherwise be a
+        # plain Manager, which writes.
+        base_manager_name = "objects"
 
     def save(self, *args, **kwargs):
         _refuse("save()")
@@ -124,6 +134,18 @@ class MirrorModel(models.Model):
 
     def delete(self, *args, **kwargs):
         _refuse("delete()")
+
+
+class MirrorModel(ReadOnlyModel):
+    # The first manager is the default one (admin, API, reverse relations): live rows only.
+    objects = LiveManager()
+    all_objects = models.Manager.from_queryset(MirrorQuerySet)()
+    odoo = Odoo("")  # each generated model has its own
+
+    class Meta:
+        abstract = True
+        # The generated models' own Meta does not repeat it: Django takes a parent's base manager.
+        base_manager_name = "all_objects"
 
     def __str__(self):
         column = self.odoo.str_field

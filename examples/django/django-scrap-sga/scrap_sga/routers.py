@@ -6,11 +6,12 @@ and so can only read it (docs/django.md, "Two roles").
     DATABASE_ROUTERS = ["scrap_sga.routers.MirrorRouter"]
 """
 from . import conf
-from .mirror import MirrorModel
+from .mirror import ReadOnlyModel
 
 
 def _is_mirror(model):
-    return isinstance(model, type) and issubclass(model, MirrorModel)
+    """The mirror models and the extension's own tables (the run log, the audit log...)."""
+    return isinstance(model, type) and issubclass(model, ReadOnlyModel)
 
 
 class MirrorRouter:

@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import conf, derive
+from . import conf, derive, history
 
 HIDDEN = derive.HIDDEN
 
@@ -103,15 +103,66 @@ def serializer_for(model):
     return type(f"{model.__name__}Serializer", (DetailSerializer,), attrs)
 
 
+class ProgressSerializer(serializers.Serializer):
+    """A run under way: a row of the extension's scrap_sga.progress (0.4.0), or, before it, what
+    the run log tells of it (what it has fetched so far; phase, total and estimate null)."""
+
+    run_id = serializers.IntegerField(help_text="The run (scrap_sga.sync_run).")
+    model = serializers.CharField(help_text="The Odoo model.")
+    trigger = serializers.CharField(help_text="What started it: manual, worker, resync, full_resync, reconcile, resync_failed.")
+    pid = serializers.IntegerField(allow_null=True, help_text="The PostgreSQL process doing it.")
+    started_at = serializers.DateTimeField(help_text="When it started.")
+    phase = serializers.CharField(allow_null=True, help_text="What it is doing: full pass, window, deletion check, reconcile, retries...")
+    done = serializers.IntegerField(allow_null=True, help_text="Records done so far in this phase.")
+    expected = serializers.IntegerField(allow_null=True, help_text="Records this phase will do, where known.")
+    percent = serializers.FloatField(allow_null=True, help_text="done / expected, in percent, where known.")
+    records_per_second = serializers.FloatField(allow_null=True, help_text="Its pace so far.")
+    eta = serializers.DateTimeField(allow_null=True, help_text="When it should be done, where known.")
+    requests = serializers.IntegerField(allow_null=True, help_text="Requests sent to Odoo so far.")
+    waits = serializers.IntegerField(allow_null=True, help_text="Answers of 429 or 503 waited for.")
+    parked = serializers.IntegerField(allow_null=True, help_text="Records set aside in the retry queue.")
+    resumed_from = serializers.IntegerField(allow_null=True, help_text="The run whose interrupted pass it resumed, if any.")
+    updated_at = serializers.DateTimeField(allow_null=True, help_text="When this progress was last reported.")
+
+
 class SyncStatusSerializer(serializers.Serializer):
-    """A row of scrap_sga.status."""
+    """A row of scrap_sga.status, with the runs of the model under way."""
 
     model = serializers.CharField(help_text="The Odoo model.")
     rows = serializers.IntegerField(allow_null=True, help_text="Live rows in its mirror table (null before its first sync).")
+    last_run_id = serializers.IntegerField(allow_null=True, help_text="The last run (scrap_sga.sync_run).")
     last_status = serializers.CharField(allow_null=True, help_text="Status of the last run: running, succeeded or failed.")
     last_run_at = serializers.DateTimeField(allow_null=True, help_text="When the last run started.")
+    last_error = serializers.CharField(allow_null=True, help_text="The last run's error, if it failed.")
     last_success_at = serializers.DateTimeField(allow_null=True, help_text="When the last successful run finished.")
     lag_seconds = serializers.FloatField(allow_null=True, help_text="Seconds since the last successful run finished.")
     waiting_retry = serializers.IntegerField(help_text="Records waiting in the retry queue.")
     worker = serializers.CharField(allow_null=True, help_text="The background worker's state.")
     next_run_at = serializers.DateTimeField(allow_null=True, help_text="When the worker runs next.")
+    progress = ProgressSerializer(many=True, help_text="The model's runs under way (empty when none is).")
+
+
+class ChangeSerializer(serializers.Serializer):
+    """One column a write changed."""
+
+    field = serializers.CharField(help_text="The field, by the name the record's endpoint shows it under (the column's, "
+                                            "where the model no longer has it).")
+    old = serializers.JSONField(allow_null=True, help_text="Its value before, as the endpoint serves it (exact numbers as "
+                                                           "decimal text, datetimes in UTC); a binary as {bytes, sha256}.")
+    new = serializers.JSONField(allow_null=True, help_text="Its value after, the same way.")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """A row of the audit log (scrap_sga.audit_log) of one record: a write of the sync."""
+
+    audit_id = serializers.IntegerField(help_text="The audit row (increasing: the newest is the highest).")
+    logged_at = serializers.DateTimeField(default_timezone=datetime.timezone.utc, help_text="When the run wrote it.")
+    run_id = serializers.IntegerField(allow_null=True, help_text="The run that wrote it (scrap_sga.sync_run).")
+    trigger = serializers.CharField(allow_null=True, help_text="What started that run (null once the run log has pruned it).")
+    operation = serializers.ChoiceField(choices=list(history.OPERATIONS.items()), help_text="What the run did to the record.")
+    changes = serializers.SerializerMethodField(help_text="The columns it changed, old and new values; empty for an insert "
+                                                          "(the record was copied whole).")
+
+    @extend_schema_field(ChangeSerializer(many=True))
+    def get_changes(self, entry):
+        return [{"field": c.field, "old": c.old, "new": c.new} for c in history.changes(self.context["model"], entry)]

@@ -3,21 +3,22 @@ mirrored model, its filters, orderings, search and nested children derived from 
 (derive.py); a project may replace any of them for one model (SCRAP_SGA["OVERRIDES"])."""
 from functools import cache
 
-from django.db import connections, transaction
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import conf, derive
+from . import conf, derive, health, history
 from .filters import filterset_for
 from .schema import MirrorSchema
-from .serializers import SyncStatusSerializer, list_serializer_for, serializer_for
+from .serializers import HistoryEntrySerializer, SyncStatusSerializer, list_serializer_for, serializer_for
 
 
 class Pages(PageNumberPagination):
@@ -44,7 +45,9 @@ class Cursor(CursorPagination):
 
 class StableOrderingFilter(filters.OrderingFilter):
     """Every ordering ends with ``id``, the primary key: rows that tie on the requested columns
-    keep one order from one query to the next, so that no row is lost or repeated across pages."""
+    keep one order from one query to the next, so that no row is lost or repeated across pages.
+    A field that cannot be sorted on is a 400 naming those that can (DRF would drop it and
+    answer in another order than asked), and the schema lists them."""
 
     def get_ordering(self, request, queryset, view):
         ordering = list(super().get_ordering(request, queryset, view) or [])
@@ -52,17 +55,71 @@ class StableOrderingFilter(filters.OrderingFilter):
             ordering.append("id")
         return ordering
 
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = [name for name, _ in self.get_valid_fields(queryset, view, {"request": request})]
+        unknown = [term for term in fields if term.lstrip("-") not in valid]
+        if unknown:
+            raise ValidationError({self.ordering_param: [
+                f"Cannot order by {', '.join(unknown)}. Order by one or more of: {', '.join(valid)} "
+                "(comma-separated; a - before a field for descending)."
+            ]})
+        return super().remove_invalid_fields(queryset, fields, view, request)
+
+    def get_schema_operation_parameters(self, view):
+        fields = ["id"] if conf.setting("PAGINATION") == "cursor" else list(getattr(view, "ordering_fields", None) or [])
+        return [{
+            "name": self.ordering_param,
+            "required": False,
+            "in": "query",
+            "description": "The fields to sort by, comma-separated, each ascending or, after a -, descending; "
+                           f"id is always the last key. One or more of: {', '.join(fields)}.",
+            "schema": {"type": "array", "items": {"type": "string", "enum": [v for f in fields for v in (f, f"-{f}")]}},
+            "style": "form",
+            "explode": False,
+        }]
+
+
+class NameSearchFilter(filters.SearchFilter):
+    """``search``: the records whose naming fields contain a text (derive.rec_name_fields); the
+    schema says which fields, and leaves the parameter out where a model has none."""
+
+    def get_schema_operation_parameters(self, view):
+        fields = self.get_search_fields(view, None)
+        if not fields:
+            return []
+        return [{
+            "name": self.search_param,
+            "required": False,
+            "in": "query",
+            "description": f"The records whose {', '.join(fields)} contain this text (case-insensitive).",
+            "schema": {"type": "string"},
+        }]
+
 
 class MirrorViewSet(viewsets.ReadOnlyModelViewSet):
-    filter_backends = [DjangoFilterBackend, StableOrderingFilter, filters.SearchFilter]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter, NameSearchFilter]
     ordering = ["id"]
     schema = MirrorSchema()
 
     @property
     def pagination_class(self):
-        # Read at each request, as settings are: SCRAP_SGA["PAGINATION"] and ["PAGE_SIZE"].
-        base = {"page": Pages, "cursor": Cursor}[conf.setting("PAGINATION")]
+        # Read at each request, as settings are: SCRAP_SGA["PAGINATION"] and ["PAGE_SIZE"]. A
+        # record's history is short enough to count: page numbers whatever the setting.
+        base = Pages if self.action == "history" else {"page": Pages, "cursor": Cursor}[conf.setting("PAGINATION")]
         return type(base.__name__, (base,), {"page_size": conf.setting("PAGE_SIZE")})
+
+    @extend_schema(
+        summary="The record's history: what each sync run changed in it, newest first.",
+        description="From the extension's audit log (scrap_sga.audit_log): when, which run, the operation, and per "
+                    "changed field its old and new value. A record Odoo deleted keeps its history.",
+        responses=HistoryEntrySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def history(self, request, pk=None):
+        model = self.queryset.model
+        get_object_or_404(model.all_objects.only("pk"), pk=pk)
+        page = self.paginate_queryset(history.entries(model, pk))
+        return self.get_paginated_response(HistoryEntrySerializer(page, many=True, context={"model": model}).data)
 
     def get_serializer_class(self):
         return self.list_serializer_class if self.action == "list" else self.serializer_class
@@ -112,20 +169,11 @@ def viewset_for(model):
 
 
 class SyncStatusView(APIView):
-    """scrap_sga.status: per model, rows, last run, lag, retry queue, the worker."""
+    """scrap_sga.status: per model, rows, last run, lag, retry queue, the worker, and the runs under
+    way with their progress."""
 
     @extend_schema(responses=SyncStatusSerializer(many=True))
     def get(self, request):
-        alias = conf.database()
-        with transaction.atomic(using=alias), connections[alias].cursor() as cur:
-            # The query takes about a millisecond, but the planner, misled by the catalog's tiny
-            # tables (too small to be analyzed, so estimated at hundreds of rows), expects a
-            # costly one and PostgreSQL's JIT compiles it first: a quarter of a second (bench/django_api.sh).
-            cur.execute("SET LOCAL jit = off")
-            cur.execute(
-                "SELECT model, rows, last_status, last_run_at, last_success_at, extract(epoch FROM lag)::float8 AS lag_seconds,"
-                " waiting_retry, worker, next_run_at FROM scrap_sga.status ORDER BY model"
-            )
-            names = [c.name for c in cur.description]
-            rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        with health.reading() as cur:
+            rows = health.status(cur)
         return Response(SyncStatusSerializer(rows, many=True).data)
