@@ -7,7 +7,7 @@ the records' history, the sync page, the browser) on it.
 - variant: dimagaz.bc / dimagaz.bc.line with other names and types (no date_order, the line's
   link to its order under another name, no product, an in-table binary, numerics with digits, a
   many2many to partner tags, a selection, a one2many with its inverse);
-- partner: res.partner with the field set of a real Odoo 19 (tests/fixtures/odoo19/08_fields_get_full.txt),
+- partner: res.partner with the field set of a real Odoo 19 (core/fixtures/odoo19/08_fields_get_full.txt),
   added by the DBA with scrap_sga.add_model().
 
 The simulator is started here, from SGA_SIM_BIN (scripts/test.sh passes the one it built).
