@@ -6,8 +6,8 @@
 # Usage: scripts/test.sh                          15 (every suite), then 16, 17, 18
 #        PG_MAJOR=16 scripts/test.sh              one major alone
 #        SGA_TEST_MAJORS="15 18" scripts/test.sh  these majors, in this order
-#        SGA_TEST_BOTH_PROTOCOLS=1                on 16-18 too, the end-to-end suite under JSON-RPC
-#                                                 as well as JSON-2 (15 always runs both)
+#        SGA_TEST_BOTH_PROTOCOLS=1                on 16-18 too, the protocol-dependent end-to-end
+#                                                 files under JSON-RPC as well (15 always does)
 # Each major's closing line gives its time; the run ends with one total.
 set -euo pipefail
 
@@ -119,22 +119,22 @@ bash "$ROOT/pg_test/run.sh" "$WORK/regress" 2>&1 | tally
 
 PORT=$(free_port)
 cluster_start "$WORK/pg" "$PORT"
-# The whole suite twice, the simulator playing Odoo 18 (JSON-RPC) then Odoo 20 (JSON-2, with
-# 19's datetime comparisons), with the same value-for-value checks. protocols.rs names the
-# versions it plays itself, so it runs once. On 16-18, JSON-2 alone unless asked (the protocol
-# code does not depend on the major; what does is exercised by both runs alike).
+# The whole suite as Odoo 20 (JSON-2, with 19's datetime comparisons); on 15, the files whose
+# behaviour depends on the protocol run again as Odoo 18 (JSON-RPC), with the same
+# value-for-value checks: its errors and how it carries them (failures, hostile), its datetime
+# comparisons and fingerprint method (incremental, freshness, display, resume). The others do
+# not depend on it (first_sync, worker, parallel, audit, reference), and protocols.rs names the
+# versions it plays itself. SGA_TEST_BOTH_PROTOCOLS=1 runs the second list on 16-18 too.
+BY_PROTOCOL=(--test failures --test hostile --test incremental --test freshness --test display --test resume)
 e2e() {
     (cd "$ROOT" && SGA_ODOO_VERSION=$1 SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
         cargo test --release -q -p scrap_sga_e2e "${@:2}" -- --test-threads=2 2>&1) | tally
 }
+step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2), every file"
+e2e 20 --test '*'
 if [ "$PG_MAJOR" = 15 ] || [ -n "${SGA_TEST_BOTH_PROTOCOLS:-}" ]; then
-    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 18 (JSON-RPC)"
-    e2e 18 --test '*'
-    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2)"
-    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile
-else
-    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2), and protocol choice"
-    e2e 20 --test first_sync --test incremental --test failures --test worker --test freshness --test parallel --test hostile --test protocols
+    step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 18 (JSON-RPC), the files that depend on the protocol"
+    e2e 18 "${BY_PROTOCOL[@]}"
 fi
 
 if [ "$PG_MAJOR" = 15 ]; then
