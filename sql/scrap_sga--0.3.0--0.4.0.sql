@@ -5,6 +5,13 @@
 -- (tests/upgrade_test.sh compares them).
 \echo Use "ALTER EXTENSION scrap_sga UPDATE TO '0.4.0'" to load this file. \quit
 
+-- The row audit logs a binary (bytea) as its size and SHA-256 digest, {"bytes": n, "sha256":
+-- "<hex>"}, not as its content: the library computes the audit, so the mirror tables' triggers,
+-- whose declaration is the same, log so from the new library on. Rows logged before keep the
+-- hex they hold. Only the table's comment says it.
+COMMENT ON TABLE scrap_sga.audit_log IS
+'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed, old and new values as to_jsonb renders them, but a binary (bytea) as its size and SHA-256 digest, {"bytes": n, "sha256": "<hex>"}, never its content. Pruned after scrap_sga.audit_retention.';
+
 -- Privileges and function attributes, in one place. The install script ends with this file,
 -- and so does every upgrade script (sql/scrap_sga--A--B.sql), verbatim: tests/upgrade_test.sh
 -- checks it. Every statement here can run again harmlessly.

@@ -44,6 +44,8 @@ pub(super) enum Container {
     Composite,
     /// A type of the database's own with a cast to json (this function).
     JsonCast(pg_sys::Oid),
+    /// bytea: `{"bytes": n, "sha256": "<hex>"}`, not the content (`to_jsonb` would render it).
+    Binary,
 }
 
 impl Render {
@@ -119,6 +121,7 @@ fn categorize(typid: pg_sys::Oid) -> Render {
         pg_sys::DATEOID | pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => scalar(Scalar::DateTime(base)),
         pg_sys::JSONBOID => container(Container::Jsonb),
         pg_sys::JSONOID => container(Container::Json),
+        pg_sys::BYTEAOID => container(Container::Binary),
         // SAFETY: see above.
         _ if unsafe { pg_sys::get_element_type(base) } != pg_sys::InvalidOid
             || [pg_sys::ANYARRAYOID, pg_sys::ANYCOMPATIBLEARRAYOID, pg_sys::RECORDARRAYOID].contains(&base) =>
@@ -203,13 +206,11 @@ pub(super) unsafe fn scalar(kind: Scalar, d: pg_sys::Datum, output: *mut pg_sys:
             numeric(num)
         }
         Scalar::Integer(base) => {
-            let n = match base {
+            integer(match base {
                 pg_sys::INT2OID => d.value() as i16 as i64,
                 pg_sys::INT4OID => d.value() as i32 as i64,
                 _ => d.value() as i64,
-            };
-            // SAFETY: makes a numeric, in the current memory context.
-            numeric(unsafe { pg_sys::int64_to_numeric(n) })
+            })
         }
         Scalar::StoredText => {
             // SAFETY: a text value, detoasted (its short header kept) if it must be.
@@ -237,6 +238,12 @@ fn numeric(num: pg_sys::Numeric) -> pg_sys::JsonbValue {
     let mut v = blank(jbvType::jbvNumeric);
     v.val.numeric = num;
     v
+}
+
+/// An integer, as a numeric of the current memory context.
+pub(super) fn integer(n: i64) -> pg_sys::JsonbValue {
+    // SAFETY: makes a numeric, in the current memory context.
+    numeric(unsafe { pg_sys::int64_to_numeric(n) })
 }
 
 /// A string of `len` bytes at `s`, which the value keeps pointing to.
