@@ -90,6 +90,9 @@ for round in $(seq "${ROUNDS:-3}"); do
     DB=postgres; q -c "CREATE DATABASE round$round" >/dev/null; DB=round$round
     [ ${#PSS[@]} != 0 ] && q -c "CREATE EXTENSION pg_stat_statements"
     q -c "CREATE EXTENSION scrap_sga" -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', NULL, '$KEY')" >/dev/null
+    # The same records every round: the simulator keeps what a round wrote (the mass action's
+    # values would stay on every record, and the next round's updates would not change them).
+    sim reset "{\"seed\": 42, \"orders\": $ORDERS, \"lines\": $LINES}"
     echo "#### round $round"
     measure "first copy"; first=$MS
     sim clock '{"advance_s": 60}'
