@@ -8,7 +8,8 @@
 #   0.2.0   the update trigger of 0.2.0: PL/pgSQL, the diff by to_jsonb and jsonb_each;
 #   this    this tree's scrap_sga.audit_update().
 # Per trigger: the insert's and the update's milliseconds, update over insert, and an md5 of the
-# audit rows the update logged (ordered by id): the same md5 means the same audit content.
+# audit rows the update logged (ordered by id): the same md5 means the same audit content (the
+# lines have no binary column: 0.2.0 logged a binary's content, this tree its size and digest).
 # Usage: bench/audit.sh [LINES]  (default 500000). Prints figures; asserts nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup

@@ -8,9 +8,12 @@ CREATE TABLE scrap_sga.audit_log (
     table_name  text NOT NULL,
     odoo_id     integer NOT NULL,
     operation   text NOT NULL CHECK (operation IN ('insert', 'update', 'soft_delete', 'restore')),
-    -- For an update, soft delete or restore: the changed columns, before and after. For an insert
-    -- both are NULL: the row itself holds the values, and every later change logs the old values
-    -- of what it changed, so any past state of a row can be rebuilt backwards from the current one.
+    -- For an update, soft delete or restore: the changed columns, before and after, as to_jsonb
+    -- renders them, but a binary (bytea): its size and SHA-256 digest, {"bytes": 716800,
+    -- "sha256": "<64 hex digits>"}, never its content (a NULL stays null). For an insert both are
+    -- NULL: the row itself holds the values, and every later change logs the old values of what
+    -- it changed, so any past state of a row can be rebuilt backwards from the current one, but
+    -- for a binary's content: its digest tells whether a copy at hand is the one logged.
     old_values  jsonb,
     new_values  jsonb,
     -- The table's schema: two models may have tables of the same name in two schemas. NULL in
@@ -24,7 +27,7 @@ CREATE INDEX audit_log_run_idx ON scrap_sga.audit_log (run_id);
 -- megabytes each time. Rows are appended in logged_at order: the btree only grows at its end.
 CREATE INDEX audit_log_logged_at_idx ON scrap_sga.audit_log (logged_at);
 COMMENT ON TABLE scrap_sga.audit_log IS
-'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed. Pruned after scrap_sga.audit_retention.';
+'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed, old and new values as to_jsonb renders them, but a binary (bytea) as its size and SHA-256 digest, {"bytes": n, "sha256": "<hex>"}, never its content. Pruned after scrap_sga.audit_retention.';
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('scrap_sga.audit_log_audit_id_seq', '');
 
@@ -37,8 +40,9 @@ BEGIN
 END
 $$;
 
--- The columns that changed, old and new values as to_jsonb renders them (src/audit.rs, which
--- also checks how it is fired). Written in Rust: the same trigger in PL/pgSQL, joining old_rows
+-- The columns that changed, old and new values as to_jsonb renders them but a binary as its
+-- size and digest (src/audit/, which also checks how it is fired). The library holds the whole
+-- of it: a new library changes what the triggers of existing tables log. Written in Rust: the same trigger in PL/pgSQL, joining old_rows
 -- and new_rows by id and calling the diff on each pair as composite values, cost twice the diff.
 CREATE FUNCTION scrap_sga.audit_update() RETURNS trigger
 LANGUAGE c SET search_path = pg_catalog, pg_temp

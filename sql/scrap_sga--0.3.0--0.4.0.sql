@@ -161,6 +161,13 @@ FROM scrap_sga.sync_run r
 WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid);
 COMMENT ON VIEW scrap_sga.progress IS 'Runs under way: step, records done and expected, percent, records per second, estimated end, requests, waits, records set aside, backend pid; current to each run''s last page.';
 
+-- The row audit logs a binary (bytea) as its size and SHA-256 digest, {"bytes": n, "sha256":
+-- "<hex>"}, not as its content: the library computes the audit, so the mirror tables' triggers,
+-- whose declaration is the same, log so from the new library on. Rows logged before keep the
+-- hex they hold. Only the table's comment says it.
+COMMENT ON TABLE scrap_sga.audit_log IS
+'One row per record inserted, updated, soft-deleted or restored by scrap_sga, with the columns that changed, old and new values as to_jsonb renders them, but a binary (bytea) as its size and SHA-256 digest, {"bytes": n, "sha256": "<hex>"}, never its content. Pruned after scrap_sga.audit_retention.';
+
 -- Privileges and function attributes, in one place. The install script ends with this file,
 -- and so does every upgrade script (sql/scrap_sga--A--B.sql), verbatim: tests/upgrade_test.sh
 -- checks it. Every statement here can run again harmlessly.

@@ -1,6 +1,7 @@
 -- The row audit: what a change to a mirror row logs. The columns that changed, old and new
--- values rendered exactly as to_jsonb renders them, whatever their types; the two columns the
--- extension stamps on every write are not changes.
+-- values rendered exactly as to_jsonb renders them, whatever their types, but a binary (bytea):
+-- its size and digest (audit_binary.sql); the two columns the extension stamps on every write
+-- are not changes.
 CREATE EXTENSION scrap_sga;
 SET TimeZone = 'UTC';
 
@@ -32,11 +33,16 @@ INSERT INTO sample (id, flag, qty, amount, big, small, r, name, day, at, naive, 
 UPDATE sample SET sga_run_id = id, sga_synced_at = timestamptz '2026-11-29 00:00:00+00' + id * interval '1 minute';
 
 -- The diff of every pair of samples, against the same diff computed with to_jsonb and jsonb_each
--- (the audit of 0.2.0): identical, including NULL when nothing differs (a row with itself). Rows 1
--- and 6 differ in a few columns only: the key order of props and json's duplicate keys do not count.
+-- (the audit of 0.2.0, the binary as its size and digest since 0.4.0): identical, including NULL
+-- when nothing differs (a row with itself). Rows 1 and 6 differ in a few columns only: the key
+-- order of props and json's duplicate keys do not count.
+CREATE FUNCTION logged(r sample) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT to_jsonb(r) || jsonb_build_object('data', CASE WHEN r.data IS NOT NULL
+        THEN jsonb_build_object('bytes', octet_length(r.data), 'sha256', encode(sha256(r.data), 'hex')) END)
+$$;
 CREATE FUNCTION diff_by_to_jsonb(o sample, n sample) RETURNS jsonb LANGUAGE sql AS $$
     SELECT CASE WHEN count(*) > 0 THEN jsonb_build_array(jsonb_object_agg(ov.key, ov.value), jsonb_object_agg(ov.key, nv.value)) END
-    FROM jsonb_each(to_jsonb(o)) ov JOIN jsonb_each(to_jsonb(n)) nv ON nv.key = ov.key
+    FROM jsonb_each(logged(o)) ov JOIN jsonb_each(logged(n)) nv ON nv.key = ov.key
     WHERE ov.value IS DISTINCT FROM nv.value AND ov.key NOT IN ('sga_synced_at', 'sga_run_id')
 $$;
 SELECT count(*) AS pairs,
