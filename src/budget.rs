@@ -83,7 +83,7 @@ mod tests {
         let waits: Vec<Duration> = (0..4).map(|_| take_slot(&path, gap).unwrap()).collect();
         assert!(waits[0] < Duration::from_millis(5), "the first goes at once: {waits:?}");
         for (k, w) in waits.iter().enumerate().skip(1) {
-            let want = gap * k as u32;
+            let want = gap.mul_f64(k as f64);
             assert!(*w <= want && *w + Duration::from_millis(50) >= want, "slot {k}: {w:?}, want about {want:?}");
         }
         let _ = std::fs::remove_file(&path);

@@ -46,7 +46,9 @@ pub extern "C-unwind" fn _PG_init() {
     scheduler::register();
 }
 
+// Tests: an unwrap that fails is the test failing.
 #[cfg(any(test, feature = "pg_test"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[pg_schema]
 mod tests {
     use crate::engine::upsert::Upsert;

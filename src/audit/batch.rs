@@ -1,6 +1,10 @@
 //! The audit rows of one statement, gathered in a tuplestore and written by one INSERT ... SELECT
 //! per batch that reads it as a named relation, as queries read transition tables. (Arrays and
 //! unnest cost a copy of every value more, and a function call per value.)
+// Lengths and counts handed to Postgres' C API narrow to its int types: a row's columns (at most
+// 1,600), a varlena's length (under 1 GB), a batch's memory; and a Datum is read at its type's
+// width (an int2 or int4 column's value). None is an Odoo id or a count of records.
+#![allow(clippy::cast_possible_truncation)]
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Spi};
 use std::ffi::{c_char, CStr};

@@ -1,6 +1,10 @@
 //! Which columns of two rows of a table differ, and their old and new values as two jsonb
 //! objects. Each column is compared with its type's equality, and only the columns that differ
 //! are rendered. What comparing and rendering a column needs is looked up once per statement.
+// Lengths and counts handed to Postgres' C API narrow to its int types: a row's columns (at most
+// 1,600), a varlena's length (under 1 GB), a batch's memory; and a Datum is read at its type's
+// width (an int2 or int4 column's value). None is an Odoo id or a count of records.
+#![allow(clippy::cast_possible_truncation)]
 use pgrx::pg_sys::{self, jbvType};
 use pgrx::PgTupleDesc;
 use scrap_sga_core::mapping::{COL_RUN_ID, COL_SYNCED_AT};

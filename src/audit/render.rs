@@ -1,5 +1,9 @@
 //! A value as `to_jsonb` renders it (jsonb.c's datum_to_jsonb): scalars here, numbers, integers and
 //! text without printing and parsing them; what may be a container through `builder`.
+// Lengths and counts handed to Postgres' C API narrow to its int types: a row's columns (at most
+// 1,600), a varlena's length (under 1 GB), a batch's memory; and a Datum is read at its type's
+// width (an int2 or int4 column's value). None is an Odoo id or a count of records.
+#![allow(clippy::cast_possible_truncation)]
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken as Tok};
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
