@@ -65,8 +65,8 @@ class SyncRun(ReadOnlyModel):
     failed = models.BigIntegerField()
     mode = models.TextField(null=True)
     reconciled = models.BooleanField()
-    pages = models.IntegerField()
-    requests = models.IntegerField()
+    pages = models.BigIntegerField()
+    requests = models.BigIntegerField()
     odoo_time = models.DurationField(null=True)
     db_time = models.DurationField(null=True)
     cursor_before = models.DateTimeField(null=True)
@@ -78,8 +78,8 @@ class SyncRun(ReadOnlyModel):
     protocol = models.TextField(null=True)
     repaired = models.BigIntegerField()
     parked = models.BigIntegerField()
-    splits = models.IntegerField()
-    waits = models.IntegerField()
+    splits = models.BigIntegerField()
+    waits = models.BigIntegerField()
 
     class Meta:
         managed = False

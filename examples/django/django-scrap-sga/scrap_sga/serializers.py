@@ -121,7 +121,7 @@ class ProgressSerializer(serializers.Serializer):
     requests = serializers.IntegerField(allow_null=True, help_text="Requests sent to Odoo so far.")
     waits = serializers.IntegerField(allow_null=True, help_text="Answers of 429 or 503 waited for.")
     parked = serializers.IntegerField(allow_null=True, help_text="Records set aside in the retry queue.")
-    resumed_from = serializers.IntegerField(allow_null=True, help_text="The run whose interrupted pass it resumed, if any.")
+    resumed_from = serializers.IntegerField(allow_null=True, help_text="The id after which its full pass resumed, when it took up a pass that was cut.")
     updated_at = serializers.DateTimeField(allow_null=True, help_text="When this progress was last reported.")
 
 
