@@ -138,27 +138,8 @@ if [ "$PG_MAJOR" = 15 ] || [ -n "${SGA_TEST_BOTH_PROTOCOLS:-}" ]; then
 fi
 
 if [ "$PG_MAJOR" = 15 ]; then
-    step "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the change feed"
-    DJ="$ROOT/examples/django"
-    # The browser test drives Debian's chromium, headless, through its chromedriver.
-    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-        as_root apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
-    fi
-    # A fresh virtual environment, and the app installed into it by pip from its directory, as a
-    # project installs it: the tests import the installed copy, never the source tree.
-    python3 -m venv "$WORK/django-venv"
-    (cd "$DJ" && "$WORK/django-venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt)
-    SIM_LOG=/dev/null sim_start 120 500
-    DJ_SIM_PID=$SIM_PID
-    # `|| true`: a failing run must still reach the tally below, and the simulator be stopped.
-    # SGA_SIM_BIN: tests/test_schemas.py starts simulators of its own, serving other schemas.
-    (cd "$DJ" && SGA_SIM_URL=$SIM_URL SGA_SIM_BIN="$SIM_BIN" BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
-        "$WORK/django-venv/bin/python" manage.py test --noinput 2>&1) | tee "$WORK/django.log" || true
-    kill "$DJ_SIM_PID" 2>/dev/null || true
-    # Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)".
-    dj_ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
-    if grep -q '^OK' "$WORK/django.log"; then echo "$dj_ran passed; 0 failed" >> "$TALLY"; else echo "0 passed; $dj_ran failed" >> "$TALLY"; exit 1; fi
+    step "Django (examples/django): the app pip-installed, generated models, derived API and admin on three schemas, the browser test, the quick start, the change feed"
+    bash "$ROOT/tests/django_test.sh" 2>&1 | tally
 
     step "scripts/demo.sh runs to the end (its own cluster, the simulator playing Odoo 20)"
     bash "$ROOT/tests/demo_test.sh" 2>&1 | tally

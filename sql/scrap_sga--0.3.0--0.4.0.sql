@@ -75,6 +75,12 @@ DECLARE
     f record;
 BEGIN
     inv := scrap_sga.run_job(job, only_model, odoo_id);
+    SELECT r.* INTO f FROM scrap_sga.sync_run r WHERE r.invocation = inv AND r.status = 'failed' ORDER BY r.run_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model || coalesce(' ' || odoo_id, ''), f.error
+            USING ERRCODE = coalesce(f.sqlstate, 'XX000'),
+                  HINT = format('The run log has the details: SELECT * FROM scrap_sga.sync_run WHERE invocation = %s;', inv);
+    END IF;
     -- A full pass says whether it began anew or resumed where an earlier one was cut.
     FOR f IN SELECT r.model, r.resumed_from, r.trigger FROM scrap_sga.sync_run r
              WHERE r.invocation = inv AND r.mode = 'full' ORDER BY r.run_id LOOP
@@ -85,12 +91,6 @@ BEGIN
             RAISE NOTICE 'scrap_sga: the full pass of % began anew', f.model;
         END IF;
     END LOOP;
-    SELECT r.* INTO f FROM scrap_sga.sync_run r WHERE r.invocation = inv AND r.status = 'failed' ORDER BY r.run_id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'scrap_sga: % of % failed: %', replace(job, '_', ' '), f.model || coalesce(' ' || odoo_id, ''), f.error
-            USING ERRCODE = coalesce(f.sqlstate, 'XX000'),
-                  HINT = format('The run log has the details: SELECT * FROM scrap_sga.sync_run WHERE invocation = %s;', inv);
-    END IF;
     RETURN QUERY
         SELECT r.model, r.status, r.fetched, r.inserted, r.updated, r.unchanged, r.deleted, r.restored, r.failed,
                r.finished_at - r.started_at, r.run_id
