@@ -4,25 +4,37 @@
 Usage: peak_memory.py PSQL_ARGS... ; prints "pid rss_anon_peak_kb vm_hwm_kb" per worker seen.
 RssAnon is the backend's own memory (palloc and Rust heap); VmHWM also counts the shared buffers
 the process touched, which grows with shared_buffers, not with the data.
+
+The workers' /proc files are read every 20 ms, but pg_stat_activity is asked for new workers
+only every 200 ms: a psql started 50 times a second would take a good part of a 2-core machine
+from the sync it measures.
 """
-import os, signal, subprocess, sys, time
+import signal, subprocess, sys, time
 
 psql = sys.argv[1:]
 peaks = {}
 running = True
 signal.signal(signal.SIGTERM, lambda *_: globals().__setitem__("running", False))
+next_lookup = 0.0
 while running:
-    out = subprocess.run(psql + ["-Atc", "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'scrap_sga%'"],
-                         capture_output=True, text=True).stdout.split()
-    for pid in out:
+    if time.monotonic() >= next_lookup:
+        out = subprocess.run(psql + ["-Atc", "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'scrap_sga%'"],
+                             capture_output=True, text=True).stdout.split()
+        for pid in out:
+            peaks.setdefault(pid, [0, 0])
+        next_lookup = time.monotonic() + 0.2
+    for pid, p in peaks.items():
         try:
+            # A worker that ended may leave its pid to another process.
+            if b"scrap_sga" not in open(f"/proc/{pid}/cmdline", "rb").read():
+                continue
             status = open(f"/proc/{pid}/status").read()
         except OSError:
             continue
         vals = {l.split(":")[0]: int(l.split()[1]) for l in status.splitlines() if l.startswith(("RssAnon", "VmHWM"))}
-        p = peaks.setdefault(pid, [0, 0])
         p[0] = max(p[0], vals.get("RssAnon", 0))
         p[1] = max(p[1], vals.get("VmHWM", 0))
     time.sleep(0.02)
 for pid, (anon, hwm) in peaks.items():
-    print(pid, anon, hwm)
+    if anon or hwm:
+        print(pid, anon, hwm)
