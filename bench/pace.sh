@@ -35,7 +35,8 @@ PORT=$(free_port)
 cleanup() { cluster_stop "$WORK/pg"; as_root rm -rf "$WORK"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 cluster_start "$WORK/pg" "$PORT" "shared_buffers = '256MB'" "synchronous_commit = on" "max_wal_size = '4GB'"
-PSQL=("$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
+# The sync's progress notices would come between the figures.
+PSQL=(env PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
 WORKERS=$(( N > 4 ? N : 4 ))
 SIM_OPTS="--workers $WORKERS --cost-order-us $COST_ORDER_US --cost-line-us $COST_LINE_US" sim_start "$ORDERS" "$LINES"
 MODELS=(dimagaz.bc dimagaz.bc.line)

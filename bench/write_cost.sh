@@ -10,8 +10,8 @@
 #   median over the rounds.
 #   PERF=1: after the measured sync of each size, one more sync (not measured) whose worker is
 #   profiled with `perf record --call-graph dwarf` for PERF_SECONDS (default 20) from the moment
-#   half the lines are written; prints where its CPU went (threads, functions with what they
-#   call, functions alone), and keeps the profile as bench-<records>.perf.data in PERF_DIR
+#   half the lines are written; prints where its CPU went (by step of the write path with
+#   bench/perf_breakdown.py, by library, by function with what it calls and alone), and keeps the profile as bench-<records>.perf.data in PERF_DIR
 #   (default /tmp) for `perf report -i`.
 #
 # One cluster (shared_buffers 512MB, autovacuum off, pg_stat_statements with track_planning), a
@@ -44,7 +44,8 @@ cleanup() { cluster_stop "$WORK/pg"; as_root rm -rf "$WORK"; [ -n "${SIM_PID:-}"
 trap cleanup EXIT
 cluster_start "$WORK/pg" "$PORT" "shared_buffers = '512MB'" "autovacuum = off" "max_wal_size = '16GB'" "checkpoint_timeout = '1h'" \
     "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all" "pg_stat_statements.track_planning = on"
-PSQL=("$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
+# The sync's progress notices would come between the figures.
+PSQL=(env PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -At -F ' ' -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
 MODELS=(dimagaz.bc dimagaz.bc.line)
 echo "PostgreSQL $("$PG_CONFIG" --version | cut -d' ' -f2), shared_buffers 512MB, autovacuum off; audit off; simulator without serving cost"
 
@@ -73,12 +74,12 @@ profile() {
     wait "$sp"; wait "$pp" || true
     local report=(perf report -i "$out" -g none --percent-limit 0.5 --stdio)
     echo "  profile of the sync worker ($PERF_SECONDS s from half the lines, pid $pid; $out):"
-    echo "   by thread (the backend's own, and the streams' that fetch and parse Odoo's answers):"
-    "${report[@]}" --no-children --sort pid 2>/dev/null | grep '%' | sed 's/^/     /' || true
+    echo "   by step of the write path (bench/perf_breakdown.py):"
+    python3 "$HERE/perf_breakdown.py" "$out" "$pid"
     echo "   by library:"
     "${report[@]}" --no-children --sort dso 2>/dev/null | grep '%' | sed 's/^/     /' || true
-    echo "   by function, with what it calls (resolved names only; the top 45):"
-    "${report[@]}" --children --sort symbol 2>/dev/null | grep '%' | grep -v '\] 0x0000' | head -45 | cut -c1-190 | sed 's/^/     /' || true
+    echo "   by function, with what it calls (resolved names only; the top 30):"
+    "${report[@]}" --children --sort symbol 2>/dev/null | grep '%' | grep -v '\] 0x0000' | head -30 | cut -c1-190 | sed 's/^/     /' || true
     echo "   by function alone (the top 30):"
     "${report[@]}" --no-children --sort dso,symbol 2>/dev/null | grep '%' | head -30 | cut -c1-190 | sed 's/^/     /' || true
 }
