@@ -2,7 +2,7 @@
 # At Odoo's pace (issue 33, item 1): a first copy's time beside Odoo's own serving time of the
 # same pages, at parallel = 1 and parallel = N, side by side in one run, as ratios.
 #
-# Usage: bench/pace.sh [ORDERS LINES [ROUNDS [N]]]   (default 10000 50000 2 4)
+# Usage: bench/pace.sh [ORDERS LINES [ROUNDS [N]]]   (default 10000 50000 3 4)
 #   COST_ORDER_US / COST_LINE_US (default 500 / 250): the simulator's serving cost, wall time per
 #   record, what a real Odoo 18 measures here on one stream; it serves with 4 HTTP workers
 #   (--workers 4, or N if more), as an Odoo in prefork mode.
@@ -21,13 +21,14 @@
 #     wall time against the two models' serving times added: the sync copies them in turn).
 # Odd rounds sync first, even rounds serve first (a busy machine then weighs on both alike).
 # Also printed: the requests and answer bytes of each side (the simulator's counters), to show
-# they read the same pages. Targets (issue 33): <= 1.0x at parallel 1, <= 1.05x at parallel N.
+# they read the same pages, then every ratio, and their medians over the rounds. Targets
+# (issue 33): <= 1.0x at parallel 1, <= 1.05x at parallel N.
 # Prints figures; asserts nothing (timings on a shared machine are not test material).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
 install_extension
 
-ORDERS=${1:-10000}; LINES=${2:-50000}; ROUNDS=${3:-2}; N=${4:-4}
+ORDERS=${1:-10000}; LINES=${2:-50000}; ROUNDS=${3:-3}; N=${4:-4}
 COST_ORDER_US=${COST_ORDER_US:-500}; COST_LINE_US=${COST_LINE_US:-250}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/scrap_sga_bench.XXXXXX); chmod 755 "$WORK"
@@ -124,3 +125,13 @@ printf '  %-8s %-5s %-16s %9s %9s %8s\n' parallel round what "serving s" "sync s
 printf '%s\n' "${SUMMARY[@]}" | sort -n -k1,1 -s | while read -r p round what served secs ratio; do
     printf '  %-8s %-5s %-16s %9.3f %9.3f %7.3fx\n' "$p" "$round" "$what" "$served" "$secs" "$ratio"
 done
+if [ "$ROUNDS" -gt 1 ]; then
+    echo "medians of the $ROUNDS rounds:"
+    printf '%s\n' "${SUMMARY[@]}" | awk '
+        { key = $1 " " $3; n[key]++; s[key, n[key]] = $4; y[key, n[key]] = $5; r[key, n[key]] = $6; if (!(key in seen)) { seen[key] = 1; order[++k] = key } }
+        function median(a, key, m,   i, j, t, v) { for (i = 1; i <= m; i++) v[i] = a[key, i]
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 }
+        END { for (i = 1; i <= k; i++) { split(order[i], f, " ")
+            printf "  %-8s %-5s %-16s %9.3f %9.3f %7.3fx\n", f[1], "-", f[2], median(s, order[i], n[order[i]]), median(y, order[i], n[order[i]]), median(r, order[i], n[order[i]]) } }'
+fi
