@@ -27,7 +27,9 @@
 #     `COPY <table> FROM <file>` timed by psql (one statement and its commit).
 # Write side / COPY is given three ways: db_time (the run log), the page statements' SQL time
 # (pg_stat_statements, execution + planning), and the run's time not waiting on Odoo (which adds
-# the backend's conversion of each page to the database work).
+# the backend's conversion of each page to the database work). The summary gives each figure's
+# cost per record at both sizes, and the write side / COPY ratios of the larger size against the
+# smaller's (steadier than the costs themselves when the machine's load changes between sizes).
 # Prints figures; asserts nothing (timings on a shared machine are not test material).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 setup
@@ -173,5 +175,14 @@ ratio_row() { # ratio_row LABEL INDEX: write side / COPY at both sizes
 ratio_row "db_time / COPY" 2
 ratio_row "page SQL / COPY" 3
 ratio_row "run minus waiting / COPY" 4
+# The machine's load moves both sides alike: the write side's cost per record in COPY's, at the
+# larger size against the smaller, is the steadier answer to "does it grow with the model".
+growth_row() { # growth_row LABEL INDEX
+    printf '  %-34s %45s %7.3fx\n' "$1" "" "$(awk "BEGIN {print ($(fig "$b" "$2") / $(fig "$b" 5)) / ($(fig "$a" "$2") / $(fig "$a" 5))}")"
+}
+echo "  the same ratios, $b against $a records:"
+growth_row "db_time / COPY" 2
+growth_row "page SQL / COPY" 3
+growth_row "run minus waiting / COPY" 4
 printf '  %-34s %19d MB %19d MB\n' "sync worker peak RssAnon" "$(( $(fig "$a" 6) / 1024 ))" "$(( $(fig "$b" 6) / 1024 ))"
 printf '  %-34s %19d MB %19d MB\n' "sync worker peak VmHWM" "$(( $(fig "$a" 7) / 1024 ))" "$(( $(fig "$b" 7) / 1024 ))"
