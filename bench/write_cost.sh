@@ -27,7 +27,9 @@
 #     `COPY <table> FROM <file>` timed by psql (one statement and its commit).
 # Write side / COPY is given three ways: db_time (the run log), the page statements' SQL time
 # (pg_stat_statements, execution + planning), and the run's time not waiting on Odoo (which adds
-# the backend's conversion of each page to the database work). The summary gives each figure's
+# the backend's conversion of each page to the database work); and in CPU time, the sync
+# worker's (bench/peak_memory.py reads it) against the COPY backends' (from /proc/self/stat),
+# which a busy shared machine disturbs less than wall time. The summary gives each figure's
 # cost per record at both sizes, and the write side / COPY ratios of the larger size against the
 # smaller's (steadier than the costs themselves when the machine's load changes between sizes).
 # Prints figures; asserts nothing (timings on a shared machine are not test material).
@@ -58,8 +60,17 @@ new_db() {
         -c "SELECT scrap_sga.set_connection('$SIM_URL', 'dimagaz', 'admin', 'admin')" -c "UPDATE scrap_sga.model SET audit = false" >/dev/null
 }
 
-# timed_ms DB SQL: psql's time of one statement (with its commit), in ms.
-timed_ms() { "${PSQL[@]}" -d "$1" -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'; }
+# timed DB SQL: "ms cpu_s" of one statement: psql's time (with its commit), and the CPU time its
+# backend spent (user + system, from /proc/self/stat before and after).
+timed() {
+    "${PSQL[@]}" -d "$1" <<SQL | awk -v tick="$(getconf CLK_TCK)" '/^cpu0 / {c0 = $13 + $14} /^cpu1 / {c1 = $13 + $14} /^Time: / {ms = $2} END {print ms, (c1 - c0) / tick}'
+SELECT 'cpu0 ' || split_part(pg_read_file('/proc/self/stat'), ') ', 2);
+\\timing on
+$2;
+\\timing off
+SELECT 'cpu1 ' || split_part(pg_read_file('/proc/self/stat'), ') ', 2);
+SQL
+}
 
 # profile DB LINES: a sync whose worker perf records for PERF_SECONDS once half the lines are in.
 profile() {
@@ -99,16 +110,16 @@ run_size() {
     "${PSQL[@]}" -d "$db" -c "SELECT * FROM scrap_sga.sync()" >/dev/null
     t1=$(date +%s.%N)
     kill -TERM "$poller"; wait "$poller" || true
-    local wall anon hwm
+    local wall anon hwm cpu
     wall=$(awk "BEGIN {print $t1 - $t0}")
-    read -r _ anon hwm < <(sort -k2 -n "$WORK/mem" | tail -1)
+    read -r _ anon hwm cpu < <(sort -k2 -n "$WORK/mem" | tail -1)
     echo
     echo "round $round: $orders orders + $lines lines = $n records: sync() in $(printf '%.2f' "$wall") s = $(awk "BEGIN {printf \"%.0f\", $n / $wall}") records/s;" \
          "sync worker peak RssAnon $(( ${anon:-0} / 1024 )) MB, VmHWM $(( ${hwm:-0} / 1024 )) MB"
     printf '  %-16s %8s %8s %8s %8s %9s %8s %9s %9s %9s\n' model records "run s" "Odoo s" "db_time" "page SQL" "COPY s" "db/COPY" "SQL/COPY" "run-Odoo/COPY"
-    local m t_all=0 db_all=0 sql_all=0 copy_all=0 busy_all=0
+    local m t_all=0 db_all=0 sql_all=0 copy_all=0 busy_all=0 copy_cpu_all=0
     for m in "${MODELS[@]}"; do
-        local schema table secs odoo dbt fetched sql plan calls copy_ms
+        local schema table secs odoo dbt fetched sql plan calls copy_ms copy_cpu
         read -r schema table < <("${PSQL[@]}" -d "$db" -c "SELECT table_schema, table_name FROM scrap_sga.model WHERE model = '$m'")
         read -r secs odoo dbt fetched < <("${PSQL[@]}" -d "$db" -c "
             SELECT extract(epoch FROM finished_at - started_at), extract(epoch FROM odoo_time), extract(epoch FROM db_time), fetched
@@ -119,7 +130,7 @@ run_size() {
             FROM pg_stat_statements WHERE query LIKE 'WITH src AS%json_to_recordset%' AND query LIKE '%JOIN \"$schema\".\"$table\" t %'")
         "${PSQL[@]}" -d "$db" -c "COPY (SELECT * FROM $schema.$table) TO '$WORK/copy/$table'" \
             -c "CREATE TABLE copy_$table (LIKE $schema.$table INCLUDING ALL)" -c "CHECKPOINT"
-        copy_ms=$(timed_ms "$db" "COPY copy_$table FROM '$WORK/copy/$table'")
+        read -r copy_ms copy_cpu < <(timed "$db" "COPY copy_$table FROM '$WORK/copy/$table'")
         local copy=$(awk "BEGIN {print $copy_ms / 1000}") both=$(awk "BEGIN {print $sql + $plan}") busy=$(awk "BEGIN {print $secs - $odoo}")
         local idx_sync idx_copy
         idx_sync=$("${PSQL[@]}" -d "$db" -c "SELECT count(*) FROM pg_index WHERE indrelid = '$schema.$table'::regclass")
@@ -130,11 +141,13 @@ run_size() {
         "${PSQL[@]}" -d "$db" -c "DROP TABLE copy_$table"
         as_root rm -f "$WORK/copy/$table"
         t_all=$(awk "BEGIN {print $t_all + $secs}"); db_all=$(awk "BEGIN {print $db_all + $dbt}"); sql_all=$(awk "BEGIN {print $sql_all + $both}")
-        copy_all=$(awk "BEGIN {print $copy_all + $copy}"); busy_all=$(awk "BEGIN {print $busy_all + $busy}")
+        copy_all=$(awk "BEGIN {print $copy_all + $copy}"); busy_all=$(awk "BEGIN {print $busy_all + $busy}"); copy_cpu_all=$(awk "BEGIN {print $copy_cpu_all + $copy_cpu}")
     done
     printf '  %-16s %8d %8.2f %8s %8.2f %9.2f %8.2f %8.2fx %8.2fx %8.2fx\n' both "$n" "$t_all" "" "$db_all" "$sql_all" "$copy_all" \
         "$(awk "BEGIN {print $db_all / $copy_all}")" "$(awk "BEGIN {print $sql_all / $copy_all}")" "$(awk "BEGIN {print $busy_all / $copy_all}")"
-    R[$n $round]="$wall $db_all $sql_all $busy_all $copy_all ${anon:-0} ${hwm:-0}"
+    printf '  CPU time: the sync worker %.2f s (its threads included: the streams parse Odoo'"'"'s answers), the COPY backends %.2f s: %.2fx\n' \
+        "${cpu:-0}" "$copy_cpu_all" "$(awk "BEGIN {print ${cpu:-0} / $copy_cpu_all}")"
+    R[$n $round]="$wall $db_all $sql_all $busy_all $copy_all ${anon:-0} ${hwm:-0} ${cpu:-0} $copy_cpu_all"
     if [ "$PERF" = 1 ] && [ "$round" = 1 ]; then
         new_db "${db}_perf"
         profile "${db}_perf" "$lines" "$n"
@@ -169,12 +182,15 @@ row "write side: db_time (run log)" 2
 row "write side: page SQL (exec + plan)" 3
 row "write side: run minus waiting" 4
 row "plain COPY" 5
+row "CPU: the sync worker" 8
+row "CPU: the COPY backends" 9
 ratio_row() { # ratio_row LABEL INDEX: write side / COPY at both sizes
     printf '  %-34s %21.2fx %21.2fx\n' "$1" "$(awk "BEGIN {print $(fig "$a" "$2") / $(fig "$a" 5)}")" "$(awk "BEGIN {print $(fig "$b" "$2") / $(fig "$b" 5)}")"
 }
 ratio_row "db_time / COPY" 2
 ratio_row "page SQL / COPY" 3
 ratio_row "run minus waiting / COPY" 4
+printf '  %-34s %21.2fx %21.2fx\n' "CPU: sync worker / COPY" "$(awk "BEGIN {print $(fig "$a" 8) / $(fig "$a" 9)}")" "$(awk "BEGIN {print $(fig "$b" 8) / $(fig "$b" 9)}")"
 # The machine's load moves both sides alike: the write side's cost per record in COPY's, at the
 # larger size against the smaller, is the steadier answer to "does it grow with the model".
 growth_row() { # growth_row LABEL INDEX
@@ -184,5 +200,6 @@ echo "  the same ratios, $b against $a records:"
 growth_row "db_time / COPY" 2
 growth_row "page SQL / COPY" 3
 growth_row "run minus waiting / COPY" 4
+printf '  %-34s %45s %7.3fx\n' "CPU: sync worker / COPY" "" "$(awk "BEGIN {print ($(fig "$b" 8) / $(fig "$b" 9)) / ($(fig "$a" 8) / $(fig "$a" 9))}")"
 printf '  %-34s %19d MB %19d MB\n' "sync worker peak RssAnon" "$(( $(fig "$a" 6) / 1024 ))" "$(( $(fig "$b" 6) / 1024 ))"
 printf '  %-34s %19d MB %19d MB\n' "sync worker peak VmHWM" "$(( $(fig "$a" 7) / 1024 ))" "$(( $(fig "$b" 7) / 1024 ))"
