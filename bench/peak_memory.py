@@ -7,9 +7,9 @@ shared buffers the process touched, which grows with shared_buffers, not with th
 cpu_seconds: the CPU time of the worker and its threads (user + system) when last seen, at most
 20 ms before it ended: what a busy shared machine disturbs less than wall time.
 
-The workers' /proc files are read every 20 ms, but pg_stat_activity is asked for new workers
-only every 200 ms: a psql started 50 times a second would take a good part of a 2-core machine
-from the sync it measures.
+The workers' /proc files are read every 20 ms, but once a worker is seen pg_stat_activity is
+asked for new ones only every 200 ms: a psql started 50 times a second would take a good part of
+a 2-core machine from the sync it measures.
 """
 import os, signal, subprocess, sys, time
 
@@ -26,7 +26,8 @@ while running:
                              capture_output=True, text=True).stdout.split()
         for pid in out:
             peaks.setdefault(pid, [0, 0, 0.0])
-        next_lookup = time.monotonic() + 0.2
+        # Until the first worker is seen, as often as its /proc files: a short sync is not missed.
+        next_lookup = time.monotonic() + (0.2 if peaks else 0.0)
     for pid, p in peaks.items():
         try:
             # A worker that ended may leave its pid to another process.
