@@ -29,7 +29,7 @@ run_size() {
     t1=$(date +%s.%N)
     kill -TERM "$poller"; wait "$poller" || true
     local wall; wall=$(echo "$t1 - $t0" | awk '{print $1 - $3}')
-    read -r _ anon hwm < "$WORK/mem"
+    read -r _ anon hwm _ < "$WORK/mem"
     "${PSQL[@]}" -d "$db" -At -F ' ' -c "
         SELECT model, fetched, round(extract(epoch FROM finished_at - started_at)::numeric, 3),
                round(extract(epoch FROM odoo_time)::numeric, 3), round(extract(epoch FROM db_time)::numeric, 3)
