@@ -91,7 +91,7 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     };
     // Ids and write dates only: an empty field list would make Odoo send every field.
     let fields = vec![if has_write_date { "write_date" } else { "id" }.to_owned()];
-    let listing = Listing { model: m.model.clone(), fields, domain: vec![], what: "verify listing", sets_aside: false, parked: vec![] };
+    let listing = Listing { model: m.model.clone(), fields, domain: vec![], what: "verify listing", sets_aside: false, parked: vec![], prepare: None };
     let sizer = SharedSizer::pairs(PAGE);
     let mut odoo_count = 0i64;
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {

@@ -37,7 +37,7 @@ impl ModelRun<'_> {
         let listing = self.listing(refresh.plan().field_names(), vec![], what, true);
         let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
         streams::fetch(self.remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| match event {
-            Event::Page(page) => mirror.write_refresh(&refresh, &page.records, what).map(|_| ()),
+            Event::Page(page) => mirror.write_refresh(&refresh, page.records, what).map(|_| ()),
             Event::SetAside { id, error } => mirror.set_aside(id, &error),
         })
     }

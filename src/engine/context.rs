@@ -33,7 +33,7 @@ impl<'a> ModelRun<'a> {
 
     /// A listing of this model: `fields` of the records under `domain`, by id.
     pub fn listing(&self, fields: Vec<String>, domain: Vec<Value>, what: &'static str, sets_aside: bool) -> Listing {
-        Listing { model: self.model().to_owned(), fields, domain, what, sets_aside, parked: self.mirror.parked().to_vec() }
+        Listing { model: self.model().to_owned(), fields, domain, what, sets_aside, parked: self.mirror.parked().to_vec(), prepare: None }
     }
 
     /// The run is over: what it did, for its row in the run log and the model's state. A

@@ -21,7 +21,9 @@ use crate::errors::SyncError;
 impl ModelRun<'_> {
     pub fn copy_all(&mut self) -> Result<(), SyncError> {
         let model = self.model().to_owned();
-        let listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
+        let mut listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
+        // Pages converted by the streams, off this thread.
+        listing.prepare = Some(std::sync::Arc::new(self.mirror.plan().clone()));
         let parallel = self.mirror.conf().parallel;
         let plan: Vec<String> = self.mirror.plan().columns().map(|c| format!("{} {}", c.name, c.pg_type)).collect();
         let anew = matches!(self.inv.job, Job::FullResync { anew: true });
@@ -51,7 +53,7 @@ impl ModelRun<'_> {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);
                 let checkpoint = key.get(&page.range.lo).map(|&range| Checkpoint { range, through: (!page.ends_range).then_some(page.span.hi).flatten() });
-                mirror.write_page(page.records, checkpoint)
+                mirror.write_prepared(page.prepared.unwrap_or_default(), checkpoint)
             }
             Event::SetAside { id, error } => mirror.set_aside(id, &error),
         })

@@ -36,6 +36,7 @@ mod lock;
 mod mirror;
 mod names;
 mod plan;
+mod prepare;
 mod reader;
 mod reconcile;
 mod remote;

@@ -78,6 +78,7 @@ impl DisplayNames {
             what: "display names written since the last check",
             sets_aside: false,
             parked: Vec::new(),
+            prepare: None,
         };
         let (mut at, mut kept, mut keeping) = (None::<OdooTime>, Vec::new(), true);
         let fetched = streams::fetch(remote, &listing, vec![IdRange::ALL], 1, &SharedSizer::pairs(NAMES_PER_READ), |_, event| {

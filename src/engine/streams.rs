@@ -31,11 +31,13 @@ use std::time::{Duration, Instant};
 
 use scrap_sga_core::batch::{BatchSizer, CulpritSearch};
 use scrap_sga_core::ids::{IdRange, OdooId};
+use scrap_sga_core::mapping::ModelPlan;
 use scrap_sga_core::odoo::page::RawPage;
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::{Client, OdooError};
 use serde_json::Value;
 
+use super::prepare::{prepare, MissingId, PreparedPage};
 use super::remote::{answers_small_requests, block_signals, odoo_time, others_read_well, Page, Remote};
 use crate::errors::SyncError;
 use crate::interrupt::{self, Stop};
@@ -78,6 +80,9 @@ pub struct Listing {
     pub sets_aside: bool,
     /// Records set aside by earlier runs, which `others_read_well` passes over (`Mirror::parked`).
     pub parked: Vec<OdooId>,
+    /// Pages of whole records to write: converted to this plan's columns off the backend's
+    /// thread (`prepare`), handed over as `RangePage::prepared`.
+    pub prepare: Option<Arc<ModelPlan>>,
 }
 
 impl Listing {
@@ -92,6 +97,9 @@ pub struct RangePage {
     /// The range it is a page of, as it was handed out, and whether it is its last page.
     pub range: IdRange,
     pub ends_range: bool,
+    /// The page converted for writing, when the listing asks it (`Listing::prepare`); the
+    /// records are then left empty.
+    pub prepared: Option<PreparedPage>,
     pub records: Page,
     /// Odoo's clock when it answered.
     pub answered_at: Option<OdooTime>,
@@ -119,12 +127,16 @@ enum Fetched {
 
 /// A stream's second thread: each page's records parsed while the first asks Odoo for the
 /// next page, then handed to the backend's thread in the order they came.
-fn parse_pages(url: &str, from: Receiver<Fetched>, to: &SyncSender<Message>) {
+fn parse_pages(url: &str, plan: Option<&ModelPlan>, from: Receiver<Fetched>, to: &SyncSender<Message>) {
     for fetched in from {
         let message = match fetched {
-            Fetched::Page { span, range, ends_range, raw, answered_at } => match raw.parse(url) {
-                Ok(records) => Message::Event(Event::Page(RangePage { span, range, ends_range, records, answered_at })),
-                Err(e) => Message::Failed(e, span.lo),
+            Fetched::Page { span, range, ends_range, raw, answered_at } => match (raw.parse(url), plan) {
+                (Ok(records), None) => Message::Event(Event::Page(RangePage { span, range, ends_range, records, prepared: None, answered_at })),
+                (Ok(records), Some(plan)) => match prepare(plan, records) {
+                    Ok(page) => Message::Event(Event::Page(RangePage { span, range, ends_range, records: Vec::new(), prepared: Some(page), answered_at })),
+                    Err(MissingId) => Message::Failed(OdooError::Malformed { url: url.to_owned(), what: "a record without an integer id that fits".into() }, span.lo),
+                },
+                (Err(e), _) => Message::Failed(e, span.lo),
             },
             Fetched::Pass(m) => m,
         };
@@ -189,10 +201,10 @@ pub fn fetch(
         .flat_map(|client| {
             let (tx, queue, stop, sizer, listing) = (tx.clone(), queue.clone(), stop.clone(), sizer.clone(), listing.clone());
             let (to_parse, parsing) = sync_channel::<Fetched>(1);
-            let url = client.shown_url().to_owned();
+            let (url, plan) = (client.shown_url().to_owned(), listing.prepare.clone());
             let parser = std::thread::spawn(move || {
                 block_signals();
-                parse_pages(&url, parsing, &tx);
+                parse_pages(&url, plan.as_deref(), parsing, &tx);
             });
             let fetcher = std::thread::spawn(move || {
                 block_signals();

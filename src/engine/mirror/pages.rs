@@ -7,15 +7,15 @@
 //! page is split in halves until the culprits are alone, the rest is written, and the culprits
 //! wait in the retry queue.
 use pgrx::prelude::*;
-use scrap_sga_core::ids::{record_id, OdooId};
+use scrap_sga_core::ids::OdooId;
 use scrap_sga_core::ident::quote;
-use scrap_sga_core::mapping::{self, DisplayColumn, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
+use scrap_sga_core::mapping::{DisplayColumn, COL_DELETED_AT, COL_RUN_ID, COL_SYNCED_AT};
 use scrap_sga_core::odoo::time::OdooTime;
 use scrap_sga_core::odoo::OdooError;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 use super::table::{counted, Mirror};
+use crate::engine::prepare::{document, prepare, MissingId, PreparedPage, Row};
 use super::upsert::Refresh;
 use crate::catalog::full_pass::FullPass;
 use crate::catalog::model_state::{Live, ModelState};
@@ -34,10 +34,6 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Rows as the JSON document `json_to_recordset` reads.
-fn document<'a>(rows: impl Iterator<Item = &'a Value>) -> Result<String, SyncError> {
-    serde_json::to_string(&rows.collect::<Vec<_>>()).map_err(|e| SyncError::new(state::INTERNAL, format!("a page could not be written as JSON: {e}")))
-}
 
 /// Where a page leaves the full pass it belongs to: committed with the page's counters.
 #[derive(Debug, Clone, Copy)]
@@ -67,51 +63,43 @@ impl PageEnd {
 }
 
 impl Mirror {
-    /// Convert and write one page of records; each part commits with the run's counters, and
-    /// the part that counts the page also with where it leaves a full pass (`checkpoint`).
+    /// Convert and write one page of records (see [`Mirror::write_prepared`]).
     pub fn write_page(&mut self, page: Vec<Map<String, Value>>, checkpoint: Option<Checkpoint>) -> Result<(), SyncError> {
-        let fetched = count(page.len());
-        let mut rows: BTreeMap<OdooId, Map<String, Value>> = BTreeMap::new();
-        let mut failures: Vec<(OdooId, SyncError)> = Vec::new();
-        let mut write_dates = BTreeMap::new();
-        let mut newest = None;
-        for rec in &page {
-            let id = record_id(rec)
-                .ok_or_else(|| SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model)))?;
-            let written = OdooTime::write_date_of(rec);
-            self.note_write_date(written);
-            newest = newest.max(written);
-            write_dates.insert(id, written);
-            match mapping::convert_record(&self.plan, rec) {
-                Ok(converted) => {
-                    rows.insert(id, converted);
-                }
-                Err(e) => failures.push((id, SyncError::from_convert(&e))),
-            }
-        }
-        drop(page);
-        let rows: Vec<(OdooId, Value)> = rows.into_iter().map(|(id, m)| (id, Value::Object(m))).collect();
-        let end = PageEnd { counts: Counts { fetched, pages: 1, ..Default::default() }, checkpoint, newest };
-        if rows.is_empty() && failures.is_empty() {
+        let prepared = prepare(&self.plan, page).map_err(|MissingId| self.missing_id())?;
+        self.write_prepared(prepared, checkpoint)
+    }
+
+    fn missing_id(&self) -> SyncError {
+        SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model))
+    }
+
+    /// Write one page of converted records; each part commits with the run's counters, and the
+    /// part that counts the page also with where it leaves a full pass (`checkpoint`).
+    pub fn write_prepared(&mut self, page: PreparedPage, checkpoint: Option<Checkpoint>) -> Result<(), SyncError> {
+        self.note_write_date(page.newest);
+        let mut failures: Vec<(OdooId, SyncError, Option<OdooTime>)> =
+            page.failures.iter().map(|(id, e, written)| (*id, SyncError::from_convert(e), *written)).collect();
+        let end = PageEnd { counts: Counts { fetched: count(page.fetched), pages: 1, ..Default::default() }, checkpoint, newest: page.newest };
+        if page.rows.is_empty() && failures.is_empty() {
             // A range that ended with no record: only where the pass is.
             let (model, read_at) = (self.conf.model.clone(), self.report.read_started);
             return self.counted(|| end.write(&model, read_at).map(|()| ((), Counts::default())));
         }
         // The usual case, one transaction: the whole page and its end.
         let at_once = failures.is_empty();
-        self.write_isolating(&rows, at_once.then_some(&end), &mut failures)?;
+        self.write_isolating(&page.rows, at_once.then_some(&end), &mut failures)?;
         if !at_once || !failures.is_empty() {
-            self.queue_failures(&failures, &write_dates, &end)?;
+            self.queue_failures(&failures, &end)?;
         }
         Ok(())
     }
 
-    fn write_isolating(&mut self, rows: &[(OdooId, Value)], end: Option<&PageEnd>, failures: &mut Vec<(OdooId, SyncError)>) -> Result<(), SyncError> {
-        let Some(((first, _), (last, _))) = rows.first().zip(rows.last()) else { return Ok(()) };
-        match self.write_part(rows, end, (*first, *last)) {
+    fn write_isolating(&mut self, rows: &[Row], end: Option<&PageEnd>, failures: &mut Vec<(OdooId, SyncError, Option<OdooTime>)>) -> Result<(), SyncError> {
+        let Some((first, last)) = rows.first().zip(rows.last()) else { return Ok(()) };
+        match self.write_part(rows, end, (first.id, last.id)) {
             Ok(()) => Ok(()),
             Err(e) if is_record_error(&e) && rows.len() == 1 => {
-                failures.push((*first, e));
+                failures.push((first.id, e, first.written));
                 Ok(())
             }
             // The page's end then goes with the failures (`queue_failures`).
@@ -126,8 +114,8 @@ impl Mirror {
 
     /// One transaction: the rows, the run's counters (with the page's `end` when it is the
     /// whole page), and the rows' exit from the retry queue.
-    fn write_part(&mut self, rows: &[(OdooId, Value)], end: Option<&PageEnd>, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
-        let doc = document(rows.iter().map(|(_, v)| v))?;
+    fn write_part(&mut self, rows: &[Row], end: Option<&PageEnd>, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
+        let doc = document(rows);
         let (run_id, model, queue, upsert, read_at) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert, self.report.read_started);
         counted(&mut self.report, &mut self.progress, run_id, || {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
@@ -141,20 +129,20 @@ impl Mirror {
             }
             ModelState::add_live(model, live)?;
             if queue {
-                RetryQueue::remove(model, &rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
+                RetryQueue::remove(model, &rows.iter().map(|r| r.id).collect::<Vec<_>>())?;
             }
             Ok(((), counts))
         })
     }
 
     /// Queue the records that could not be stored, and count the page (its `end`).
-    fn queue_failures(&mut self, failures: &[(OdooId, SyncError)], write_dates: &BTreeMap<OdooId, Option<OdooTime>>, end: &PageEnd) -> Result<(), SyncError> {
+    fn queue_failures(&mut self, failures: &[(OdooId, SyncError, Option<OdooTime>)], end: &PageEnd) -> Result<(), SyncError> {
         let model = self.conf.model.clone();
-        let states: Vec<String> = failures.iter().map(|(_, e)| e.sqlstate.to_string()).collect();
+        let states: Vec<String> = failures.iter().map(|(_, e, _)| e.sqlstate.to_string()).collect();
         let queued: Vec<Queued> = failures
             .iter()
             .zip(&states)
-            .map(|((id, e), s)| Queued { id: *id, sqlstate: s, error: &e.message, write_date: write_dates.get(id).copied().flatten() })
+            .map(|((id, e, written), s)| Queued { id: *id, sqlstate: s, error: &e.message, write_date: *written })
             .collect();
         let (run_id, read_at) = (self.run_id, self.report.read_started);
         self.counted(|| {
@@ -164,7 +152,7 @@ impl Mirror {
         })?;
         if !failures.is_empty() {
             self.queue_in_use = true;
-            let shown: Vec<String> = failures.iter().take(5).map(|(id, e)| format!("{id}: {}", e.message)).collect();
+            let shown: Vec<String> = failures.iter().take(5).map(|(id, e, _)| format!("{id}: {}", e.message)).collect();
             warning!(
                 "scrap_sga: {} record(s) of {} could not be stored and wait for a retry in scrap_sga.failed_record ({})",
                 failures.len(),
@@ -243,10 +231,10 @@ impl Mirror {
     /// Update the columns of `refresh` in the rows a page of records (`id` and those fields)
     /// names, where their values differ. A value of the wrong shape is left as it was: the
     /// record's next full read reports it. Returns how many rows changed.
-    pub fn write_refresh(&mut self, refresh: &Refresh, records: &[Map<String, Value>], what: &str) -> Result<i64, SyncError> {
-        let rows: Vec<Value> = records.iter().filter_map(|r| mapping::convert_record(refresh.plan(), r).ok()).map(Value::Object).collect();
-        let doc = document(rows.iter())?;
-        let (run_id, model, fetched) = (self.run_id, self.conf.model.clone(), count(records.len()));
+    pub fn write_refresh(&mut self, refresh: &Refresh, records: Vec<Map<String, Value>>, what: &str) -> Result<i64, SyncError> {
+        let page = prepare(refresh.plan(), records).map_err(|MissingId| self.missing_id())?;
+        let doc = document(&page.rows);
+        let (run_id, model, fetched) = (self.run_id, self.conf.model.clone(), count(page.fetched));
         self.counted(|| {
             let changed = refresh.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: {what}")))?;
             // Read and compared like any record the run reads: `unchanged` stays what it says.
