@@ -7,7 +7,8 @@ use std::ptr::null_mut;
 
 use super::diff::Row;
 use super::render::{blank, call, copy_name, integer, render_of, scalar, string_of, Container, Render};
-use super::{name_bytes, place};
+use super::diff::name_bytes;
+use super::place;
 
 /// The server's jsonb builder (pushJsonbValue), fed as jsonb.c's datum_to_jsonb feeds it.
 pub(super) struct Builder {

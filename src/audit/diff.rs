@@ -10,7 +10,6 @@ use pgrx::PgTupleDesc;
 use scrap_sga_core::mapping::{COL_RUN_ID, COL_SYNCED_AT};
 use std::ptr::null_mut;
 
-use super::name_bytes;
 use super::place::Place;
 use super::render::{blank, copy_name, encode_array, render, render_of, string_of, Render};
 
@@ -255,4 +254,12 @@ impl Row {
         unsafe { pg_sys::heap_deform_tuple(&mut tuple, desc.as_ptr(), values.as_mut_ptr(), nulls.as_mut_ptr()) };
         Row { desc, values, nulls }
     }
+}
+
+/// A name's bytes, up to its NUL (a NameData is a fixed array, NUL-padded).
+pub(super) fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
+    // SAFETY: the array's own bytes: c_char and u8 have the same size, and any byte is both.
+    let bytes = unsafe { std::slice::from_raw_parts(name.data.as_ptr().cast::<u8>(), name.data.len()) };
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
 }

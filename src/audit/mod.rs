@@ -80,14 +80,6 @@ fn audit_diff(old: AnyElement, new: AnyElement) -> Option<Jsonb> {
     Some(Jsonb(pg_sys::Datum::from(unsafe { render::encode_array(&mut objects) })))
 }
 
-/// A name's bytes, up to its NUL (a NameData is a fixed array, NUL-padded).
-fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
-    // SAFETY: the array's own bytes: c_char and u8 have the same size, and any byte is both.
-    let bytes = unsafe { std::slice::from_raw_parts(name.data.as_ptr().cast::<u8>(), name.data.len()) };
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    &bytes[..end]
-}
-
 /// A type's name, as SQL writes it.
 fn type_name(typid: pg_sys::Oid) -> String {
     // SAFETY: format_type_be returns a C string of the current memory context for any oid.

@@ -8,8 +8,7 @@ use scrap_sga_core::mapping::{COL_DELETED_AT, COL_RUN_ID};
 use std::ffi::CStr;
 
 use super::batch::{Batch, Operation};
-use super::diff::{same_bytes, Columns};
-use super::name_bytes;
+use super::diff::{name_bytes, same_bytes, Columns};
 use super::place::{raise, Pushed};
 
 /// An AFTER UPDATE ... FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE, declared in
