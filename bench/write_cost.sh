@@ -124,10 +124,12 @@ run_size() {
         read -r secs odoo dbt fetched < <("${PSQL[@]}" -d "$db" -c "
             SELECT extract(epoch FROM finished_at - started_at), extract(epoch FROM odoo_time), extract(epoch FROM db_time), fetched
             FROM scrap_sga.sync_run WHERE model = '$m' ORDER BY run_id DESC LIMIT 1")
-        # The page statement of the model (`upsert`): the one that reads a page with json_to_recordset into this table.
+        # The page statements of the model (`upsert`): those that read a page with json_to_recordset
+        # into this table (the comparing one, and the plain insert into a table the run created).
         read -r sql plan calls < <("${PSQL[@]}" -d "$db" -c "
             SELECT coalesce(sum(total_exec_time), 0) / 1000, coalesce(sum(total_plan_time), 0) / 1000, coalesce(sum(calls), 0)
-            FROM pg_stat_statements WHERE query LIKE 'WITH src AS%json_to_recordset%' AND query LIKE '%JOIN \"$schema\".\"$table\" t %'")
+            FROM pg_stat_statements WHERE query LIKE 'WITH %json_to_recordset%'
+             AND (query LIKE '%JOIN \"$schema\".\"$table\" t %' OR query LIKE '%INSERT INTO \"$schema\".\"$table\" (%')")
         "${PSQL[@]}" -d "$db" -c "COPY (SELECT * FROM $schema.$table) TO '$WORK/copy/$table'" \
             -c "CREATE TABLE copy_$table (LIKE $schema.$table INCLUDING ALL)" -c "CHECKPOINT"
         read -r copy_ms copy_cpu < <(timed "$db" "COPY copy_$table FROM '$WORK/copy/$table'")

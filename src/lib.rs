@@ -149,10 +149,10 @@ mod tests {
             {"id": 1, "name": "a", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
             {"id": 2, "name": false, "partner_id": false, "when": false, "tags": [], "blob": false, "props": [{"name": "x", "value": 1}]}
         ]));
-        let (c, live) = up.apply(&first, 10).unwrap();
+        let (c, live) = up.apply(&first, 10, false).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (2, 0, 0));
         assert_eq!((live.rows, live.id_sum), (2, 3), "ids 1 and 2 became live");
-        let (c, _) = up.apply(&first, 11).unwrap();
+        let (c, _) = up.apply(&first, 11, false).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (0, 0, 0), "the same page again changes nothing");
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t_apply WHERE sga_run_id = 11").unwrap(), Some(0));
 
@@ -160,12 +160,12 @@ mod tests {
             {"id": 1, "name": "b", "partner_id": [7, "Seven"], "when": "2026-01-02 03:04:05", "tags": [1, 2], "blob": "aGk=", "props": false},
             {"id": 3, "name": "c", "partner_id": false, "when": false, "tags": [], "blob": false, "props": false}
         ]));
-        let (c, live) = up.apply(&second, 12).unwrap();
+        let (c, live) = up.apply(&second, 12, false).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (1, 1, 0));
         assert_eq!((live.rows, live.id_sum), (1, 3), "id 3 inserted, id 1 only updated");
 
         Spi::run("UPDATE t_apply SET sga_deleted_at = now() WHERE id = 2").unwrap();
-        let (c, live) = up.apply(&first, 13).unwrap();
+        let (c, live) = up.apply(&first, 13, false).unwrap();
         assert_eq!((c.inserted, c.updated, c.restored), (0, 1, 1), "id 1 goes back to 'a', id 2 is restored");
         assert_eq!((live.rows, live.id_sum), (1, 2), "id 2 is live again");
 
@@ -176,6 +176,19 @@ mod tests {
         assert_eq!(row.as_deref(), Some("7|Seven|2026-01-02 03:04:05|{1,2}|hi"));
         let empty = Spi::get_one::<String>("SELECT concat_ws('|', name IS NULL, tags, props->0->>'name') FROM t_apply WHERE id = 2").unwrap();
         assert_eq!(empty.as_deref(), Some("t|{}|x"));
+
+        // A table the run created: rows inserted without comparison, the same values; a row
+        // that is there after all fails its page, as a record error (23505).
+        Spi::run(&create_table_sql("public.t_fresh", &plan)).unwrap();
+        let fresh = Upsert::new("public.t_fresh", &plan);
+        let (c, live) = fresh.apply(&first, 20, true).unwrap();
+        assert_eq!((c.inserted, c.updated, c.restored, live.rows, live.id_sum), (2, 0, 0, 2, 3));
+        let same = Spi::get_one::<bool>(
+            "SELECT (SELECT array_agg(to_jsonb(t) - 'sga_synced_at' - 'sga_run_id' ORDER BY id) FROM t_fresh t)
+                  = (SELECT array_agg(to_jsonb(t) - 'sga_synced_at' - 'sga_run_id' ORDER BY id) FROM t_apply t WHERE sga_run_id IN (10, 13))",
+        )
+        .unwrap();
+        assert_eq!(same, Some(true), "inserted as the upsert writes them");
     }
 
     #[pg_test]

@@ -19,7 +19,9 @@ use crate::catalog::full_pass::FullPass;
 use crate::errors::SyncError;
 
 impl ModelRun<'_> {
-    pub fn copy_all(&mut self) -> Result<(), SyncError> {
+    /// `created`: the run created the table: while it is empty (no pass resumed into it, no
+    /// earlier attempt of the steps wrote to it), its pages are inserted without comparison.
+    pub fn copy_all(&mut self, created: bool) -> Result<(), SyncError> {
         let model = self.model().to_owned();
         let mut listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
         // Pages converted by the streams, off this thread.
@@ -29,6 +31,7 @@ impl ModelRun<'_> {
         let anew = matches!(self.inv.job, Job::FullResync { anew: true });
         let left = self.mirror.txn(|| FullPass::load(&model))?.filter(|p| !anew && p.plan == plan);
         // Each range with its key in the catalog: the id the pass began it after.
+        let empty = created && left.is_none() && !self.mirror.wrote_rows();
         let ranges: Vec<(i32, IdRange)> = match left {
             Some(pass) => {
                 let from = pass.ranges.iter().map(|(_, r)| r.lo).min();
@@ -49,14 +52,17 @@ impl ModelRun<'_> {
         let key: BTreeMap<i32, i32> = ranges.iter().map(|(k, r)| (r.lo, *k)).collect();
         let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
         let ranges = ranges.into_iter().map(|(_, r)| r).collect();
-        streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
+        mirror.fill_fresh(empty);
+        let copied = streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);
                 let checkpoint = key.get(&page.range.lo).map(|&range| Checkpoint { range, through: (!page.ends_range).then_some(page.span.hi).flatten() });
                 mirror.write_prepared(page.prepared.unwrap_or_default(), checkpoint)
             }
             Event::SetAside { id, error } => mirror.set_aside(id, &error),
-        })
+        });
+        self.mirror.fill_fresh(false);
+        copied
     }
 
     /// Odoo's record count of the model, archived included (one small request): what a pass

@@ -46,7 +46,7 @@ impl ModelRun<'_> {
         let anchor = conf.read_at.or(conf.cursor).filter(|_| !full);
         let mut late_check = None;
         match anchor {
-            None => self.copy_all()?,
+            None => self.copy_all(table.created)?,
             Some(anchor) => {
                 let window = Window {
                     recheck_from: conf.recheck_from,

@@ -116,13 +116,13 @@ impl Mirror {
     /// whole page), and the rows' exit from the retry queue.
     fn write_part(&mut self, rows: &[Row], end: Option<&PageEnd>, (first, last): (OdooId, OdooId)) -> Result<(), SyncError> {
         let doc = document(rows);
-        let (run_id, model, queue, upsert, read_at) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert, self.report.read_started);
+        let (run_id, model, queue, upsert, read_at, fresh) = (self.run_id, self.conf.model.as_str(), self.queue_in_use, &self.upsert, self.report.read_started, self.fresh);
         counted(&mut self.report, &mut self.progress, run_id, || {
             // A page need not wait for its WAL flush: the run's last transaction, which moves the
             // cursor, commits synchronously, and WAL is flushed in order, so once the cursor is
             // durable every page before it is too. A crash loses at most pages the next run redoes.
             Spi::run("SET LOCAL synchronous_commit TO off")?;
-            let (mut counts, live) = upsert.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
+            let (mut counts, live) = upsert.apply(&doc, run_id, fresh).map_err(|e| e.context(format!("{model}: writing a page (ids {first} to {last})")))?;
             if let Some(end) = end {
                 counts.add(&end.counts);
                 end.write(model, read_at)?;

@@ -30,6 +30,8 @@ pub struct Mirror {
     pub(super) table: String,
     pub(super) plan: ModelPlan,
     pub(super) upsert: Upsert,
+    /// The run created the table and fills it: its pages are inserted without comparison.
+    pub(super) fresh: bool,
     pub(super) report: Report,
     /// How far the run is, for `scrap_sga.progress`.
     pub(super) progress: Progress,
@@ -56,6 +58,7 @@ impl Mirror {
         Mirror {
             table: conf.table(),
             upsert: Upsert::new(&conf.table(), &plan),
+            fresh: false,
             conf,
             run_id,
             plan,
@@ -112,6 +115,16 @@ impl Mirror {
     /// How far ahead of Odoo's HTTP clock its write_date clock ran, at most.
     pub fn skew_s(&self) -> f64 {
         self.skew_s
+    }
+
+    /// Whether this run wrote rows to the table already.
+    pub fn wrote_rows(&self) -> bool {
+        self.report.counts.inserted + self.report.counts.restored > 0
+    }
+
+    /// Whether the table is the run's own, new and filled by it (see `Upsert::apply`).
+    pub fn fill_fresh(&mut self, fresh: bool) {
+        self.fresh = fresh;
     }
 
     /// A new plan (a field the user may not read is left out): the writes follow it.

@@ -43,6 +43,10 @@ const WAS_DELETED: &str = "sga_was_deleted";
 /// soft-deleted ones; returns how many of each.
 pub struct Upsert {
     sql: String,
+    /// For a table the run created: the rows inserted, with no comparison (nothing to compare
+    /// with). Should a row be there after all (inserted by hand), it fails its record (23505),
+    /// which waits in the retry queue, as with `sql`.
+    insert_sql: String,
 }
 
 impl Upsert {
@@ -88,14 +92,25 @@ impl Upsert {
             old_vals = page.data(|n| format!("t.{n}")),
             src_vals = page.data(|n| format!("src.{n}")),
         );
-        Upsert { sql }
+        let insert_sql = format!(
+            "WITH ins AS (
+                INSERT INTO {t} ({names}, {COL_SYNCED_AT}, {COL_RUN_ID}, {COL_DELETED_AT})
+                SELECT *, now(), $2, NULL::timestamptz FROM ({source}) AS src
+                RETURNING id
+             )
+             SELECT count(*), 0::bigint, 0::bigint, coalesce(sum(id), 0)::bigint, 0::bigint FROM ins",
+            names = names.join(", "),
+        );
+        Upsert { sql, insert_sql }
     }
 
     /// `page_json` is a JSON array of converted records, ids unique. Returns the counts, and
     /// what the page added to the live rows (inserted and restored, with their ids' sum).
-    pub fn apply(&self, page_json: &str, run_id: i64) -> Result<(Counts, Live), SyncError> {
+    /// `fresh`: the table was empty when the run began to fill it (it created it).
+    pub fn apply(&self, page_json: &str, run_id: i64, fresh: bool) -> Result<(Counts, Live), SyncError> {
+        let sql = if fresh { &self.insert_sql } else { &self.sql };
         Spi::connect_mut(|c| {
-            let t = c.update(self.sql.as_str(), None, &[json_arg(page_json), run_id.into()])?;
+            let t = c.update(sql.as_str(), None, &[json_arg(page_json), run_id.into()])?;
             let row = t.first();
             let missed = row.get::<i64>(5)?.unwrap_or(0);
             if missed > 0 {
