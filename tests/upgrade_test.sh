@@ -12,6 +12,9 @@
 # Usage: [PG_MAJOR=16] tests/upgrade_test.sh (as root, or a user with sudo). It replaces the
 # extension files of the test clusters' PostgreSQL and puts the current build back at the end.
 # Ends with "N passed; M failed".
+#        [PG_MAJOR=16] tests/upgrade_test.sh build: only step 1, each earlier release built for this
+# major (once: kept under target/upgrade/pgNN/ by commit), so that scripts/test.sh can build them
+# while other suites run.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 # Each release as it landed: its last commit.
 declare -A RELEASE_COMMIT=([0.1.0]=0355af4 [0.2.0]=6c87c9e [0.3.0]=aa68550)
@@ -32,7 +35,6 @@ finish() {
     exec 1>&3 2>&4
     cluster_stop "$WORK/pg"
     [ -z "$SIM_PID" ] || kill "$SIM_PID" 2>/dev/null || true
-    for v in $UPGRADE_FROM; do git -C "$ROOT" worktree remove --force "$WORK/v$v" >/dev/null 2>&1 || true; done
     # The current build goes back in place, as the other suites expect.
     install_extension >/dev/null 2>&1 || { echo "could not reinstall the current build" >&2; rc=1; }
     as_root rm -rf "$WORK"
@@ -42,16 +44,58 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-package_into() { # package_into TREE TARGET_DIR OUT
-    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" > "$WORK/build.log" 2>&1) \
-        || { tail -30 "$WORK/build.log" >&2; return 1; }
+package_into() { # package_into TREE TARGET_DIR OUT LOG
+    (cd "$1" && CARGO_TARGET_DIR="$2" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$3" > "$4" 2>&1) \
+        || { tail -30 "$4" >&2; return 1; }
 }
 install_build() { # install_build FOLDER: only that build's scripts, each file renamed into place
     rm -f "$EXTDIR"/scrap_sga.control "$EXTDIR"/scrap_sga--*.sql
     install_staged "$1"
 }
-say "building the current tree for PostgreSQL $PG_MAJOR"
-package_into "$ROOT" "$EXT_TARGET" "$WORK/new"
+
+# 1. Each earlier release, built once for this major from its own tree (git history: its last
+# commit) and kept by commit under target/upgrade/pgNN/: a stage folder per release, built in one
+# target folder of the major's, seeded with a copy of the current build's so that the
+# dependencies are not compiled again (the release's own crates are: their tree is another).
+BUILDS="$ROOT/target/upgrade/pg$PG_MAJOR"
+build_release() { # build_release OLD_VERSION: its stage folder, $BUILDS/<commit>/stage
+    local version=$1 commit=${RELEASE_COMMIT[$1]} dir
+    dir="$BUILDS/$commit"
+    [ -f "$dir/.built" ] && return 0
+    if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
+        echo "commit $commit ($version) is not in this clone's history (a shallow clone? git fetch --unshallow)" >&2
+        return 1
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    git -C "$ROOT" worktree remove --force "$dir/tree" >/dev/null 2>&1 || true
+    git -C "$ROOT" worktree add --force --detach "$dir/tree" "$commit" >/dev/null 2>&1
+    if [ "$PG_MAJOR" != 15 ]; then
+        # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no
+        # pg16...pg18 feature. The feature line is all they lack (no code changes): add it, so that
+        # the upgrade scripts run on this major from a real old catalog built here.
+        grep -q "^pg$PG_MAJOR = " "$dir/tree/Cargo.toml" \
+            || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$dir/tree/Cargo.toml"
+        grep -q "^pg$PG_MAJOR = " "$dir/tree/Cargo.toml" || { echo "no pg$PG_MAJOR feature in $version's Cargo.toml" >&2; return 1; }
+    fi
+    if [ ! -d "$BUILDS/target/release" ]; then
+        mkdir -p "$BUILDS/target"
+        cp -a "$EXT_TARGET/release" "$BUILDS/target/"
+    fi
+    say "building $version from commit $commit for PostgreSQL $PG_MAJOR"
+    package_into "$dir/tree" "$BUILDS/target" "$dir/stage" "$dir/build.log" || return 1
+    git -C "$ROOT" worktree remove --force "$dir/tree" >/dev/null 2>&1 || true
+    touch "$dir/.built"
+}
+if [ "${1:-}" = build ]; then
+    trap - EXIT
+    as_root rm -rf "$WORK"
+    rc=0
+    for v in $UPGRADE_FROM; do build_release "$v" || rc=1; done
+    exit "$rc"
+fi
+
+say "packaging the current tree for PostgreSQL $PG_MAJOR"
+package_into "$ROOT" "$EXT_TARGET" "$WORK/new" "$WORK/build.log"
 NEW_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/new$EXTDIR/scrap_sga.control")
 (cd "$ROOT" && cargo build --release -q -p odoo_sim)
 SIM_BIN="$ROOT/target/release/odoo_sim"
@@ -59,31 +103,14 @@ SIM_BIN="$ROOT/target/release/odoo_sim"
 upgrade_from() { # upgrade_from OLD_VERSION
 local OLD_VERSION=$1 OLD_COMMIT=${RELEASE_COMMIT[$1]}
 say "upgrade from $OLD_VERSION (commit $OLD_COMMIT) to $NEW_VERSION"
-# 1. The old release, packaged into a folder of its own. Its tree builds in a target folder of
-# its own (sharing one, cargo would report whichever library it built last for both), seeded
-# with a copy of the current one so that the dependencies are not compiled again.
-if ! git -C "$ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
-    fail "commit $OLD_COMMIT ($OLD_VERSION) is in this clone's history" "a shallow clone? fetch the history: git fetch --unshallow"
-    return 1
-fi
-git -C "$ROOT" worktree add --detach "$WORK/v$OLD_VERSION" "$OLD_COMMIT" >/dev/null 2>&1
-if [ "$PG_MAJOR" != 15 ]; then
-    # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no pg16...pg18
-    # feature. The feature line is all they lack (no code changes): add it to the old tree's
-    # manifest, so that the upgrade scripts run on this major from a real old catalog built here.
-    sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$WORK/v$OLD_VERSION/Cargo.toml"
-    grep -q "^pg$PG_MAJOR = " "$WORK/v$OLD_VERSION/Cargo.toml" || { fail "the pg$PG_MAJOR feature added to $OLD_VERSION's Cargo.toml"; return 1; }
-fi
-rm -rf "$WORK/old-target" "$WORK/old"
-mkdir -p "$WORK/old-target"
-cp -a "$EXT_TARGET/release" "$WORK/old-target/"
-say "building $OLD_VERSION from commit $OLD_COMMIT for PostgreSQL $PG_MAJOR"
-if package_into "$WORK/v$OLD_VERSION" "$WORK/old-target" "$WORK/old"; then
+if build_release "$OLD_VERSION"; then
     ok "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
 else
     fail "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
     return 1
 fi
+rm -rf "$WORK/old"
+cp -a "$BUILDS/$OLD_COMMIT/stage" "$WORK/old"
 same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/old$EXTDIR/scrap_sga.control")"
 # ALTER EXTENSION UPDATE chains the scripts from the old version to the new one.
 chain=$(ls "$WORK/new$EXTDIR" | sed -n 's/^scrap_sga--\([^-]*\)--\([^-]*\)\.sql$/\1 \2/p')
