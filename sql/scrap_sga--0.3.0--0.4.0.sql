@@ -199,8 +199,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA scrap_sga FROM PUBLIC;
 REVOKE ALL ON SCHEMA scrap_sga FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA scrap_sga TO scrap_sga_reader;
-GRANT SELECT ON scrap_sga.status, scrap_sga.worker_state, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
-                scrap_sga.audit_log, scrap_sga.failed_record TO scrap_sga_reader;
+GRANT SELECT ON scrap_sga.status, scrap_sga.progress, scrap_sga.worker_state, scrap_sga.sync_run, scrap_sga.model, scrap_sga.model_field,
+                scrap_sga.audit_log, scrap_sga.failed_record, scrap_sga.full_pass, scrap_sga.full_pass_range TO scrap_sga_reader;
 GRANT EXECUTE ON FUNCTION scrap_sga._scheduler_running() TO scrap_sga_reader;
 
 ALTER FUNCTION scrap_sga._run_and_report(text, text, bigint) SECURITY DEFINER;
@@ -208,6 +208,6 @@ ALTER FUNCTION scrap_sga.verify(text) SECURITY DEFINER;
 ALTER FUNCTION scrap_sga.verify(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION scrap_sga.run_job(text, text, bigint) SET search_path = pg_catalog, pg_temp;
 GRANT EXECUTE ON FUNCTION scrap_sga.sync(text), scrap_sga.resync(bigint, text), scrap_sga.resync_failed(text),
-                          scrap_sga.full_resync(text), scrap_sga.reconcile(text), scrap_sga.verify(text),
+                          scrap_sga.full_resync(text, boolean), scrap_sga.reconcile(text), scrap_sga.verify(text),
                           scrap_sga._run_and_report(text, text, bigint)
       TO scrap_sga_operator;

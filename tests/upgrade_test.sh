@@ -61,29 +61,31 @@ BUILDS="$ROOT/target/upgrade/pg$PG_MAJOR"
 build_release() { # build_release OLD_VERSION: its stage folder, $BUILDS/<commit>/stage
     local version=$1 commit=${RELEASE_COMMIT[$1]} dir
     dir="$BUILDS/$commit"
+    # The worktree's name (its folder's) says which release and major: git names worktrees by it.
+    local tree="$dir/tree-$version-pg$PG_MAJOR"
     [ -f "$dir/.built" ] && return 0
     if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
         echo "commit $commit ($version) is not in this clone's history (a shallow clone? git fetch --unshallow)" >&2
         return 1
     fi
     rm -rf "$dir" && mkdir -p "$dir"
-    git -C "$ROOT" worktree remove --force "$dir/tree" >/dev/null 2>&1 || true
-    git -C "$ROOT" worktree add --force --detach "$dir/tree" "$commit" >/dev/null 2>&1
+    git -C "$ROOT" worktree prune
+    git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null 2>&1
     if [ "$PG_MAJOR" != 15 ]; then
         # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no
         # pg16...pg18 feature. The feature line is all they lack (no code changes): add it, so that
         # the upgrade scripts run on this major from a real old catalog built here.
-        grep -q "^pg$PG_MAJOR = " "$dir/tree/Cargo.toml" \
-            || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$dir/tree/Cargo.toml"
-        grep -q "^pg$PG_MAJOR = " "$dir/tree/Cargo.toml" || { echo "no pg$PG_MAJOR feature in $version's Cargo.toml" >&2; return 1; }
+        grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
+            || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
+        grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" || { echo "no pg$PG_MAJOR feature in $version's Cargo.toml" >&2; return 1; }
     fi
     if [ ! -d "$BUILDS/target/release" ]; then
         mkdir -p "$BUILDS/target"
         cp -a "$EXT_TARGET/release" "$BUILDS/target/"
     fi
     say "building $version from commit $commit for PostgreSQL $PG_MAJOR"
-    package_into "$dir/tree" "$BUILDS/target" "$dir/stage" "$dir/build.log" || return 1
-    git -C "$ROOT" worktree remove --force "$dir/tree" >/dev/null 2>&1 || true
+    package_into "$tree" "$BUILDS/target" "$dir/stage" "$dir/build.log" || return 1
+    git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
     touch "$dir/.built"
 }
 if [ "${1:-}" = build ]; then
