@@ -1,14 +1,38 @@
-//! The server's jsonb builder, for the values that may be containers (jsonb, json, arrays, rows,
-//! types cast to json): fed token by token, as jsonb.c's datum_to_jsonb feeds it.
+//! A value as jsonb: a scalar (`render`), or one that may be a container (jsonb, json, arrays,
+//! rows, types cast to json), built by the server's jsonb builder fed token by token, as
+//! jsonb.c's datum_to_jsonb feeds it.
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken as Tok};
 use pgrx::prelude::*;
 use std::ffi::c_char;
 use std::ptr::null_mut;
 
-use super::diff::Row;
-use super::render::{blank, call, copy_name, integer, render_of, scalar, string_of, Container, Render};
-use super::diff::name_bytes;
 use super::place;
+use super::render::{blank, call, copy_name, integer, render_of, scalar, string_of, Container, Render};
+use super::row::{name_bytes, Row};
+
+/// A value as `to_jsonb` renders it: a scalar, or a container built by the server's builder.
+/// `output`: the type's output function when the caller keeps one (else null: looked up).
+///
+/// # Safety
+/// Unless `null`, `d` is a value of a type that renders as `kind`, alive until the result is
+/// encoded; `output` is null or that type's output function.
+pub(super) unsafe fn render(kind: Render, d: pg_sys::Datum, null: bool, output: *mut pg_sys::FmgrInfo) -> pg_sys::JsonbValue {
+    match kind {
+        _ if null => blank(jbvType::jbvNull),
+        // SAFETY: as the caller promises.
+        Render::Scalar(kind) => unsafe { scalar(kind, d, output) },
+        Render::Container(kind) => {
+            let mut b = Builder::new();
+            b.mark(Tok::WJB_BEGIN_ARRAY);
+            // SAFETY: as the caller promises.
+            unsafe { b.container(Tok::WJB_ELEM, kind, d) };
+            let array = b.mark(Tok::WJB_END_ARRAY);
+            // SAFETY: closing the outermost array returns the array built, of the one element
+            // pushed.
+            unsafe { *(*array).val.array.elems }
+        }
+    }
+}
 
 /// The server's jsonb builder (pushJsonbValue), fed as jsonb.c's datum_to_jsonb feeds it.
 pub(super) struct Builder {

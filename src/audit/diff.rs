@@ -10,8 +10,10 @@ use pgrx::PgTupleDesc;
 use scrap_sga_core::mapping::{COL_RUN_ID, COL_SYNCED_AT};
 use std::ptr::null_mut;
 
+use super::builder::render;
 use super::place::Place;
-use super::render::{blank, copy_name, encode_array, render, render_of, string_of, Render};
+use super::render::{blank, copy_name, encode_array, render_of, string_of, Render};
+use super::row::{name_bytes, same_bytes};
 
 /// A column the diff compares, with what comparing and rendering it needs.
 struct Column {
@@ -200,66 +202,4 @@ impl Column {
         // SAFETY: two jsonb arrays just encoded.
         unsafe { pg_sys::compareJsonbContainers(&raw mut (*a).root, &raw mut (*b).root) == 0 }
     }
-}
-
-/// The two values are stored alike (then they are equal, whatever the type).
-///
-/// # Safety
-/// Both are non-null values of a type stored with this length and by-value flag.
-pub(super) unsafe fn same_bytes(len: i16, byval: bool, a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
-    if byval {
-        return a == b;
-    }
-    let (pa, pb) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
-    let len = match len {
-        n if n > 0 => n as usize,
-        -1 => {
-            // SAFETY: two varlena values, whose headers say their sizes.
-            let (la, lb) = unsafe { (pgrx::varlena::varsize_any(pa.cast()), pgrx::varlena::varsize_any(pb.cast())) };
-            if la != lb {
-                return false;
-            }
-            la
-        }
-        // SAFETY: two C strings (a cstring type, length -2).
-        _ => return unsafe { std::ffi::CStr::from_ptr(pa.cast()) == std::ffi::CStr::from_ptr(pb.cast()) },
-    };
-    // SAFETY: `len` bytes at each, as their type or header says.
-    unsafe { std::slice::from_raw_parts(pa, len) == std::slice::from_raw_parts(pb, len) }
-}
-
-/// A composite value taken apart.
-pub(super) struct Row {
-    pub(super) desc: PgTupleDesc<'static>,
-    pub(super) values: Vec<pg_sys::Datum>,
-    pub(super) nulls: Vec<bool>,
-}
-
-impl Row {
-    /// # Safety
-    /// `datum` is a composite value (a row), alive as long as the values read from it are used.
-    pub(super) unsafe fn deform(datum: pg_sys::Datum) -> Row {
-        // SAFETY: a composite value, detoasted into the current memory context if it must be.
-        let header = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
-        // SAFETY: the header of a whole composite value names its row type.
-        let (typid, typmod) = unsafe { (pgrx::heap_tuple_header_get_type_id(header), pgrx::heap_tuple_header_get_typmod(header)) };
-        // SAFETY: the type cache's descriptor of the row type (an unknown one is an ERROR of the
-        // server's), reference-counted: PgTupleDesc releases it.
-        let desc = unsafe { PgTupleDesc::from_pg(pg_sys::lookup_rowtype_tupdesc(typid, typmod)) };
-        let mut tuple = pg_sys::HeapTupleData { t_len: pgrx::heap_tuple_header_get_datum_length(header) as u32, t_data: header, ..Default::default() };
-        let natts = desc.len();
-        let mut values = vec![pg_sys::Datum::from(0usize); natts];
-        let mut nulls = vec![true; natts];
-        // SAFETY: the value's tuple, read with its own descriptor into arrays of `natts`.
-        unsafe { pg_sys::heap_deform_tuple(&mut tuple, desc.as_ptr(), values.as_mut_ptr(), nulls.as_mut_ptr()) };
-        Row { desc, values, nulls }
-    }
-}
-
-/// A name's bytes, up to its NUL (a NameData is a fixed array, NUL-padded).
-pub(super) fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
-    // SAFETY: the array's own bytes: c_char and u8 have the same size, and any byte is both.
-    let bytes = unsafe { std::slice::from_raw_parts(name.data.as_ptr().cast::<u8>(), name.data.len()) };
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    &bytes[..end]
 }

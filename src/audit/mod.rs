@@ -10,7 +10,9 @@
 //! * `trigger`: the trigger, reading its two transition tables side by side;
 //! * `batch`: the audit rows, written by one INSERT per batch;
 //! * `diff`: which columns of two rows differ, as two jsonb objects;
-//! * `render`: a value as jsonb, and `builder` for those that may be containers;
+//! * `builder`: a value as jsonb, built by the server's builder when it may be a container;
+//! * `render`: how a type renders, and the scalars;
+//! * `row`: a composite value taken apart, values compared byte for byte;
 //! * `place`: where the audit is at, for the messages of errors.
 use pgrx::prelude::*;
 use pgrx::{pg_sys, AnyElement};
@@ -21,9 +23,11 @@ mod builder;
 mod diff;
 mod place;
 mod render;
+mod row;
 mod trigger;
 
-use diff::{Columns, Row};
+use diff::Columns;
+use row::Row;
 
 /// A jsonb datum built by the server's jsonb builder, handed back as is (pgrx's `JsonB` would
 /// make it a serde value and print and parse it again).

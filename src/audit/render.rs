@@ -1,17 +1,16 @@
-//! A value as `to_jsonb` renders it (jsonb.c's datum_to_jsonb): scalars here, numbers, integers and
-//! text without printing and parsing them; what may be a container through `builder`.
+//! How `to_jsonb` renders a value (jsonb.c's datum_to_jsonb), and the scalars: numbers, integers
+//! and text without printing and parsing them. What may be a container: `builder`.
 // Lengths and counts handed to Postgres' C API narrow to its int types: a row's columns (at most
 // 1,600), a varlena's length (under 1 GB), a batch's memory; and a Datum is read at its type's
 // width (an int2 or int4 column's value). None is an Odoo id or a count of records.
 #![allow(clippy::cast_possible_truncation)]
-use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken as Tok};
+use pgrx::pg_sys::{self, jbvType};
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
 use std::ptr::null_mut;
 
-use super::builder::Builder;
 use super::place;
 
 /// How `to_jsonb` renders a value of a type (jsonb.c's jsonb_categorize_type).
@@ -145,30 +144,6 @@ fn categorize(typid: pg_sys::Oid) -> Render {
             }
         }
         _ => scalar(Scalar::Text(output())),
-    }
-}
-
-/// A value as `to_jsonb` renders it: a scalar, or a container built by the server's builder.
-/// `output`: the type's output function when the caller keeps one (else null: looked up).
-///
-/// # Safety
-/// Unless `null`, `d` is a value of a type that renders as `kind`, alive until the result is
-/// encoded; `output` is null or that type's output function.
-pub(super) unsafe fn render(kind: Render, d: pg_sys::Datum, null: bool, output: *mut pg_sys::FmgrInfo) -> pg_sys::JsonbValue {
-    match kind {
-        _ if null => blank(jbvType::jbvNull),
-        // SAFETY: as the caller promises.
-        Render::Scalar(kind) => unsafe { scalar(kind, d, output) },
-        Render::Container(kind) => {
-            let mut b = Builder::new();
-            b.mark(Tok::WJB_BEGIN_ARRAY);
-            // SAFETY: as the caller promises.
-            unsafe { b.container(Tok::WJB_ELEM, kind, d) };
-            let array = b.mark(Tok::WJB_END_ARRAY);
-            // SAFETY: closing the outermost array returns the array built, of the one element
-            // pushed.
-            unsafe { *(*array).val.array.elems }
-        }
     }
 }
 

@@ -8,7 +8,8 @@ use scrap_sga_core::mapping::{COL_DELETED_AT, COL_RUN_ID};
 use std::ffi::CStr;
 
 use super::batch::{Batch, Operation};
-use super::diff::{name_bytes, same_bytes, Columns};
+use super::diff::Columns;
+use super::row::{name_bytes, same_bytes};
 use super::place::{raise, Pushed};
 
 /// An AFTER UPDATE ... FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE, declared in
