@@ -105,13 +105,13 @@ impl<'a> Query<'a> {
 
     fn accepts(&self, id: i64, r: &Rec) -> bool {
         self.visit();
-        (!self.hide_archived || r.active) && self.domain.matches(self.store, self.model, id, r, self.whole_seconds)
+        (!self.hide_archived || r.active) && !self.model.hidden.contains(&id) && self.domain.matches(self.store, self.model, id, r, self.whole_seconds)
     }
 
     /// The count, id sum and newest write_date of the records, when the domain is an id range
-    /// alone (the index has them); None for any other domain.
+    /// alone (the index has them) and no record rule hides any record; None otherwise.
     pub fn sums(&self) -> Option<Sums> {
-        self.only_ids.then(|| self.model.sums(self.ids, self.hide_archived, || self.visit()))
+        (self.only_ids && self.model.hidden.is_empty()).then(|| self.model.sums(self.ids, self.hide_archived, || self.visit()))
     }
 
     pub fn count(&self) -> u64 {

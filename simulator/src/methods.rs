@@ -158,6 +158,16 @@ fn read(sim: &Sim, model: &Model, kwargs: &Map<String, Value>, visited: &Cell<u6
     let fields = requested_fields(model, kwargs).map_err(Refusal::Value)?;
     let ids: Vec<i64> = kwargs.get("ids").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
     visited.set(visited.get() + ids.len() as u64);
+    if let Some(id) = ids.iter().find(|id| model.hidden.contains(id)) {
+        // Odoo 17 and later's wording of a record rule's refusal.
+        return Err(Refusal::Access(format!(
+            "Uh-oh! Looks like you have stumbled upon some top-secret records.\n\nSorry, {} (id={}) doesn't have 'read' access to:\n- {}, {id} ({}: {id})\n\nIf you really, really need access, perhaps you can win over your friendly administrator with a batch of freshly baked cookies.",
+            sim.login,
+            sim.uid,
+            sim.store.label(&model.name),
+            model.name
+        )));
+    }
     let page: Vec<(i64, &Rec)> = ids.iter().filter_map(|id| model.records().get(id).map(|r| (*id, r))).collect();
     render_page(sim, model, &fields, page)
 }

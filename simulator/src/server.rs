@@ -335,6 +335,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn records_a_rule_hides_are_left_out_of_searches_and_refused_by_read() {
+        let app = app(19, "default", 5, 5);
+        assert_eq!(control(&app, "/sim/rules", json!({"model": "dimagaz.bc", "hide": [2, 4]}))["hidden"], 2);
+        let ask = json!({"domain": [["id", "in", [1, 2, 3]]], "fields": ["name"], "context": {"active_test": false}});
+        let (status, page) = json2(&app, "dimagaz.bc", "search_read", ask);
+        assert_eq!((status, page.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>()), (200, vec![1, 3]));
+        assert_eq!(json2(&app, "dimagaz.bc", "search_count", json!({"domain": [], "context": {"active_test": false}})), (200, json!(3)));
+        let (status, err) = json2(&app, "dimagaz.bc", "read", json!({"ids": [1, 2], "fields": ["name"]}));
+        assert_eq!((status, err["name"].as_str()), (403, Some("odoo.exceptions.AccessError")));
+        assert!(err["message"].as_str().unwrap().contains("doesn't have 'read' access to"), "{err}");
+        control(&app, "/sim/rules", json!({"model": "dimagaz.bc", "hide": []}));
+        assert_eq!(json2(&app, "dimagaz.bc", "read", json!({"ids": [1, 2], "fields": ["name"]})).0, 200);
+    }
+
+    #[test]
     fn what_each_version_serves() {
         for v in [16, 18] {
             let a = app(v, "default", 3, 3);

@@ -25,6 +25,7 @@ pub fn handle(store: &mut Store, method: &str, route: &str, model: &str, req: &V
         "/sim/restore" => store.restore(model, id).map(|_| json!({"ok": true})),
         "/sim/heavy" => heavy(store, model, req),
         "/sim/poison" => poison(store, model, req),
+        "/sim/rules" => rules(store, model, req),
         "/sim/field/add" => add_field(store, model, req),
         "/sim/field/remove" => remove_field(store, model, req["name"].as_str().unwrap_or("")),
         _ => return None,
@@ -153,6 +154,13 @@ fn poison(store: &mut Store, model: &str, req: &Value) -> Answer {
         n += 1;
     }
     Ok(json!({"poisoned": n}))
+}
+
+/// `{model, hide}`: the records the user's record rules hide from now on (`[]`: none).
+fn rules(store: &mut Store, model: &str, req: &Value) -> Answer {
+    let m = store.model_mut(model).ok_or("unknown model")?;
+    m.hidden = req["hide"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    Ok(json!({"hidden": m.hidden.len()}))
 }
 
 /// `ids: [..]`, or `from` and `to` (both included).

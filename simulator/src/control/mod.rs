@@ -25,6 +25,7 @@
 //! | POST /sim/apikey | `{}` → `{key}`: a new API key of the user (JSON-2, and JSON-RPC in place of the password) |
 //! | POST /sim/apikey/revoke | `{key}`: the key stops working at once |
 //! | POST /sim/acl | `{model, read}`: `read: false` takes the user's read right on the model away: an AccessError on the model, and on reading any one2many / many2many to it from another model |
+//! | POST /sim/rules | `{model, hide}`: record rules hide the records `hide` lists from the user (`[]`: none): left out of every search, search_read and count, an AccessError when `read` names one |
 //! | GET /sim/dump?model=M | every record with every field, archived included |
 //! | GET /sim/fields?model=M | `fields_get` of the model, whatever protocol the simulator plays |
 //! | GET /sim/stats, POST /sim/stats/reset | counters: `requests` (by method), `protocols`, `bytes_out`, `non_read_calls`, `records_visited` (records looked at to answer model requests, through an index or by a domain's filter) and `most_records_visited` (the most by one request), `most_at_once`, `most_per_second`, `failed` (by status, `drop`, `cut`, `time_limit`), `faults` (by kind), `user_agent` |

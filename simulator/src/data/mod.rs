@@ -50,6 +50,9 @@ pub struct Model {
     pub heavy: BTreeMap<String, BTreeMap<i64, u64>>,
     /// `/sim/poison`: records Odoo fails on when it reads them.
     pub poisoned: BTreeMap<i64, Poison>,
+    /// `/sim/rules`: records the user's record rules hide: left out of every search, and an
+    /// AccessError when read by id.
+    pub hidden: std::collections::BTreeSet<i64>,
 }
 
 /// How reading a poisoned record fails (`/sim/poison`).
@@ -211,7 +214,7 @@ pub fn now_us() -> i64 {
 impl Model {
     pub fn new(name: &str, fields: Vec<FieldDef>, typed: bool) -> Model {
         let records = BTreeMap::new();
-        Model { name: name.to_owned(), fields, index: index::Index::build(&records), records, next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new() }
+        Model { name: name.to_owned(), fields, index: index::Index::build(&records), records, next_id: 1, typed, heavy: BTreeMap::new(), poisoned: BTreeMap::new(), hidden: Default::default() }
     }
 
     pub fn records(&self) -> &BTreeMap<i64, Rec> {
