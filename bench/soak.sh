@@ -9,4 +9,4 @@ setup
 install_extension
 cd "$ROOT"
 SGA_ODOO_VERSION=${SGA_ODOO_VERSION:-18} SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
-    cargo test --release -q -p scrap_sga_e2e --test soak -- --ignored --nocapture
+    cargo test --profile checks -q -p scrap_sga_e2e --test soak -- --ignored --nocapture

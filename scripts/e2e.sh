@@ -29,4 +29,4 @@ args=("$@")
 [[ " ${args[*]} " == *"--test-threads"* ]] || args+=(--test-threads=2)
 cd "$ROOT"
 SGA_ODOO_VERSION=${SGA_ODOO_VERSION:-18} SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
-    cargo test --release -q -p scrap_sga_e2e "${args[@]}"
+    cargo test --profile checks -q -p scrap_sga_e2e "${args[@]}"

@@ -108,7 +108,7 @@ if [ "$PG_MAJOR" = 15 ]; then
     fi
 
     step "unit tests: core (client, mapping) and simulator"
-    (cd "$ROOT" && cargo test --release -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
+    (cd "$ROOT" && cargo test --profile checks -q -p scrap_sga_core -p odoo_sim --lib --bins 2>&1) | tally
 fi
 
 step "pgrx tests, PostgreSQL $PG_MAJOR (inside a test cluster run as the postgres user)"
@@ -138,7 +138,7 @@ cluster_start "$WORK/pg" "$PORT"
 BY_PROTOCOL=(--test failures --test hostile --test incremental --test freshness --test display --test resume)
 e2e() {
     (cd "$ROOT" && SGA_ODOO_VERSION=$1 SGA_PGPORT=$PORT SGA_PGHOST=127.0.0.1 SGA_SIM_BIN="$SIM_BIN" SGA_PG_BIN="$PG_BIN" \
-        cargo test --release -q -p scrap_sga_e2e "${@:2}" -- --test-threads=2 2>&1) | tally
+        cargo test --profile checks -q -p scrap_sga_e2e "${@:2}" -- --test-threads=2 2>&1) | tally
 }
 step "end-to-end tests on PostgreSQL $PG_MAJOR, port $PORT, the simulator playing Odoo 20 (JSON-2), every file"
 e2e 20 --test '*'

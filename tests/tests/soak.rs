@@ -84,8 +84,8 @@ fn soak_under_every_fault_then_the_mirror_equals_odoo() {
                     changes.fetch_add(1, Ordering::Relaxed);
                 }
                 // Now and then the sync user loses, then gets back, the right on the tags.
-                if tick % 150 == 0 {
-                    post(&agent, &url, "/sim/acl", json!({"model": "dimagaz.bc.tag", "read": (tick / 150) % 2 == 0}));
+                if tick.is_multiple_of(150) {
+                    post(&agent, &url, "/sim/acl", json!({"model": "dimagaz.bc.tag", "read": (tick / 150).is_multiple_of(2)}));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
