@@ -20,9 +20,22 @@ const NOTICE_EVERY: Duration = Duration::from_secs(10);
 
 /// A NOTICE for each run of invocation `inv` under way, or, while it has none, for each run of
 /// its model (all models for None) that another invocation has under way, which it waits for.
-/// Nothing is raised when the progress cannot be read: the wait goes on.
+/// Read in a subtransaction: when the progress cannot be read (an ERROR included), nothing is
+/// said and the wait goes on.
 fn tell_progress(inv: i64, model: Option<&str>) {
-    let lines = Spi::connect(|c| -> Result<Vec<String>, SyncError> {
+    let lines = crate::txn::in_subtransaction(|| {
+        // The caller's transaction keeps its first look at pg_stat_activity (which the progress
+        // view reads) until told to take a new one.
+        Spi::run("SELECT pg_catalog.pg_stat_clear_snapshot()")?;
+        progress_lines(inv, model)
+    });
+    for line in lines.unwrap_or_default() {
+        notice!("scrap_sga: {line}");
+    }
+}
+
+fn progress_lines(inv: i64, model: Option<&str>) -> Result<Vec<String>, SyncError> {
+    Spi::connect(|c| -> Result<Vec<String>, SyncError> {
         let t = c.select(
             "WITH mine AS (SELECT p.* FROM scrap_sga.progress p JOIN scrap_sga.sync_run r USING (run_id) WHERE r.invocation = $1)
              SELECT format('%s%s: %s%s%s%s; %s requests to Odoo%s',
@@ -47,10 +60,7 @@ fn tell_progress(inv: i64, model: Option<&str>) {
             out.extend(r.get::<String>(1)?);
         }
         Ok(out)
-    });
-    for line in lines.unwrap_or_default() {
-        notice!("scrap_sga: {line}");
-    }
+    })
 }
 
 /// A new invocation id: the runs of one call share it.

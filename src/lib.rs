@@ -189,6 +189,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(same, Some(true), "inserted as the upsert writes them");
+        // Its ERROR is caught in a subtransaction, as a page's transaction catches it.
+        let again = crate::txn::in_subtransaction(|| fresh.apply(&first, 21, true).map(|_| ()));
+        let e = again.expect_err("a row already there is not inserted twice");
+        assert_eq!(e.sqlstate.as_str(), "23505", "{}", e.message);
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t_fresh").unwrap(), Some(2), "the failed insert left nothing");
     }
 
     #[pg_test]

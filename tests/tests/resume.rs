@@ -167,19 +167,23 @@ fn a_pass_whose_columns_changed_starts_anew_and_a_parallel_pass_resumes_each_str
 
 #[test]
 fn a_copy_under_way_shows_its_progress_and_a_waiting_sync_says_how_far_it_is() {
-    // About 12 s of Odoo's serving time: more than the 10 s between NOTICEs.
-    let sim = Sim::start_with(odoo_version(), 20, 2400, &["--cost-line-us", "5000"]);
+    // About 19 s of Odoo's serving time: more than the 10 s between NOTICEs, for the sync()
+    // that runs it and for one that waits for it.
+    let sim = Sim::start_with(odoo_version(), 20, 2400, &["--cost-line-us", "8000"]);
     let db = Db::fresh("e2e_progress");
     db.connect_then(&sim, "UPDATE scrap_sga.model SET page_size = 200");
     assert_eq!(db.sql("SELECT count(*) FROM scrap_sga.progress"), "0");
-    let (host, port) = (db.host.clone(), db.port.clone());
-    let psql = std::thread::spawn(move || {
-        std::process::Command::new(pg_bin("psql"))
-            .args(["-X", "-h", &host, "-p", &port, "-U", "postgres", "-d", "e2e_progress"])
-            .args(["-c", &format!("SELECT model, status FROM scrap_sga.sync('{LINES}')")])
-            .output()
-            .unwrap()
-    });
+    let sync_in_psql = || {
+        let (host, port) = (db.host.clone(), db.port.clone());
+        std::thread::spawn(move || {
+            std::process::Command::new(pg_bin("psql"))
+                .args(["-X", "-h", &host, "-p", &port, "-U", "postgres", "-d", "e2e_progress"])
+                .args(["-c", &format!("SELECT model, status FROM scrap_sga.sync('{LINES}')")])
+                .output()
+                .unwrap()
+        })
+    };
+    let psql = sync_in_psql();
     // Read from another session while it runs: the step, records done and expected.
     let mut seen = Value::Null;
     assert!(
@@ -194,9 +198,16 @@ fn a_copy_under_way_shows_its_progress_and_a_waiting_sync_says_how_far_it_is() {
     assert!(seen["requests"].as_i64().is_some_and(|r| r >= 3), "current to the last page: {seen}");
     assert!(seen["records_per_second"].as_f64().is_some_and(|r| r > 0.0) && seen["eta"].is_string(), "{seen}");
     assert!(seen["pid"].as_i64().is_some(), "{seen}");
+    // A second sync() of the model waits for the run under way, and says so.
+    let waiting = sync_in_psql();
     let out = psql.join().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("succeeded"), "{stdout}{stderr}");
     assert!(stderr.contains(&format!("NOTICE:  scrap_sga: {LINES}: full pass, ")) && stderr.contains(" of 2,400 records ("), "{stderr}");
+    let out = waiting.join().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("succeeded"), "{stdout}{stderr}");
+    let run = seen["run_id"].as_i64().unwrap_or_default();
+    assert!(stderr.contains(&format!("NOTICE:  scrap_sga: waiting for run {run} (manual) of {LINES}: full pass, ")), "{stderr}");
     assert_eq!(db.sql("SELECT count(*) FROM scrap_sga.progress"), "0", "nothing once it ended");
 }

@@ -28,12 +28,15 @@ pub struct Progress {
     done: i64,
     /// When, and how many records were done then, over the last pages.
     recent: VecDeque<(Instant, i64)>,
-    odoo: Option<Arc<Totals>>,
+    /// The invocation's counts of what was asked of Odoo, and what they were when this run
+    /// began watching: they are shared by every model the invocation runs.
+    odoo: Option<(Arc<Totals>, u64, u64)>,
 }
 
 impl Progress {
     pub fn watch(&mut self, totals: Arc<Totals>) {
-        self.odoo = Some(totals);
+        let (requests, waits) = (totals.requests(), totals.waits());
+        self.odoo = Some((totals, requests, waits));
     }
 
     pub fn begin(&mut self, unit: Unit, done: i64) {
@@ -61,7 +64,7 @@ impl Progress {
             #[allow(clippy::cast_possible_truncation)]
             (secs > 0.0).then(|| ((done - d) as f64 / secs) as f32)
         });
-        let (requests, waits) = self.odoo.as_ref().map_or((0, 0), |o| (o.requests(), o.waits()));
+        let (requests, waits) = self.odoo.as_ref().map_or((0, 0), |(o, r, w)| (o.requests().saturating_sub(*r), o.waits().saturating_sub(*w)));
         Some(Live { done, rate, requests, waits })
     }
 
