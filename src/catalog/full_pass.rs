@@ -72,10 +72,10 @@ impl FullPass {
 
     /// A page of `records` committed in the range the pass began after `range_lo` (its key):
     /// every id of the range up to `through` is copied, or the whole range when `through` is
-    /// None. Odoo's clock at the pass's first answer is kept with its first page.
+    /// None. The earliest of Odoo's clocks its pages were read from is kept (least ignores NULL).
     pub fn checkpoint(model: &str, range_lo: i32, through: Option<i32>, records: i64, read_at: Option<OdooTime>, newest: Option<OdooTime>) -> Result<(), SyncError> {
         Spi::run_with_args(
-            "UPDATE scrap_sga.full_pass SET done = done + $2, read_at = coalesce(read_at, $3), max_write_date = greatest(max_write_date, $4) WHERE model = $1",
+            "UPDATE scrap_sga.full_pass SET done = done + $2, read_at = least(read_at, $3), max_write_date = greatest(max_write_date, $4) WHERE model = $1",
             &[model.into(), records.into(), timestamptz(read_at).into(), timestamptz(newest).into()],
         )?;
         match through {

@@ -19,19 +19,24 @@ use crate::catalog::full_pass::FullPass;
 use crate::errors::SyncError;
 
 impl ModelRun<'_> {
-    /// `created`: the run created the table: while it is empty (no pass resumed into it, no
-    /// earlier attempt of the steps wrote to it), its pages are inserted without comparison.
+    /// `created`: the run created the table: while it is empty (no earlier attempt of the
+    /// steps wrote to it), its pages are inserted without comparison, and no pass left over
+    /// resumes into it.
     pub fn copy_all(&mut self, created: bool) -> Result<(), SyncError> {
         let model = self.model().to_owned();
         let mut listing = self.listing(self.mirror.plan().field_names(), vec![], "search_read", true);
-        // Pages converted by the streams, off this thread.
+        // Pages are converted on the streams' threads: the backend's thread only writes, so
+        // that writing a page overlaps fetching the next ones.
         listing.prepare = Some(std::sync::Arc::new(self.mirror.plan().clone()));
         let parallel = self.mirror.conf().parallel;
         let plan: Vec<String> = self.mirror.plan().columns().map(|c| format!("{} {}", c.name, c.pg_type)).collect();
         let anew = matches!(self.inv.job, Job::FullResync { anew: true });
-        let left = self.mirror.txn(|| FullPass::load(&model))?.filter(|p| !anew && p.plan == plan);
+        // A table the run created holds nothing a pass left over could have copied.
+        let left = self.mirror.txn(|| FullPass::load(&model))?.filter(|p| !anew && !created && p.plan == plan);
+        // An earlier attempt of this run's steps (before Odoo was found out again) may have
+        // written to the table it created.
+        let empty = created && !self.mirror.wrote_rows();
         // Each range with its key in the catalog: the id the pass began it after.
-        let empty = created && left.is_none() && !self.mirror.wrote_rows();
         let ranges: Vec<(i32, IdRange)> = match left {
             Some(pass) => {
                 let from = pass.ranges.iter().map(|(_, r)| r.lo).min();
@@ -48,16 +53,22 @@ impl ModelRun<'_> {
                 ranges.into_iter().map(|r| (r.lo, r)).collect()
             }
         };
-        // A page names its range as it was handed out (from where it resumed).
-        let key: BTreeMap<i32, i32> = ranges.iter().map(|(k, r)| (r.lo, *k)).collect();
+        // A page names its range as it was handed out (from where it resumed): by both ends, as a
+        // range resumed from its last id and the range after it begin after the same id.
+        let key: BTreeMap<(i32, Option<i32>), i32> = ranges.iter().map(|(k, r)| ((r.lo, r.hi), *k)).collect();
         let (sizer, mirror) = (self.mirror.sizer().clone(), &mut self.mirror);
         let ranges = ranges.into_iter().map(|(_, r)| r).collect();
         mirror.fill_fresh(empty);
         let copied = streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);
-                let checkpoint = key.get(&page.range.lo).map(|&range| Checkpoint { range, through: (!page.ends_range).then_some(page.span.hi).flatten() });
-                mirror.write_prepared(page.prepared.unwrap_or_default(), checkpoint)
+                // A page that reaches the range's last id ends it, though the stream asks once more.
+                let through = (!page.ends_range).then_some(page.span.hi).flatten().filter(|&t| Some(t) != page.range.hi);
+                let checkpoint = key.get(&(page.range.lo, page.range.hi)).map(|&range| Checkpoint { range, through });
+                match page.prepared {
+                    Some(prepared) => mirror.write_prepared(prepared, checkpoint),
+                    None => mirror.write_page(page.records, checkpoint),
+                }
             }
             Event::SetAside { id, error } => mirror.set_aside(id, &error),
         });

@@ -167,8 +167,18 @@ impl Mirror {
     /// A full pass resumed: it began reading at `read_at` (Odoo's clock), and copied up to
     /// `newest` (the window after it starts from there).
     pub fn resume(&mut self, read_at: Option<OdooTime>, newest: Option<OdooTime>) {
-        self.note_answer(read_at);
+        // Not an answer: how far Odoo's clock is from ours is measured at this run's first one.
+        self.note_read_at(read_at);
         self.note_write_date(newest);
+    }
+
+    /// The run read from Odoo as it was at `at`: the earliest such time is the run's.
+    fn note_read_at(&mut self, at: Option<OdooTime>) {
+        if let Some(t) = at {
+            if self.report.read_started.is_none_or(|s| t < s) {
+                self.report.read_started = Some(t);
+            }
+        }
     }
 
     /// Note Odoo's clock at an answer: the earliest is the run's, and at the first one, how far
@@ -179,10 +189,8 @@ impl Mirror {
                 let ours = OdooTime::from_utc(chrono::Utc::now());
                 self.clock_offset_s = Some(t.seconds_since(ours) as f64);
             }
-            if self.report.read_started.is_none_or(|s| t < s) {
-                self.report.read_started = Some(t);
-            }
         }
+        self.note_read_at(at);
     }
 
     /// Note how far ahead of an answer's clock (`at`) the newest write date it carries runs.
