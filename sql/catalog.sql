@@ -206,7 +206,11 @@ CREATE TABLE scrap_sga.sync_run (
     expected       bigint,
     rate           real,
     progress_at    timestamptz,
-    resumed_from   integer
+    resumed_from   integer,
+    -- Rows whose many2one display names were set to what the named records show now (counted
+    -- in updated too, but not read again: unchanged = fetched - inserted - (updated - renamed)
+    -- - restored - failed).
+    renamed        bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX ON scrap_sga.sync_run (model, started_at DESC);
 CREATE INDEX ON scrap_sga.sync_run (invocation);

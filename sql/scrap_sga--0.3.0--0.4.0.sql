@@ -29,7 +29,8 @@ ALTER TABLE scrap_sga.sync_run
     ADD COLUMN expected bigint,
     ADD COLUMN rate real,
     ADD COLUMN progress_at timestamptz,
-    ADD COLUMN resumed_from integer;
+    ADD COLUMN resumed_from integer,
+    ADD COLUMN renamed bigint NOT NULL DEFAULT 0;
 CREATE INDEX sync_run_running_idx ON scrap_sga.sync_run (run_id) WHERE status = 'running';
 
 -- Resumable full passes.

@@ -37,7 +37,7 @@ impl<'a> Listed<'a> {
 
     /// How many pairs, as the run log counts them.
     pub fn count(&self) -> i64 {
-        i64::try_from(self.records.len()).unwrap_or(i64::MAX)
+        crate::values::count(self.records.len())
     }
 
     /// The newest write_date listed.

@@ -11,6 +11,16 @@ pub fn timestamptz(t: Option<OdooTime>) -> Option<TimestampWithTimeZone> {
     t.and_then(|t| TimestampWithTimeZone::try_from(t.pg_micros()).ok())
 }
 
+/// A time of this machine's clock as a `timestamptz` argument, to the microsecond (Odoo's times
+/// are whole seconds: an `OdooTime` would not do to compare with `now()`).
+pub fn our_timestamptz(t: std::time::SystemTime) -> Option<TimestampWithTimeZone> {
+    // PostgreSQL counts from 2000-01-01 UTC, 946,684,800 s after the Unix epoch.
+    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+    let unix = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let micros = i64::try_from(unix.as_micros()).ok()?;
+    TimestampWithTimeZone::try_from(micros - PG_EPOCH_UNIX_MICROS).ok()
+}
+
 /// A `timestamptz` read back as an Odoo time (NULL and infinities are None).
 pub fn odoo_time(t: Option<TimestampWithTimeZone>) -> Option<OdooTime> {
     t.filter(TimestampWithTimeZone::is_finite).and_then(|t| OdooTime::from_pg_micros(t.into_inner()))
@@ -29,5 +39,10 @@ pub fn ids(v: Option<Vec<i32>>) -> Vec<OdooId> {
 /// A count as a `bigint` argument: a count past `i64::MAX` is not one this process could make,
 /// but it is stated rather than wrapped.
 pub fn bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// How many things a run holds in memory, as the run log counts them (`bigint`).
+pub fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -96,7 +96,7 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     let mut odoo_count = 0i64;
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {
         let Event::Page(page) = event else { return Ok(()) };
-        odoo_count += i64::try_from(page.records.len()).unwrap_or(i64::MAX);
+        odoo_count += crate::values::count(page.records.len());
         let doc = Listed::of(&page.records).document();
         Spi::connect(|c| -> Result<(), SyncError> {
             for r in c.select(&compare(page.span), None, &[json_arg(&doc)])? {

@@ -13,6 +13,15 @@ use super::model_state::ModelState;
 use crate::errors::SyncError;
 use crate::values::{odoo_time, timestamptz};
 
+/// A many2one's display check is due (SQL on `model_field f` joined with `model m`): a macro so
+/// that constant queries elsewhere (`models`) include it with `concat!`.
+macro_rules! display_due {
+    () => {
+        "(f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now())"
+    };
+}
+pub(crate) use display_due;
+
 /// The fields last reported by Odoo, to plan a run without asking `fields_get` again.
 pub fn known_fields(model: &str) -> Result<Vec<OdooField>, SyncError> {
     Spi::connect(|c| {
@@ -182,10 +191,13 @@ pub struct DisplayCheck {
 pub fn display_checks(model: &str) -> Result<Vec<DisplayCheck>, SyncError> {
     Spi::connect(|c| {
         let t = c.select(
-            "SELECT f.field, (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now()) AS due,
-                    f.display_since - m.lookback AS ask_from, f.display_error
-             FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
-             WHERE f.model = $1 AND f.odoo_type = 'many2one' AND f.status = 'active'",
+            concat!(
+                "SELECT f.field, ",
+                display_due!(),
+                " AS due, f.display_since - m.lookback AS ask_from, f.display_error
+                 FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
+                 WHERE f.model = $1 AND f.odoo_type = 'many2one' AND f.status = 'active'"
+            ),
             None,
             &[model.into()],
         )?;
@@ -208,11 +220,14 @@ pub fn display_checks(model: &str) -> Result<Vec<DisplayCheck>, SyncError> {
 pub fn display_ask_from(models: &[String]) -> Result<BTreeMap<String, OdooTime>, SyncError> {
     Spi::connect(|c| {
         let t = c.select(
-            "SELECT f.relation, min(f.display_since - m.lookback) AS ask_from
-             FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
-             WHERE f.model = ANY($1) AND f.odoo_type = 'many2one' AND f.status = 'active' AND f.display_error IS NULL
-               AND f.display_since IS NOT NULL AND (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now())
-             GROUP BY f.relation",
+            concat!(
+                "SELECT f.relation, min(f.display_since - m.lookback) AS ask_from
+                 FROM scrap_sga.model_field f JOIN scrap_sga.model m USING (model)
+                 WHERE f.model = ANY($1) AND f.odoo_type = 'many2one' AND f.status = 'active' AND f.display_error IS NULL
+                   AND f.display_since IS NOT NULL AND ",
+                display_due!(),
+                " GROUP BY f.relation"
+            ),
             None,
             &[models.to_vec().into()],
         )?;
@@ -233,6 +248,18 @@ pub fn display_checked(model: &str, fields: &[String], since: Option<OdooTime>, 
         "UPDATE scrap_sga.model_field SET display_checked_at = now(), display_since = coalesce($3, display_since), display_error = $4
          WHERE model = $1 AND field = ANY($2)",
         &[model.into(), fields.to_vec().into(), timestamptz(since).into(), error.into()],
+    )?;
+    Ok(())
+}
+
+/// A full pass read every row of `model` with the names Odoo showed from `since` on: the
+/// many2ones `fields` whose related model can be read follow it from there. Those refused keep
+/// their reason, and are asked again with the field check only.
+pub fn display_read_whole(model: &str, fields: &[String], since: OdooTime) -> Result<(), SyncError> {
+    Spi::run_with_args(
+        "UPDATE scrap_sga.model_field SET display_checked_at = now(), display_since = $3
+         WHERE model = $1 AND field = ANY($2) AND display_error IS NULL",
+        &[model.into(), fields.to_vec().into(), timestamptz(Some(since)).into()],
     )?;
     Ok(())
 }

@@ -54,7 +54,7 @@ impl ModelConf {
 
 /// What the engine reads of a row, by name. Every setting is a NOT NULL column with its default
 /// in sql/catalog.sql (the one place defaults are stated); what can be NULL is state.
-const MODEL_COLUMNS: &str = "model_id, model, table_schema::text AS table_schema, table_name::text AS table_name, page_size, \
+const MODEL_COLUMNS: &str = concat!("model_id, model, table_schema::text AS table_schema, table_name::text AS table_name, page_size, \
     extract(epoch FROM lookback)::bigint AS lookback_secs, cursor, recheck_from, read_at, \
     (schema_checked_at IS NULL OR schema_checked_at + schema_refresh <= now()) AS schema_due, \
     (computed_refreshed_at IS NULL OR computed_refreshed_at + computed_refresh <= now()) AS computed_due, \
@@ -62,7 +62,7 @@ const MODEL_COLUMNS: &str = "model_id, model, table_schema::text AS table_schema
     window_since, window_count, window_id_sum, window_newest, extract(epoch FROM recheck_margin)::float8 AS recheck_margin_s, \
     EXISTS (SELECT 1 FROM scrap_sga.full_pass p WHERE p.model = m.model) AS pass_pending, \
     EXISTS (SELECT 1 FROM scrap_sga.model_field f WHERE f.model = m.model AND f.odoo_type = 'many2one' AND f.status = 'active' \
-            AND (f.display_checked_at IS NULL OR f.display_checked_at + m.display_refresh <= now())) AS display_due";
+            AND ", super::fields::display_due!(), ") AS display_due");
 
 /// A column the catalog declares NOT NULL: NULL there means the catalog is not what this
 /// library expects (an upgrade not run), and is said so.

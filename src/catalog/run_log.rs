@@ -75,6 +75,8 @@ pub struct Counts {
     pub parked: i64,
     /// Pages written.
     pub pages: i64,
+    /// Rows whose display names were set to the named records' current ones (in `updated` too).
+    pub renamed: i64,
 }
 
 impl Counts {
@@ -89,6 +91,7 @@ impl Counts {
         self.repaired += o.repaired;
         self.parked += o.parked;
         self.pages += o.pages;
+        self.renamed += o.renamed;
     }
 }
 
@@ -201,12 +204,13 @@ impl RunLog {
                     restored = restored + $6, deleted = deleted + $7, failed = failed + $8, repaired = repaired + $9,
                     parked = parked + $10, pages = pages + $11,
                     done = coalesce($12, done), rate = coalesce($13, rate), requests = greatest(requests, $14), waits = greatest(waits, $15),
-                    progress_at = CASE WHEN $12 IS NULL THEN progress_at ELSE clock_timestamp() END
+                    progress_at = CASE WHEN $12 IS NULL THEN progress_at ELSE clock_timestamp() END, renamed = renamed + $16
              WHERE run_id = $1",
             &[
                 run_id.into(), c.listed.into(), c.fetched.into(), c.inserted.into(), c.updated.into(), c.restored.into(), c.deleted.into(),
                 c.failed.into(), c.repaired.into(), c.parked.into(), c.pages.into(), live.map(|l| l.done).into(),
                 live.and_then(|l| l.rate).into(), bigint(live.map_or(0, |l| l.requests)).into(), bigint(live.map_or(0, |l| l.waits)).into(),
+                c.renamed.into(),
             ],
         )?;
         Ok(())
@@ -229,7 +233,7 @@ impl RunLog {
     pub fn finish(run_id: i64, report: &Report, error: Option<&SyncError>) -> Result<(), SyncError> {
         Spi::run_with_args(
             "UPDATE scrap_sga.sync_run SET status = CASE WHEN $2::text IS NULL THEN 'succeeded' ELSE 'failed' END,
-                    finished_at = clock_timestamp(), unchanged = fetched - inserted - updated - restored - failed,
+                    finished_at = clock_timestamp(), unchanged = fetched - inserted - (updated - renamed) - restored - failed,
                     sqlstate = $2, error = $3, requests = $4, splits = $5, waits = $6,
                     odoo_time = make_interval(secs => $7), db_time = make_interval(secs => $8), odoo_version = $9, protocol = $10,
                     mode = coalesce($11, mode), cursor_after = CASE WHEN $2::text IS NULL THEN $12 END,

@@ -7,7 +7,8 @@
 //!   related model written since its last check (less the lookback) are asked for, id and
 //!   display name: one small request per related model, shared by every model of the invocation
 //!   that points to it ([`DisplayNames`] keeps the answer for the invocation). Every row whose
-//!   display name differs is updated, audited like any change.
+//!   display name differs is updated, audited like any change, but for a row read after the
+//!   names were asked for: what its own read showed is at least as recent.
 //! * A name can change without its record being written (a contact's name that includes its
 //!   company's): each reconcile reads again the display names of every id the table references,
 //!   by batches.
@@ -62,7 +63,13 @@ impl ModelRun<'_> {
             };
             self.mirror.begin_phase("display names", Unit::Fetched, 0, None, None)?;
             let (remote, mirror, known) = (&mut *self.remote, &mut self.mirror, &mut *self.names);
-            let answer = known.written_since(remote, &relation, from, |page| if page.is_empty() { Ok(()) } else { mirror.rename(&cols, &names_document(page)).map(|_| ()) })?;
+            let answer = known.written_since(remote, &relation, from, |page, asked_at| {
+                if page.is_empty() {
+                    Ok(())
+                } else {
+                    mirror.rename(&cols, &names_document(page), asked_at).map(|_| ())
+                }
+            })?;
             self.note_display_check(&names, answer, refused)?;
         }
         Ok(())
@@ -71,12 +78,10 @@ impl ModelRun<'_> {
     /// A full pass read every record, each with the names Odoo showed then: the names are
     /// checked as of its start (Odoo's clock), and what is written from then on is followed.
     pub fn display_names_fresh(&mut self) -> Result<(), SyncError> {
-        let (model, since) = (self.model().to_owned(), self.mirror.read_started());
+        let model = self.model().to_owned();
         let names: Vec<String> = self.mirror.plan().display_columns().into_iter().map(|c| c.field).collect();
-        if names.is_empty() || since.is_none() {
-            return Ok(());
-        }
-        self.mirror.txn(|| fields::display_checked(&model, &names, since, None))
+        let Some(since) = self.mirror.read_started().filter(|_| !names.is_empty()) else { return Ok(()) };
+        self.mirror.txn(|| fields::display_read_whole(&model, &names, since))
     }
 
     /// The reconcile's pass: the display names of every id each many2one references, read again
@@ -102,9 +107,9 @@ impl ModelRun<'_> {
                 let referenced = self.mirror.txn(|| Ok(crate::values::ids(pgrx::Spi::get_one::<Vec<i32>>(&sql)?)))?;
                 for chunk in referenced.chunks(NAMES_PER_READ) {
                     match self.names.by_ids(self.remote, &relation, chunk)? {
-                        Ok(found) if found.is_empty() => {}
+                        Ok(found) if found.names.is_empty() => {}
                         Ok(found) => {
-                            self.mirror.rename(std::slice::from_ref(col), &names_document(&found))?;
+                            self.mirror.rename(std::slice::from_ref(col), &names_document(&found.names), found.asked_at)?;
                         }
                         Err(why) => {
                             refused = Some(why);

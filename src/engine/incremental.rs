@@ -217,7 +217,7 @@ impl ModelRun<'_> {
             )?))
         })?;
         if !to_read.is_empty() {
-            let n = i64::try_from(to_read.len()).unwrap_or(i64::MAX);
+            let n = crate::values::count(to_read.len());
             self.mirror.begin_phase("reading changed records", Unit::Fetched, 0, Some(n), None)?;
             self.read_ids(&to_read, "recheck")?;
         }

@@ -5,6 +5,7 @@ use scrap_sga_core::ids::{record_id, IdRange, OdooId};
 use scrap_sga_core::odoo::time::OdooTime;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use super::remote::Remote;
 use super::streams::{self, Event, Listing, SharedSizer};
@@ -27,10 +28,17 @@ pub fn names_document(names: &[(OdooId, Value)]) -> String {
     Value::Array(names.iter().map(|(id, name)| json!({"id": id, "name": name})).collect()).to_string()
 }
 
+/// Display names read by id, and when the oldest of them was asked for (our clock).
+pub struct NamesById {
+    pub names: Vec<(OdooId, Value)>,
+    pub asked_at: SystemTime,
+}
+
 /// What an invocation asked of a related model's records written since a time.
 enum Written {
-    /// Since `from`, answered at `at` (Odoo's clock); `names` when few enough to keep.
-    Asked { from: OdooTime, at: Option<OdooTime>, names: Option<Vec<(OdooId, Value)>> },
+    /// Since `from`, answered at `at` (Odoo's clock), asked at `asked_at` (ours); `names` when
+    /// few enough to keep.
+    Asked { from: OdooTime, at: Option<OdooTime>, asked_at: SystemTime, names: Option<Vec<(OdooId, Value)>> },
     /// The sync user may not read it: why.
     Refused(String),
 }
@@ -42,8 +50,9 @@ pub struct DisplayNames {
     /// written since: the one request asks from there.
     ask_from: BTreeMap<String, OdooTime>,
     written: BTreeMap<String, Written>,
-    /// Names read by id (the reconcile's pass), per related model.
-    by_id: BTreeMap<String, BTreeMap<OdooId, Value>>,
+    /// Names read by id (the reconcile's pass), per related model, with when the first of them
+    /// was asked for (our clock).
+    by_id: BTreeMap<String, (SystemTime, BTreeMap<OdooId, Value>)>,
     kept: usize,
 }
 
@@ -52,20 +61,21 @@ impl DisplayNames {
         DisplayNames { ask_from, ..Default::default() }
     }
 
-    /// The records of `relation` written since `from` (or earlier), each page handed to `apply`;
-    /// Odoo's clock when it answered. Asked once per invocation when the answer is small enough
-    /// to keep. `Err(Ok(reason))`: the sync user may not read `relation`.
+    /// The records of `relation` written since `from` (or earlier), each page handed to `apply`
+    /// with when it was asked for (our clock); Odoo's clock when it answered. Asked once per
+    /// invocation when the answer is small enough to keep. `Err(Ok(reason))`: the sync user may
+    /// not read `relation`.
     pub fn written_since(
         &mut self,
         remote: &mut Remote,
         relation: &str,
         from: OdooTime,
-        mut apply: impl FnMut(&[(OdooId, Value)]) -> Result<(), SyncError>,
+        mut apply: impl FnMut(&[(OdooId, Value)], SystemTime) -> Result<(), SyncError>,
     ) -> Result<Result<Option<OdooTime>, String>, SyncError> {
         match self.written.get(relation) {
             Some(Written::Refused(why)) => return Ok(Err(why.clone())),
-            Some(Written::Asked { from: asked, at, names: Some(names) }) if *asked <= from => {
-                apply(names)?;
+            Some(Written::Asked { from: asked, at, asked_at, names: Some(names) }) if *asked <= from => {
+                apply(names, *asked_at)?;
                 return Ok(Ok(*at));
             }
             _ => {}
@@ -80,7 +90,7 @@ impl DisplayNames {
             parked: Vec::new(),
             prepare: None,
         };
-        let (mut at, mut kept, mut keeping) = (None::<OdooTime>, Vec::new(), true);
+        let (mut at, mut kept, mut keeping, asked_at) = (None::<OdooTime>, Vec::new(), true, SystemTime::now());
         let fetched = streams::fetch(remote, &listing, vec![IdRange::ALL], 1, &SharedSizer::pairs(NAMES_PER_READ), |_, event| {
             let Event::Page(page) = event else { return Ok(()) };
             at = match (at, page.answered_at) {
@@ -88,7 +98,7 @@ impl DisplayNames {
                 (a, b) => a.or(b),
             };
             let names = names_of(&page.records);
-            apply(&names)?;
+            apply(&names, asked_at)?;
             keeping &= self.kept + kept.len() + names.len() <= KEPT_NAMES;
             if keeping {
                 kept.extend(names);
@@ -100,59 +110,56 @@ impl DisplayNames {
         match fetched {
             Ok(()) => {
                 self.kept += kept.len();
-                self.written.insert(relation.to_owned(), Written::Asked { from, at, names: keeping.then_some(kept) });
+                self.written.insert(relation.to_owned(), Written::Asked { from, at, asked_at, names: keeping.then_some(kept) });
                 Ok(Ok(at))
             }
-            Err(e) => match refusal(&e, relation) {
-                Some(why) => {
-                    self.written.insert(relation.to_owned(), Written::Refused(why.clone()));
-                    Ok(Err(why))
-                }
-                None => Err(e),
-            },
+            Err(e) => self.refused(e, relation),
         }
     }
 
-    /// The display names of `ids` of `relation` (those Odoo still has), read by batches, with
-    /// those the invocation read already. `Err(Ok(reason))`: the sync user may not read it.
-    pub fn by_ids(&mut self, remote: &mut Remote, relation: &str, ids: &[OdooId]) -> Result<Result<Vec<(OdooId, Value)>, String>, SyncError> {
+    /// The display names of `ids` of `relation` (those Odoo still has and the sync user may
+    /// see), read by batches, with those the invocation read already. `Err(Ok(reason))`: the
+    /// sync user may not read it.
+    pub fn by_ids(&mut self, remote: &mut Remote, relation: &str, ids: &[OdooId]) -> Result<Result<NamesById, String>, SyncError> {
         if let Some(Written::Refused(why)) = self.written.get(relation) {
             return Ok(Err(why.clone()));
         }
-        let known = self.by_id.entry(relation.to_owned()).or_default();
+        let mut asked_at = SystemTime::now();
+        let (first_asked, known) = self.by_id.entry(relation.to_owned()).or_insert_with(|| (asked_at, BTreeMap::new()));
         let mut out: Vec<(OdooId, Value)> = ids.iter().filter_map(|id| Some((*id, known.get(id)?.clone()))).collect();
+        if !out.is_empty() {
+            asked_at = *first_asked;
+        }
         let missing: Vec<OdooId> = ids.iter().copied().filter(|id| !known.contains_key(id)).collect();
         for chunk in missing.chunks(NAMES_PER_READ) {
             interrupt::check()?;
-            let page = match remote.read(relation, chunk.to_vec(), vec!["display_name".into()]) {
+            // search_read, not read: a record the sync user's record rules hide is left out,
+            // where read would refuse the whole batch.
+            let (model, domain, limit) = (relation.to_owned(), json!([["id", "in", chunk]]), chunk.len());
+            let page = match remote.call(move |c| c.search_read(&model, &domain, &["display_name".to_owned()], "id asc", limit)) {
                 Ok(page) => page,
-                Err(e) => {
-                    let e = SyncError::from_odoo(&e).context(format!("{relation}: reading display names"));
-                    return match refusal(&e, relation) {
-                        Some(why) => {
-                            self.written.insert(relation.to_owned(), Written::Refused(why.clone()));
-                            Ok(Err(why))
-                        }
-                        None => Err(e),
-                    };
-                }
+                Err(e) => return self.refused(SyncError::from_odoo(&e).context(format!("{relation}: reading display names")), relation),
             };
             let names = names_of(&page);
-            let known = self.by_id.entry(relation.to_owned()).or_default();
             if self.kept + names.len() <= KEPT_NAMES {
                 self.kept += names.len();
-                known.extend(names.iter().cloned());
+                if let Some((_, known)) = self.by_id.get_mut(relation) {
+                    known.extend(names.iter().cloned());
+                }
             }
             out.extend(names);
         }
-        Ok(Ok(out))
+        Ok(Ok(NamesById { names: out, asked_at }))
     }
-}
 
-/// Why the display names of `relation` cannot be had, when that is what `e` says.
-fn refusal(e: &SyncError, relation: &str) -> Option<String> {
-    let o = e.odoo.as_ref().filter(|o| o.refuses_model())?;
-    let first = o.to_string();
-    Some(format!("the sync user may not read {relation}, or Odoo has no such model: {}", first.lines().next().unwrap_or_default()))
+    /// `e`, unless it says the sync user may not read `relation`: then why, kept for the rest of
+    /// the invocation.
+    fn refused<T>(&mut self, e: SyncError, relation: &str) -> Result<Result<T, String>, SyncError> {
+        let Some(o) = e.odoo.as_ref().filter(|o| o.refuses_model()) else { return Err(e) };
+        let first = o.to_string();
+        let why = format!("the sync user may not read {relation}, or Odoo has no such model: {}", first.lines().next().unwrap_or_default());
+        self.written.insert(relation.to_owned(), Written::Refused(why.clone()));
+        Ok(Err(why))
+    }
 }
 

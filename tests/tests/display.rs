@@ -56,6 +56,8 @@ fn a_renamed_partner_reaches_every_order_once_the_interval_has_passed() {
     // Audited like any change, in the run that made it.
     let run = db.last_run(ORDERS);
     assert_eq!(run["updated"].as_i64(), Some(orders), "{run}");
+    // Renamed, not read again: neither a record read nor one left unchanged.
+    assert_eq!((run["renamed"].as_i64(), run["fetched"].as_i64(), run["unchanged"].as_i64()), (Some(orders), Some(0), Some(0)), "{run}");
     let audit = db.json(&format!(
         "SELECT json_agg(json_build_object('old', old_values, 'new', new_values)) FROM scrap_sga.audit_log
          WHERE table_name = '{TABLE}' AND run_id = {} AND operation = 'update'", run["run_id"]
@@ -79,6 +81,32 @@ fn a_name_changed_without_its_record_written_is_repaired_by_the_reconcile() {
 }
 
 #[test]
+fn a_partner_a_record_rule_hides_keeps_its_name_and_the_others_still_follow() {
+    let (sim, db) = with_partners("e2e_display_rule");
+    let partners: Vec<i64> = db
+        .json(&format!("SELECT json_agg(DISTINCT partner_id ORDER BY partner_id) FROM {TABLE} WHERE partner_id IS NOT NULL"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    let (hidden, seen) = (partners[0], partners[1]);
+    let before = shown(&db, hidden);
+    for (id, name) in [(hidden, "Caché"), (seen, "Visible")] {
+        sim.post("/sim/write", json!({"model": "res.partner", "id": id, "values": {"name": name}, "silent": true}));
+    }
+    // The sync user's record rules hide one partner: reading it by id is refused in Odoo.
+    sim.post("/sim/rules", json!({"model": "res.partner", "hide": [hidden]}));
+    let result = db.json("SELECT json_agg(r) FROM scrap_sga.reconcile() r");
+    assert!(result.as_array().unwrap().iter().all(|r| r["status"] == "succeeded"), "{result}");
+    assert_eq!(shown(&db, seen), vec!["Visible"], "the names the user may see follow");
+    assert_eq!(shown(&db, hidden), before, "the hidden one keeps what the orders' own read showed");
+    // (The simulator serves no res.users nor res.currency: those many2ones keep their reason.)
+    let error = db.sql(&format!("SELECT coalesce(display_error, '') FROM scrap_sga.model_field WHERE model = '{ORDERS}' AND field = 'partner_id'"));
+    assert_eq!(error, "", "not a refusal of res.partner");
+}
+
+#[test]
 fn a_related_model_the_user_may_not_read_keeps_its_names_with_the_reason_and_is_not_asked_again() {
     let (sim, db) = with_partners("e2e_display_refused");
     let partner = db.int(&format!("SELECT min(partner_id) FROM {TABLE}"));
@@ -94,6 +122,14 @@ fn a_related_model_the_user_may_not_read_keeps_its_names_with_the_reason_and_is_
     let change: Value = db.json(&format!("SELECT to_jsonb(schema_changes) FROM scrap_sga.sync_run WHERE model = '{ORDERS}' ORDER BY run_id DESC LIMIT 1"));
     assert!(change.to_string().contains("display names of partner_id not refreshed"), "{change}");
     // Asked again with the field check only: the next quiet runs send no request that fails.
+    interval_passes(&db);
+    sim.post("/sim/stats/reset", json!({}));
+    db.sync();
+    assert_eq!(sim.stats()["failed"], json!({}), "{}", sim.stats());
+    // A full pass reads every order again, names included, but the refusal stays known: the
+    // quiet runs after it still send no request that fails.
+    db.sql(&format!("SELECT count(*) FROM scrap_sga.full_resync('{ORDERS}')"));
+    assert!(db.sql(&format!("SELECT display_error FROM scrap_sga.model_field WHERE model = '{ORDERS}' AND field = 'partner_id'")).contains("may not read"));
     interval_passes(&db);
     sim.post("/sim/stats/reset", json!({}));
     db.sync();

@@ -23,17 +23,12 @@ use crate::catalog::retry_queue::{Queued, RetryQueue};
 use crate::catalog::run_log::Counts;
 use crate::errors::{state, SyncError};
 use crate::listing::json_arg;
+use crate::values::{count, our_timestamptz};
 
 /// The error is about the record's values, not about the database or the run.
 fn is_record_error(e: &SyncError) -> bool {
     matches!(e.sqlstate.class(), "22" | "23")
 }
-
-/// A count of things in memory, as the run log counts them.
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 
 /// Where a page leaves the full pass it belongs to: committed with the page's counters.
 #[derive(Debug, Clone, Copy)]
@@ -87,26 +82,30 @@ impl Mirror {
         }
         // The usual case, one transaction: the whole page and its end.
         let at_once = failures.is_empty();
-        self.write_isolating(&page.rows, at_once.then_some(&end), &mut failures)?;
-        if !at_once || !failures.is_empty() {
+        let end_written = self.write_isolating(&page.rows, at_once.then_some(&end), &mut failures)?;
+        if !end_written {
             self.queue_failures(&failures, &end)?;
         }
         Ok(())
     }
 
-    fn write_isolating(&mut self, rows: &[Row], end: Option<&PageEnd>, failures: &mut Vec<(OdooId, SyncError, Option<OdooTime>)>) -> Result<(), SyncError> {
-        let Some((first, last)) = rows.first().zip(rows.last()) else { return Ok(()) };
+    /// Write `rows`, halving a part that a record's value refuses until each such record is
+    /// alone in `failures`. Returns whether `end` went with the rows: it does only when they
+    /// commit at once; otherwise the page's end goes with the failures (`queue_failures`), even
+    /// when every half committed.
+    fn write_isolating(&mut self, rows: &[Row], end: Option<&PageEnd>, failures: &mut Vec<(OdooId, SyncError, Option<OdooTime>)>) -> Result<bool, SyncError> {
+        let Some((first, last)) = rows.first().zip(rows.last()) else { return Ok(false) };
         match self.write_part(rows, end, (first.id, last.id)) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(end.is_some()),
             Err(e) if is_record_error(&e) && rows.len() == 1 => {
                 failures.push((first.id, e, first.written));
-                Ok(())
+                Ok(false)
             }
-            // The page's end then goes with the failures (`queue_failures`).
             Err(e) if is_record_error(&e) => {
                 let (a, b) = rows.split_at(rows.len() / 2);
                 self.write_isolating(a, None, failures)?;
-                self.write_isolating(b, None, failures)
+                self.write_isolating(b, None, failures)?;
+                Ok(false)
             }
             Err(e) => Err(e),
         }
@@ -203,18 +202,21 @@ impl Mirror {
     }
 
     /// Set the display names of the many2ones `columns` from `doc` (`[{"id": 7, "name": "..."}]`:
-    /// records of the model they point to) in the live rows that point to those records and
-    /// show another name. Returns how many rows changed.
-    pub fn rename(&mut self, columns: &[DisplayColumn], doc: &str) -> Result<i64, SyncError> {
+    /// records of the model they point to, asked for at `asked_at`, our clock) in the live rows
+    /// that point to those records and show another name. A row stored since `asked_at` keeps
+    /// what its own read showed, which is at least as recent; and its `sga_synced_at` stays when
+    /// it was last read (which the window's recheck goes by). Returns how many rows changed.
+    pub fn rename(&mut self, columns: &[DisplayColumn], doc: &str, asked_at: std::time::SystemTime) -> Result<i64, SyncError> {
         let (run_id, table) = (self.run_id, self.table.clone());
         let statements: Vec<String> = columns
             .iter()
             .map(|c| {
                 let (id, shown) = (quote(&c.id_column), quote(&c.display_column));
                 format!(
-                    "WITH up AS (UPDATE {table} t SET {shown} = n.name, {COL_SYNCED_AT} = now(), {COL_RUN_ID} = $2
+                    "WITH up AS (UPDATE {table} t SET {shown} = n.name, {COL_RUN_ID} = $2
                                  FROM json_to_recordset($1::json) AS n(id integer, name text)
-                                 WHERE t.{id} = n.id AND t.{shown} IS DISTINCT FROM n.name AND t.{COL_DELETED_AT} IS NULL RETURNING 1)
+                                 WHERE t.{id} = n.id AND t.{shown} IS DISTINCT FROM n.name AND t.{COL_DELETED_AT} IS NULL
+                                   AND t.{COL_SYNCED_AT} <= $3 RETURNING 1)
                      SELECT count(*) FROM up"
                 )
             })
@@ -222,9 +224,9 @@ impl Mirror {
         self.counted(|| {
             let mut changed = 0;
             for sql in &statements {
-                changed += Spi::get_one_with_args::<i64>(sql, &[json_arg(doc), run_id.into()])?.unwrap_or(0);
+                changed += Spi::get_one_with_args::<i64>(sql, &[json_arg(doc), run_id.into(), our_timestamptz(asked_at).into()])?.unwrap_or(0);
             }
-            Ok((changed, Counts { updated: changed, ..Default::default() }))
+            Ok((changed, Counts { updated: changed, renamed: changed, ..Default::default() }))
         })
     }
 
