@@ -34,9 +34,11 @@ SIM_LOG=/dev/null sim_start 120 500
 # SGA_SIM_BIN: tests/test_schemas.py starts simulators of its own, serving other schemas.
 (cd "$DJ" && SGA_SIM_URL=$SIM_URL SGA_SIM_BIN="$SIM_BIN" BRASG_DB_HOST=127.0.0.1 BRASG_DB_PORT=$PORT BRASG_DB_NAME=brasg \
     "$WORK/venv/bin/python" manage.py test --noinput 2>&1) | tee "$WORK/django.log" || true
-# Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)".
-ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | grep -Eo '[0-9]+' || echo 0)
-if grep -q '^OK' "$WORK/django.log"; then
+# Django's runner prints "Ran N tests" and then "OK" or "FAILED (...)". The last of each: the
+# schemas' tests run manage.py test themselves, and their output (their own "Ran" and "OK")
+# comes before the outer run's.
+ran=$(grep -Eo '^Ran [0-9]+ test' "$WORK/django.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+if grep -E '^(OK|FAILED)' "$WORK/django.log" | tail -1 | grep -q '^OK'; then
     echo "$ran passed; 0 failed"
 else
     echo "0 passed; $((ran > 0 ? ran : 1)) failed"
