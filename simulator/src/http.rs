@@ -139,6 +139,27 @@ fn write_reply(out: &mut TcpStream, status: u16, content_type: &str, headers: &[
     out.flush()
 }
 
+/// `body` with each rendered NaN (`data::NAN_MARKER`, a JSON string) written as Python's json
+/// module writes a float NaN: `NaN`, which is not JSON.
+fn nan_written(body: Vec<u8>) -> Vec<u8> {
+    let marker = serde_json::to_vec(crate::data::NAN_MARKER).unwrap();
+    let find = |bytes: &[u8]| bytes.windows(marker.len()).position(|w| w == marker.as_slice());
+    let Some(mut at) = find(&body) else { return body };
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body.as_slice();
+    loop {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(b"NaN");
+        rest = &rest[at + marker.len()..];
+        match find(rest) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,25 +188,4 @@ mod tests {
     fn a_killed_worker_closes_without_a_byte() {
         assert_eq!(exchange(|| Reply::Killed), "");
     }
-}
-
-/// `body` with each rendered NaN (`data::NAN_MARKER`, a JSON string) written as Python's json
-/// module writes a float NaN: `NaN`, which is not JSON.
-fn nan_written(body: Vec<u8>) -> Vec<u8> {
-    let marker = serde_json::to_vec(crate::data::NAN_MARKER).unwrap();
-    let find = |bytes: &[u8]| bytes.windows(marker.len()).position(|w| w == marker.as_slice());
-    let Some(mut at) = find(&body) else { return body };
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body.as_slice();
-    loop {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(b"NaN");
-        rest = &rest[at + marker.len()..];
-        match find(rest) {
-            Some(next) => at = next,
-            None => break,
-        }
-    }
-    out.extend_from_slice(rest);
-    out
 }

@@ -242,6 +242,8 @@ fn https_certificates_are_verified_and_an_extra_ca_bundle_is_trusted() {
     db.sql(&format!("ALTER DATABASE e2e_tls SET scrap_sga.ca_bundle = '{}'", ca.display()));
     let trusted = db.try_sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')").unwrap_err();
     let _ = server.kill();
+    // Waited for: a killed child not waited for stays a zombie until the tests end.
+    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
     assert!(untrusted.stderr.to_lowercase().contains("certificate"), "a self-signed certificate is refused: {}", untrusted.stderr);
