@@ -68,6 +68,31 @@ class ChangeFeedTests(TransactionTestCase):
         self.assertEqual((change["model"], change["table"], change["run_id"], change["updated"]), ("dimagaz.bc", "public.scrap_dimagaz_bc", run_id, 1))
         self.assertEqual(sql("SELECT count(*) FROM scrap_dimagaz_bc WHERE sga_run_id = %s", run_id)[0][0], 1, "the rows the run wrote")
 
+    def test_a_receiver_that_raises_neither_stops_the_others_nor_the_listener(self):
+        def broken(sender, **change):
+            raise RuntimeError(f"broken receiver, run {change['run_id']}")
+
+        # The broken one first (Django calls receivers in the order they connected): the test's
+        # receiver, connected again after it, comes second.
+        mirror_changed.disconnect(dispatch_uid="test_feed")
+        mirror_changed.connect(broken, weak=False, dispatch_uid="test_feed_broken")
+        self.addCleanup(mirror_changed.disconnect, dispatch_uid="test_feed_broken")
+        mirror_changed.connect(lambda sender, **change: self.received.append(change), weak=False, dispatch_uid="test_feed")
+
+        def two_changes():
+            for order_id in (3, 4):
+                sim("/sim/write", {"model": "dimagaz.bc", "id": order_id, "values": {"notes": f"robust {time.time()}"}})
+                sql("SELECT * FROM scrap_sga.sync('dimagaz.bc')")
+
+        with self.assertLogs("scrap_sga.feed", "ERROR") as logged:
+            sent = self.listen_during(two_changes, timeout=20, stop_after=2)
+        self.assertEqual(sent, 2, "the listener went on after the first failure")
+        self.assertEqual([c["updated"] for c in self.received], [1, 1], "the other receiver got both runs")
+        failures = [r for r in logged.records if "failed on run" in r.getMessage()]
+        self.assertEqual(len(failures), 2, [r.getMessage() for r in logged.records])
+        self.assertIn("broken receiver", failures[0].getMessage())
+        self.assertIsNotNone(failures[0].exc_info, "with its traceback")
+
     def test_a_quiet_run_sends_nothing(self):
         sent = self.listen_during(lambda: sql("SELECT * FROM scrap_sga.sync()"), timeout=3)
         self.assertEqual((sent, self.received), (0, []))

@@ -133,7 +133,14 @@ def listen(using=None, timeout=None, stop_after=None, on_listening=None, backoff
     def send(change, live):
         nonlocal sent
         if runs.new(change["run_id"]):
-            receivers = mirror_changed.send(sender=listen, **change)
+            # send_robust: a receiver that raises must not keep the others from this run, nor
+            # end the listener (whose memory of the runs sent would go with it).
+            receivers = mirror_changed.send_robust(sender=listen, **change)
+            for receiver, result in receivers:
+                if isinstance(result, Exception):
+                    log.error("scrap_sga_listen: receiver %s failed on run %s of %s: %r",
+                              getattr(receiver, "__qualname__", receiver), change["run_id"], change["model"], result,
+                              exc_info=(type(result), result, result.__traceback__))
             sent += 1
             log.debug("scrap_sga_listen: %s run %s of %s (%s, %s): %s inserted, %s updated, %s deleted, %s restored; sent to %s receiver(s)",
                       "heard" if live else "caught up with", change["run_id"], change["model"], change.get("trigger"), change.get("status"),
