@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, Spi};
 use std::ffi::{c_char, CStr};
 
-use super::place::raise;
+use super::place::{here, raise};
 
 #[derive(Clone, Copy)]
 pub(super) enum Operation {
@@ -103,8 +103,8 @@ impl Batch {
         self.count >= Batch::ROWS || self.bytes >= Batch::BYTES
     }
 
-    /// Writes the rows gathered, if any. `table`: the table, for the messages of errors.
-    pub(super) fn write(&mut self, table: &str) {
+    /// Writes the rows gathered, if any.
+    pub(super) fn write(&mut self) {
         if self.count == 0 {
             return;
         }
@@ -124,12 +124,12 @@ impl Batch {
             // SAFETY: registered for this connection only: SPI_finish forgets it, before
             // `relation` (and the tuplestore it names) goes.
             if unsafe { pg_sys::SPI_register_relation(&mut relation) } != pg_sys::SPI_OK_REL_REGISTER as i32 {
-                raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("scrap_sga.audit_update: the audit rows of {table} could not be registered as a relation"));
+                raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("scrap_sga.audit_update: the audit rows of {} could not be registered as a relation", here()));
             }
             c.update(INSERT, None, &args).map(|_| ())
         });
         if let Err(e) = written {
-            raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("scrap_sga.audit_update: the audit rows of {table} could not be written: {e}"));
+            raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("scrap_sga.audit_update: the audit rows of {} could not be written: {e}", here()));
         }
         // A fresh tuplestore, not a cleared one: each INSERT's scan leaves a read pointer that
         // every later row would update, and a store that once spilled would spill from then on.

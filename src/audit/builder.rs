@@ -7,8 +7,8 @@ use std::ffi::c_char;
 use std::ptr::null_mut;
 
 use super::place;
-use super::render::{blank, call, copy_name, integer, render_of, scalar, string_of, Container, Render};
-use super::row::{name_bytes, Row};
+use super::render::{blank, call, integer, render_of, scalar, string_of, Container, Render};
+use super::row::{copy_name, name_bytes, Row};
 
 /// A value as `to_jsonb` renders it: a scalar, or a container built by the server's builder.
 /// `output`: the type's output function when the caller keeps one (else null: looked up).

@@ -12,8 +12,8 @@ use std::ptr::null_mut;
 
 use super::builder::render;
 use super::place::Place;
-use super::render::{blank, copy_name, encode_array, render_of, string_of, Render};
-use super::row::{name_bytes, same_bytes};
+use super::render::{blank, encode_array, render_of, string_of, Render};
+use super::row::{copy_name, name_bytes, palloc_array, same_bytes};
 
 /// A column the diff compares, with what comparing and rendering it needs.
 struct Column {
@@ -49,13 +49,6 @@ pub(super) struct Columns<'p> {
     changed: *mut *const Column,
     /// Told which column is at hand, for errors.
     place: &'p Place,
-}
-
-/// `n` items of `T`, palloc'd in the current memory context (at least one: palloc(0) is valid,
-/// but a slice of it need not be aligned).
-fn palloc_array<T>(n: usize) -> *mut T {
-    // SAFETY: palloc returns memory aligned for any type, or raises an ERROR.
-    unsafe { pg_sys::palloc(std::mem::size_of::<T>() * n.max(1)) }.cast::<T>()
 }
 
 /// A function's FmgrInfo, palloc'd in the current memory context.

@@ -13,6 +13,8 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{null, null_mut};
 
+use super::row::{copy_name, palloc_array};
+
 unsafe extern "C-unwind" {
     // elog.h's errcontext(), left out of pgrx's bindings with the other err*() functions (pgrx's
     // own error reporting declares it the same way).
@@ -40,20 +42,13 @@ thread_local! {
 /// error unwinds: see above).
 pub(super) struct Pushed(*mut Place);
 
-/// `bytes` copied into the current memory context.
-fn palloc_copy(bytes: &[u8]) -> *const u8 {
-    // SAFETY: reads at most `len` bytes of the slice (the text has no NUL inside).
-    unsafe { pg_sys::pnstrdup(bytes.as_ptr().cast(), bytes.len()) }.cast()
-}
-
 impl Pushed {
     /// A place in the current memory context, which must outlive the Pushed.
     pub(super) fn new(what: String) -> Pushed {
         let what = what.replace('\0', "");
-        // SAFETY: palloc returns memory aligned for any type, or raises an ERROR.
-        let place = unsafe { pg_sys::palloc(std::mem::size_of::<Place>()) }.cast::<Place>();
+        let place = palloc_array::<Place>(1);
         let link = pg_sys::ErrorContextCallback { previous: null_mut(), callback: Some(context), arg: place.cast() };
-        let value = Place { link, what: (palloc_copy(what.as_bytes()), what.len()), column: Cell::new((null(), 0)), quiet: Cell::new(false), outer: CURRENT.with(Cell::get) };
+        let value = Place { link, what: (copy_name(what.as_bytes()).cast_const().cast(), what.len()), column: Cell::new((null(), 0)), quiet: Cell::new(false), outer: CURRENT.with(Cell::get) };
         // SAFETY: room for a Place, just allocated; then the server's stack, in the backend's
         // only thread, gets the place over what it had.
         unsafe {

@@ -241,12 +241,6 @@ unsafe fn string(s: *mut c_char) -> pg_sys::JsonbValue {
     string_of(s, unsafe { CStr::from_ptr(s) }.to_bytes().len())
 }
 
-/// A copy of a name (no NUL inside) in the current memory context, NUL-terminated.
-pub(super) fn copy_name(name: &[u8]) -> *mut c_char {
-    // SAFETY: reads at most `len` bytes of the slice.
-    unsafe { pg_sys::pnstrdup(name.as_ptr().cast(), name.len()) }
-}
-
 /// A number by its text (from its type's output function), as jsonb.c renders it: a string
 /// when the text is not a JSON number (NaN, Infinity).
 ///

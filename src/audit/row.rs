@@ -1,9 +1,11 @@
 //! A row's values as Postgres stores them: a composite value taken apart, two values compared
-//! byte for byte, a column's name. What the diff, the builder and the trigger share.
+//! byte for byte, a column's name, and the copies made of them in the current memory context.
+//! What the diff, the builder, the trigger and the error context share.
 // A varlena's length (under 1 GB) and a row's length narrow to the C API's int types.
 #![allow(clippy::cast_possible_truncation)]
 use pgrx::pg_sys;
 use pgrx::PgTupleDesc;
+use std::ffi::c_char;
 
 /// The two values are stored alike (then they are equal, whatever the type).
 ///
@@ -65,4 +67,17 @@ pub(super) fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
     let bytes = unsafe { std::slice::from_raw_parts(name.data.as_ptr().cast::<u8>(), name.data.len()) };
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     &bytes[..end]
+}
+
+/// A copy of a name (no NUL inside) in the current memory context, NUL-terminated.
+pub(super) fn copy_name(name: &[u8]) -> *mut c_char {
+    // SAFETY: reads at most `len` bytes of the slice.
+    unsafe { pg_sys::pnstrdup(name.as_ptr().cast(), name.len()) }
+}
+
+/// `n` items of `T`, palloc'd in the current memory context (at least one: palloc(0) is valid,
+/// but a slice of it need not be aligned).
+pub(super) fn palloc_array<T>(n: usize) -> *mut T {
+    // SAFETY: palloc returns memory aligned for any type, or raises an ERROR.
+    unsafe { pg_sys::palloc(std::mem::size_of::<T>() * n.max(1)) }.cast::<T>()
 }

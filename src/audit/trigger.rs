@@ -109,10 +109,10 @@ unsafe fn log_updates(data: &pg_sys::TriggerData) {
         // SAFETY: as above: nothing made in it is used any more.
         unsafe { per_row.reset() };
         if batch.full() {
-            batch.write(&place.what());
+            batch.write();
         }
     }
-    batch.write(&place.what());
+    batch.write();
 }
 
 /// A transition table read from its start through a read pointer of its own (other triggers
