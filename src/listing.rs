@@ -37,7 +37,7 @@ impl<'a> Listed<'a> {
 
     /// How many pairs, as the run log counts them.
     pub fn count(&self) -> i64 {
-        crate::values::count(self.records.len())
+        crate::values::bigint(self.records.len())
     }
 
     /// The newest write_date listed.

@@ -4,7 +4,7 @@
 //! datum traits themselves: these functions are their way in and out of SQL.
 use pgrx::datum::TimestampWithTimeZone;
 use scrap_sga_core::ids::OdooId;
-use scrap_sga_core::odoo::time::OdooTime;
+use scrap_sga_core::odoo::time::{OdooTime, PG_EPOCH_UNIX_MICROS};
 
 /// An Odoo time as a `timestamptz` argument (None stays NULL).
 pub fn timestamptz(t: Option<OdooTime>) -> Option<TimestampWithTimeZone> {
@@ -14,8 +14,6 @@ pub fn timestamptz(t: Option<OdooTime>) -> Option<TimestampWithTimeZone> {
 /// A time of this machine's clock as a `timestamptz` argument, to the microsecond (Odoo's times
 /// are whole seconds: an `OdooTime` would not do to compare with `now()`).
 pub fn our_timestamptz(t: std::time::SystemTime) -> Option<TimestampWithTimeZone> {
-    // PostgreSQL counts from 2000-01-01 UTC, 946,684,800 s after the Unix epoch.
-    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
     let unix = t.duration_since(std::time::UNIX_EPOCH).ok()?;
     let micros = i64::try_from(unix.as_micros()).ok()?;
     TimestampWithTimeZone::try_from(micros - PG_EPOCH_UNIX_MICROS).ok()
@@ -36,13 +34,8 @@ pub fn ids(v: Option<Vec<i32>>) -> Vec<OdooId> {
     v.unwrap_or_default().into_iter().map(OdooId::from_column).collect()
 }
 
-/// A count as a `bigint` argument: a count past `i64::MAX` is not one this process could make,
-/// but it is stated rather than wrapped.
-pub fn bigint(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// How many things a run holds in memory, as the run log counts them (`bigint`).
-pub fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// A count (`u64`, or a `usize` of things held in memory) as the run log's `bigint`: a count
+/// past `i64::MAX` is not one this process could make, but it is stated rather than wrapped.
+pub fn bigint(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }

@@ -96,8 +96,9 @@ fn verify_model(session: &mut Session, m: &ModelConf, rows: &mut Vec<Row>) -> Re
     let mut odoo_count = 0i64;
     engine::fetch(remote, &listing, vec![IdRange::ALL], 1, &sizer, |_, event| {
         let Event::Page(page) = event else { return Ok(()) };
-        odoo_count += crate::values::count(page.records.len());
-        let doc = Listed::of(&page.records).document();
+        let listed = Listed::of(&page.records);
+        odoo_count += listed.count();
+        let doc = listed.document();
         Spi::connect(|c| -> Result<(), SyncError> {
             for r in c.select(&compare(page.span), None, &[json_arg(&doc)])? {
                 let detail = r.get::<String>(5)?;

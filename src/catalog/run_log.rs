@@ -97,7 +97,7 @@ impl Counts {
 
 /// How far a run under way is, written with each transaction that counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Live {
+pub struct UnderWay {
     /// Records done in the run's step.
     pub done: i64,
     /// Records per second over its last pages, when known.
@@ -194,7 +194,7 @@ impl RunLog {
 
     /// Add counters to the run, in the caller's transaction (the one that did what they count),
     /// with how far the run is now (`live`, see `scrap_sga.progress`).
-    pub fn add(run_id: i64, c: &Counts, live: Option<&Live>) -> Result<(), SyncError> {
+    pub fn add(run_id: i64, c: &Counts, live: Option<&UnderWay>) -> Result<(), SyncError> {
         if *c == Counts::default() && live.is_none() {
             return Ok(());
         }

@@ -62,8 +62,9 @@ impl ModelRun<'_> {
         let copied = streams::fetch(self.remote, &listing, ranges, parallel, &sizer, |_, event| match event {
             Event::Page(page) => {
                 mirror.note_answer(page.answered_at);
-                // A page that reaches the range's last id ends it, though the stream asks once more.
-                let through = (!page.ends_range).then_some(page.span.hi).flatten().filter(|&t| Some(t) != page.range.hi);
+                // A page that reaches the range's last id ends it, though the stream asks once more
+                // (a range's last page speaks up to the range's end).
+                let through = page.span.hi.filter(|&t| Some(t) != page.range.hi);
                 let checkpoint = key.get(&(page.range.lo, page.range.hi)).map(|&range| Checkpoint { range, through });
                 match page.prepared {
                     Some(prepared) => mirror.write_prepared(prepared, checkpoint),

@@ -84,14 +84,12 @@ impl ModelRun<'_> {
         // mirror by fingerprints, and only the id ranges that differ are listed.
         match (fingerprint, window.recheck_from.filter(|r| *r > window.since)) {
             (Some(_), Some(recent)) => {
-                self.mirror.begin_phase("window", Unit::Listed, 0, None, None)?;
-                self.list_window(window, vec![json!(["write_date", ">=", recent.to_string()])], vec![IdRange::ALL])?;
+                self.list_window(window, vec![json!(["write_date", ">=", recent.to_string()])], vec![IdRange::ALL], None)?;
                 Ok(Some((window.since, recent)))
             }
             _ => {
                 // The whole window is listed: its fingerprint counts it.
-                self.mirror.begin_phase("window", Unit::Listed, 0, fingerprint.map(|f| f.count), None)?;
-                self.list_window(window, vec![since], vec![IdRange::ALL])?;
+                self.list_window(window, vec![since], vec![IdRange::ALL], fingerprint.map(|f| f.count))?;
                 Ok(None)
             }
         }
@@ -106,13 +104,14 @@ impl ModelRun<'_> {
         if ranges.is_empty() {
             return Ok(());
         }
-        self.mirror.begin_phase("window", Unit::Listed, 0, None, None)?;
-        self.list_window(window, written, ranges)
+        self.list_window(window, written, ranges, None)
     }
 
     /// List the window's `(id, write_date)` pairs in `ranges`, compare them with the mirror in
-    /// SQL, and read the records that are new, changed, soft-deleted here, or to be checked again.
-    fn list_window(&mut self, window: &Window, domain: Vec<serde_json::Value>, ranges: Vec<IdRange>) -> Result<(), SyncError> {
+    /// SQL, and read the records that are new, changed, soft-deleted here, or to be checked again;
+    /// a phase of its own, of `expected` pairs where known.
+    fn list_window(&mut self, window: &Window, domain: Vec<serde_json::Value>, ranges: Vec<IdRange>, expected: Option<i64>) -> Result<(), SyncError> {
+        self.mirror.begin_phase("window", Unit::Listed, 0, expected, None)?;
         let model = self.model().to_owned();
         let t = self.mirror.table().to_owned();
         // A pair written after the mirror's newest row, as it was before this listing, is read
@@ -217,7 +216,7 @@ impl ModelRun<'_> {
             )?))
         })?;
         if !to_read.is_empty() {
-            let n = crate::values::count(to_read.len());
+            let n = crate::values::bigint(to_read.len());
             self.mirror.begin_phase("reading changed records", Unit::Fetched, 0, Some(n), None)?;
             self.read_ids(&to_read, "recheck")?;
         }

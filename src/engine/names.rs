@@ -118,8 +118,9 @@ impl DisplayNames {
     }
 
     /// The display names of `ids` of `relation` (those Odoo still has and the sync user may
-    /// see), read by batches, with those the invocation read already. `Err(Ok(reason))`: the
-    /// sync user may not read it.
+    /// see): those the invocation read already, and the others in one request (`ids` is one
+    /// batch, at most `NAMES_PER_READ`: the caller writes each batch before asking the next).
+    /// `Ok(Err(reason))`: the sync user may not read it.
     pub fn by_ids(&mut self, remote: &mut Remote, relation: &str, ids: &[OdooId]) -> Result<Result<NamesById, String>, SyncError> {
         if let Some(Written::Refused(why)) = self.written.get(relation) {
             return Ok(Err(why.clone()));
@@ -131,24 +132,26 @@ impl DisplayNames {
             asked_at = *first_asked;
         }
         let missing: Vec<OdooId> = ids.iter().copied().filter(|id| !known.contains_key(id)).collect();
-        for chunk in missing.chunks(NAMES_PER_READ) {
-            interrupt::check()?;
-            // search_read, not read: a record the sync user's record rules hide is left out,
-            // where read would refuse the whole batch.
-            let (model, domain, limit) = (relation.to_owned(), json!([["id", "in", chunk]]), chunk.len());
-            let page = match remote.call(move |c| c.search_read(&model, &domain, &["display_name".to_owned()], "id asc", limit)) {
-                Ok(page) => page,
-                Err(e) => return self.refused(SyncError::from_odoo(&e).context(format!("{relation}: reading display names")), relation),
-            };
-            let names = names_of(&page);
-            if self.kept + names.len() <= KEPT_NAMES {
-                self.kept += names.len();
-                if let Some((_, known)) = self.by_id.get_mut(relation) {
-                    known.extend(names.iter().cloned());
-                }
-            }
-            out.extend(names);
+        if missing.is_empty() {
+            return Ok(Ok(NamesById { names: out, asked_at }));
         }
+        interrupt::check()?;
+        // search_read, not read: a record the sync user's record rules hide is left out, where
+        // read would refuse the whole batch.
+        let (model, limit) = (relation.to_owned(), missing.len());
+        let domain = json!([["id", "in", missing]]);
+        let page = match remote.call(move |c| c.search_read(&model, &domain, &["display_name".to_owned()], "id asc", limit)) {
+            Ok(page) => page,
+            Err(e) => return self.refused(SyncError::from_odoo(&e).context(format!("{relation}: reading display names")), relation),
+        };
+        let names = names_of(&page);
+        if self.kept + names.len() <= KEPT_NAMES {
+            self.kept += names.len();
+            if let Some((_, known)) = self.by_id.get_mut(relation) {
+                known.extend(names.iter().cloned());
+            }
+        }
+        out.extend(names);
         Ok(Ok(NamesById { names: out, asked_at }))
     }
 

@@ -34,6 +34,12 @@ pub struct Row {
 #[derive(Debug)]
 pub struct MissingId;
 
+impl std::fmt::Display for MissingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record without an integer id that fits")
+    }
+}
+
 /// Convert `records` to `plan`'s columns.
 pub fn prepare(plan: &ModelPlan, records: Vec<Map<String, Value>>) -> Result<PreparedPage, MissingId> {
     let mut page = PreparedPage { fetched: records.len(), ..Default::default() };

@@ -23,7 +23,17 @@ use crate::values::ids;
 const PAIR_PAGE: usize = 20_000;
 
 impl ModelRun<'_> {
-    /// Reconcile `range` on up to `parallel` streams.
+    /// Reconcile the whole model on up to `parallel` streams, as a phase of its own.
+    pub fn reconcile_all(&mut self, parallel: usize) -> Result<(), SyncError> {
+        let model = self.model().to_owned();
+        // As many pairs as the mirror has live rows, about.
+        let expected = self.mirror.txn(|| ModelState::live(&model))?.map(|l| l.rows);
+        self.mirror.begin_phase("reconcile", Unit::Listed, 0, expected, None)?;
+        self.reconcile(IdRange::ALL, parallel)
+    }
+
+    /// Reconcile `range` on up to `parallel` streams, within the phase under way (the deletion
+    /// check reconciles the ranges it narrowed down, each within its one phase).
     pub fn reconcile(&mut self, range: IdRange, parallel: usize) -> Result<(), SyncError> {
         let (model, table) = (self.model().to_owned(), self.mirror.table().to_owned());
         let by_write_date = self.mirror.plan().has_field("write_date");
@@ -47,9 +57,6 @@ impl ModelRun<'_> {
             RetryQueue::waiting_sql(&model, "o.id", "o.write_date")
         );
         let listing = self.listing(vec![if by_write_date { "write_date" } else { "id" }.to_owned()], vec![], "reconcile listing", false);
-        // As many pairs as the mirror has live rows, about: the whole model's when it is.
-        let expected = if range == IdRange::ALL { self.mirror.txn(|| ModelState::live(&model))?.map(|l| l.rows) } else { None };
-        self.mirror.begin_phase(if range == IdRange::ALL { "reconcile" } else { "deletion check" }, Unit::Listed, 0, expected, None)?;
         let ranges = streams::split(self.remote, &listing, range, parallel)?;
         let pairs = SharedSizer::pairs(PAIR_PAGE);
         let mirror = &mut self.mirror;

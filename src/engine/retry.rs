@@ -31,7 +31,7 @@ impl ModelRun<'_> {
         if due.is_empty() {
             return Ok(());
         }
-        self.mirror.begin_phase("retries", Unit::Fetched, 0, Some(crate::values::count(due.len())), None)?;
+        self.mirror.begin_phase("retries", Unit::Fetched, 0, Some(crate::values::bigint(due.len())), None)?;
         for chunk in due.chunks(self.mirror.conf().page_size) {
             let found: BTreeSet<OdooId> = self.read_ids(chunk, "retrying queued records")?.into_iter().collect();
             let gone: Vec<OdooId> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();

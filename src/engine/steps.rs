@@ -1,5 +1,5 @@
 //! Which steps a run takes, in which order, from the job and what the model's state says.
-use scrap_sga_core::ids::{IdRange, OdooId};
+use scrap_sga_core::ids::OdooId;
 use scrap_sga_core::mapping::OdooField;
 
 use super::context::ModelRun;
@@ -58,13 +58,12 @@ impl ModelRun<'_> {
                 self.refresh_columns(refill, "filling the columns of fields readable again")?;
             }
         }
-        let full = anchor.is_none();
         // Deletions since the last run, cheaply; or every pair compared when asked, or when due
         // and no full pass just read every record (a pass that resumed, or the one owed after
         // new columns, counts as one: what it did not see, the deletion check finds).
         let reconcile_now = !table.created && (matches!(inv.job, Job::FullResync { .. } | Job::Reconcile) || (conf.reconcile_due && !full));
         if reconcile_now {
-            self.reconcile(IdRange::ALL, conf.parallel)?;
+            self.reconcile_all(conf.parallel)?;
             self.refresh_referenced_names()?;
         } else if !table.created {
             self.find_deletions()?;

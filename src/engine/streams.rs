@@ -94,9 +94,9 @@ impl Listing {
 /// One page, and the ids it speaks for: Odoo had no other record in `span` when it answered.
 pub struct RangePage {
     pub span: IdRange,
-    /// The range it is a page of, as it was handed out, and whether it is its last page.
+    /// The range it is a page of, as it was handed out (its last page's span ends where the
+    /// range ends).
     pub range: IdRange,
-    pub ends_range: bool,
     /// The page converted for writing, when the listing asks it (`Listing::prepare`); the
     /// records are then left empty.
     pub prepared: Option<PreparedPage>,
@@ -121,7 +121,7 @@ enum Message {
 /// What a stream's fetching thread hands to its parsing thread: a page still as Odoo sent it,
 /// or a message that goes on as it is.
 enum Fetched {
-    Page { span: IdRange, range: IdRange, ends_range: bool, raw: RawPage, answered_at: Option<OdooTime> },
+    Page { span: IdRange, range: IdRange, raw: RawPage, answered_at: Option<OdooTime> },
     Pass(Message),
 }
 
@@ -130,11 +130,11 @@ enum Fetched {
 fn parse_pages(url: &str, plan: Option<&ModelPlan>, from: Receiver<Fetched>, to: &SyncSender<Message>) {
     for fetched in from {
         let message = match fetched {
-            Fetched::Page { span, range, ends_range, raw, answered_at } => match (raw.parse(url), plan) {
-                (Ok(records), None) => Message::Event(Event::Page(RangePage { span, range, ends_range, records, prepared: None, answered_at })),
+            Fetched::Page { span, range, raw, answered_at } => match (raw.parse(url), plan) {
+                (Ok(records), None) => Message::Event(Event::Page(RangePage { span, range, records, prepared: None, answered_at })),
                 (Ok(records), Some(plan)) => match prepare(plan, records) {
-                    Ok(page) => Message::Event(Event::Page(RangePage { span, range, ends_range, records: Vec::new(), prepared: Some(page), answered_at })),
-                    Err(MissingId) => Message::Failed(OdooError::Malformed { url: url.to_owned(), what: "a record without an integer id that fits".into() }, span.lo),
+                    Ok(page) => Message::Event(Event::Page(RangePage { span, range, records: Vec::new(), prepared: Some(page), answered_at })),
+                    Err(MissingId) => Message::Failed(OdooError::Malformed { url: url.to_owned(), what: MissingId.to_string() }, span.lo),
                 },
                 (Err(e), _) => Message::Failed(e, span.lo),
             },
@@ -311,7 +311,7 @@ fn read_ranges(client: &Client, listing: &Listing, queue: &Mutex<VecDeque<IdRang
             let page_last = newest.map_or(last, OdooId::get);
             good = newest.or(good);
             let span = IdRange { lo: last, hi: if full { Some(page_last) } else { range.hi } };
-            if tx.send(Fetched::Page { span, range, ends_range: !full, raw, answered_at: odoo_time(client) }).is_err() {
+            if tx.send(Fetched::Page { span, range, raw, answered_at: odoo_time(client) }).is_err() {
                 return;
             }
             if !full {

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 00:00:00 UTC).
-const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OdooTime(NaiveDateTime);

@@ -23,7 +23,7 @@ use crate::catalog::retry_queue::{Queued, RetryQueue};
 use crate::catalog::run_log::Counts;
 use crate::errors::{state, SyncError};
 use crate::listing::json_arg;
-use crate::values::{count, our_timestamptz};
+use crate::values::{bigint, our_timestamptz};
 
 /// The error is about the record's values, not about the database or the run.
 fn is_record_error(e: &SyncError) -> bool {
@@ -65,7 +65,7 @@ impl Mirror {
     }
 
     fn missing_id(&self) -> SyncError {
-        SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: a record without an integer id that fits", self.conf.model))
+        SyncError::new(state::PROTOCOL_VIOLATION, format!("{}: {MissingId}", self.conf.model))
     }
 
     /// Write one page of converted records; each part commits with the run's counters, and the
@@ -74,7 +74,7 @@ impl Mirror {
         self.note_write_date(page.newest);
         let mut failures: Vec<(OdooId, SyncError, Option<OdooTime>)> =
             page.failures.iter().map(|(id, e, written)| (*id, SyncError::from_convert(e), *written)).collect();
-        let end = PageEnd { counts: Counts { fetched: count(page.fetched), pages: 1, ..Default::default() }, checkpoint, newest: page.newest };
+        let end = PageEnd { counts: Counts { fetched: bigint(page.fetched), pages: 1, ..Default::default() }, checkpoint, newest: page.newest };
         if page.rows.is_empty() && failures.is_empty() {
             // A range that ended with no record: only where the pass is.
             let (model, read_at) = (self.conf.model.clone(), self.report.read_started);
@@ -147,7 +147,7 @@ impl Mirror {
         self.counted(|| {
             RetryQueue::put(&model, run_id, &queued)?;
             end.write(&model, read_at)?;
-            Ok(((), Counts { failed: count(failures.len()), ..end.counts }))
+            Ok(((), Counts { failed: bigint(failures.len()), ..end.counts }))
         })?;
         if !failures.is_empty() {
             self.queue_in_use = true;
@@ -236,7 +236,7 @@ impl Mirror {
     pub fn write_refresh(&mut self, refresh: &Refresh, records: Vec<Map<String, Value>>, what: &str) -> Result<i64, SyncError> {
         let page = prepare(refresh.plan(), records).map_err(|MissingId| self.missing_id())?;
         let doc = document(&page.rows);
-        let (run_id, model, fetched) = (self.run_id, self.conf.model.clone(), count(page.fetched));
+        let (run_id, model, fetched) = (self.run_id, self.conf.model.clone(), bigint(page.fetched));
         self.counted(|| {
             let changed = refresh.apply(&doc, run_id).map_err(|e| e.context(format!("{model}: {what}")))?;
             // Read and compared like any record the run reads: `unchanged` stays what it says.

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::catalog::run_log::{Counts, Live};
+use crate::catalog::run_log::{Counts, UnderWay};
 
 /// The rate is taken over the pages of the last this long.
 const RATE_OVER: Duration = Duration::from_secs(10);
@@ -53,7 +53,7 @@ impl Progress {
     }
 
     /// How far the run will be once `c` commits, if it is in a step.
-    pub fn after(&self, c: &Counts) -> Option<Live> {
+    pub fn after(&self, c: &Counts) -> Option<UnderWay> {
         let unit = self.unit?;
         let done = self.done + Progress::of(unit, c);
         let now = Instant::now();
@@ -65,7 +65,7 @@ impl Progress {
             (secs > 0.0).then(|| ((done - d) as f64 / secs) as f32)
         });
         let (requests, waits) = self.odoo.as_ref().map_or((0, 0), |(o, r, w)| (o.requests().saturating_sub(*r), o.waits().saturating_sub(*w)));
-        Some(Live { done, rate, requests, waits })
+        Some(UnderWay { done, rate, requests, waits })
     }
 
     /// `c` committed.
