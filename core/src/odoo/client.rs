@@ -399,15 +399,13 @@ impl Client {
 
     /// `search_read` with archived records included.
     pub fn search_read(&self, model: &str, domain: &Value, fields: &[String], order: &str, limit: usize) -> Result<Vec<Map<String, Value>>, OdooError> {
-        let kw = json!({"fields": fields, "order": order, "limit": limit, "context": {"active_test": false}});
-        self.call(&ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw))
+        self.call(&search_read_call(model, domain, fields, order, limit))
     }
 
     /// [`Client::search_read`], its records left as they came ([`RawPage`]): their ids are
     /// known at once, their parse can wait.
     pub fn search_read_raw(&self, model: &str, domain: &Value, fields: &[String], order: &str, limit: usize) -> Result<RawPage, OdooError> {
-        let kw = json!({"fields": fields, "order": order, "limit": limit, "context": {"active_test": false}});
-        self.call(&ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw))
+        self.call(&search_read_call(model, domain, fields, order, limit))
     }
 
     /// The server's URL as messages show it.
@@ -468,4 +466,10 @@ impl Client {
     pub fn read(&self, model: &str, ids: &[OdooId], fields: &[String]) -> Result<Vec<Map<String, Value>>, OdooError> {
         self.call(&ReadCall::new(model, ReadMethod::Read, Some(json!(ids)), json!({"fields": fields, "context": {"active_test": false}})))
     }
+}
+
+/// A `search_read`, archived records included: what both its answers' shapes ask.
+fn search_read_call(model: &str, domain: &Value, fields: &[String], order: &str, limit: usize) -> ReadCall {
+    let kw = json!({"fields": fields, "order": order, "limit": limit, "context": {"active_test": false}});
+    ReadCall::new(model, ReadMethod::SearchRead, Some(domain.clone()), kw)
 }

@@ -521,9 +521,8 @@ fn bodies_that_are_not_json_get_a_clean_message_never_a_parser_message() {
     let e = json2_error(Raw { status: 502, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<html><head><title>502 Bad Gateway</title></head></html>".to_vec() });
     assert!(matches!(e, OdooError::Http { status: 502, .. }) && e.is_too_heavy(), "{e:?}");
     assert!(e.to_string().ends_with("HTTP 502 with a text/html body of 56 bytes: \"502 Bad Gateway\""), "{e}");
-    for text in [e.to_string()] {
-        assert!(!text.contains("line ") && !text.contains("column"), "{text}");
-    }
+    let text = e.to_string();
+    assert!(!text.contains("line ") && !text.contains("column"), "{text}");
 }
 
 #[test]
