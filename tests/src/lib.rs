@@ -62,6 +62,13 @@ impl Db {
         }
     }
 
+    /// `sql` run in a session of its own on another thread (a sync that waits, or is cut, while
+    /// the test goes on); its result, or psql's error text.
+    pub fn spawn_sql(&self, sql: &str) -> std::thread::JoinHandle<Result<String, String>> {
+        let (db, sql) = (Db { name: self.name.clone(), host: self.host.clone(), port: self.port.clone() }, sql.to_owned());
+        std::thread::spawn(move || db.try_sql(&sql).map_err(|e| e.stderr))
+    }
+
     pub fn try_sql(&self, sql: &str) -> Result<String, SqlError> {
         self.try_sql_as("postgres", sql)
     }
@@ -221,6 +228,11 @@ impl Sim {
 
     pub fn stats(&self) -> Value {
         self.get("/sim/stats")
+    }
+
+    /// Requests the simulator answered about models: all but logging in and asking the version.
+    pub fn model_requests(&self) -> u64 {
+        self.stats()["requests"].as_object().unwrap().iter().filter(|(m, _)| *m != "authenticate" && *m != "version").map(|(_, n)| n.as_u64().unwrap()).sum()
     }
 }
 

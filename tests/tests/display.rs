@@ -30,10 +30,6 @@ fn interval_passes(db: &Db) {
     db.sql("UPDATE scrap_sga.model_field SET display_checked_at = display_checked_at - interval '1 hour' WHERE display_checked_at IS NOT NULL");
 }
 
-fn requests(sim: &Sim) -> u64 {
-    sim.stats()["requests"].as_object().unwrap().iter().filter(|(m, _)| *m != "authenticate" && *m != "version").map(|(_, n)| n.as_u64().unwrap()).sum()
-}
-
 #[test]
 fn a_renamed_partner_reaches_every_order_once_the_interval_has_passed() {
     let (sim, db) = with_partners("e2e_display_rename");
@@ -52,7 +48,7 @@ fn a_renamed_partner_reaches_every_order_once_the_interval_has_passed() {
     // One request per related model, shared by the models pointing to it (orders and lines both
     // point to users, currencies), besides the two of each quiet model.
     let related = db.int("SELECT count(DISTINCT relation) FROM scrap_sga.model_field WHERE odoo_type = 'many2one' AND status = 'active'");
-    assert_eq!(requests(&sim), 2 * 2 + related as u64, "{}", sim.stats());
+    assert_eq!(sim.model_requests(), 2 * 2 + related as u64, "{}", sim.stats());
     // Audited like any change, in the run that made it.
     let run = db.last_run(ORDERS);
     assert_eq!(run["updated"].as_i64(), Some(orders), "{run}");

@@ -221,10 +221,7 @@ fn two_concurrent_syncs_never_work_on_the_same_model_at_once() {
     db.sql("UPDATE scrap_sga.model SET page_size = 50");
     // Every page takes 150 ms: the first sync holds dimagaz.bc for about a second.
     sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 150, "count": -1}));
-    let spawn = || {
-        let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
-        std::thread::spawn(move || Db { name, host, port }.try_sql("SELECT count(*) FROM scrap_sga.sync('dimagaz.bc')").map_err(|e| e.stderr))
-    };
+    let spawn = || db.spawn_sql("SELECT count(*) FROM scrap_sga.sync('dimagaz.bc')");
     let first = spawn();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let second = spawn();

@@ -237,8 +237,7 @@ fn a_backend_killed_mid_sync_is_logged_failed_and_the_next_sync_converges() {
     db.connect_to(&sim);
     db.sql("UPDATE scrap_sga.model SET page_size = 100");
     sim.post("/sim/fault", json!({"kind": "delay", "method": "search_read", "delay_ms": 300, "count": -1}));
-    let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
-    let background = std::thread::spawn(move || Db { name, host, port }.try_sql("SELECT * FROM scrap_sga.sync()").map_err(|e| e.stderr));
+    let background = db.spawn_sql("SELECT * FROM scrap_sga.sync()");
     let mut killed = false;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -269,23 +268,18 @@ fn a_row_updated_by_hand_while_its_page_is_written_is_not_lost() {
     // silently, which would leave the mirror stale with nothing left to repair it.
     let (sim, db) = started("e2e_concurrent_row", 50, 0, 1);
     sim.post("/sim/write", json!({"model": "dimagaz.bc", "id": 5, "values": {"notes": "from Odoo"}}));
-    let (host, port, name) = (db.host.clone(), db.port.clone(), db.name.clone());
     // By hand: row 5 updated and held until the sync waits on it (at most 10 s), then committed.
-    let by_hand = std::thread::spawn(move || {
-        Db { name, host, port }
-            .try_sql(
-                "DO $$ BEGIN
-                    UPDATE scrap_dimagaz_bc SET notes = 'by hand' WHERE id = 5;
-                    FOR i IN 1..200 LOOP
-                        PERFORM pg_stat_clear_snapshot();
-                        EXIT WHEN EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'scrap_sga sync'
-                                          AND datname = current_database() AND wait_event_type = 'Lock');
-                        PERFORM pg_sleep(0.05);
-                    END LOOP;
-                END $$",
-            )
-            .map_err(|e| e.stderr)
-    });
+    let by_hand = db.spawn_sql(
+        "DO $$ BEGIN
+            UPDATE scrap_dimagaz_bc SET notes = 'by hand' WHERE id = 5;
+            FOR i IN 1..200 LOOP
+                PERFORM pg_stat_clear_snapshot();
+                EXIT WHEN EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'scrap_sga sync'
+                                  AND datname = current_database() AND wait_event_type = 'Lock');
+                PERFORM pg_sleep(0.05);
+            END LOOP;
+        END $$",
+    );
     // Its UPDATE is done once it sleeps.
     assert!(scrap_sga_e2e::eventually(10, || db.int("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()") > 0));
     let during = db.try_sql("SELECT json_agg(s) FROM scrap_sga.sync('dimagaz.bc') s");

@@ -13,10 +13,6 @@ fn post(agent: &ureq::Agent, url: &str, path: &str, body: Value) -> Value {
     resp.body_mut().read_json().unwrap()
 }
 
-fn model_requests(sim: &Sim) -> u64 {
-    sim.stats()["requests"].as_object().unwrap().iter().filter(|(m, _)| *m != "authenticate" && *m != "version").map(|(_, n)| n.as_u64().unwrap()).sum()
-}
-
 #[test]
 fn a_parallel_full_sync_equals_odoo_although_odoo_changes_during_it() {
     let sim = Sim::start_with(odoo_version(), 3000, 15000, FOUR_WORKERS);
@@ -81,9 +77,9 @@ fn a_failed_page_in_one_stream_fails_the_run_stops_every_stream_and_the_next_run
     assert_eq!((run["status"].as_str(), run["sqlstate"].as_str()), (Some("failed"), Some("08P01")), "{run}");
     assert_eq!(db.sql("SELECT cursor IS NULL FROM scrap_sga.model WHERE model = 'dimagaz.bc'"), "t", "the cursor did not move: the next run copies in full");
     // No stream goes on asking once the run has failed.
-    let after_failure = model_requests(&sim);
+    let after_failure = sim.model_requests();
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(model_requests(&sim), after_failure, "a stream outlived its run");
+    assert_eq!(sim.model_requests(), after_failure, "a stream outlived its run");
     sim.post("/sim/faults/clear", json!({}));
     let next = db.sync();
     assert_eq!(db.last_run("dimagaz.bc")["mode"], json!("full"), "{next}");

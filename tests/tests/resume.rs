@@ -18,6 +18,14 @@ fn sync_lines(db: &Db) -> Result<String, String> {
     db.try_sql(&format!("SELECT count(*) FROM scrap_sga.sync('{LINES}')")).map_err(|e| e.stderr)
 }
 
+/// From the page after `pages` on, every page fails with a 502, as from a proxy in front of an
+/// Odoo gone down, and so does every count after the first (the count that tells a page too
+/// heavy from a server gone too).
+fn cut_after(sim: &Sim, pages: i64) {
+    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_read", "after": pages, "count": -1}));
+    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_count", "after": 1, "count": -1}));
+}
+
 /// Odoo changes while the pass is cut: a line copied before the cut and one not copied yet are
 /// written, a line is created, one on either side of the cut is deleted.
 fn change_during_the_cut(sim: &Sim, copied: i64, not_yet: i64) {
@@ -40,10 +48,7 @@ fn a_pass_cut_by_a_502_resumes_from_its_checkpoint_and_reads_only_what_was_left(
     let sim = Sim::start(20, 3000);
     let db = Db::fresh("e2e_resume_502");
     db.connect_then(&sim, "UPDATE scrap_sga.model SET page_size = 200");
-    // From the 6th page on, every request fails, as from a proxy in front of an Odoo gone down
-    // (the count that tells a page too heavy from a server gone too).
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_read", "after": 5, "count": -1}));
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_count", "after": 1, "count": -1}));
+    cut_after(&sim, 5);
     let err = sync_lines(&db).expect_err("the 502 fails the run");
     assert!(err.contains("502"), "{err}");
     let cut = db.last_run(LINES);
@@ -92,8 +97,7 @@ fn a_pass_resumes_after_a_cancel_a_terminated_worker_and_an_immediate_shutdown()
     assert!(after_cancel > 0 && after_cancel < 2400, "cut in the middle: {after_cancel}");
 
     // 2. The worker terminated (pg_terminate_backend) while the pass goes on from there.
-    let (name, host, port) = (db.name.clone(), db.host.clone(), db.port.clone());
-    let background = std::thread::spawn(move || Db { name, host, port }.try_sql(&format!("SELECT count(*) FROM scrap_sga.sync('{LINES}')")).map_err(|e| e.stderr));
+    let background = db.spawn_sql(&format!("SELECT count(*) FROM scrap_sga.sync('{LINES}')"));
     assert!(eventually(30, || done() >= after_cancel + 300), "the resumed pass goes on");
     let resumed = db.last_run(LINES);
     assert_eq!(resumed["resumed_from"].as_i64(), Some(after_cancel), "{resumed}");
@@ -108,8 +112,7 @@ fn a_pass_resumes_after_a_cancel_a_terminated_worker_and_an_immediate_shutdown()
     assert_eq!(fetched_before, after_kill, "each attempt read only what was left: {killed}");
 
     // 3. The server stops at once (pg_ctl -m immediate) during the pass.
-    let (name, host, port) = (db.name.clone(), db.host.clone(), db.port.clone());
-    let background = std::thread::spawn(move || Db { name, host, port }.try_sql(&format!("SELECT count(*) FROM scrap_sga.sync('{LINES}')")).map_err(|e| e.stderr));
+    let background = db.spawn_sql(&format!("SELECT count(*) FROM scrap_sga.sync('{LINES}')"));
     assert!(eventually(30, || done() >= after_kill + 300), "the pass goes on after the terminated worker");
     cluster.pg_ctl(&["stop", "-m", "immediate", "-w"]);
     assert!(background.join().unwrap().is_err());
@@ -136,8 +139,7 @@ fn a_pass_whose_columns_changed_starts_anew_and_a_parallel_pass_resumes_each_str
     let sim = Sim::start_with(odoo_version(), 20, 3000, &["--workers", "4", "--cost-line-us", "200"]);
     let db = Db::fresh("e2e_resume_plan");
     db.connect_then(&sim, "UPDATE scrap_sga.model SET page_size = 100, parallel = 2");
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_read", "after": 6, "count": -1}));
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_count", "after": 1, "count": -1}));
+    cut_after(&sim, 6);
     sync_lines(&db).expect_err("cut");
     let ranges = db.json(&format!("SELECT json_agg(r ORDER BY lo) FROM scrap_sga.full_pass_range r WHERE model = '{LINES}'"));
     let started = ranges.as_array().unwrap().iter().filter(|r| r["done_through"] != r["lo"]).count();
@@ -151,8 +153,7 @@ fn a_pass_whose_columns_changed_starts_anew_and_a_parallel_pass_resumes_each_str
     assert_eq!(compare_mirror(&db, &sim, LINES, TABLE), Vec::<String>::new());
 
     // A pass cut, then a new field in Odoo: what it copies changed, and it starts anew.
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_read", "after": 5, "count": -1}));
-    sim.post("/sim/fault", json!({"kind": "http502", "method": "search_count", "after": 1, "count": -1}));
+    cut_after(&sim, 5);
     db.try_sql(&format!("SELECT * FROM scrap_sga.full_resync('{LINES}')")).expect_err("cut");
     assert!(count(&pass_left(&db), "done") > 0);
     sim.post("/sim/faults/clear", json!({}));
