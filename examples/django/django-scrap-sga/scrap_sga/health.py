@@ -88,16 +88,21 @@ def status(cur):
     return list(by_model.values())
 
 
-def progress(cur, running_runs):
-    """The runs under way: the progress view where the extension has it (0.4.0), else the run
-    log's rows of ``running_runs`` (the status view's last runs still running)."""
+def has_progress_view(cur):
+    """Whether the extension has scrap_sga.progress (0.4.0 and later)."""
     cur.execute("SELECT to_regclass('scrap_sga.progress') IS NOT NULL")
-    if cur.fetchone()[0]:
-        cur.execute(PROGRESS)
-    elif running_runs:
-        cur.execute(PROGRESS_FROM_RUN_LOG, [running_runs])
-    else:
+    return cur.fetchone()[0]
+
+
+def progress(cur, running_runs):
+    """The runs under way, ``running_runs`` (the status view's last runs still running: none, and
+    nothing is read): the progress view where the extension has it, else their run log rows."""
+    if not running_runs:
         return []
+    if has_progress_view(cur):
+        cur.execute(PROGRESS)
+    else:
+        cur.execute(PROGRESS_FROM_RUN_LOG, [running_runs])
     return _dicts(cur)
 
 
