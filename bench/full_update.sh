@@ -83,7 +83,6 @@ measure() {
                                              FROM scrap_sga.audit_log a WHERE a.run_id >= (SELECT min(run_id) FROM scrap_sga.sync_run
                                              WHERE invocation = (SELECT max(invocation) FROM scrap_sga.sync_run))") (rows | in all | bytes a row)"
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 FULL=(); MASS=()
 for round in $(seq "${ROUNDS:-3}"); do

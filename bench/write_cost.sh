@@ -40,6 +40,7 @@ require_contrib pg_stat_statements
 
 O1=${1:-100000}; L1=${2:-500000}; O2=${3:-400000}; L2=${4:-2000000}
 ROUNDS=${ROUNDS:-1}; PERF=${PERF:-0}; PERF_SECONDS=${PERF_SECONDS:-20}; PERF_DIR=${PERF_DIR:-/tmp}
+if [ "$PERF" = 1 ]; then ensure_debian_packages linux-perf; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/scrap_sga_bench.XXXXXX); chmod 755 "$WORK"
 as_root install -d -o postgres "$WORK/copy"
@@ -168,7 +169,7 @@ a=$(( O1 + L1 )); b=$(( O2 + L2 ))
 # fig SIZE INDEX: the figure's median over the rounds (field INDEX of R).
 fig() {
     local r
-    for r in $(seq "$ROUNDS"); do echo "${R[$1 $r]}" | cut -d' ' -f"$2"; done | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    median $(for r in $(seq "$ROUNDS"); do echo "${R[$1 $r]}" | cut -d' ' -f"$2"; done)
 }
 echo
 echo "summary$([ "$ROUNDS" -gt 1 ] && echo " (medians of $ROUNDS rounds)"): cost per record in us (records/s) at $a and $b records, and the larger's against the smaller's (target: within 10 %)"
@@ -203,5 +204,5 @@ growth_row "db_time / COPY" 2
 growth_row "page SQL / COPY" 3
 growth_row "run minus waiting / COPY" 4
 printf '  %-34s %45s %7.3fx\n' "CPU: sync worker / COPY" "" "$(awk "BEGIN {print ($(fig "$b" 8) / $(fig "$b" 9)) / ($(fig "$a" 8) / $(fig "$a" 9))}")"
-printf '  %-34s %19d MB %19d MB\n' "sync worker peak RssAnon" "$(( $(fig "$a" 6) / 1024 ))" "$(( $(fig "$b" 6) / 1024 ))"
-printf '  %-34s %19d MB %19d MB\n' "sync worker peak VmHWM" "$(( $(fig "$a" 7) / 1024 ))" "$(( $(fig "$b" 7) / 1024 ))"
+printf '  %-34s %19d MB %19d MB\n' "sync worker peak RssAnon" "$(awk "BEGIN {print int($(fig "$a" 6) / 1024)}")" "$(awk "BEGIN {print int($(fig "$b" 6) / 1024)}")"
+printf '  %-34s %19d MB %19d MB\n' "sync worker peak VmHWM" "$(awk "BEGIN {print int($(fig "$a" 7) / 1024)}")" "$(awk "BEGIN {print int($(fig "$b" 7) / 1024)}")"

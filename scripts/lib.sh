@@ -23,8 +23,15 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # bindings, sudo and python3-venv for the test suites, pip for the other majors' wheels, patchelf
 # for PostgreSQL 17's programs (below).
 ensure_packages() {
-    local missing=()
-    for p in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo python3-venv python3-pip curl patchelf; do
+    ensure_debian_packages postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo python3-venv python3-pip curl patchelf
+    # Debian starts a cluster of its own on 5432; ours never use it.
+}
+
+# The Debian packages named, those missing installed (a suite's or a benchmark's own needs:
+# chromium for the browser test, linux-perf for a profile).
+ensure_debian_packages() {
+    local missing=() p
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -32,7 +39,6 @@ ensure_packages() {
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    # Debian starts a cluster of its own on 5432; ours never use it.
 }
 
 # Debian's PostgreSQL 15: the source of 15's private copy below, and what the 15 package targets.
@@ -219,6 +225,20 @@ install_extension() {
     SIM_BIN="$ROOT/target/release/odoo_sim"
 }
 
+# release_worktree COMMIT TREE: a throwaway worktree of an earlier release at TREE. Releases up
+# to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no pg16...pg18 feature, and
+# the feature line is all they lack (no code changes), so it is added for this major. Fails when
+# the tree still has no feature for this major.
+release_worktree() {
+    local commit=$1 tree=$2
+    git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
+    git -C "$ROOT" worktree prune
+    git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null 2>&1
+    grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
+        || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
+    grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml"
+}
+
 # install_release COMMIT: a second private copy of PostgreSQL with the extension as built from
 # COMMIT (an earlier release), for benchmarks that compare it with this tree side by side. Built
 # once per commit, from a throwaway worktree; sets RELEASE_PG_BIN.
@@ -230,11 +250,7 @@ install_release() {
     rm -rf "$prefix" && mkdir -p "$prefix"
     cp -a "$PG_PREFIX/." "$prefix/"
     rm -f "$("$RELEASE_PG_BIN/pg_config" --pkglibdir)/scrap_sga.so" "$("$RELEASE_PG_BIN/pg_config" --sharedir)/extension/scrap_sga"*
-    git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
-    git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null
-    # A commit from before 16 to 18 were supported names no pg16...pg18 feature: the line is all it lacks.
-    grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
-        || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
+    release_worktree "$commit" "$tree"
     stage=$(mktemp -d "$ROOT/target/stage.XXXXXX")
     (cd "$tree" && CARGO_TARGET_DIR="$ROOT/target/build-at-$commit" \
         cargo pgrx package --pg-config "$RELEASE_PG_BIN/pg_config" --out-dir "$stage" >/dev/null)
@@ -245,6 +261,9 @@ install_release() {
     touch "$prefix/.built"
 }
 
+# The median of the numbers given (the mean of the middle two for an even count), in full
+# (never in exponent form, which shell arithmetic and later awk programs would misread).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {if (NR) printf "%.15g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # cluster_start DIR PORT [postgresql.conf lines...]: initdb + start, as the postgres OS user,

@@ -22,10 +22,7 @@ finish() {
 trap finish EXIT
 DJ="$ROOT/examples/django"
 # The browser test drives Debian's chromium, headless, through its chromedriver.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
+ensure_debian_packages chromium chromium-driver
 python3 -m venv "$WORK/venv"
 (cd "$DJ" && "$WORK/venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt)
 PORT=$(free_port)

@@ -69,16 +69,9 @@ build_release() { # build_release OLD_VERSION: its stage folder, $BUILDS/<commit
         return 1
     fi
     rm -rf "$dir" && mkdir -p "$dir"
-    git -C "$ROOT" worktree prune
-    git -C "$ROOT" worktree add --force --detach "$tree" "$commit" >/dev/null 2>&1
-    if [ "$PG_MAJOR" != 15 ]; then
-        # Releases up to 0.2.0 were built for PostgreSQL 15 alone: their Cargo.toml has no
-        # pg16...pg18 feature. The feature line is all they lack (no code changes): add it, so that
-        # the upgrade scripts run on this major from a real old catalog built here.
-        grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" \
-            || sed -i "s|^pg15 = .*|&\npg$PG_MAJOR = [\"pgrx/pg$PG_MAJOR\", \"pgrx-tests/pg$PG_MAJOR\"]|" "$tree/Cargo.toml"
-        grep -q "^pg$PG_MAJOR = " "$tree/Cargo.toml" || { echo "no pg$PG_MAJOR feature in $version's Cargo.toml" >&2; return 1; }
-    fi
+    # With this major's feature, so that the upgrade scripts run on it from a real old catalog
+    # built here.
+    release_worktree "$commit" "$tree" || { echo "no pg$PG_MAJOR feature in $version's Cargo.toml" >&2; return 1; }
     if [ ! -d "$BUILDS/target/release" ]; then
         mkdir -p "$BUILDS/target"
         cp -a "$EXT_TARGET/release" "$BUILDS/target/"
@@ -111,9 +104,8 @@ else
     fail "$OLD_VERSION builds for PostgreSQL $PG_MAJOR"
     return 1
 fi
-rm -rf "$WORK/old"
-cp -a "$BUILDS/$OLD_COMMIT/stage" "$WORK/old"
-same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$WORK/old$EXTDIR/scrap_sga.control")"
+local OLD="$BUILDS/$OLD_COMMIT/stage"   # read only: installed from where it is kept
+same "the old build is $OLD_VERSION" "$OLD_VERSION" "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$OLD$EXTDIR/scrap_sga.control")"
 # ALTER EXTENSION UPDATE chains the scripts from the old version to the new one.
 chain=$(ls "$WORK/new$EXTDIR" | sed -n 's/^scrap_sga--\([^-]*\)--\([^-]*\)\.sql$/\1 \2/p')
 v=$OLD_VERSION
@@ -125,7 +117,7 @@ done
 same "the current build ships upgrade scripts from $OLD_VERSION to $NEW_VERSION" "$NEW_VERSION" "$v"
 
 # 2. The old release at work.
-install_build "$WORK/old"
+install_build "$OLD"
 SIM_LOG=/dev/null sim_start 200 1000
 PORT=$(free_port)
 cluster_start "$WORK/pg" "$PORT" "shared_preload_libraries = 'scrap_sga'" "scrap_sga.database = 'upg'" "scrap_sga.interval = 3600"
