@@ -60,7 +60,7 @@ pub fn define() {
     GucRegistry::define_int_guc(
         c"scrap_sga.read_timeout",
         c"Seconds to wait for Odoo's answer, and then for each read of its body.",
-        c"A page that takes longer fails the run for that model; nothing of it is written.",
+        c"A page that takes longer is asked again in halves, as long as Odoo answers a small request; otherwise the run fails for that model.",
         &READ_TIMEOUT,
         1,
         3600,
